@@ -1,0 +1,361 @@
+//! Stage 2: shell tokens -> AST, with every check that produces a spanned error.
+//!
+//! Grammar (POSIX shell, minus what plumb does not do):
+//!
+//! ```text
+//! script   := list
+//! list     := and_or ((';' | NEWLINE) and_or)*        trailing newlines allowed
+//! and_or   := pipeline (('&&' | '||') NEWLINE* pipeline)*
+//! pipeline := command (('|' | '|&') NEWLINE* command)*
+//! command  := 'cd' word | (NAME=word)* word (word | redirect)*
+//! redirect := ('>' | '>>' | '2>' | '2>>' | '&>' | '&>>' | '<' | '<<<') word | '2>&1' | '>&2'
+//! ```
+
+use proc_macro2::Span;
+
+use crate::lex::{error, Op, Part, Result, Tok, Word};
+
+/// A whole `sh!` input: and-or lists joined by `;` / newlines, flattened in order. The first
+/// item's operator is `;`.
+#[derive(Debug)]
+pub struct Script {
+    pub items: Vec<(SeqOp, Pipeline)>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SeqOp {
+    Then,
+    And,
+    Or,
+}
+
+#[derive(Debug)]
+pub struct Pipeline {
+    /// Each stage, and whether its stderr also goes into the pipe after it (`|&`).
+    pub stages: Vec<(Command, bool)>,
+}
+
+#[derive(Debug)]
+pub enum Command {
+    Simple(Simple),
+    Cd(Word),
+}
+
+#[derive(Debug)]
+pub struct Simple {
+    pub env: Vec<(String, Word)>,
+    pub words: Vec<Word>,
+    pub redirects: Vec<Redirect>,
+}
+
+#[derive(Debug)]
+pub enum Redirect {
+    /// `>`, `>>`, `2>`, `2>>` to a file.
+    Out { fd: u8, append: bool, target: Word },
+    /// `&>`, `&>>` to a file.
+    OutAll { append: bool, target: Word },
+    /// `< file`
+    In(Word),
+    /// `<<< word`
+    Here(Word),
+    /// `2>&1`, `>&2`
+    Dup { from: u8, to: u8 },
+}
+
+struct Parser {
+    toks: Vec<Tok>,
+    pos: usize,
+}
+
+pub fn parse(toks: Vec<Tok>) -> Result<Script> {
+    let mut p = Parser { toks, pos: 0 };
+    p.skip_newlines();
+    if p.peek().is_none() {
+        return error(
+            Span::call_site(),
+            "empty command: write a command, e.g. `sh!(ls -la)`",
+        );
+    }
+    let mut items = Vec::new();
+    let mut op = SeqOp::Then;
+    loop {
+        items.push((op, p.pipeline()?));
+        match p.peek() {
+            None => break,
+            Some(Tok::Op(Op::And, _)) => op = SeqOp::And,
+            Some(Tok::Op(Op::Or, _)) => op = SeqOp::Or,
+            Some(Tok::Op(Op::Semi, _)) | Some(Tok::Newline(_)) => op = SeqOp::Then,
+            Some(other) => {
+                let span = other.span();
+                return error(span, unexpected(other));
+            }
+        }
+        let sep = p.next().unwrap();
+        if matches!(sep, Tok::Newline(_)) || op == SeqOp::Then {
+            let dangling_semi = matches!(sep, Tok::Op(Op::Semi, _));
+            p.skip_newlines();
+            if p.peek().is_none() {
+                if dangling_semi {
+                    return error(
+                        sep.span(),
+                        "`;` at the end: nothing follows it; remove it",
+                    );
+                }
+                break;
+            }
+        } else {
+            p.skip_newlines();
+            if p.peek().is_none() {
+                let text = if op == SeqOp::And { "&&" } else { "||" };
+                return error(
+                    sep.span(),
+                    format!("`{text}` at the end: a command must follow it"),
+                );
+            }
+        }
+    }
+    Ok(Script { items })
+}
+
+fn unexpected(tok: &Tok) -> String {
+    match tok {
+        Tok::Op(op, _) => format!("unexpected `{}` here", op.text()),
+        Tok::Word(_) => "unexpected word here".into(),
+        Tok::Newline(_) => "unexpected line break here".into(),
+    }
+}
+
+impl Parser {
+    fn peek(&self) -> Option<&Tok> {
+        self.toks.get(self.pos)
+    }
+
+    fn next(&mut self) -> Option<Tok> {
+        let t = self.toks.get(self.pos).cloned();
+        self.pos += 1;
+        t
+    }
+
+    fn skip_newlines(&mut self) {
+        while matches!(self.peek(), Some(Tok::Newline(_))) {
+            self.pos += 1;
+        }
+    }
+
+    fn pipeline(&mut self) -> Result<Pipeline> {
+        let mut stages = Vec::new();
+        loop {
+            let command = self.command()?;
+            match self.peek() {
+                Some(Tok::Op(op @ (Op::Pipe | Op::PipeAll), span)) => {
+                    let (all, span) = (*op == Op::PipeAll, *span);
+                    self.pos += 1;
+                    self.skip_newlines();
+                    if let Command::Cd(w) = &command {
+                        return error(w.span, "`cd` cannot be part of a pipeline");
+                    }
+                    let text = if all { "|&" } else { "|" };
+                    match self.peek() {
+                        None => {
+                            return error(
+                                span,
+                                format!("`{text}` at the end: a command must follow the pipe"),
+                            )
+                        }
+                        Some(Tok::Op(op, s)) if !is_redirect(*op) => {
+                            return error(
+                                *s,
+                                format!(
+                                    "`{}` right after `{text}`: a command must follow the pipe",
+                                    op.text()
+                                ),
+                            )
+                        }
+                        _ => {}
+                    }
+                    stages.push((command, all));
+                }
+                _ => {
+                    if let (Command::Cd(w), false) = (&command, stages.is_empty()) {
+                        return error(w.span, "`cd` cannot be part of a pipeline");
+                    }
+                    stages.push((command, false));
+                    return Ok(Pipeline { stages });
+                }
+            }
+        }
+    }
+
+    fn command(&mut self) -> Result<Command> {
+        let mut simple = Simple {
+            env: Vec::new(),
+            words: Vec::new(),
+            redirects: Vec::new(),
+        };
+        let first_span = self.peek().map(Tok::span).unwrap_or_else(Span::call_site);
+        loop {
+            match self.peek() {
+                Some(Tok::Word(_)) => {
+                    let Some(Tok::Word(w)) = self.next() else {
+                        unreachable!()
+                    };
+                    if simple.words.is_empty() {
+                        if let Some((name, value)) = assignment(&w) {
+                            simple.env.push((name, value));
+                            continue;
+                        }
+                    }
+                    simple.words.push(w);
+                }
+                Some(Tok::Op(op, span)) if is_redirect(*op) => {
+                    let (op, span) = (*op, *span);
+                    self.pos += 1;
+                    simple.redirects.push(self.redirect(op, span)?);
+                }
+                _ => break,
+            }
+        }
+        if simple.words.is_empty() {
+            return match (simple.env.first(), simple.redirects.is_empty(), self.peek()) {
+                (Some((name, w)), _, _) => error(
+                    w.span,
+                    format!(
+                        "`{name}=...` without a command: an assignment sets the environment of \
+                         the command after it; use `.env(\"{name}\", value)` for a whole \
+                         expression"
+                    ),
+                ),
+                (None, false, _) => error(first_span, "a redirection needs a command"),
+                (None, true, Some(tok)) => {
+                    let span = tok.span();
+                    let msg = match tok {
+                        Tok::Op(op, _) => format!(
+                            "`{}` with no command before it: a command must come first",
+                            op.text()
+                        ),
+                        _ => unexpected(tok),
+                    };
+                    error(span, msg)
+                }
+                (None, true, None) => error(first_span, "a command is missing here"),
+            };
+        }
+        check_splats(&simple)?;
+        if simple.words[0].as_bare() == Some("cd") {
+            return cd(simple);
+        }
+        Ok(Command::Simple(simple))
+    }
+
+    fn redirect(&mut self, op: Op, span: Span) -> Result<Redirect> {
+        if let Op::Dup(from, to) = op {
+            return Ok(Redirect::Dup { from, to });
+        }
+        let target = match self.peek() {
+            Some(Tok::Word(_)) => match self.next() {
+                Some(Tok::Word(w)) => w,
+                _ => unreachable!(),
+            },
+            _ => {
+                let msg = if op == Op::HereString {
+                    "`<<<` needs a value: `<<< $text` feeds a Rust value to stdin".to_string()
+                } else {
+                    format!("`{}` needs a file name after it", op.text())
+                };
+                return error(span, msg);
+            }
+        };
+        if let Some(Part::Splat(_, s)) = target.parts.iter().find(|p| matches!(p, Part::Splat(..)))
+        {
+            return error(
+                *s,
+                "a redirection target is one word: use `$name` or `${expr}`, not `$[...]`",
+            );
+        }
+        Ok(match op {
+            Op::Out(fd, append) => Redirect::Out { fd, append, target },
+            Op::OutAll(append) => Redirect::OutAll { append, target },
+            Op::In => Redirect::In(target),
+            Op::HereString => Redirect::Here(target),
+            _ => unreachable!("not a redirect"),
+        })
+    }
+}
+
+fn is_redirect(op: Op) -> bool {
+    matches!(
+        op,
+        Op::Out(..) | Op::OutAll(_) | Op::In | Op::HereString | Op::Dup(..)
+    )
+}
+
+/// `NAME=value` at the start of a command: the `=` must be unquoted, the name a valid
+/// environment variable name.
+fn assignment(w: &Word) -> Option<(String, Word)> {
+    let prefix = &w.bare_prefix;
+    let eq = prefix.find('=')?;
+    let name = &prefix[..eq];
+    let mut chars = name.chars();
+    let first = chars.next()?;
+    if !(first == '_' || first.is_ascii_alphabetic())
+        || !chars.all(|c| c == '_' || c.is_ascii_alphanumeric())
+    {
+        return None;
+    }
+    let mut value = w.clone();
+    match value.parts.first_mut() {
+        Some(Part::Lit(s)) => {
+            s.drain(..=eq);
+            if s.is_empty() && value.parts.len() > 1 {
+                value.parts.remove(0);
+            }
+        }
+        _ => return None,
+    }
+    Some((name.to_string(), value))
+}
+
+/// `$[...]` expands to whole words: it cannot be glued to other text.
+fn check_splats(simple: &Simple) -> Result<()> {
+    let words = simple.words.iter().chain(simple.env.iter().map(|(_, w)| w));
+    for w in words {
+        if w.parts.len() > 1 {
+            if let Some(Part::Splat(_, s)) = w.parts.iter().find(|p| matches!(p, Part::Splat(..)))
+            {
+                return error(
+                    *s,
+                    "`$[...]` expands to separate words and must stand alone; use `${...}` to \
+                     join a value into a word",
+                );
+            }
+        }
+    }
+    for (name, w) in &simple.env {
+        if let Some(Part::Splat(_, s)) = w.parts.first() {
+            return error(
+                *s,
+                format!("`{name}=$[...]`: an environment value is one word; use `${{...}}`"),
+            );
+        }
+    }
+    Ok(())
+}
+
+fn cd(simple: Simple) -> Result<Command> {
+    let span = simple.words[0].span;
+    if !simple.env.is_empty() || !simple.redirects.is_empty() {
+        return error(span, "`cd` takes no assignments or redirections");
+    }
+    let mut words = simple.words.into_iter();
+    words.next();
+    match (words.next(), words.next()) {
+        (Some(dir), None) => {
+            if matches!(dir.parts.as_slice(), [Part::Splat(..)]) {
+                return error(dir.span, "`cd` takes one directory: use `$dir`, not `$[...]`");
+            }
+            Ok(Command::Cd(dir))
+        }
+        (None, _) => error(span, "`cd` needs a directory: `cd some/dir`"),
+        (Some(_), Some(extra)) => error(extra.span, "`cd` takes exactly one directory"),
+    }
+}

@@ -1,0 +1,2 @@
+pub use plumb_macros::sh;
+pub use plumb_runtime::*;
