@@ -1,0 +1,252 @@
+//! The one error type: what failed, where, and the tail of what it said.
+
+use std::fmt;
+use std::io;
+use std::time::Duration;
+
+use crate::output::ExitStatus;
+
+/// `Result<T, plumb::Error>`.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// What kind of failure an [`Error`] is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// The command ran and exited with a code (or signal) it was not allowed to.
+    Exit,
+    /// The command ran past its [`timeout`](crate::Expr::timeout) and was killed.
+    Timeout,
+    /// The program, file or directory does not exist.
+    NotFound,
+    /// An I/O error on this machine (spawning, pipes, files).
+    Io,
+    /// The machine could not be reached.
+    Connect,
+    /// The machine refused our credentials.
+    Auth,
+    /// The machine's host key is unknown or changed.
+    HostKey,
+    /// The remote side broke the protocol or the connection died.
+    Protocol,
+    /// The expression cannot be run as given: a NUL byte in an argument, an empty command.
+    InvalidInput,
+    /// Output that should be text is not valid UTF-8 (use `read_bytes`).
+    Utf8,
+}
+
+/// The error of every fallible plumb call.
+///
+/// `Display` (and `Debug`, so that `fn main() -> Result<(), plumb::Error>` reports well) reads
+/// like ``command `ls nope` on local exited with code 2: ls: cannot access 'nope': No such
+/// file or directory``, ending with a bounded tail of the command's stderr.
+///
+/// ```
+/// # extern crate plumb_runtime as plumb; use plumb_macros::sh;
+/// use plumb::ErrorKind;
+/// let err = sh!(sh -c "echo oops >&2; exit 3").read().unwrap_err();
+/// assert_eq!(err.kind(), ErrorKind::Exit);
+/// assert_eq!(err.code(), Some(3));
+/// assert_eq!(err.stderr(), Some(&b"oops\n"[..]));
+/// assert_eq!(err.to_string(), "command `sh -c 'echo oops >&2; exit 3'` on local exited with code 3: oops");
+/// ```
+pub struct Error(Box<Inner>);
+
+struct Inner {
+    kind: ErrorKind,
+    machine: String,
+    command: Option<String>,
+    /// The pipeline stage that failed, when it is not the whole command.
+    stage: Option<String>,
+    status: Option<ExitStatus>,
+    timeout: Option<Duration>,
+    stdout: Option<Vec<u8>>,
+    stderr: Option<Vec<u8>>,
+    message: Option<String>,
+    source: Option<io::Error>,
+}
+
+/// How much of stderr `Display` shows.
+const TAIL_BYTES: usize = 2048;
+const TAIL_LINES: usize = 20;
+
+impl Error {
+    /// An error of `kind` on `machine`, described by `message`.
+    pub(crate) fn new(kind: ErrorKind, machine: &str, message: impl Into<String>) -> Error {
+        Error(Box::new(Inner {
+            kind,
+            machine: machine.to_string(),
+            command: None,
+            stage: None,
+            status: None,
+            timeout: None,
+            stdout: None,
+            stderr: None,
+            message: Some(message.into()),
+            source: None,
+        }))
+    }
+
+    /// An I/O error; `NotFound` when the OS says so.
+    pub(crate) fn io(machine: &str, message: impl Into<String>, source: io::Error) -> Error {
+        let kind = match source.kind() {
+            io::ErrorKind::NotFound => ErrorKind::NotFound,
+            io::ErrorKind::InvalidInput => ErrorKind::InvalidInput,
+            _ => ErrorKind::Io,
+        };
+        let mut e = Error::new(kind, machine, message);
+        e.0.source = Some(source);
+        e
+    }
+
+    /// A command that finished with a status it was not allowed to.
+    pub(crate) fn exit(machine: &str, status: ExitStatus) -> Error {
+        let mut e = Error::new(ErrorKind::Exit, machine, "");
+        e.0.message = None;
+        e.0.status = Some(status);
+        e
+    }
+
+    pub(crate) fn timed_out(machine: &str, after: Duration) -> Error {
+        let mut e = Error::new(ErrorKind::Timeout, machine, "");
+        e.0.message = None;
+        e.0.timeout = Some(after);
+        e
+    }
+
+    pub(crate) fn with_command(mut self, command: impl Into<String>) -> Error {
+        self.0.command = Some(command.into());
+        self
+    }
+
+    pub(crate) fn with_stage(mut self, stage: Option<String>) -> Error {
+        self.0.stage = stage.filter(|s| Some(s) != self.0.command.as_ref());
+        self
+    }
+
+    pub(crate) fn with_output(mut self, stdout: Option<Vec<u8>>, stderr: Option<Vec<u8>>) -> Error {
+        self.0.stdout = stdout;
+        self.0.stderr = stderr;
+        self
+    }
+
+    pub(crate) fn has_command(&self) -> bool {
+        self.0.command.is_some()
+    }
+
+    /// What kind of failure this is.
+    pub fn kind(&self) -> ErrorKind {
+        self.0.kind
+    }
+
+    /// The exit code, when the command exited normally with a code it was not allowed to.
+    pub fn code(&self) -> Option<i32> {
+        self.0.status.and_then(|s| s.code())
+    }
+
+    /// The signal that killed the command, when one did.
+    pub fn signal(&self) -> Option<i32> {
+        self.0.status.and_then(|s| s.signal())
+    }
+
+    /// The captured stdout, when the call captured it (`read`, `output`, ...).
+    pub fn stdout(&self) -> Option<&[u8]> {
+        self.0.stdout.as_deref()
+    }
+
+    /// The captured stderr (for `run`, its last 64 KiB), when the command ran.
+    pub fn stderr(&self) -> Option<&[u8]> {
+        self.0.stderr.as_deref()
+    }
+
+    /// The rendered command line, e.g. `ls -la 'a b'`.
+    pub fn command(&self) -> Option<&str> {
+        self.0.command.as_deref()
+    }
+
+    /// The name of the machine it happened on, e.g. `local`.
+    pub fn machine(&self) -> &str {
+        &self.0.machine
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let e = &self.0;
+        match &e.command {
+            Some(c) => write!(f, "command `{c}` on {}", e.machine)?,
+            None => write!(f, "on {}", e.machine)?,
+        }
+        if let Some(stage) = &e.stage {
+            write!(f, " failed: `{stage}`")?;
+        }
+        if let Some(status) = e.status {
+            match (status.code(), status.signal()) {
+                (Some(code), _) => write!(f, " exited with code {code}")?,
+                (None, Some(sig)) => write!(f, " was killed by signal {sig}")?,
+                (None, None) => write!(f, " failed")?,
+            }
+        }
+        if let Some(after) = e.timeout {
+            write!(f, " timed out after {after:?}")?;
+        }
+        if let Some(m) = &e.message {
+            write!(f, ": {m}")?;
+        }
+        if let Some(s) = &e.source {
+            write!(f, ": {s}")?;
+        }
+        if let Some(tail) = e.stderr.as_deref().map(tail).filter(|t| !t.is_empty()) {
+            write!(f, ": {tail}")?;
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Debug for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.0.source.as_ref().map(|s| s as _)
+    }
+}
+
+/// The last lines of stderr, bounded in lines and bytes, trimmed.
+fn tail(stderr: &[u8]) -> String {
+    let text = String::from_utf8_lossy(stderr);
+    let text = text.trim_end();
+    let mut start = text.len().saturating_sub(TAIL_BYTES);
+    while !text.is_char_boundary(start) {
+        start += 1;
+    }
+    let mut lines: Vec<&str> = text[start..].lines().collect();
+    let cut = start > 0 || lines.len() > TAIL_LINES;
+    if lines.len() > TAIL_LINES {
+        lines.drain(..lines.len() - TAIL_LINES);
+    }
+    let body = lines.join("\n");
+    if cut {
+        format!("...\n{body}")
+    } else {
+        body
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tail_is_bounded() {
+        let long: String = (0..100).map(|i| format!("line {i}\n")).collect();
+        let t = tail(long.as_bytes());
+        assert!(t.starts_with("...\n"));
+        assert!(t.ends_with("line 99"));
+        assert_eq!(t.lines().count(), TAIL_LINES + 1);
+        assert_eq!(tail("é".repeat(3000).as_bytes()).len() <= TAIL_BYTES + 4, true);
+    }
+}

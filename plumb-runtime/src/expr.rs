@@ -1,0 +1,459 @@
+//! `Expr`: a lazy, immutable, machine-independent command tree.
+
+use std::ffi::{OsStr, OsString};
+use std::fmt;
+use std::ops::BitOr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::arg::ToArg;
+use crate::exec::{self, Handle, Lines};
+use crate::machine::Machine;
+use crate::output::Output;
+use crate::Result;
+
+/// A command, pipeline or sequence that has not run yet.
+///
+/// Made by [`sh!`](crate::sh) (or [`cmd`](crate::cmd)), cheap to clone (an `Arc`), and
+/// immutable: every modifier returns a new `Expr`. Nothing runs until a terminal call:
+/// [`run`](Expr::run), [`read`](Expr::read), [`read_bytes`](Expr::read_bytes),
+/// [`output`](Expr::output), [`code`](Expr::code), [`success`](Expr::success),
+/// [`lines`](Expr::lines) or [`spawn`](Expr::spawn).
+///
+/// ```
+/// # extern crate plumb_runtime as plumb; use plumb_macros::sh;
+/// let words = sh!(printf "b\na\nc\n" | sort);
+/// assert_eq!(words.read().unwrap(), "a\nb\nc");
+/// assert_eq!(words.read().unwrap(), "a\nb\nc"); // an Expr can run again
+/// ```
+#[derive(Clone)]
+pub struct Expr(pub(crate) Arc<Inner>);
+
+#[derive(Clone)]
+pub(crate) struct Inner {
+    pub(crate) node: Node,
+    pub(crate) opts: Opts,
+}
+
+#[derive(Clone)]
+pub(crate) enum Node {
+    Cmd(Cmd),
+    /// Stages, and whether each one's stderr also goes into the pipe after it (`|&`).
+    Pipe(Vec<(Expr, bool)>),
+    /// Items run in order; each item's operator decides whether it runs (`;`, `&&`, `||`).
+    Seq(Vec<(SeqOp, Expr)>),
+    /// `cd dir`: changes the directory for the rest of its sequence.
+    Cd(OsString),
+}
+
+#[derive(Clone)]
+pub(crate) struct Cmd {
+    pub(crate) argv: Vec<OsString>,
+    pub(crate) env: Vec<(OsString, OsString)>,
+    pub(crate) redirects: Vec<Redirect>,
+}
+
+/// How an item of a sequence decides whether it runs.
+#[doc(hidden)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SeqOp {
+    /// `;`: always.
+    Then,
+    /// `&&`: when the previous status is success.
+    And,
+    /// `||`: when the previous status is failure.
+    Or,
+}
+
+/// A redirection written in `sh!`, performed on the machine that runs the command.
+#[doc(hidden)]
+#[derive(Clone, Debug)]
+pub enum Redirect {
+    /// `>`, `>>`, `2>`, `2>>`
+    Out { fd: u8, append: bool, path: OsString },
+    /// `&>`, `&>>`
+    OutAll { append: bool, path: OsString },
+    /// `< path`
+    In(OsString),
+    /// `<<< value`
+    Here(Vec<u8>),
+    /// `2>&1`, `>&2`
+    Dup { from: u8, to: u8 },
+}
+
+/// Which exit codes count as success.
+#[derive(Clone)]
+pub(crate) enum Check {
+    Codes(Arc<[i32]>),
+    Unchecked,
+}
+
+#[derive(Clone)]
+pub(crate) struct Opts {
+    pub(crate) machine: Option<Arc<dyn Machine>>,
+    pub(crate) dir: Option<PathBuf>,
+    /// Applied in order; `None` removes the variable.
+    pub(crate) env: Vec<(OsString, Option<OsString>)>,
+    pub(crate) stdin: Option<Arc<[u8]>>,
+    pub(crate) timeout: Option<Duration>,
+    /// `None`: a command succeeds with code 0; a pipeline or sequence when its parts do.
+    pub(crate) check: Option<Check>,
+    pub(crate) stderr_to_stdout: bool,
+    pub(crate) echo: bool,
+}
+
+impl Default for Opts {
+    fn default() -> Self {
+        Opts {
+            machine: None,
+            dir: None,
+            env: Vec::new(),
+            stdin: None,
+            timeout: None,
+            check: None,
+            stderr_to_stdout: false,
+            echo: false,
+        }
+    }
+}
+
+impl Opts {
+    /// Whether `status` passes this node's check; `parts_ok` is the verdict of its parts
+    /// (for a command: whether it exited with 0).
+    pub(crate) fn judge(&self, status: &crate::ExitStatus, parts_ok: bool) -> bool {
+        match &self.check {
+            None => parts_ok,
+            Some(Check::Unchecked) => true,
+            Some(Check::Codes(codes)) => status.code().is_some_and(|c| codes.contains(&c)),
+        }
+    }
+}
+
+impl Expr {
+    pub(crate) fn from_node(node: Node) -> Expr {
+        Expr(Arc::new(Inner {
+            node,
+            opts: Opts::default(),
+        }))
+    }
+
+    pub(crate) fn node(&self) -> &Node {
+        &self.0.node
+    }
+
+    pub(crate) fn opts(&self) -> &Opts {
+        &self.0.opts
+    }
+
+    fn with(&self, f: impl FnOnce(&mut Opts)) -> Expr {
+        let mut inner = (*self.0).clone();
+        f(&mut inner.opts);
+        Expr(Arc::new(inner))
+    }
+
+    // ----------------------------------------------------------------------------------
+    // Modifiers.
+
+    /// Runs this expression on `machine` (parts already bound elsewhere stay there).
+    ///
+    /// ```
+    /// # extern crate plumb_runtime as plumb; use plumb_macros::sh;
+    /// let here = plumb::local();
+    /// assert_eq!(sh!(echo hi).on(&here).read().unwrap(), "hi");
+    /// ```
+    pub fn on<M: Machine + Clone + 'static>(&self, machine: &M) -> Expr {
+        let machine: Arc<dyn Machine> = Arc::new(machine.clone());
+        self.with(|o| o.machine = Some(machine))
+    }
+
+    /// Like [`on`](Expr::on), for a machine already behind an `Arc`.
+    pub fn on_dyn(&self, machine: Arc<dyn Machine>) -> Expr {
+        self.with(|o| o.machine = Some(machine))
+    }
+
+    /// Runs in `dir` (relative to the machine's directory).
+    ///
+    /// ```
+    /// # extern crate plumb_runtime as plumb; use plumb_macros::sh;
+    /// assert_eq!(sh!(pwd).dir("/").read().unwrap(), "/");
+    /// ```
+    pub fn dir(&self, dir: impl AsRef<Path>) -> Expr {
+        let dir = dir.as_ref().to_path_buf();
+        self.with(|o| {
+            o.dir = Some(match o.dir.take() {
+                Some(old) => old.join(dir),
+                None => dir,
+            })
+        })
+    }
+
+    /// Sets an environment variable.
+    ///
+    /// ```
+    /// # extern crate plumb_runtime as plumb; use plumb_macros::sh;
+    /// assert_eq!(sh!(sh -c "echo $$X").env("X", "1").read().unwrap(), "1");
+    /// ```
+    pub fn env(&self, key: impl AsRef<OsStr>, value: impl AsRef<OsStr>) -> Expr {
+        let (k, v) = (key.as_ref().to_owned(), value.as_ref().to_owned());
+        self.with(|o| o.env.push((k, Some(v))))
+    }
+
+    /// Removes an environment variable.
+    ///
+    /// ```
+    /// # extern crate plumb_runtime as plumb; use plumb_macros::sh;
+    /// let out = sh!(sh -c "echo ${HOME-unset}").env_remove("HOME").read().unwrap();
+    /// assert_eq!(out, "unset");
+    /// ```
+    pub fn env_remove(&self, key: impl AsRef<OsStr>) -> Expr {
+        let k = key.as_ref().to_owned();
+        self.with(|o| o.env.push((k, None)))
+    }
+
+    /// Feeds `bytes` to stdin.
+    ///
+    /// ```
+    /// # extern crate plumb_runtime as plumb; use plumb_macros::sh;
+    /// assert_eq!(sh!(wc -c).stdin_bytes("abc").read().unwrap().trim(), "3");
+    /// ```
+    pub fn stdin_bytes(&self, bytes: impl Into<Vec<u8>>) -> Expr {
+        let bytes: Arc<[u8]> = bytes.into().into();
+        self.with(|o| o.stdin = Some(bytes))
+    }
+
+    /// Kills the whole process tree when it runs longer than `timeout`; the call then fails
+    /// with [`ErrorKind::Timeout`](crate::ErrorKind::Timeout).
+    ///
+    /// ```
+    /// # extern crate plumb_runtime as plumb; use plumb_macros::sh;
+    /// use std::time::Duration;
+    /// let err = sh!(sleep 10).timeout(Duration::from_millis(100)).run().unwrap_err();
+    /// assert_eq!(err.kind(), plumb::ErrorKind::Timeout);
+    /// ```
+    pub fn timeout(&self, timeout: Duration) -> Expr {
+        self.with(|o| o.timeout = Some(timeout))
+    }
+
+    /// Accepts every exit status: a non-zero exit is not an error.
+    ///
+    /// ```
+    /// # extern crate plumb_runtime as plumb; use plumb_macros::sh;
+    /// assert!(sh!(false).unchecked().run().is_ok());
+    /// ```
+    pub fn unchecked(&self) -> Expr {
+        self.with(|o| o.check = Some(Check::Unchecked))
+    }
+
+    /// Accepts exactly these exit codes.
+    ///
+    /// ```
+    /// # extern crate plumb_runtime as plumb; use plumb_macros::sh;
+    /// assert!(sh!(sh -c "exit 1").ok_codes(&[0, 1]).run().is_ok());
+    /// ```
+    pub fn ok_codes(&self, codes: &[i32]) -> Expr {
+        let codes: Arc<[i32]> = codes.into();
+        self.with(|o| o.check = Some(Check::Codes(codes)))
+    }
+
+    /// Sends stderr where stdout goes, like a trailing `2>&1`.
+    ///
+    /// ```
+    /// # extern crate plumb_runtime as plumb; use plumb_macros::sh;
+    /// let out = sh!(sh -c "echo err >&2").stderr_to_stdout().read().unwrap();
+    /// assert_eq!(out, "err");
+    /// ```
+    pub fn stderr_to_stdout(&self) -> Expr {
+        self.with(|o| o.stderr_to_stdout = true)
+    }
+
+    /// Prints `$ command` to stderr before running, like `set -x`.
+    pub fn echo(&self) -> Expr {
+        self.with(|o| o.echo = true)
+    }
+
+    // ----------------------------------------------------------------------------------
+    // Terminal calls.
+
+    /// Runs to completion with stdio inherited (unless redirected). A status the check does
+    /// not accept is an error; stderr still reaches the terminal, and its tail is in the
+    /// error.
+    ///
+    /// ```
+    /// # extern crate plumb_runtime as plumb; use plumb_macros::sh;
+    /// sh!(true).run().unwrap();
+    /// assert!(sh!(false).run().is_err());
+    /// ```
+    pub fn run(&self) -> Result<()> {
+        exec::run(self)
+    }
+
+    /// Runs and returns stdout as text with trailing newlines trimmed. Stdin is empty
+    /// unless given.
+    ///
+    /// ```
+    /// # extern crate plumb_runtime as plumb; use plumb_macros::sh;
+    /// assert_eq!(sh!(echo hello).read().unwrap(), "hello");
+    /// ```
+    pub fn read(&self) -> Result<String> {
+        exec::read(self)
+    }
+
+    /// Runs and returns stdout as bytes, untouched.
+    ///
+    /// ```
+    /// # extern crate plumb_runtime as plumb; use plumb_macros::sh;
+    /// assert_eq!(sh!(printf "a\\n").read_bytes().unwrap(), b"a\n");
+    /// ```
+    pub fn read_bytes(&self) -> Result<Vec<u8>> {
+        Ok(exec::output(self)?.stdout)
+    }
+
+    /// Runs and returns the status, stdout and stderr.
+    ///
+    /// ```
+    /// # extern crate plumb_runtime as plumb; use plumb_macros::sh;
+    /// let out = sh!(sh -c "echo out; echo err >&2").output().unwrap();
+    /// assert_eq!((out.stdout, out.stderr), (b"out\n".to_vec(), b"err\n".to_vec()));
+    /// ```
+    pub fn output(&self) -> Result<Output> {
+        exec::output(self)
+    }
+
+    /// Runs like [`run`](Expr::run) and returns the exit code; a non-zero code is not an
+    /// error. A command killed by a signal reports 128 + the signal, like a shell.
+    ///
+    /// ```
+    /// # extern crate plumb_runtime as plumb; use plumb_macros::sh;
+    /// assert_eq!(sh!(sh -c "exit 7").code().unwrap(), 7);
+    /// ```
+    pub fn code(&self) -> Result<i32> {
+        Ok(exec::status(self)?.shell_code())
+    }
+
+    /// Runs like [`run`](Expr::run) and tells whether it exited with code 0.
+    ///
+    /// ```
+    /// # extern crate plumb_runtime as plumb; use plumb_macros::sh;
+    /// assert!(sh!(test -d /).success().unwrap());
+    /// assert!(!sh!(test -f /).success().unwrap());
+    /// ```
+    pub fn success(&self) -> Result<bool> {
+        Ok(exec::status(self)?.success())
+    }
+
+    /// Streams stdout line by line as the command runs. A failure arrives as the last item.
+    ///
+    /// ```
+    /// # extern crate plumb_runtime as plumb; use plumb_macros::sh;
+    /// let lines: Vec<String> = sh!(printf "a\nb\n").lines().unwrap().map(Result::unwrap).collect();
+    /// assert_eq!(lines, ["a", "b"]);
+    /// ```
+    pub fn lines(&self) -> Result<Lines> {
+        exec::lines(self)
+    }
+
+    /// Starts the command and returns at once with a [`Handle`] to its stdin and stdout.
+    ///
+    /// ```
+    /// # extern crate plumb_runtime as plumb; use plumb_macros::sh;
+    /// use std::io::Write;
+    /// let mut child = sh!(tr a-z A-Z).spawn().unwrap();
+    /// child.stdin().unwrap().write_all(b"shout").unwrap();
+    /// assert_eq!(child.wait().unwrap().stdout, b"SHOUT");
+    /// ```
+    pub fn spawn(&self) -> Result<Handle> {
+        exec::spawn(self)
+    }
+}
+
+/// `a | b` pipes two expressions, also when they run on different machines (the bytes then
+/// flow through this process).
+///
+/// ```
+/// # extern crate plumb_runtime as plumb; use plumb_macros::sh;
+/// let upper = sh!(echo hi) | sh!(tr a-z A-Z);
+/// assert_eq!(upper.read().unwrap(), "HI");
+/// ```
+impl BitOr for Expr {
+    type Output = Expr;
+
+    fn bitor(self, rhs: Expr) -> Expr {
+        pipe(vec![(self, false), (rhs, false)])
+    }
+}
+
+impl BitOr<&Expr> for &Expr {
+    type Output = Expr;
+
+    fn bitor(self, rhs: &Expr) -> Expr {
+        self.clone() | rhs.clone()
+    }
+}
+
+impl fmt::Display for Expr {
+    /// The command line, quoted for a POSIX shell.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&crate::quote::render(self))
+    }
+}
+
+impl fmt::Debug for Expr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Expr({})", crate::quote::render(self))
+    }
+}
+
+/// Builds a pipeline, flattening nested pipelines without their own options.
+pub(crate) fn pipe(stages: Vec<(Expr, bool)>) -> Expr {
+    let mut flat = Vec::new();
+    for (stage, all) in stages {
+        match stage.node() {
+            Node::Pipe(inner) if stage.opts().is_plain() => {
+                let n = inner.len();
+                for (i, (e, a)) in inner.iter().enumerate() {
+                    flat.push((e.clone(), if i + 1 == n { all } else { *a }));
+                }
+            }
+            _ => flat.push((stage, all)),
+        }
+    }
+    Expr::from_node(Node::Pipe(flat))
+}
+
+impl Opts {
+    /// No modifier set: the node means exactly its content.
+    fn is_plain(&self) -> bool {
+        self.machine.is_none()
+            && self.dir.is_none()
+            && self.env.is_empty()
+            && self.stdin.is_none()
+            && self.timeout.is_none()
+            && self.check.is_none()
+            && !self.stderr_to_stdout
+            && !self.echo
+    }
+}
+
+/// Starts a command from its program and arguments, without the macro: for command lines
+/// built at run time.
+///
+/// ```
+/// # extern crate plumb_runtime as plumb;
+/// let args = vec!["hello", "world"];
+/// assert_eq!(plumb::cmd("echo", &args).read().unwrap(), "hello world");
+/// ```
+pub fn cmd<P, I>(program: P, args: I) -> Expr
+where
+    P: ToArg,
+    I: IntoIterator,
+    I::Item: ToArg,
+{
+    let mut argv = vec![program.to_arg()];
+    argv.extend(args.into_iter().map(|a| a.to_arg()));
+    Expr::from_node(Node::Cmd(Cmd {
+        argv,
+        env: Vec::new(),
+        redirects: Vec::new(),
+    }))
+}

@@ -1,0 +1,176 @@
+//! POSIX `sh` quoting: the one place that turns arguments into shell text.
+//!
+//! Every byte but NUL survives: a word is left bare only when it is made of characters no
+//! shell treats specially; otherwise it is single-quoted, with each `'` written as `'\''`.
+
+use std::ffi::OsStr;
+use std::os::unix::ffi::OsStrExt;
+
+use crate::expr::{Expr, Node, Redirect, SeqOp};
+
+/// Characters that never need quoting anywhere in a word.
+fn is_safe(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"_-./:@%+,^=".contains(&b)
+}
+
+/// Appends `arg`, quoted for a POSIX shell, to `out`.
+pub(crate) fn quote_into(arg: &[u8], out: &mut Vec<u8>) {
+    // `=` is safe inside a word but a leading one is fine too; `~` and `#` only matter at the
+    // start, and we simply quote them everywhere.
+    if !arg.is_empty() && arg.iter().all(|&b| is_safe(b)) {
+        out.extend_from_slice(arg);
+        return;
+    }
+    out.push(b'\'');
+    for &b in arg {
+        if b == b'\'' {
+            out.extend_from_slice(b"'\\''");
+        } else {
+            out.push(b);
+        }
+    }
+    out.push(b'\'');
+}
+
+/// `arg` quoted for a POSIX shell.
+pub fn quote(arg: impl AsRef<OsStr>) -> Vec<u8> {
+    let mut out = Vec::new();
+    quote_into(arg.as_ref().as_bytes(), &mut out);
+    out
+}
+
+/// The command line of `expr` as a shell user would read it (lossy for non-UTF-8 bytes).
+pub(crate) fn render(expr: &Expr) -> String {
+    let mut out = Vec::new();
+    render_into(expr, &mut out);
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn render_into(expr: &Expr, out: &mut Vec<u8>) {
+    match expr.node() {
+        Node::Cmd(cmd) => {
+            let mut first = true;
+            let mut word = |out: &mut Vec<u8>| {
+                if !first {
+                    out.push(b' ');
+                }
+                first = false;
+            };
+            for (k, v) in &cmd.env {
+                word(out);
+                out.extend_from_slice(k.as_bytes());
+                out.push(b'=');
+                quote_into(v.as_bytes(), out);
+            }
+            for a in &cmd.argv {
+                word(out);
+                quote_into(a.as_bytes(), out);
+            }
+            for r in &cmd.redirects {
+                word(out);
+                redirect(r, out);
+            }
+        }
+        Node::Pipe(stages) => {
+            for (i, (stage, all)) in stages.iter().enumerate() {
+                if i > 0 {
+                    out.extend_from_slice(if stages[i - 1].1 { b" |& " } else { b" | " });
+                }
+                render_into(stage, out);
+                let _ = all;
+            }
+        }
+        Node::Seq(items) => {
+            for (i, (op, item)) in items.iter().enumerate() {
+                if i > 0 {
+                    out.extend_from_slice(match op {
+                        SeqOp::Then => b"; ",
+                        SeqOp::And => b" && ",
+                        SeqOp::Or => b" || ",
+                    });
+                }
+                render_into(item, out);
+            }
+        }
+        Node::Cd(dir) => {
+            out.extend_from_slice(b"cd ");
+            quote_into(dir.as_bytes(), out);
+        }
+    }
+    if expr.opts().stderr_to_stdout {
+        out.extend_from_slice(b" 2>&1");
+    }
+}
+
+fn redirect(r: &Redirect, out: &mut Vec<u8>) {
+    let (op, target): (String, &[u8]) = match r {
+        Redirect::Out { fd, append, path } => {
+            let fd = if *fd == 1 { String::new() } else { fd.to_string() };
+            let op = if *append { ">>" } else { ">" };
+            (format!("{fd}{op} "), path.as_bytes())
+        }
+        Redirect::OutAll { append, path } => {
+            let op = if *append { "&>> " } else { "&> " };
+            (op.to_string(), path.as_bytes())
+        }
+        Redirect::In(path) => ("< ".to_string(), path.as_bytes()),
+        Redirect::Here(bytes) if bytes.len() <= 40 => ("<<< ".to_string(), bytes.as_slice()),
+        Redirect::Here(bytes) => {
+            out.extend_from_slice(format!("<<< <{} bytes>", bytes.len()).as_bytes());
+            return;
+        }
+        Redirect::Dup { from, to } => {
+            let from = if *from == 1 { String::new() } else { from.to_string() };
+            out.extend_from_slice(format!("{from}>&{to}").as_bytes());
+            return;
+        }
+    };
+    out.extend_from_slice(op.as_bytes());
+    quote_into(target, out);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn q(s: &str) -> String {
+        String::from_utf8(quote(s)).unwrap()
+    }
+
+    #[test]
+    fn quoting() {
+        assert_eq!(q("ls"), "ls");
+        assert_eq!(q("--color=auto"), "--color=auto");
+        assert_eq!(q(""), "''");
+        assert_eq!(q("a b"), "'a b'");
+        assert_eq!(q("it's"), "'it'\\''s'");
+        assert_eq!(q("$HOME"), "'$HOME'");
+        assert_eq!(q("~"), "'~'");
+        assert_eq!(q("*"), "'*'");
+    }
+
+    /// Every byte string but NUL survives a round trip through a real `sh`.
+    #[test]
+    fn round_trip_through_sh() {
+        let mut cases: Vec<Vec<u8>> = vec![
+            b"".to_vec(),
+            b"'".to_vec(),
+            b"''\\'".to_vec(),
+            b"a\nb".to_vec(),
+            b"$(id)`id`;|&<>*?[]{}~#!\"".to_vec(),
+            vec![0xff, 0xfe, b'\'', 0x80],
+            b"-n".to_vec(),
+        ];
+        cases.push((1u8..=255).collect());
+        for case in cases {
+            let mut script = b"printf %s ".to_vec();
+            quote_into(&case, &mut script);
+            let out = std::process::Command::new("sh")
+                .arg("-c")
+                .arg(OsStr::from_bytes(&script))
+                .output()
+                .unwrap();
+            assert_eq!(out.stdout, case, "script {:?}", String::from_utf8_lossy(&script));
+        }
+    }
+}
