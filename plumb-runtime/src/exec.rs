@@ -566,14 +566,14 @@ fn segments(expr: &Expr, machine: &Arc<dyn Machine>) -> Option<Vec<(Arc<dyn Mach
         return None;
     };
     let bound = |e: &Expr| e.opts().machine.clone().unwrap_or_else(|| machine.clone());
-    if stages.iter().all(|(e, _)| Arc::ptr_eq(&bound(e), machine)) {
+    if stages.iter().all(|(e, _)| bound(e).identity() == machine.identity()) {
         return None;
     }
     let mut out: Vec<(Arc<dyn Machine>, Vec<(Expr, bool)>)> = Vec::new();
     for (stage, all) in stages {
         let m = bound(stage);
         match out.last_mut() {
-            Some((last, run)) if Arc::ptr_eq(last, &m) => run.push((stage.clone(), *all)),
+            Some((last, run)) if last.identity() == m.identity() => run.push((stage.clone(), *all)),
             _ => out.push((m, vec![(stage.clone(), *all)])),
         }
     }

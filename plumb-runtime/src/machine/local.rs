@@ -164,6 +164,10 @@ impl Machine for LocalMachine {
     fn fs(&self) -> &dyn Fs {
         self
     }
+
+    fn identity(&self) -> usize {
+        Arc::as_ptr(&self.ctx) as usize
+    }
 }
 
 // ---------------------------------------------------------------------------------------

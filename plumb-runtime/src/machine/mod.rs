@@ -58,6 +58,46 @@ pub trait Machine: Send + Sync + fmt::Debug {
     /// directory.
     #[doc(hidden)]
     fn fs(&self) -> &dyn Fs;
+
+    /// Equal for two handles that run commands the same way (clones of one handle), so
+    /// that adjacent pipeline stages on them start as one job.
+    #[doc(hidden)]
+    fn identity(&self) -> usize;
+}
+
+/// A shared machine is a machine: `Arc<dyn Machine>` runs commands and makes paths.
+impl<M: Machine + ?Sized> Machine for Arc<M> {
+    fn name(&self) -> &str {
+        (**self).name()
+    }
+
+    fn which(&self, program: &str) -> Result<PathBuf> {
+        (**self).which(program)
+    }
+
+    fn upload(&self, local: &Path, remote: &Path) -> Result<()> {
+        (**self).upload(local, remote)
+    }
+
+    fn download(&self, remote: &Path, local: &Path) -> Result<()> {
+        (**self).download(remote, local)
+    }
+
+    fn close(&self) -> Result<()> {
+        (**self).close()
+    }
+
+    fn start(&self, job: Job) -> Result<Box<dyn Process>> {
+        (**self).start(job)
+    }
+
+    fn fs(&self) -> &dyn Fs {
+        (**self).fs()
+    }
+
+    fn identity(&self) -> usize {
+        (**self).identity()
+    }
 }
 
 /// File operations of a machine; use them through [`MPath`].

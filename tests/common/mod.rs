@@ -1,0 +1,94 @@
+//! Shared by the integration tests: the machines every test body runs on, and scratch
+//! directories on them.
+#![allow(dead_code)]
+
+use std::sync::Arc;
+
+use plumb::prelude::*;
+use plumb::sh;
+
+/// Instantiates each listed test body (a `fn(&Ctx)`) once per machine.
+///
+/// Later machines (ssh, ssh2) join here, so that one body covers all of them.
+#[macro_export]
+macro_rules! on_every_machine {
+    ($($name:ident),* $(,)?) => {
+        mod local {
+            $(
+                #[test]
+                fn $name() {
+                    super::$name(&$crate::common::Ctx::new($crate::common::local()));
+                }
+            )*
+        }
+    };
+}
+
+pub fn local() -> Arc<dyn Machine> {
+    Arc::new(plumb::local())
+}
+
+/// A machine and a fresh scratch directory on it, removed at the end.
+pub struct Ctx {
+    pub m: Arc<dyn Machine>,
+    pub dir: MPath,
+}
+
+impl Ctx {
+    pub fn new(m: Arc<dyn Machine>) -> Ctx {
+        let dir = sh!(mktemp -d).on_dyn(m.clone()).read().expect("mktemp -d on the machine");
+        let dir = path_on(&m, &dir);
+        Ctx { m, dir }
+    }
+
+    /// `expr` bound to this machine, run in the scratch directory.
+    pub fn on(&self, expr: Expr) -> Expr {
+        expr.on_dyn(self.m.clone()).dir(self.dir.as_path())
+    }
+
+    /// A path in the scratch directory.
+    pub fn path(&self, rel: &str) -> MPath {
+        self.dir.join(rel)
+    }
+}
+
+impl Drop for Ctx {
+    fn drop(&mut self) {
+        let _ = self.dir.remove();
+    }
+}
+
+/// An `MPath` on a `dyn Machine`.
+pub fn path_on(m: &Arc<dyn Machine>, p: &str) -> MPath {
+    m.path(p)
+}
+
+/// Processes (on the machine) whose command line contains `marker`, other than the search
+/// itself.
+pub fn survivors(m: &Arc<dyn Machine>, marker: &str) -> Vec<String> {
+    let out = sh!(pgrep -af $marker).on_dyn(m.clone()).unchecked().read().unwrap();
+    out.lines()
+        .filter(|l| !l.contains("pgrep"))
+        .map(str::to_string)
+        .collect()
+}
+
+/// Waits up to 5 s for every process with `marker` to be gone.
+pub fn assert_no_survivors(m: &Arc<dyn Machine>, marker: &str) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        let left = survivors(m, marker);
+        if left.is_empty() {
+            return;
+        }
+        assert!(std::time::Instant::now() < deadline, "processes left behind: {left:?}");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+/// A marker unique to this test run, for `pgrep -f`.
+pub fn marker() -> String {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static N: AtomicU32 = AtomicU32::new(0);
+    format!("{}.{}{}", 900 + N.fetch_add(1, Ordering::SeqCst), std::process::id(), 7)
+}
