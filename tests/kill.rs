@@ -1,0 +1,71 @@
+//! Timeouts, `kill()` and dropped handles end the whole process tree: nothing is left.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{assert_no_survivors, marker, Ctx};
+use plumb::{sh, ErrorKind};
+
+/// A script that leaves a child and a grandchild running `sleep MARKER`.
+fn tree(marker: &str) -> plumb::Expr {
+    let script = format!("sleep {marker} & sh -c 'sleep {marker}' & sleep {marker}; wait");
+    sh!(sh -c $script)
+}
+
+fn timeout_kills_the_tree(t: &Ctx) {
+    let m = marker();
+    let err = t.on(tree(&m)).timeout(Duration::from_millis(500)).run().unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Timeout);
+    assert_no_survivors(&t.m, &m);
+}
+
+fn timeout_kills_every_stage_and_sequence_item(t: &Ctx) {
+    let m = marker();
+    let e = t.on(tree(&m)) | t.on(sh!(cat));
+    assert_eq!(e.timeout(Duration::from_millis(500)).read().unwrap_err().kind(), ErrorKind::Timeout);
+    assert_no_survivors(&t.m, &m);
+    let m = marker();
+    let script = format!("sleep {m}");
+    let e = t.on(sh!(true; sh -c $script; echo never));
+    let started = std::time::Instant::now();
+    assert_eq!(e.timeout(Duration::from_millis(500)).read().unwrap_err().kind(), ErrorKind::Timeout);
+    assert!(started.elapsed() < Duration::from_secs(10));
+    assert_no_survivors(&t.m, &m);
+}
+
+fn kill_ends_the_tree(t: &Ctx) {
+    let m = marker();
+    let mut h = t.on(tree(&m)).spawn().unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(!common::survivors(&t.m, &m).is_empty(), "the tree did not start");
+    h.kill().unwrap();
+    let err = h.wait().unwrap_err();
+    assert_eq!(err.signal(), Some(9));
+    assert_no_survivors(&t.m, &m);
+}
+
+fn dropping_a_handle_kills(t: &Ctx) {
+    let m = marker();
+    let h = t.on(tree(&m)).spawn().unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    drop(h);
+    assert_no_survivors(&t.m, &m);
+}
+
+fn dropping_lines_early_kills(t: &Ctx) {
+    let m = marker();
+    let script = format!("echo first; sleep {m}");
+    let mut lines = t.on(sh!(sh -c $script)).lines().unwrap();
+    assert_eq!(lines.next().unwrap().unwrap(), "first");
+    drop(lines);
+    assert_no_survivors(&t.m, &m);
+}
+
+on_every_machine!(
+    timeout_kills_the_tree,
+    timeout_kills_every_stage_and_sequence_item,
+    kill_ends_the_tree,
+    dropping_a_handle_kills,
+    dropping_lines_early_kills,
+);
