@@ -20,6 +20,11 @@ use std::path::{Path, PathBuf};
 /// let dir = Path::new("/tmp");
 /// assert_eq!(sh!(echo $name $n $dir).read().unwrap(), "a b; $(rm -rf /) 3 /tmp");
 /// ```
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be a command argument",
+    label = "not a string, path, `OsStr` or number",
+    note = "interpolate `${{value.to_string()}}` for a `Display` type, or `$[values]` for a list"
+)]
 pub trait ToArg {
     /// The argument's bytes.
     fn to_arg(&self) -> OsString;
