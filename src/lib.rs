@@ -1,2 +1,155 @@
+//! Shell scripting as a compile-checked part of Rust.
+//!
+//! ```
+//! use plumb::prelude::*;
+//!
+//! # fn main() -> Result<(), plumb::Error> {
+//! let pattern = "plumb";
+//! let count = sh!(printf "plumb\nduct\nplumb\n" | grep -c $pattern).read()?;
+//! assert_eq!(count, "2");
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! [`sh!`] parses shell syntax **at compile time** into an [`Expr`]: a lazy value that runs
+//! only when you call [`run`](Expr::run), [`read`](Expr::read) or another terminal call, on
+//! the [machine](Machine) you choose. A mistake the parser can see is a compile error at
+//! the offending token; a failure at run time is a [`plumb::Error`](Error) that names the
+//! command, the machine, the exit code and the tail of stderr.
+//!
+//! # The `sh!` macro
+//!
+//! Write commands as you would in a shell, in one of two forms that share one grammar:
+//!
+//! - the **token form**, `sh!(ls -la ./src | grep $pat > out.txt)`: words are rebuilt from
+//!   the positions of Rust tokens, so `-la`, `./src/main.rs`, `--color=auto`, `a.txt`,
+//!   `127.0.0.1:8080` and `2>&1` come out exactly as written. A line break separates
+//!   commands, like `;`.
+//! - the **string form**, `sh!("curl -s 'https://example.com/a b' | jq .name")`: for what
+//!   Rust tokens cannot carry: `//` (a Rust comment), `'single quotes'`, backslashes,
+//!   unbalanced brackets.
+//!
+//! | syntax | meaning |
+//! |---|---|
+//! | `a b c` | a command and its arguments |
+//! | `"x y"`, and `'x y'` in the string form | one word; `$` interpolates inside double quotes, not single |
+//! | `$name`, `${expr}` | exactly one argument from a Rust value ([`ToArg`]) |
+//! | `$[expr]` | zero or more arguments from an iterable |
+//! | `$$` | a literal `$` |
+//! | `a \| b`, `a \|& b` | a pipeline; `\|&` also pipes stderr |
+//! | `> f`, `>> f`, `< f`, `2> f`, `2>> f`, `&> f`, `&>> f`, `2>&1`, `>&2` | redirections, performed on the machine that runs the command |
+//! | `<<< $value` | stdin from a Rust string or bytes (exactly those bytes; no newline is added) |
+//! | `a ; b`, `a && b`, `a \|\| b` | sequences with shell meaning |
+//! | `NAME=value cmd` | environment for that command |
+//! | `cd dir` | the directory for the rest of that `sh!` sequence |
+//!
+//! In the token form a Rust string literal is a double-quoted word: Rust decodes its escapes
+//! first (`"a\tb"` holds a real tab), then `$` interpolates. A raw string `r"$x"`
+//! interpolates nothing, like single quotes.
+//!
+//! ```
+//! use plumb::prelude::*;
+//!
+//! let name = "it's $HOME; rm -rf /"; // arrives as one argument, byte for byte
+//! let files = ["a.txt", "b.txt"];
+//! let n = 2;
+//! let out = sh!(printf "%s|" $name $[files] ${n * 10} "n=$n" $$).read().unwrap();
+//! assert_eq!(out, "it's $HOME; rm -rf /|a.txt|b.txt|20|n=2|$|");
+//!
+//! let url = sh!("printf '%s' https://example.com/a//b").read().unwrap();
+//! assert_eq!(url, "https://example.com/a//b");
+//! ```
+//!
+//! **No shell injection, ever.** On this machine arguments go to the program as its argv:
+//! no shell sees them. Where a shell must (a remote host), every value is single-quoted in
+//! one audited place ([`quote`]). Globs, `~` and `$VAR` are never expanded by plumb: write
+//! `$${HOME}` inside `sh -c "..."` when you want a shell to do it.
+//!
+//! Every mistake is a compile error a shell user understands:
+//!
+//! ```compile_fail
+//! # use plumb::sh;
+//! let _ = sh!(ls -la |); // error: `|` at the end: a command must follow the pipe
+//! ```
+//!
+//! # Running an `Expr`
+//!
+//! | call | returns | a status the check rejects |
+//! |---|---|---|
+//! | [`run`](Expr::run) | `()`, stdio inherited | `Err` |
+//! | [`read`](Expr::read) | stdout as `String`, trailing newlines trimmed | `Err` |
+//! | [`read_bytes`](Expr::read_bytes) | stdout as bytes | `Err` |
+//! | [`output`](Expr::output) | [`Output`]: status, stdout, stderr | `Err` |
+//! | [`code`](Expr::code) | the exit code | not an error |
+//! | [`success`](Expr::success) | whether it exited with 0 | not an error |
+//! | [`lines`](Expr::lines) | an iterator of lines as they come | `Err` as the last item |
+//! | [`spawn`](Expr::spawn) | a [`Handle`] with stdin/stdout, `wait`, `kill` | at `wait` |
+//!
+//! Modifiers return a new `Expr`: [`on`](Expr::on), [`dir`](Expr::dir),
+//! [`env`](Expr::env), [`env_remove`](Expr::env_remove),
+//! [`stdin_bytes`](Expr::stdin_bytes), [`timeout`](Expr::timeout),
+//! [`unchecked`](Expr::unchecked), [`ok_codes`](Expr::ok_codes),
+//! [`stderr_to_stdout`](Expr::stderr_to_stdout), [`echo`](Expr::echo). `a | b` pipes two
+//! expressions, also across machines.
+//!
+//! ```
+//! use plumb::prelude::*;
+//! use std::time::Duration;
+//!
+//! let sorted = sh!(sort).stdin_bytes("b\na\n").read().unwrap();
+//! assert_eq!(sorted, "a\nb");
+//! assert_eq!(sh!(sh -c "exit 3").code().unwrap(), 3);
+//! let err = sh!(sleep 5).timeout(Duration::from_millis(50)).run().unwrap_err();
+//! assert_eq!(err.kind(), plumb::ErrorKind::Timeout);
+//! ```
+//!
+//! **Pipelines fail when any stage fails** (pipefail), and the error names that stage. A
+//! stage that dies of SIGPIPE because a later one stopped reading (`yes | head -n 1`) is
+//! not a failure. Data between stages on one machine flows through kernel pipes, never
+//! through this process. A timeout or [`Handle::kill`] ends the whole process tree it
+//! started.
+//!
+//! ```
+//! use plumb::prelude::*;
+//!
+//! let err = sh!(echo hi | sh -c "exit 4" | cat).read().unwrap_err();
+//! assert_eq!(err.code(), Some(4));
+//! assert_eq!(
+//!     err.to_string(),
+//!     "command `echo hi | sh -c 'exit 4' | cat` on local failed: `sh -c 'exit 4'` exited with code 4"
+//! );
+//! ```
+//!
+//! # Machines
+//!
+//! An `Expr` not bound with [`on`](Expr::on) runs on this computer, [`local()`]. Every
+//! machine implements [`Machine`]: [`which`](Machine::which),
+//! [`upload`](Machine::upload)/[`download`](Machine::download) (directories recursive),
+//! and [`path`](MachineExt::path), an [`MPath`] whose file operations run there.
+//!
+//! ```
+//! use plumb::prelude::*;
+//!
+//! let tmp = tempfile::tempdir().unwrap();
+//! let here = plumb::local().with_dir(tmp.path());
+//! sh!(echo hello > greeting.txt).on(&here).run().unwrap();
+//! let file = here.path("greeting.txt");
+//! assert_eq!(file.read_to_string().unwrap(), "hello\n");
+//! assert_eq!(here.path(".").glob("*.txt").unwrap().len(), 1);
+//! ```
+//!
+//! # Observability
+//!
+//! Every command emits a `tracing` event (target `plumb`) with the machine, the command
+//! line, its status and how long it took. [`Expr::echo`] prints `$ command` to stderr
+//! before running, like `set -x`.
+
 pub use plumb_macros::sh;
 pub use plumb_runtime::*;
+
+/// Everything a script needs: `use plumb::prelude::*;` brings [`sh!`], [`Expr`], the
+/// machines and [`MPath`].
+pub mod prelude {
+    pub use plumb_macros::sh;
+    pub use plumb_runtime::prelude::*;
+}

@@ -203,7 +203,7 @@ impl Expr {
     ///
     /// ```
     /// # extern crate plumb_runtime as plumb; use plumb_macros::sh;
-    /// let out = sh!(sh -c "echo ${HOME-unset}").env_remove("HOME").read().unwrap();
+    /// let out = sh!(sh -c "echo $${HOME-unset}").env_remove("HOME").read().unwrap();
     /// assert_eq!(out, "unset");
     /// ```
     pub fn env_remove(&self, key: impl AsRef<OsStr>) -> Expr {
