@@ -31,7 +31,11 @@ fn read_rejects_invalid_utf8_and_read_bytes_keeps_it(t: &Ctx) {
 }
 
 fn output_returns_everything(t: &Ctx) {
-    let out = t.on(sh!(sh -c "echo o; echo e >&2; exit 3")).unchecked().output().unwrap();
+    let out = t
+        .on(sh!(sh -c "echo o; echo e >&2; exit 3"))
+        .unchecked()
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(3));
     assert!(!out.status.success());
     assert_eq!(out.stdout, b"o\n");
@@ -50,15 +54,25 @@ fn code_and_success_never_fail_on_status(t: &Ctx) {
 
 fn lines_stream_as_the_command_runs(t: &Ctx) {
     let started = Instant::now();
-    let mut lines = t.on(sh!(sh -c "echo first; sleep 3; echo second")).lines().unwrap();
+    let mut lines = t
+        .on(sh!(sh -c "echo first; sleep 3; echo second"))
+        .lines()
+        .unwrap();
     assert_eq!(lines.next().unwrap().unwrap(), "first");
-    assert!(started.elapsed() < Duration::from_secs(2), "the first line waited for the end");
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "the first line waited for the end"
+    );
     assert_eq!(lines.next().unwrap().unwrap(), "second");
     assert!(lines.next().is_none());
 }
 
 fn lines_end_with_the_error(t: &Ctx) {
-    let items: Vec<_> = t.on(sh!(sh -c "echo a; echo b; echo bad >&2; exit 2")).lines().unwrap().collect();
+    let items: Vec<_> = t
+        .on(sh!(sh -c "echo a; echo b; echo bad >&2; exit 2"))
+        .lines()
+        .unwrap()
+        .collect();
     assert_eq!(items.len(), 3);
     assert_eq!(items[0].as_ref().unwrap(), "a");
     assert_eq!(items[1].as_ref().unwrap(), "b");
@@ -109,17 +123,41 @@ fn spawn_reports_failure_at_wait(t: &Ctx) {
 fn dir_env_and_env_remove(t: &Ctx) {
     t.path("d").create_dir_all().unwrap();
     assert!(t.on(sh!(pwd)).dir("d").read().unwrap().ends_with("/d"));
-    let out = t.on(sh!(sh -c "echo $$X-$${HOME:-none}")).env("X", "x y").env_remove("HOME").read().unwrap();
+    let out = t
+        .on(sh!(sh -c "echo $$X-$${HOME:-none}"))
+        .env("X", "x y")
+        .env_remove("HOME")
+        .read()
+        .unwrap();
     assert_eq!(out, "x y-none");
     // The command's own assignment wins over `.env`.
-    let out = t.on(sh!(X=inner sh -c "echo $$X")).env("X", "outer").read().unwrap();
+    let out = t
+        .on(sh!(X=inner sh -c "echo $$X"))
+        .env("X", "outer")
+        .read()
+        .unwrap();
     assert_eq!(out, "inner");
 }
 
 fn stdin_bytes(t: &Ctx) {
-    assert_eq!(t.on(sh!(cat)).stdin_bytes(b"\x00\x01raw".to_vec()).read_bytes().unwrap(), b"\x00\x01raw");
-    assert_eq!(t.on(sh!(cat | tr a-z A-Z)).stdin_bytes("abc").read().unwrap(), "ABC");
-    assert_eq!(t.on(sh!(cat)).stdin_bytes("in").output().unwrap().stdout, b"in");
+    assert_eq!(
+        t.on(sh!(cat))
+            .stdin_bytes(b"\x00\x01raw".to_vec())
+            .read_bytes()
+            .unwrap(),
+        b"\x00\x01raw"
+    );
+    assert_eq!(
+        t.on(sh!(cat | tr a-z A-Z))
+            .stdin_bytes("abc")
+            .read()
+            .unwrap(),
+        "ABC"
+    );
+    assert_eq!(
+        t.on(sh!(cat)).stdin_bytes("in").output().unwrap().stdout,
+        b"in"
+    );
     // A reader that stops early is fine.
     let big = vec![b'x'; 1 << 20];
     assert_eq!(t.on(sh!(head -c 3)).stdin_bytes(big).read().unwrap(), "xxx");
@@ -127,25 +165,49 @@ fn stdin_bytes(t: &Ctx) {
 
 fn timeout_fails_with_timeout(t: &Ctx) {
     let started = Instant::now();
-    let err = t.on(sh!(sleep 30)).timeout(Duration::from_millis(300)).run().unwrap_err();
+    let err = t
+        .on(sh!(sleep 30))
+        .timeout(Duration::from_millis(300))
+        .run()
+        .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Timeout);
     assert!(started.elapsed() < Duration::from_secs(10));
     assert!(err.to_string().contains("timed out after 300ms"), "{err}");
     // A command that finishes in time is unaffected.
-    assert_eq!(t.on(sh!(echo quick)).timeout(Duration::from_secs(30)).read().unwrap(), "quick");
+    assert_eq!(
+        t.on(sh!(echo quick))
+            .timeout(Duration::from_secs(30))
+            .read()
+            .unwrap(),
+        "quick"
+    );
 }
 
 fn unchecked_and_ok_codes(t: &Ctx) {
     t.on(sh!(false)).unchecked().run().unwrap();
     t.on(sh!(sh -c "exit 3")).ok_codes(&[0, 3]).run().unwrap();
-    assert_eq!(t.on(sh!(sh -c "exit 4")).ok_codes(&[0, 3]).run().unwrap_err().code(), Some(4));
+    assert_eq!(
+        t.on(sh!(sh -c "exit 4"))
+            .ok_codes(&[0, 3])
+            .run()
+            .unwrap_err()
+            .code(),
+        Some(4)
+    );
     assert!(t.on(sh!(true)).ok_codes(&[1]).run().is_err());
     // On a pipeline the check judges the pipeline's status.
-    t.on(sh!(grep nothing-here /dev/null | cat)).ok_codes(&[0, 1]).run().unwrap();
+    t.on(sh!(grep nothing-here /dev/null | cat))
+        .ok_codes(&[0, 1])
+        .run()
+        .unwrap();
 }
 
 fn stderr_to_stdout(t: &Ctx) {
-    let out = t.on(sh!(sh -c "echo o; echo e >&2")).stderr_to_stdout().output().unwrap();
+    let out = t
+        .on(sh!(sh -c "echo o; echo e >&2"))
+        .stderr_to_stdout()
+        .output()
+        .unwrap();
     let text = String::from_utf8(out.stdout).unwrap();
     assert!(text.contains('o') && text.contains('e'));
     assert!(out.stderr.is_empty());

@@ -14,7 +14,10 @@ fn exit_error_reads_like_a_sentence(t: &Ctx) {
     assert_eq!(err.machine(), t.m.name());
     let text = err.to_string();
     assert!(
-        text.starts_with(&format!("command `ls nope-not-here` on {} exited with code 2: ls: ", t.m.name())),
+        text.starts_with(&format!(
+            "command `ls nope-not-here` on {} exited with code 2: ls: ",
+            t.m.name()
+        )),
         "{text}"
     );
     assert!(text.contains("nope-not-here"), "{text}");
@@ -22,8 +25,14 @@ fn exit_error_reads_like_a_sentence(t: &Ctx) {
 }
 
 fn stderr_tail_is_bounded(t: &Ctx) {
-    let err = t.on(sh!(sh -c "seq 1 5000 >&2; exit 1")).read().unwrap_err();
-    assert_eq!(err.stderr().unwrap().len(), sh!(seq 1 5000).read_bytes().unwrap().len());
+    let err = t
+        .on(sh!(sh -c "seq 1 5000 >&2; exit 1"))
+        .read()
+        .unwrap_err();
+    assert_eq!(
+        err.stderr().unwrap().len(),
+        sh!(seq 1 5000).read_bytes().unwrap().len()
+    );
     let text = err.to_string();
     assert!(text.len() < 3000, "{} bytes", text.len());
     assert!(text.ends_with("\n5000"), "{text}");
@@ -37,7 +46,10 @@ fn signal_is_reported(t: &Ctx) {
 }
 
 fn missing_program_is_not_found(t: &Ctx) {
-    let err = t.on(sh!(no-such-program-here --flag)).run().unwrap_err();
+    let err = t
+        .on(sh!(no - such - program - here - -flag))
+        .run()
+        .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::NotFound);
     assert!(err.to_string().contains("no-such-program-here"), "{err}");
 }

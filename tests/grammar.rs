@@ -17,19 +17,34 @@ fn words_come_out_as_written(t: &Ctx) {
         .unwrap();
     assert_eq!(
         args(out),
-        ["-la", "./src/main.rs", "--color=auto", "a.txt", "127.0.0.1:8080", "~/x"]
+        [
+            "-la",
+            "./src/main.rs",
+            "--color=auto",
+            "a.txt",
+            "127.0.0.1:8080",
+            "~/x"
+        ]
     );
-    let out = t.on(sh!(printf "%s\n" x{a,b}[c] a=b @host:/p)).read().unwrap();
+    let out = t
+        .on(sh!(printf "%s\n" x{a,b}[c] a=b @host:/p))
+        .read()
+        .unwrap();
     assert_eq!(args(out), ["x{a,b}[c]", "a=b", "@host:/p"]);
 }
 
 fn string_form(t: &Ctx) {
     let x = "v a l";
     let out = t
-        .on(sh!("printf '%s\n' 'a b' \"c $x\" d\\ e 'it''s' https://example.com/a//b"))
+        .on(sh!(
+            "printf '%s\n' 'a b' \"c $x\" d\\ e 'it''s' https://example.com/a//b"
+        ))
         .read()
         .unwrap();
-    assert_eq!(args(out), ["a b", "c v a l", "d e", "its", "https://example.com/a//b"]);
+    assert_eq!(
+        args(out),
+        ["a b", "c v a l", "d e", "its", "https://example.com/a//b"]
+    );
     // Single quotes take everything literally.
     let out = t.on(sh!("printf '%s' '$x ${y} \"q\"'")).read().unwrap();
     assert_eq!(out, "$x ${y} \"q\"");
@@ -54,8 +69,14 @@ fn interpolation(t: &Ctx) {
         .on(sh!(printf "%s\n" $name ${n + 1} $[&list] $[empty] $$ pre$n.txt ${name.len()}))
         .read()
         .unwrap();
-    assert_eq!(args(out), ["two words", "43", "a", "b c", "$", "pre42.txt", "9"]);
-    let out = t.on(sh!("printf '%s\n' $name ${n * 2} $[list] \"<$n>\" $$HOME")).read().unwrap();
+    assert_eq!(
+        args(out),
+        ["two words", "43", "a", "b c", "$", "pre42.txt", "9"]
+    );
+    let out = t
+        .on(sh!("printf '%s\n' $name ${n * 2} $[list] \"<$n>\" $$HOME"))
+        .read()
+        .unwrap();
     assert_eq!(args(out), ["two words", "84", "a", "b c", "<42>", "$HOME"]);
 }
 
@@ -65,9 +86,17 @@ fn splat_can_be_the_program(t: &Ctx) {
 }
 
 fn pipes(t: &Ctx) {
-    assert_eq!(t.on(sh!(printf "b\na\n" | sort | head -n 1)).read().unwrap(), "a");
+    assert_eq!(
+        t.on(sh!(printf "b\na\n" | sort | head -n 1))
+            .read()
+            .unwrap(),
+        "a"
+    );
     // `|&` sends stderr into the pipe too.
-    let out = t.on(sh!(sh -c "echo out; echo err >&2" |& sort)).read().unwrap();
+    let out = t
+        .on(sh!(sh -c "echo out; echo err >&2" |& sort))
+        .read()
+        .unwrap();
     assert_eq!(out, "err\nout");
     let out = t.on(sh!(sh -c "echo err >&2" | wc -c)).output().unwrap();
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "0");
@@ -81,11 +110,15 @@ fn redirections(t: &Ctx) {
     assert_eq!(t.path(f).read_to_string().unwrap(), "one\ntwo\n");
     assert_eq!(t.on(sh!(tr a-z A-Z < out.txt)).read().unwrap(), "ONE\nTWO");
 
-    t.on(sh!(sh -c "echo o; echo e >&2" 2> err.txt)).read().unwrap();
+    t.on(sh!(sh -c "echo o; echo e >&2" 2> err.txt))
+        .read()
+        .unwrap();
     t.on(sh!(sh -c "echo e2 >&2" 2>> err.txt)).run().unwrap();
     assert_eq!(t.path("err.txt").read_to_string().unwrap(), "e\ne2\n");
 
-    t.on(sh!(sh -c "echo o; echo e >&2" &> all.txt)).run().unwrap();
+    t.on(sh!(sh -c "echo o; echo e >&2" &> all.txt))
+        .run()
+        .unwrap();
     t.on(sh!(sh -c "echo o2" &>> all.txt)).run().unwrap();
     let all = t.path("all.txt").read_to_string().unwrap();
     assert!(all == "o\ne\no2\n" || all == "e\no\no2\n", "{all:?}");
@@ -95,9 +128,15 @@ fn redirections(t: &Ctx) {
     let out = t.on(sh!(echo o >&2)).output().unwrap();
     assert_eq!((out.stdout, out.stderr), (vec![], b"o\n".to_vec()));
     // Order matters as in a shell: `> f 2>&1` sends both to f; `2>&1 > f` only stdout.
-    let out = t.on(sh!(sh -c "echo o; echo e >&2" > both.txt 2>&1)).output().unwrap();
+    let out = t
+        .on(sh!(sh -c "echo o; echo e >&2" > both.txt 2>&1))
+        .output()
+        .unwrap();
     assert!(out.stdout.is_empty() && out.stderr.is_empty());
-    let out = t.on(sh!(sh -c "echo o; echo e >&2" 2>&1 > only.txt)).output().unwrap();
+    let out = t
+        .on(sh!(sh -c "echo o; echo e >&2" 2>&1 > only.txt))
+        .output()
+        .unwrap();
     assert_eq!(out.stdout, b"e\n");
     assert_eq!(t.path("only.txt").read_to_string().unwrap(), "o\n");
 }
@@ -107,15 +146,33 @@ fn here_strings(t: &Ctx) {
     let bytes: Vec<u8> = vec![0, 1, 2, 255];
     assert_eq!(t.on(sh!(cat <<< $text)).read().unwrap(), text);
     assert_eq!(t.on(sh!(cat <<< $bytes)).read_bytes().unwrap(), bytes);
-    assert_eq!(t.on(sh!(cat <<< "lit $text")).read().unwrap(), "lit line 1\nline 2");
-    assert_eq!(t.on(sh!(wc -l <<< ${String::from("a\nb\n")})).read().unwrap().trim(), "2");
+    assert_eq!(
+        t.on(sh!(cat <<< "lit $text")).read().unwrap(),
+        "lit line 1\nline 2"
+    );
+    assert_eq!(
+        t.on(sh!(wc -l <<< ${String::from("a\nb\n")}))
+            .read()
+            .unwrap()
+            .trim(),
+        "2"
+    );
 }
 
 fn sequences(t: &Ctx) {
     assert_eq!(t.on(sh!(echo a; echo b)).read().unwrap(), "a\nb");
-    assert_eq!(t.on(sh!(true && echo yes || echo no)).read().unwrap(), "yes");
-    assert_eq!(t.on(sh!(false && echo yes || echo no)).read().unwrap(), "no");
-    assert_eq!(t.on(sh!(false || false || echo third)).read().unwrap(), "third");
+    assert_eq!(
+        t.on(sh!(true && echo yes || echo no)).read().unwrap(),
+        "yes"
+    );
+    assert_eq!(
+        t.on(sh!(false && echo yes || echo no)).read().unwrap(),
+        "no"
+    );
+    assert_eq!(
+        t.on(sh!(false || false || echo third)).read().unwrap(),
+        "third"
+    );
     // `;` goes on after a failure; the last status decides.
     assert_eq!(t.on(sh!(false; echo after)).read().unwrap(), "after");
     assert!(t.on(sh!(echo x; false)).read().is_err());
@@ -140,7 +197,10 @@ fn environment_assignments(t: &Ctx) {
     let out = t.on(sh!(A=1 B=$v sh -c "echo \"$$A $$B\"")).read().unwrap();
     assert_eq!(out, "1 it's $x");
     // Only for that command.
-    let out = t.on(sh!(A=1 true; sh -c "echo \"[$${A-}]\"")).read().unwrap();
+    let out = t
+        .on(sh!(A=1 true; sh -c "echo \"[$${A-}]\""))
+        .read()
+        .unwrap();
     assert_eq!(out, "[]");
 }
 
@@ -151,7 +211,10 @@ fn cd_changes_the_directory_for_the_rest(t: &Ctx) {
     t.on(sh!(cd sub && echo hi > f.txt)).run().unwrap();
     assert_eq!(t.path("sub/f.txt").read_to_string().unwrap(), "hi\n");
     // A failed cd is a failed command, as in a shell.
-    assert_eq!(t.on(sh!(cd nope || echo fallback)).read().unwrap(), "fallback");
+    assert_eq!(
+        t.on(sh!(cd nope || echo fallback)).read().unwrap(),
+        "fallback"
+    );
     let err = t.on(sh!(cd nope)).read().unwrap_err();
     assert!(err.to_string().contains("cd nope"), "{err}");
     let dir = "sub";

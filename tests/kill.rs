@@ -15,7 +15,11 @@ fn tree(marker: &str) -> plumb::Expr {
 
 fn timeout_kills_the_tree(t: &Ctx) {
     let m = marker();
-    let err = t.on(tree(&m)).timeout(Duration::from_millis(500)).run().unwrap_err();
+    let err = t
+        .on(tree(&m))
+        .timeout(Duration::from_millis(500))
+        .run()
+        .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Timeout);
     assert_no_survivors(&t.m, &m);
 }
@@ -23,13 +27,25 @@ fn timeout_kills_the_tree(t: &Ctx) {
 fn timeout_kills_every_stage_and_sequence_item(t: &Ctx) {
     let m = marker();
     let e = t.on(tree(&m)) | t.on(sh!(cat));
-    assert_eq!(e.timeout(Duration::from_millis(500)).read().unwrap_err().kind(), ErrorKind::Timeout);
+    assert_eq!(
+        e.timeout(Duration::from_millis(500))
+            .read()
+            .unwrap_err()
+            .kind(),
+        ErrorKind::Timeout
+    );
     assert_no_survivors(&t.m, &m);
     let m = marker();
     let script = format!("sleep {m}");
     let e = t.on(sh!(true; sh -c $script; echo never));
     let started = std::time::Instant::now();
-    assert_eq!(e.timeout(Duration::from_millis(500)).read().unwrap_err().kind(), ErrorKind::Timeout);
+    assert_eq!(
+        e.timeout(Duration::from_millis(500))
+            .read()
+            .unwrap_err()
+            .kind(),
+        ErrorKind::Timeout
+    );
     assert!(started.elapsed() < Duration::from_secs(10));
     assert_no_survivors(&t.m, &m);
 }
@@ -38,7 +54,10 @@ fn kill_ends_the_tree(t: &Ctx) {
     let m = marker();
     let mut h = t.on(tree(&m)).spawn().unwrap();
     std::thread::sleep(Duration::from_millis(300));
-    assert!(!common::survivors(&t.m, &m).is_empty(), "the tree did not start");
+    assert!(
+        !common::survivors(&t.m, &m).is_empty(),
+        "the tree did not start"
+    );
     h.kill().unwrap();
     let err = h.wait().unwrap_err();
     assert_eq!(err.signal(), Some(9));

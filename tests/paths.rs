@@ -19,9 +19,14 @@ fn read_write_and_metadata(t: &Ctx) {
     assert_eq!(m.len(), 6);
     assert!(m.is_file());
     assert_eq!(m.mode() & 0o600, 0o600);
-    let age = SystemTime::now().duration_since(m.modified().unwrap()).unwrap_or_default();
+    let age = SystemTime::now()
+        .duration_since(m.modified().unwrap())
+        .unwrap_or_default();
     assert!(age < Duration::from_secs(60));
-    assert_eq!(f.to_string(), t.dir.as_path().join("notes.txt").display().to_string());
+    assert_eq!(
+        f.to_string(),
+        t.dir.as_path().join("notes.txt").display().to_string()
+    );
     let err = t.path("missing").read().unwrap_err();
     assert_eq!(err.kind(), ErrorKind::NotFound);
     assert!(err.to_string().contains("missing"), "{err}");
@@ -32,7 +37,13 @@ fn directories(t: &Ctx) {
     d.create_dir_all().unwrap();
     assert!(d.is_dir().unwrap());
     t.path("a/z.txt").write("").unwrap();
-    let names: Vec<_> = t.path("a").read_dir().unwrap().iter().map(|p| p.file_name().unwrap().to_owned()).collect();
+    let names: Vec<_> = t
+        .path("a")
+        .read_dir()
+        .unwrap()
+        .iter()
+        .map(|p| p.file_name().unwrap().to_owned())
+        .collect();
     assert_eq!(names, ["b", "z.txt"]);
     let moved = t.path("a").rename(t.dir.as_path().join("moved")).unwrap();
     assert!(moved.join("b/c").is_dir().unwrap());
@@ -42,17 +53,35 @@ fn directories(t: &Ctx) {
 }
 
 fn glob(t: &Ctx) {
-    for f in ["x.rs", "y.rs", "z.txt", ".hidden.rs", "sub/w.rs", "sub/deeper/v.rs"] {
+    for f in [
+        "x.rs",
+        "y.rs",
+        "z.txt",
+        ".hidden.rs",
+        "sub/w.rs",
+        "sub/deeper/v.rs",
+    ] {
         let p = t.path(f);
         p.parent().unwrap().create_dir_all().unwrap();
         p.write("").unwrap();
     }
     let rel = |v: Vec<MPath>| -> Vec<String> {
-        v.iter().map(|p| p.as_path().strip_prefix(t.dir.as_path()).unwrap().display().to_string()).collect()
+        v.iter()
+            .map(|p| {
+                p.as_path()
+                    .strip_prefix(t.dir.as_path())
+                    .unwrap()
+                    .display()
+                    .to_string()
+            })
+            .collect()
     };
     assert_eq!(rel(t.dir.glob("*.rs").unwrap()), ["x.rs", "y.rs"]);
     assert_eq!(rel(t.dir.glob("sub/*.rs").unwrap()), ["sub/w.rs"]);
-    assert_eq!(rel(t.dir.glob("**/*.rs").unwrap()), ["sub/deeper/v.rs", "sub/w.rs", "x.rs", "y.rs"]);
+    assert_eq!(
+        rel(t.dir.glob("**/*.rs").unwrap()),
+        ["sub/deeper/v.rs", "sub/w.rs", "x.rs", "y.rs"]
+    );
     assert_eq!(rel(t.dir.glob("[xz].*").unwrap()), ["x.rs", "z.txt"]);
     assert!(t.dir.glob("nothing*").unwrap().is_empty());
 }
@@ -60,7 +89,10 @@ fn glob(t: &Ctx) {
 fn which(t: &Ctx) {
     let sh = t.m.which("sh").unwrap();
     assert!(sh.is_absolute() && sh.ends_with("sh"), "{sh:?}");
-    assert_eq!(t.m.which("no-such-program-here").unwrap_err().kind(), ErrorKind::NotFound);
+    assert_eq!(
+        t.m.which("no-such-program-here").unwrap_err().kind(),
+        ErrorKind::NotFound
+    );
 }
 
 fn upload_and_download_are_recursive(t: &Ctx) {
@@ -72,10 +104,16 @@ fn upload_and_download_are_recursive(t: &Ctx) {
     let remote = t.dir.as_path().join("up");
     t.m.upload(&src, &remote).unwrap();
     assert_eq!(t.path("up/top.txt").read_to_string().unwrap(), "top");
-    assert_eq!(t.path("up/inner/deep/leaf.bin").read().unwrap(), [0, 1, 2, 255]);
+    assert_eq!(
+        t.path("up/inner/deep/leaf.bin").read().unwrap(),
+        [0, 1, 2, 255]
+    );
     let back = here.path().join("back");
     t.m.download(&remote, &back).unwrap();
-    assert_eq!(std::fs::read(back.join("inner/deep/leaf.bin")).unwrap(), [0, 1, 2, 255]);
+    assert_eq!(
+        std::fs::read(back.join("inner/deep/leaf.bin")).unwrap(),
+        [0, 1, 2, 255]
+    );
     // A single file too.
     let one = here.path().join("one.txt");
     t.m.download(&remote.join("top.txt"), &one).unwrap();

@@ -7,13 +7,23 @@ use plumb::prelude::*;
 use plumb::{sh, ErrorKind};
 
 fn pipefail_names_the_failing_stage(t: &Ctx) {
-    let err = t.on(sh!(echo x | sh -c "cat; exit 3" | cat)).read().unwrap_err();
+    let err = t
+        .on(sh!(echo x | sh -c "cat; exit 3" | cat))
+        .read()
+        .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Exit);
     assert_eq!(err.code(), Some(3));
     assert_eq!(err.command(), Some("echo x | sh -c 'cat; exit 3' | cat"));
-    assert!(err.to_string().contains("failed: `sh -c 'cat; exit 3'` exited with code 3"), "{err}");
+    assert!(
+        err.to_string()
+            .contains("failed: `sh -c 'cat; exit 3'` exited with code 3"),
+        "{err}"
+    );
     // The rightmost failing stage decides, as with `set -o pipefail`.
-    let err = t.on(sh!(sh -c "exit 2" | sh -c "exit 5" | true)).run().unwrap_err();
+    let err = t
+        .on(sh!(sh -c "exit 2" | sh -c "exit 5" | true))
+        .run()
+        .unwrap_err();
     assert_eq!(err.code(), Some(5));
 }
 
@@ -31,7 +41,10 @@ fn big_stdout_and_stderr_at_once_never_deadlock(t: &Ctx) {
 }
 
 fn data_flows_between_stages(t: &Ctx) {
-    let out = t.on(sh!(head -c 100000000 /dev/zero | tr "\\0" a | wc -c)).read().unwrap();
+    let out = t
+        .on(sh!(head -c 100000000 /dev/zero | tr "\\0" a | wc -c))
+        .read()
+        .unwrap();
     assert_eq!(out.trim(), "100000000");
 }
 
@@ -46,7 +59,10 @@ fn pipe_stages_on_different_handles(t: &Ctx) {
     // The second stage is always local; this runs one stage per machine.
     let out = e.read().unwrap();
     assert_eq!(out, "from a");
-    assert_eq!(std::fs::read_to_string(b.as_path().join("copy")).unwrap(), "from a\n");
+    assert_eq!(
+        std::fs::read_to_string(b.as_path().join("copy")).unwrap(),
+        "from a\n"
+    );
 }
 
 fn cross_machine_pipefail(t: &Ctx) {

@@ -10,9 +10,37 @@ use plumb::{sh, ErrorKind};
 
 fn nasty() -> Vec<OsString> {
     let mut v: Vec<OsString> = [
-        "", " ", "a b", "'", "\"", "'\"'", "$HOME", "${HOME}", "$(id)", "`id`", ";", "a;b", "&&",
-        "|", "*", "?", "[a]", "~", "~root", "-n", "--help", "\n", "a\nb", "\t", "\\", "#x", "!",
-        "%s", "=", "a=b", "é ü 😀",
+        "",
+        " ",
+        "a b",
+        "'",
+        "\"",
+        "'\"'",
+        "$HOME",
+        "${HOME}",
+        "$(id)",
+        "`id`",
+        ";",
+        "a;b",
+        "&&",
+        "|",
+        "*",
+        "?",
+        "[a]",
+        "~",
+        "~root",
+        "-n",
+        "--help",
+        "\n",
+        "a\nb",
+        "\t",
+        "\\",
+        "#x",
+        "!",
+        "%s",
+        "=",
+        "a=b",
+        "é ü 😀",
     ]
     .iter()
     .map(OsString::from)
@@ -33,7 +61,10 @@ fn arguments(t: &Ctx) {
     }
     let all = nasty();
     let out = t.on(sh!(printf "%s\\0" $[&all])).read_bytes().unwrap();
-    let expected: Vec<u8> = all.iter().flat_map(|v| [v.as_bytes(), b"\0"].concat()).collect();
+    let expected: Vec<u8> = all
+        .iter()
+        .flat_map(|v| [v.as_bytes(), b"\0"].concat())
+        .collect();
     assert_eq!(out, expected);
 }
 
@@ -55,10 +86,17 @@ fn directory_names_and_redirect_targets(t: &Ctx) {
         let name = OsString::from_vec(name);
         t.on(sh!(mkdir $name)).run().unwrap();
         t.on(sh!(cd $name && echo in > $name)).run().unwrap();
-        let out = t.on(sh!(cat $name)).dir(t.dir.as_path().join(&name)).read().unwrap();
+        let out = t
+            .on(sh!(cat $name))
+            .dir(t.dir.as_path().join(&name))
+            .read()
+            .unwrap();
         assert_eq!(out, "in", "{value:?}");
         let pwd = t.on(sh!(pwd)).dir(&name).read_bytes().unwrap();
-        assert!(pwd.ends_with(&[b"/", name.as_bytes(), b"\n"].concat()), "{value:?}");
+        assert!(
+            pwd.ends_with(&[b"/", name.as_bytes(), b"\n"].concat()),
+            "{value:?}"
+        );
     }
 }
 
@@ -71,4 +109,9 @@ fn a_nul_byte_is_an_error(t: &Ctx) {
     assert_eq!(err.kind(), ErrorKind::InvalidInput);
 }
 
-on_every_machine!(arguments, environment_values, directory_names_and_redirect_targets, a_nul_byte_is_an_error);
+on_every_machine!(
+    arguments,
+    environment_values,
+    directory_names_and_redirect_targets,
+    a_nul_byte_is_an_error
+);

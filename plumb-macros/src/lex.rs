@@ -168,7 +168,9 @@ pub fn lex(input: TokenStream) -> Result<Vec<Tok>> {
         );
     }
     let units = match trees.as_slice() {
-        [TokenTree::Literal(lit)] if string_literal(lit).is_some_and(|s| s.kind == StrKind::Plain) => {
+        [TokenTree::Literal(lit)]
+            if string_literal(lit).is_some_and(|s| s.kind == StrKind::Plain) =>
+        {
             let s = string_literal(lit).unwrap();
             string_units(&s.value, lit.span())?
         }
@@ -247,7 +249,10 @@ fn string_units(text: &str, span: Span) -> Result<Vec<Unit>> {
                 let Some(end) = rest.find('\'') else {
                     return error(
                         span,
-                        format!("unterminated quote: this `'` is never closed{}", at(text, i)),
+                        format!(
+                            "unterminated quote: this `'` is never closed{}",
+                            at(text, i)
+                        ),
                     );
                 };
                 units.push(Unit::Part(Part::Lit(rest[..end].to_string()), span));
@@ -382,7 +387,10 @@ fn dollar(rest: &str, span: Span) -> Result<(Option<Part>, usize)> {
 fn rust_expr(src: &str, span: Span, open: char) -> Result<TokenStream> {
     let close = if open == '{' { '}' } else { ']' };
     if src.trim().is_empty() {
-        return error(span, format!("`${open}{close}` is empty: put a Rust expression inside"));
+        return error(
+            span,
+            format!("`${open}{close}` is empty: put a Rust expression inside"),
+        );
     }
     let expr: syn::Expr = syn::parse_str(src).map_err(|e| Error {
         span,
@@ -514,7 +522,9 @@ fn flatten(
         separate(units, last_end, tt.span());
         match tt {
             TokenTree::Punct(p) if p.as_char() == '$' => {
-                let next = trees.get(i + 1).filter(|n| start(n.span()) == end(p.span()));
+                let next = trees
+                    .get(i + 1)
+                    .filter(|n| start(n.span()) == end(p.span()));
                 let (part, used) = token_dollar(p.span(), next)?;
                 match part {
                     Some(part) => units.push(Unit::Part(part, p.span())),
@@ -721,12 +731,17 @@ fn operator(chars: &str, fd: Option<&str>, span: Span, units: &[Unit]) -> Result
     let fd = fd.filter(|_| chars.starts_with(['>', '<']));
     let fd_num = match fd {
         None => None,
-        Some(t) => Some(t.parse::<u8>().ok().filter(|n| *n <= 2).ok_or_else(|| Error {
-            span,
-            message: format!(
-                "file descriptor {t}: only 1 (stdout) and 2 (stderr) can be redirected"
-            ),
-        })?),
+        Some(t) => Some(
+            t.parse::<u8>()
+                .ok()
+                .filter(|n| *n <= 2)
+                .ok_or_else(|| Error {
+                    span,
+                    message: format!(
+                        "file descriptor {t}: only 1 (stdout) and 2 (stderr) can be redirected"
+                    ),
+                })?,
+        ),
     };
     let out_fd = |span| -> Result<u8> {
         match fd_num {
@@ -810,7 +825,10 @@ fn operator(chars: &str, fd: Option<&str>, span: Span, units: &[Unit]) -> Result
             )
         }
         (Some(b'<'), Some(b'&'), _) | (Some(b'<'), Some(b'>'), _) => {
-            return error(span, "only `<` (stdin from a file) and `<<<` are supported for input")
+            return error(
+                span,
+                "only `<` (stdin from a file) and `<<<` are supported for input",
+            )
         }
         (Some(b'<'), _, _) => {
             if fd_num.is_some_and(|n| n != 0) {

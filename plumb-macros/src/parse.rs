@@ -96,10 +96,7 @@ pub fn parse(toks: Vec<Tok>) -> Result<Script> {
             p.skip_newlines();
             if p.peek().is_none() {
                 if dangling_semi {
-                    return error(
-                        sep.span(),
-                        "`;` at the end: nothing follows it; remove it",
-                    );
+                    return error(sep.span(), "`;` at the end: nothing follows it; remove it");
                 }
                 break;
             }
@@ -320,8 +317,7 @@ fn check_splats(simple: &Simple) -> Result<()> {
     let words = simple.words.iter().chain(simple.env.iter().map(|(_, w)| w));
     for w in words {
         if w.parts.len() > 1 {
-            if let Some(Part::Splat(_, s)) = w.parts.iter().find(|p| matches!(p, Part::Splat(..)))
-            {
+            if let Some(Part::Splat(_, s)) = w.parts.iter().find(|p| matches!(p, Part::Splat(..))) {
                 return error(
                     *s,
                     "`$[...]` expands to separate words and must stand alone; use `${...}` to \
@@ -351,7 +347,10 @@ fn cd(simple: Simple) -> Result<Command> {
     match (words.next(), words.next()) {
         (Some(dir), None) => {
             if matches!(dir.parts.as_slice(), [Part::Splat(..)]) {
-                return error(dir.span, "`cd` takes one directory: use `$dir`, not `$[...]`");
+                return error(
+                    dir.span,
+                    "`cd` takes one directory: use `$dir`, not `$[...]`",
+                );
             }
             Ok(Command::Cd(dir))
         }

@@ -54,8 +54,10 @@ fn token_form_rebuilds_words_from_positions() {
 fn operators() {
     assert_eq!(show("a|b|&c"), "<a> | <b> |& <c>");
     assert_eq!(show("a && b || c ; d"), "<a> && <b> || <c> ; <d>");
-    assert_eq!(show("a > f >> g 2> h 2>> i &> j &>> k < l"),
-        "<a> > <f> >> <g> 2> <h> 2>> <i> &> <j> &>> <k> < <l>");
+    assert_eq!(
+        show("a > f >> g 2> h 2>> i &> j &>> k < l"),
+        "<a> > <f> >> <g> 2> <h> 2>> <i> &> <j> &>> <k> < <l>"
+    );
     assert_eq!(show("a <<< $v"), "<a> <<< <{v}>");
     assert_eq!(show("echo 10|cat"), "<echo> <10> | <cat>");
     assert_eq!(show("echo a>b"), "<echo> <a> > <b>");
@@ -63,7 +65,10 @@ fn operators() {
 
 #[test]
 fn interpolation() {
-    assert_eq!(show("echo $x ${a.b()} $[v] $$"), "<echo> <{x}> <{a . b ()}> <[v]> <$>");
+    assert_eq!(
+        show("echo $x ${a.b()} $[v] $$"),
+        "<echo> <{x}> <{a . b ()}> <[v]> <$>"
+    );
     assert_eq!(show("echo pre$x.txt"), "<echo> <pre{x}.txt>");
     assert_eq!(show(r#"echo "a $x b" "$$""#), "<echo> <a {x} b> <$>");
     assert_eq!(show(r#"echo r"$x""#), "<echo> <$x>");
@@ -74,8 +79,14 @@ fn interpolation() {
 #[test]
 fn string_form() {
     assert_eq!(show(r#""ls -la | grep x""#), "<ls> <-la> | <grep> <x>");
-    assert_eq!(show(r#""echo 'a $b' \"c $d\" e\\ f""#), "<echo> <a $b> <c {d}> <e f>");
-    assert_eq!(show(r#""curl https://x.org/a//b /* x */""#), "<curl> <https://x.org/a//b> </*> <x> <*/>");
+    assert_eq!(
+        show(r#""echo 'a $b' \"c $d\" e\\ f""#),
+        "<echo> <a $b> <c {d}> <e f>"
+    );
+    assert_eq!(
+        show(r#""curl https://x.org/a//b /* x */""#),
+        "<curl> <https://x.org/a//b> </*> <x> <*/>"
+    );
     assert_eq!(show(r#""a\nb""#), "<a> NL <b>");
     assert_eq!(show(r#""echo ${x + 1} $[v]""#), "<echo> <{x + 1}> <[v]>");
     assert_eq!(show(r#""echo '' x""#), "<echo> <> <x>");
@@ -91,10 +102,22 @@ fn parse_structure() {
     let script = parse::parse(toks("FOO=1 A=x$y ls -l > f 2>&1; cd d && b | c || e")).unwrap();
     let ops: Vec<_> = script.items.iter().map(|(op, _)| *op).collect();
     assert_eq!(ops, [SeqOp::Then, SeqOp::Then, SeqOp::And, SeqOp::Or]);
-    let Command::Simple(s) = &script.items[0].1.stages[0].0 else { panic!() };
-    assert_eq!(s.env.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>(), ["FOO", "A"]);
+    let Command::Simple(s) = &script.items[0].1.stages[0].0 else {
+        panic!()
+    };
+    assert_eq!(
+        s.env.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>(),
+        ["FOO", "A"]
+    );
     assert_eq!(s.words.len(), 2);
-    assert!(matches!(s.redirects[0], Redirect::Out { fd: 1, append: false, .. }));
+    assert!(matches!(
+        s.redirects[0],
+        Redirect::Out {
+            fd: 1,
+            append: false,
+            ..
+        }
+    ));
     assert!(matches!(s.redirects[1], Redirect::Dup { from: 2, to: 1 }));
     assert!(matches!(script.items[1].1.stages[0].0, Command::Cd(_)));
     assert_eq!(script.items[2].1.stages.len(), 2);
@@ -104,7 +127,9 @@ fn parse_structure() {
 fn a_quoted_cd_or_assignment_is_an_ordinary_word() {
     let script = parse::parse(toks(r#""'cd' x; 'A=1' b""#)).unwrap();
     assert!(matches!(script.items[0].1.stages[0].0, Command::Simple(_)));
-    let Command::Simple(s) = &script.items[1].1.stages[0].0 else { panic!() };
+    let Command::Simple(s) = &script.items[1].1.stages[0].0 else {
+        panic!()
+    };
     assert!(s.env.is_empty());
 }
 

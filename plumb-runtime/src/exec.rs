@@ -39,38 +39,42 @@ struct Capture(JoinHandle<Vec<u8>>);
 impl Capture {
     /// Collects everything.
     fn all(mut r: os_pipe::PipeReader) -> io::Result<Capture> {
-        let t = thread::Builder::new().name("plumb-capture".into()).spawn(move || {
-            let mut buf = Vec::new();
-            let _ = r.read_to_end(&mut buf);
-            buf
-        })?;
+        let t = thread::Builder::new()
+            .name("plumb-capture".into())
+            .spawn(move || {
+                let mut buf = Vec::new();
+                let _ = r.read_to_end(&mut buf);
+                buf
+            })?;
         Ok(Capture(t))
     }
 
     /// Passes everything to this process's stderr and keeps the tail.
     fn tee(mut r: os_pipe::PipeReader) -> io::Result<Capture> {
-        let t = thread::Builder::new().name("plumb-tee".into()).spawn(move || {
-            let mut tail = Vec::new();
-            let mut chunk = [0u8; 8192];
-            loop {
-                match r.read(&mut chunk) {
-                    Ok(0) => break,
-                    Ok(n) => {
-                        let _ = io::stderr().write_all(&chunk[..n]);
-                        tail.extend_from_slice(&chunk[..n]);
-                        if tail.len() > 2 * TEE_TAIL {
-                            tail.drain(..tail.len() - TEE_TAIL);
+        let t = thread::Builder::new()
+            .name("plumb-tee".into())
+            .spawn(move || {
+                let mut tail = Vec::new();
+                let mut chunk = [0u8; 8192];
+                loop {
+                    match r.read(&mut chunk) {
+                        Ok(0) => break,
+                        Ok(n) => {
+                            let _ = io::stderr().write_all(&chunk[..n]);
+                            tail.extend_from_slice(&chunk[..n]);
+                            if tail.len() > 2 * TEE_TAIL {
+                                tail.drain(..tail.len() - TEE_TAIL);
+                            }
                         }
+                        Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                        Err(_) => break,
                     }
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                    Err(_) => break,
                 }
-            }
-            if tail.len() > TEE_TAIL {
-                tail.drain(..tail.len() - TEE_TAIL);
-            }
-            tail
-        })?;
+                if tail.len() > TEE_TAIL {
+                    tail.drain(..tail.len() - TEE_TAIL);
+                }
+                tail
+            })?;
         Ok(Capture(t))
     }
 
@@ -107,12 +111,14 @@ impl Timer {
         let (done, rx) = mpsc::channel::<()>();
         let fired = Arc::new(AtomicBool::new(false));
         let flag = fired.clone();
-        let thread = thread::Builder::new().name("plumb-timeout".into()).spawn(move || {
-            if let Err(mpsc::RecvTimeoutError::Timeout) = rx.recv_timeout(after) {
-                flag.store(true, Ordering::SeqCst);
-                let _ = process.kill();
-            }
-        })?;
+        let thread = thread::Builder::new()
+            .name("plumb-timeout".into())
+            .spawn(move || {
+                if let Err(mpsc::RecvTimeoutError::Timeout) = rx.recv_timeout(after) {
+                    flag.store(true, Ordering::SeqCst);
+                    let _ = process.kill();
+                }
+            })?;
         Ok(Timer {
             done,
             fired,
@@ -171,7 +177,8 @@ fn launch(expr: &Expr, stdin: In, stdout: Out, stderr: Out) -> Result<(Started, 
     let machine = expr.opts().machine.clone().unwrap_or_else(default_machine);
     let command = quote::render(expr);
     let setup = |e: io::Error| {
-        Error::io(machine.name(), "cannot set up the standard streams", e).with_command(command.clone())
+        Error::io(machine.name(), "cannot set up the standard streams", e)
+            .with_command(command.clone())
     };
     let timeout = timeout_of(expr);
     if echo_of(expr) {
@@ -212,7 +219,14 @@ fn launch(expr: &Expr, stdin: In, stdout: Out, stderr: Out) -> Result<(Started, 
         Out::Inherit => Stdio::Inherit,
         Out::Pipe | Out::Capture | Out::Tee => {
             let (r, w) = os_pipe::pipe().map_err(setup)?;
-            err_capture = Some(if stderr == Out::Tee { Capture::tee(r) } else { Capture::all(r) }.map_err(setup)?);
+            err_capture = Some(
+                if stderr == Out::Tee {
+                    Capture::tee(r)
+                } else {
+                    Capture::all(r)
+                }
+                .map_err(setup)?,
+            );
             Stdio::Fd(w.into())
         }
     };
@@ -220,15 +234,26 @@ fn launch(expr: &Expr, stdin: In, stdout: Out, stderr: Out) -> Result<(Started, 
     let kill_tree = timeout.is_some() || stdout == Out::Pipe;
 
     let process: Arc<dyn Process> = match segments(expr, &machine) {
-        None => Arc::from(machine.start(Job {
-            expr: expr.clone(),
-            stdin: job_stdin,
-            stdout: job_stdout,
-            stderr: job_stderr,
-            kill_tree,
-        })
-        .map_err(|e| if e.has_command() { e } else { e.with_command(command.clone()) })?),
-        Some(segments) => Arc::new(Group::start(expr, segments, job_stdin, job_stdout, job_stderr, kill_tree)?),
+        None => Arc::from(
+            machine
+                .start(Job {
+                    expr: expr.clone(),
+                    stdin: job_stdin,
+                    stdout: job_stdout,
+                    stderr: job_stderr,
+                    kill_tree,
+                })
+                .map_err(|e| {
+                    if e.has_command() {
+                        e
+                    } else {
+                        e.with_command(command.clone())
+                    }
+                })?,
+        ),
+        Some(segments) => Arc::new(Group::start(
+            expr, segments, job_stdin, job_stdout, job_stderr, kill_tree,
+        )?),
     };
     let timer = match timeout {
         Some(after) => Some(Timer::start(process.clone(), after).map_err(setup)?),
@@ -287,7 +312,11 @@ impl Started {
 
     /// The error for a finished expression that failed, if it did.
     fn check(&self, f: Finished, captured_stdout: bool) -> Result<Finished> {
-        let machine = f.outcome.machine.clone().unwrap_or_else(|| self.machine.clone());
+        let machine = f
+            .outcome
+            .machine
+            .clone()
+            .unwrap_or_else(|| self.machine.clone());
         let stdout = captured_stdout.then(|| f.stdout.clone());
         if let Some(after) = f.timed_out {
             return Err(Error::timed_out(&machine, after)
@@ -355,7 +384,10 @@ pub(crate) fn read(expr: &Expr) -> Result<String> {
         Error::new(
             ErrorKind::Utf8,
             expr.opts().machine.as_ref().map_or("local", |m| m.name()),
-            format!("the output is not valid UTF-8 ({}); use `read_bytes`", e.utf8_error()),
+            format!(
+                "the output is not valid UTF-8 ({}); use `read_bytes`",
+                e.utf8_error()
+            ),
         )
         .with_command(quote::render(expr))
     })?;
@@ -420,14 +452,22 @@ impl Iterator for Lines {
                 }
                 Err(e) => {
                     self.done = true;
-                    return Some(Err(Error::io(&self.started.machine, "cannot read stdout", e)
-                        .with_command(self.started.command.clone())));
+                    return Some(Err(Error::io(
+                        &self.started.machine,
+                        "cannot read stdout",
+                        e,
+                    )
+                    .with_command(self.started.command.clone())));
                 }
             }
         }
         self.done = true;
         self.reader = None;
-        match self.started.finish().and_then(|f| self.started.check(f, false)) {
+        match self
+            .started
+            .finish()
+            .and_then(|f| self.started.check(f, false))
+        {
             Ok(_) => None,
             Err(e) => Some(Err(e)),
         }
@@ -559,6 +599,9 @@ impl Drop for Handle {
 // ---------------------------------------------------------------------------------------
 // Pipelines across machines.
 
+/// Stages that run on one machine, in order.
+type Segment = (Arc<dyn Machine>, Vec<(Expr, bool)>);
+
 /// Splits a pipeline whose stages are bound to different machines into runs of stages on
 /// one machine; `None` when the whole tree runs on `machine`.
 fn segments(expr: &Expr, machine: &Arc<dyn Machine>) -> Option<Vec<(Arc<dyn Machine>, Expr)>> {
@@ -566,10 +609,13 @@ fn segments(expr: &Expr, machine: &Arc<dyn Machine>) -> Option<Vec<(Arc<dyn Mach
         return None;
     };
     let bound = |e: &Expr| e.opts().machine.clone().unwrap_or_else(|| machine.clone());
-    if stages.iter().all(|(e, _)| bound(e).identity() == machine.identity()) {
+    if stages
+        .iter()
+        .all(|(e, _)| bound(e).identity() == machine.identity())
+    {
         return None;
     }
-    let mut out: Vec<(Arc<dyn Machine>, Vec<(Expr, bool)>)> = Vec::new();
+    let mut out: Vec<Segment> = Vec::new();
     for (stage, all) in stages {
         let m = bound(stage);
         match out.last_mut() {
@@ -625,7 +671,9 @@ impl Group {
         kill_tree: bool,
     ) -> Result<Group> {
         let stderr = if expr.opts().stderr_to_stdout {
-            stdout.try_clone().map_err(|e| Error::io("local", "cannot duplicate stdout", e))?
+            stdout
+                .try_clone()
+                .map_err(|e| Error::io("local", "cannot duplicate stdout", e))?
         } else {
             stderr
         };

@@ -71,7 +71,11 @@ pub enum SeqOp {
 #[derive(Clone, Debug)]
 pub enum Redirect {
     /// `>`, `>>`, `2>`, `2>>`
-    Out { fd: u8, append: bool, path: OsString },
+    Out {
+        fd: u8,
+        append: bool,
+        path: OsString,
+    },
     /// `&>`, `&>>`
     OutAll { append: bool, path: OsString },
     /// `< path`
@@ -89,7 +93,7 @@ pub(crate) enum Check {
     Unchecked,
 }
 
-#[derive(Clone)]
+#[derive(Clone, Default)]
 pub(crate) struct Opts {
     pub(crate) machine: Option<Arc<dyn Machine>>,
     pub(crate) dir: Option<PathBuf>,
@@ -101,21 +105,6 @@ pub(crate) struct Opts {
     pub(crate) check: Option<Check>,
     pub(crate) stderr_to_stdout: bool,
     pub(crate) echo: bool,
-}
-
-impl Default for Opts {
-    fn default() -> Self {
-        Opts {
-            machine: None,
-            dir: None,
-            env: Vec::new(),
-            stdin: None,
-            timeout: None,
-            check: None,
-            stderr_to_stdout: false,
-            echo: false,
-        }
-    }
 }
 
 impl Opts {

@@ -33,9 +33,9 @@ pub mod __private {
     use std::ffi::OsString;
     use std::os::unix::ffi::OsStrExt;
 
+    use crate::expr::{Cmd, Expr, Node};
     pub use crate::expr::{Redirect, SeqOp};
     pub use crate::machine::{Fs, Job, Outcome, Process, Stdio};
-    use crate::expr::{Cmd, Expr, Node};
     use crate::{ToArg, ToStdin};
 
     pub fn lit(s: &str) -> OsString {
@@ -70,9 +70,20 @@ pub mod __private {
         w.as_bytes().to_vec()
     }
 
-    pub fn command(argv: Vec<OsString>, env: Vec<(&str, OsString)>, redirects: Vec<Redirect>) -> Expr {
-        let env = env.into_iter().map(|(k, v)| (OsString::from(k), v)).collect();
-        Expr::from_node(Node::Cmd(Cmd { argv, env, redirects }))
+    pub fn command(
+        argv: Vec<OsString>,
+        env: Vec<(&str, OsString)>,
+        redirects: Vec<Redirect>,
+    ) -> Expr {
+        let env = env
+            .into_iter()
+            .map(|(k, v)| (OsString::from(k), v))
+            .collect();
+        Expr::from_node(Node::Cmd(Cmd {
+            argv,
+            env,
+            redirects,
+        }))
     }
 
     pub fn pipe(stages: Vec<(Expr, bool)>) -> Expr {

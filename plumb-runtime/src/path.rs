@@ -105,7 +105,10 @@ impl MPath {
     }
 
     /// A metadata question where "not found" is the answer `false`.
-    fn probe(&self, f: impl FnOnce(&dyn crate::machine::Fs, &Path) -> Result<bool>) -> Result<bool> {
+    fn probe(
+        &self,
+        f: impl FnOnce(&dyn crate::machine::Fs, &Path) -> Result<bool>,
+    ) -> Result<bool> {
         match f(self.machine.fs(), &self.path) {
             Err(e) if e.kind() == ErrorKind::NotFound => Ok(false),
             other => other,
@@ -136,7 +139,10 @@ impl MPath {
     /// assert_eq!(names(d.glob("**/*.rs").unwrap()), ["a.rs", "b.rs", "d.rs"]);
     /// ```
     pub fn glob(&self, pattern: &str) -> Result<Vec<MPath>> {
-        let parts: Vec<&str> = pattern.split('/').filter(|p| !p.is_empty() && *p != ".").collect();
+        let parts: Vec<&str> = pattern
+            .split('/')
+            .filter(|p| !p.is_empty() && *p != ".")
+            .collect();
         let mut found = Vec::new();
         self.glob_walk(&parts, &mut found)?;
         found.sort_by(|a, b| a.path.cmp(&b.path));
@@ -193,9 +199,17 @@ impl MPath {
             Err(e) if e.kind() == ErrorKind::NotFound => return Ok(out),
             Err(e) => return Err(e),
         };
-        for name in names.into_iter().filter(|n| !n.as_bytes().starts_with(b".")) {
+        for name in names
+            .into_iter()
+            .filter(|n| !n.as_bytes().starts_with(b"."))
+        {
             let p = self.join(&name);
-            if self.machine.fs().metadata(&p.path, false).is_ok_and(|m| m.is_dir()) {
+            if self
+                .machine
+                .fs()
+                .metadata(&p.path, false)
+                .is_ok_and(|m| m.is_dir())
+            {
                 out.push(p);
             }
         }
@@ -231,7 +245,8 @@ fn wildcard(pattern: &[u8], name: &[u8]) -> bool {
             Some((b'*', rest)) => (0..=n.len()).any(|i| go(rest, &n[i..])),
             Some((b'?', rest)) => !n.is_empty() && go(rest, &n[1..]),
             Some((b'[', rest)) => {
-                let Some(close) = rest.iter().skip(1).position(|&c| c == b']').map(|i| i + 1) else {
+                let Some(close) = rest.iter().skip(1).position(|&c| c == b']').map(|i| i + 1)
+                else {
                     return n.first() == Some(&b'[') && go(rest, &n[1..]);
                 };
                 let Some((&c, n_rest)) = n.split_first() else {

@@ -72,12 +72,12 @@ fn render_into(expr: &Expr, out: &mut Vec<u8>) {
             }
         }
         Node::Pipe(stages) => {
-            for (i, (stage, all)) in stages.iter().enumerate() {
+            for (i, (stage, _)) in stages.iter().enumerate() {
                 if i > 0 {
+                    // The flag of the stage before says which pipe joins them.
                     out.extend_from_slice(if stages[i - 1].1 { b" |& " } else { b" | " });
                 }
                 render_into(stage, out);
-                let _ = all;
             }
         }
         Node::Seq(items) => {
@@ -105,7 +105,11 @@ fn render_into(expr: &Expr, out: &mut Vec<u8>) {
 fn redirect(r: &Redirect, out: &mut Vec<u8>) {
     let (op, target): (String, &[u8]) = match r {
         Redirect::Out { fd, append, path } => {
-            let fd = if *fd == 1 { String::new() } else { fd.to_string() };
+            let fd = if *fd == 1 {
+                String::new()
+            } else {
+                fd.to_string()
+            };
             let op = if *append { ">>" } else { ">" };
             (format!("{fd}{op} "), path.as_bytes())
         }
@@ -120,7 +124,11 @@ fn redirect(r: &Redirect, out: &mut Vec<u8>) {
             return;
         }
         Redirect::Dup { from, to } => {
-            let from = if *from == 1 { String::new() } else { from.to_string() };
+            let from = if *from == 1 {
+                String::new()
+            } else {
+                from.to_string()
+            };
             out.extend_from_slice(format!("{from}>&{to}").as_bytes());
             return;
         }
@@ -170,7 +178,12 @@ mod tests {
                 .arg(OsStr::from_bytes(&script))
                 .output()
                 .unwrap();
-            assert_eq!(out.stdout, case, "script {:?}", String::from_utf8_lossy(&script));
+            assert_eq!(
+                out.stdout,
+                case,
+                "script {:?}",
+                String::from_utf8_lossy(&script)
+            );
         }
     }
 }

@@ -36,7 +36,10 @@ pub struct Ctx {
 
 impl Ctx {
     pub fn new(m: Arc<dyn Machine>) -> Ctx {
-        let dir = sh!(mktemp -d).on_dyn(m.clone()).read().expect("mktemp -d on the machine");
+        let dir = sh!(mktemp - d)
+            .on_dyn(m.clone())
+            .read()
+            .expect("mktemp -d on the machine");
         let dir = path_on(&m, &dir);
         Ctx { m, dir }
     }
@@ -66,7 +69,11 @@ pub fn path_on(m: &Arc<dyn Machine>, p: &str) -> MPath {
 /// Processes (on the machine) whose command line contains `marker`, other than the search
 /// itself.
 pub fn survivors(m: &Arc<dyn Machine>, marker: &str) -> Vec<String> {
-    let out = sh!(pgrep -af $marker).on_dyn(m.clone()).unchecked().read().unwrap();
+    let out = sh!(pgrep -af $marker)
+        .on_dyn(m.clone())
+        .unchecked()
+        .read()
+        .unwrap();
     out.lines()
         .filter(|l| !l.contains("pgrep"))
         .map(str::to_string)
@@ -81,7 +88,10 @@ pub fn assert_no_survivors(m: &Arc<dyn Machine>, marker: &str) {
         if left.is_empty() {
             return;
         }
-        assert!(std::time::Instant::now() < deadline, "processes left behind: {left:?}");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "processes left behind: {left:?}"
+        );
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
 }
@@ -90,5 +100,10 @@ pub fn assert_no_survivors(m: &Arc<dyn Machine>, marker: &str) {
 pub fn marker() -> String {
     use std::sync::atomic::{AtomicU32, Ordering};
     static N: AtomicU32 = AtomicU32::new(0);
-    format!("{}.{}{}", 900 + N.fetch_add(1, Ordering::SeqCst), std::process::id(), 7)
+    format!(
+        "{}.{}{}",
+        900 + N.fetch_add(1, Ordering::SeqCst),
+        std::process::id(),
+        7
+    )
 }

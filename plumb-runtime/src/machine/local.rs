@@ -123,7 +123,11 @@ impl Machine for LocalMachine {
             return if executable(&p) {
                 Ok(p)
             } else {
-                Err(Error::new(ErrorKind::NotFound, NAME, format!("`{program}` is not an executable file")))
+                Err(Error::new(
+                    ErrorKind::NotFound,
+                    NAME,
+                    format!("`{program}` is not an executable file"),
+                ))
             };
         }
         let path = self.ctx.var("PATH").unwrap_or_default();
@@ -131,7 +135,11 @@ impl Machine for LocalMachine {
             .map(|dir| self.ctx.resolve(&dir).join(program))
             .find(|p| executable(p))
             .ok_or_else(|| {
-                Error::new(ErrorKind::NotFound, NAME, format!("program `{program}` not found on PATH"))
+                Error::new(
+                    ErrorKind::NotFound,
+                    NAME,
+                    format!("program `{program}` not found on PATH"),
+                )
             })
     }
 
@@ -253,7 +261,13 @@ enum Running {
     Done(Outcome),
 }
 
-fn start_node(expr: &Expr, ctx: &Ctx, mut io: Io, late_dup: bool, shared: &Arc<Shared>) -> Result<Running> {
+fn start_node(
+    expr: &Expr,
+    ctx: &Ctx,
+    mut io: Io,
+    late_dup: bool,
+    shared: &Arc<Shared>,
+) -> Result<Running> {
     let ctx = ctx.enter(expr);
     if let Some(bytes) = &expr.opts().stdin {
         io.stdin = exec::feed(bytes.clone()).map_err(|e| spawn_error(expr, e))?;
@@ -312,7 +326,13 @@ fn start_node(expr: &Expr, ctx: &Ctx, mut io: Io, late_dup: bool, shared: &Arc<S
     }
 }
 
-fn run_seq(expr: &Expr, items: &[(SeqOp, Expr)], mut ctx: Ctx, io: Io, shared: &Arc<Shared>) -> Result<Outcome> {
+fn run_seq(
+    expr: &Expr,
+    items: &[(SeqOp, Expr)],
+    mut ctx: Ctx,
+    io: Io,
+    shared: &Arc<Shared>,
+) -> Result<Outcome> {
     let mut last: Option<Outcome> = None;
     for (op, item) in items {
         let prev_ok = last.as_ref().is_none_or(|o| o.status.success());
@@ -366,11 +386,16 @@ fn cd(expr: &Expr, dir: &OsStr, ctx: &mut Ctx, io: &Io) -> Outcome {
     if ok {
         ctx.dir = Some(target);
     } else {
-        let msg = format!("cd: {}: No such file or directory\n", Path::new(dir).display());
+        let msg = format!(
+            "cd: {}: No such file or directory\n",
+            Path::new(dir).display()
+        );
         let _ = match &io.stderr {
             Stdio::Inherit => io::stderr().write_all(msg.as_bytes()),
             Stdio::Null => Ok(()),
-            Stdio::Fd(fd) => fd.try_clone().and_then(|fd| File::from(fd).write_all(msg.as_bytes())),
+            Stdio::Fd(fd) => fd
+                .try_clone()
+                .and_then(|fd| File::from(fd).write_all(msg.as_bytes())),
         };
     }
     let status = ExitStatus::from_code(if ok { 0 } else { 1 });
@@ -387,7 +412,10 @@ fn wait_running(running: Running, shared: &Shared) -> Result<Outcome> {
         Running::Cmd { expr, handle } => {
             let result = handle.wait().map(|out| ExitStatus::from_std(out.status));
             shared.reaped(&handle);
-            let status = result.map_err(|e| Error::io(NAME, "waiting for the command failed", e).with_command(quote::render(&expr)))?;
+            let status = result.map_err(|e| {
+                Error::io(NAME, "waiting for the command failed", e)
+                    .with_command(quote::render(&expr))
+            })?;
             Ok(Outcome {
                 accepted: expr.opts().judge(&status, status.success()),
                 status,
@@ -409,9 +437,13 @@ fn wait_running(running: Running, shared: &Shared) -> Result<Outcome> {
             }
             Ok(Outcome::pipeline(outcomes, expr.opts()))
         }
-        Running::Thread { thread } => thread
-            .join()
-            .unwrap_or_else(|_| Err(Error::new(ErrorKind::Io, NAME, "a sequence thread panicked"))),
+        Running::Thread { thread } => thread.join().unwrap_or_else(|_| {
+            Err(Error::new(
+                ErrorKind::Io,
+                NAME,
+                "a sequence thread panicked",
+            ))
+        }),
         Running::Done(outcome) => Ok(outcome),
     }
 }
@@ -453,21 +485,43 @@ fn stage_io(last: bool, stdin: &mut Stdio, io: &Io) -> io::Result<Io> {
 }
 
 /// Starts one command: its redirections, environment and streams as a duct expression.
-fn spawn_cmd(expr: &Expr, cmd: &Cmd, ctx: &Ctx, io: Io, late_dup: bool, shared: &Shared) -> Result<Arc<duct::Handle>> {
+fn spawn_cmd(
+    expr: &Expr,
+    cmd: &Cmd,
+    ctx: &Ctx,
+    io: Io,
+    late_dup: bool,
+    shared: &Shared,
+) -> Result<Arc<duct::Handle>> {
     let command = || quote::render(expr);
-    let invalid = |msg: String| Err(Error::new(ErrorKind::InvalidInput, NAME, msg).with_command(command()));
+    let invalid =
+        |msg: String| Err(Error::new(ErrorKind::InvalidInput, NAME, msg).with_command(command()));
     let Some((program, args)) = cmd.argv.split_first() else {
         return invalid("empty command: the program name expanded to nothing".into());
     };
     for (i, arg) in cmd.argv.iter().enumerate() {
         if arg.as_bytes().contains(&0) {
-            return invalid(format!("argument {i} contains a NUL byte, which no program can receive"));
+            return invalid(format!(
+                "argument {i} contains a NUL byte, which no program can receive"
+            ));
         }
     }
     let env_values = cmd.env.iter().map(|(k, v)| (k, Some(v)));
-    for (k, v) in ctx.env.iter().map(|(k, v)| (k, v.as_ref())).chain(env_values) {
-        if k.as_bytes().contains(&0) || k.as_bytes().contains(&b'=') || k.is_empty() || v.is_some_and(|v| v.as_bytes().contains(&0)) {
-            return invalid(format!("environment variable `{}` has an invalid name or a NUL byte", k.to_string_lossy()));
+    for (k, v) in ctx
+        .env
+        .iter()
+        .map(|(k, v)| (k, v.as_ref()))
+        .chain(env_values)
+    {
+        if k.as_bytes().contains(&0)
+            || k.as_bytes().contains(&b'=')
+            || k.is_empty()
+            || v.is_some_and(|v| v.as_bytes().contains(&0))
+        {
+            return invalid(format!(
+                "environment variable `{}` has an invalid name or a NUL byte",
+                k.to_string_lossy()
+            ));
         }
     }
 
@@ -523,7 +577,9 @@ fn spawn_cmd(expr: &Expr, cmd: &Cmd, ctx: &Ctx, io: Io, late_dup: bool, shared: 
         let error = match err.kind() {
             io::ErrorKind::NotFound => {
                 let message = match &ctx.dir {
-                    Some(dir) if !dir.is_dir() => format!("directory `{}` not found", dir.display()),
+                    Some(dir) if !dir.is_dir() => {
+                        format!("directory `{}` not found", dir.display())
+                    }
                     _ => format!("program `{program}` not found"),
                 };
                 Error::new(ErrorKind::NotFound, NAME, message)
@@ -547,17 +603,31 @@ fn redirect(e: duct::Expression, r: &Redirect, ctx: &Ctx) -> Result<duct::Expres
         } else {
             opts.truncate(true);
         }
-        opts.open(&path)
-            .map_err(|err| Error::io(NAME, format!("cannot open `{}` for writing", path.display()), err))
+        opts.open(&path).map_err(|err| {
+            Error::io(
+                NAME,
+                format!("cannot open `{}` for writing", path.display()),
+                err,
+            )
+        })
     };
     Ok(match r {
-        Redirect::Out { fd: 2, append, path } => e.stderr_file(open(path, *append)?),
+        Redirect::Out {
+            fd: 2,
+            append,
+            path,
+        } => e.stderr_file(open(path, *append)?),
         Redirect::Out { append, path, .. } => e.stdout_file(open(path, *append)?),
         Redirect::OutAll { append, path } => e.stderr_to_stdout().stdout_file(open(path, *append)?),
         Redirect::In(path) => {
             let path = ctx.resolve(Path::new(path));
-            let file = File::open(&path)
-                .map_err(|err| Error::io(NAME, format!("cannot open `{}` for reading", path.display()), err))?;
+            let file = File::open(&path).map_err(|err| {
+                Error::io(
+                    NAME,
+                    format!("cannot open `{}` for reading", path.display()),
+                    err,
+                )
+            })?;
             e.stdin_file(file)
         }
         Redirect::Here(bytes) => match exec::feed(bytes.as_slice().into()) {
@@ -595,13 +665,19 @@ impl Process for LocalProcess {
                 *state = State::Done(o.clone());
                 Ok(o)
             }
-            State::Failed => Err(Error::new(ErrorKind::Io, NAME, "waiting for the process failed before")),
+            State::Failed => Err(Error::new(
+                ErrorKind::Io,
+                NAME,
+                "waiting for the process failed before",
+            )),
         }
     }
 
     fn try_wait(&self) -> Result<Option<Outcome>> {
         let finished = match &*self.state.lock().unwrap_or_else(PoisonError::into_inner) {
-            State::Running(r) => is_finished(r).map_err(|e| Error::io(NAME, "cannot poll the process", e))?,
+            State::Running(r) => {
+                is_finished(r).map_err(|e| Error::io(NAME, "cannot poll the process", e))?
+            }
             State::Done(_) | State::Failed => true,
         };
         if finished {
@@ -637,7 +713,11 @@ impl Fs for LocalMachine {
 
     fn metadata(&self, path: &Path, follow: bool) -> Result<Metadata> {
         let path = self.ctx.resolve(path);
-        let m = if follow { fs::metadata(&path) } else { fs::symlink_metadata(&path) };
+        let m = if follow {
+            fs::metadata(&path)
+        } else {
+            fs::symlink_metadata(&path)
+        };
         let m = m.map_err(|e| fs_error("stat", &path, e))?;
         let ft = m.file_type();
         Ok(Metadata {
@@ -675,7 +755,11 @@ impl Fs for LocalMachine {
     fn remove(&self, path: &Path) -> Result<()> {
         let path = self.ctx.resolve(path);
         let m = fs::symlink_metadata(&path).map_err(|e| fs_error("remove", &path, e))?;
-        let result = if m.is_dir() { fs::remove_dir_all(&path) } else { fs::remove_file(&path) };
+        let result = if m.is_dir() {
+            fs::remove_dir_all(&path)
+        } else {
+            fs::remove_file(&path)
+        };
         result.map_err(|e| fs_error("remove", &path, e))
     }
 
@@ -701,6 +785,8 @@ fn copy_tree(from: &Path, to: &Path) -> Result<()> {
         let _ = fs::remove_file(to);
         std::os::unix::fs::symlink(target, to).map_err(|e| fs_error("create link", to, e))
     } else {
-        fs::copy(from, to).map(drop).map_err(|e| fs_error("copy", from, e))
+        fs::copy(from, to)
+            .map(drop)
+            .map_err(|e| fs_error("copy", from, e))
     }
 }

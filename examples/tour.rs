@@ -1,0 +1,77 @@
+//! A guided run through plumb's features. Run it with `cargo run --example tour`.
+
+use std::time::Duration;
+
+use plumb::prelude::*;
+use plumb::ErrorKind;
+
+fn step(title: &str) {
+    println!("\n== {title}");
+}
+
+fn main() -> Result<(), plumb::Error> {
+    let scratch = tempfile::tempdir().expect("a scratch directory in the temp dir");
+    let here = plumb::local().with_dir(scratch.path());
+    println!("plumb tour: everything runs in a scratch directory, {}", scratch.path().display());
+
+    step("1. A command is a lazy value; `read` runs it and returns stdout");
+    let greet = sh!(echo hello from plumb);
+    println!("expr:   {greet}");
+    println!("output: {}", greet.read()?);
+
+    step("2. Words come out exactly as written in the token form");
+    let out = sh!(printf "%s\n" -la ./src/main.rs --color=auto 127.0.0.1:8080).read()?;
+    println!("{out}");
+
+    step("3. Rust values are interpolated as single arguments: no injection");
+    let nasty = "$(echo pwned); rm -rf ~ 'quoted'";
+    let files = ["a.txt", "b c.txt"];
+    println!("{}", sh!(printf "[%s]\n" $nasty $[files]).read()?);
+
+    step("4. The string form carries what Rust tokens cannot: //, 'single quotes'");
+    println!("{}", sh!("printf '%s\n' 'https://example.com/a//b'").read()?);
+
+    step("5. Pipelines, redirections, sequences and cd, run in the scratch directory");
+    sh!(mkdir -p logs && printf "b\nc\na\n" > logs/words.txt).on(&here).run()?;
+    let sorted = sh!(cd logs; sort < words.txt | tr a-z A-Z).on(&here).read()?;
+    println!("{sorted}");
+
+    step("6. Errors name the command, the machine, the exit code and stderr");
+    let err = sh!(ls no-such-file).on(&here).read().unwrap_err();
+    println!("error:  {err}");
+    println!("kind:   {:?}, code: {:?}", err.kind(), err.code());
+
+    step("7. Pipefail: the failing stage is named");
+    let err = sh!(echo data | sh -c "exit 3" | cat).read().unwrap_err();
+    println!("error:  {err}");
+
+    step("8. Exit codes as values: code() and success()");
+    println!("grep found it: {}", sh!(grep -q b logs/words.txt).on(&here).success()?);
+    println!("exit code:     {}", sh!(sh -c "exit 7").code()?);
+
+    step("9. Streaming lines as the command produces them");
+    for line in sh!(sh -c "for i in 1 2 3; do echo tick $$i; sleep 0.1; done").lines()? {
+        println!("got: {}", line?);
+    }
+
+    step("10. Timeouts kill the whole process tree");
+    let err = sh!(sh -c "sleep 30 & sleep 30").timeout(Duration::from_millis(200)).run().unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Timeout);
+    println!("error:  {err}");
+
+    step("11. Spawn, talk to stdin, wait");
+    let mut child = sh!(tr a-z A-Z).spawn()?;
+    std::io::Write::write_all(child.stdin().expect("stdin is piped"), b"shouting").ok();
+    println!("{}", String::from_utf8_lossy(&child.wait()?.stdout));
+
+    step("12. Paths on a machine");
+    let notes = here.path("notes/today.txt");
+    notes.parent().expect("has a parent").create_dir_all()?;
+    notes.write("remember the milk\n")?;
+    println!("{} holds {:?}", notes, notes.read_to_string()?);
+    println!("text files: {:?}", here.path(".").glob("**/*.txt")?);
+    println!("sh is at {}", here.which("sh")?.display());
+
+    println!("\nDone: that was plumb on the local machine.");
+    Ok(())
+}
