@@ -88,10 +88,21 @@ fn main() {
         if quick { 3 } else { 7 },
         1,
         || {
-            let out = Command::new("sh").arg("-c").arg(&script).stderr(Stdio::inherit()).output().unwrap();
+            let out = Command::new("sh")
+                .arg("-c")
+                .arg(&script)
+                .stderr(Stdio::inherit())
+                .output()
+                .unwrap();
             assert!(out.status.success());
         },
-        || drop(sh!(head -c $size /dev/zero | tr "\\0" a | wc -c).read().unwrap()),
+        || {
+            drop(
+                sh!(head -c $size /dev/zero | tr "\\0" a | wc -c)
+                    .read()
+                    .unwrap(),
+            )
+        },
     ));
 
     println!("| comparison | baseline | baseline median | plumb median | ratio |");

@@ -12,7 +12,10 @@ fn step(title: &str) {
 fn main() -> Result<(), plumb::Error> {
     let scratch = tempfile::tempdir().expect("a scratch directory in the temp dir");
     let here = plumb::local().with_dir(scratch.path());
-    println!("plumb tour: everything runs in a scratch directory, {}", scratch.path().display());
+    println!(
+        "plumb tour: everything runs in a scratch directory, {}",
+        scratch.path().display()
+    );
 
     step("1. A command is a lazy value; `read` runs it and returns stdout");
     let greet = sh!(echo hello from plumb);
@@ -29,11 +32,18 @@ fn main() -> Result<(), plumb::Error> {
     println!("{}", sh!(printf "[%s]\n" $nasty $[files]).read()?);
 
     step("4. The string form carries what Rust tokens cannot: //, 'single quotes'");
-    println!("{}", sh!("printf '%s\n' 'https://example.com/a//b'").read()?);
+    println!(
+        "{}",
+        sh!("printf '%s\n' 'https://example.com/a//b'").read()?
+    );
 
     step("5. Pipelines, redirections, sequences and cd, run in the scratch directory");
-    sh!(mkdir -p logs && printf "b\nc\na\n" > logs/words.txt).on(&here).run()?;
-    let sorted = sh!(cd logs; sort < words.txt | tr a-z A-Z).on(&here).read()?;
+    sh!(mkdir -p logs && printf "b\nc\na\n" > logs/words.txt)
+        .on(&here)
+        .run()?;
+    let sorted = sh!(cd logs; sort < words.txt | tr a-z A-Z)
+        .on(&here)
+        .read()?;
     println!("{sorted}");
 
     step("6. Errors name the command, the machine, the exit code and stderr");
@@ -46,7 +56,10 @@ fn main() -> Result<(), plumb::Error> {
     println!("error:  {err}");
 
     step("8. Exit codes as values: code() and success()");
-    println!("grep found it: {}", sh!(grep -q b logs/words.txt).on(&here).success()?);
+    println!(
+        "grep found it: {}",
+        sh!(grep -q b logs/words.txt).on(&here).success()?
+    );
     println!("exit code:     {}", sh!(sh -c "exit 7").code()?);
 
     step("9. Streaming lines as the command produces them");
@@ -55,7 +68,10 @@ fn main() -> Result<(), plumb::Error> {
     }
 
     step("10. Timeouts kill the whole process tree");
-    let err = sh!(sh -c "sleep 30 & sleep 30").timeout(Duration::from_millis(200)).run().unwrap_err();
+    let err = sh!(sh -c "sleep 30 & sleep 30")
+        .timeout(Duration::from_millis(200))
+        .run()
+        .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Timeout);
     println!("error:  {err}");
 

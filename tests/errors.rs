@@ -46,10 +46,7 @@ fn signal_is_reported(t: &Ctx) {
 }
 
 fn missing_program_is_not_found(t: &Ctx) {
-    let err = t
-        .on(sh!(no - such - program - here - -flag))
-        .run()
-        .unwrap_err();
+    let err = t.on(sh!("no-such-program-here --flag")).run().unwrap_err();
     assert_eq!(err.kind(), ErrorKind::NotFound);
     assert!(err.to_string().contains("no-such-program-here"), "{err}");
 }

@@ -175,12 +175,59 @@ pub fn lex(input: TokenStream) -> Result<Vec<Tok>> {
             string_units(&s.value, lit.span())?
         }
         _ => {
+            let invocation = Span::call_site().source_text();
+            check_rustfmt(&trees, invocation.as_deref())?;
             let toks = words(token_units(&trees)?)?;
             check_lost_comment(&toks)?;
             return Ok(toks);
         }
     };
     words(units)
+}
+
+/// `cargo fmt` reformats the content of a `sh!(...)` or `sh![...]` that parses as Rust
+/// expressions: `sh!(ls -l)` becomes `sh!(ls - l)`, and `rustc --version` becomes
+/// `rustc - -version`, silently changing the command. Such input is refused in those
+/// delimiters (before and after formatting alike); braces, which rustfmt leaves alone, and
+/// the string form are fine.
+///
+/// `invocation` is the source text of the whole `sh!(...)`, when the compiler has it.
+pub fn check_rustfmt(trees: &[TokenTree], invocation: Option<&str>) -> Result<()> {
+    let open = invocation.and_then(|text| text.find(['(', '[', '{']));
+    if let (Some(text), Some(i)) = (invocation, open) {
+        if text[i..].starts_with('{') {
+            return Ok(());
+        }
+    }
+    let risky =
+        |tt: &TokenTree| matches!(tt, TokenTree::Punct(p) if "-+*/%^=!".contains(p.as_char()));
+    if !trees.iter().any(risky) {
+        return Ok(());
+    }
+    let stream: TokenStream = trees.iter().cloned().collect();
+    let parser = syn::punctuated::Punctuated::<syn::Expr, syn::Token![,]>::parse_terminated;
+    if syn::parse::Parser::parse2(parser, stream).is_err() {
+        return Ok(());
+    }
+    let text = match (invocation, open) {
+        (Some(text), Some(i)) if text.len() > i + 1 => {
+            text[i + 1..text.len() - 1].trim().to_string()
+        }
+        _ => trees
+            .iter()
+            .map(|t| t.to_string())
+            .collect::<Vec<_>>()
+            .join(" "),
+    };
+    error(
+        trees[0].span(),
+        format!(
+            "`cargo fmt` would rewrite this command: it also reads as Rust code, so its \
+             spacing would change (`ls -l` -> `ls - l`, `cd /tmp` -> `cd / tmp`); write it in \
+             braces, `sh! {{ {text} }}`, which rustfmt leaves alone, or as a string, \
+             `sh!(\"...\")`"
+        ),
+    )
 }
 
 /// In the token form `//` starts a Rust comment, so `curl https://x.org/a` reaches the macro

@@ -149,7 +149,7 @@ fn errors_a_shell_user_understands() {
     assert!(err("cd").contains("needs a directory"));
     assert!(err("cd a b").contains("exactly one"));
     assert!(err("cd a | b").contains("pipeline"));
-    assert!(err("A=1").contains("without a command"));
+    assert!(err("A=$x").contains("without a command"));
     assert!(err("echo a$[v]").contains("must stand alone"));
     assert!(err("echo $").contains("`$$` for a literal"));
     assert!(err("echo ${}").contains("empty"));
@@ -184,4 +184,28 @@ fn expansion_compiles_to_tokens() {
 fn op_round_trip_text() {
     assert_eq!(Op::Dup(2, 1).text(), "2>&1");
     assert_eq!(Op::Out(2, true).text(), "2>>");
+}
+
+#[test]
+fn commands_that_rustfmt_would_rewrite_are_refused_outside_braces() {
+    let trees = |s: &str| {
+        s.parse::<proc_macro2::TokenStream>()
+            .unwrap()
+            .into_iter()
+            .collect::<Vec<_>>()
+    };
+    let hazard = |s: &str, d| lex::check_rustfmt(&trees(s), d).is_err();
+    assert!(hazard("ls -l", Some("sh!(ls -l)")));
+    assert!(hazard("ls - l", Some("sh!(ls - l)")));
+    assert!(hazard("rustc --version", Some("sh![rustc --version]")));
+    assert!(hazard("ls -l | grep", None));
+    assert!(!hazard("ls -l", Some("sh!{ls -l}")));
+    assert!(!hazard("ls -l", Some("sh! { ls -l }")));
+    // Not a Rust expression, so rustfmt leaves it alone.
+    assert!(!hazard("ls -la ./src", Some("sh!(ls -la ./src)")));
+    assert!(!hazard("echo $x -n", None));
+    assert!(!hazard("git status", None));
+    assert!(!hazard("a | b", None));
+    let e = lex::check_rustfmt(&trees("ls -l"), Some("sh!(ls -l)")).unwrap_err();
+    assert!(e.message.contains("`sh! { ls -l }`"), "{}", e.message);
 }

@@ -204,7 +204,7 @@ impl Expr {
     ///
     /// ```
     /// # extern crate plumb_runtime as plumb; use plumb_macros::sh;
-    /// assert_eq!(sh!(wc -c).stdin_bytes("abc").read().unwrap().trim(), "3");
+    /// assert_eq!(sh! { wc -c }.stdin_bytes("abc").read().unwrap().trim(), "3");
     /// ```
     pub fn stdin_bytes(&self, bytes: impl Into<Vec<u8>>) -> Expr {
         let bytes: Arc<[u8]> = bytes.into().into();

@@ -36,7 +36,7 @@ pub struct Ctx {
 
 impl Ctx {
     pub fn new(m: Arc<dyn Machine>) -> Ctx {
-        let dir = sh!(mktemp - d)
+        let dir = sh! {mktemp -d}
             .on_dyn(m.clone())
             .read()
             .expect("mktemp -d on the machine");

@@ -1,5 +1,5 @@
 use plumb::sh;
 
 fn main() {
-    let _ = sh!(cd /tmp | ls);
+    let _ = sh!(cd ./tmp | ls);
 }
