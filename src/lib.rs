@@ -153,3 +153,8 @@ pub mod prelude {
     pub use plumb_macros::sh;
     pub use plumb_runtime::prelude::*;
 }
+
+/// The README's examples compile.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
