@@ -813,3 +813,59 @@ impl Process for Group {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use tracing::field::{Field, Visit};
+    use tracing::span::{Attributes, Id, Record};
+    use tracing::{Event, Metadata, Subscriber};
+
+    /// Records the fields of every event.
+    struct Recorder(Arc<Mutex<Vec<String>>>);
+
+    struct Fields<'a>(&'a mut String);
+
+    impl Visit for Fields<'_> {
+        fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
+            self.0.push_str(&format!("{}={:?} ", field.name(), value));
+        }
+    }
+
+    impl Subscriber for Recorder {
+        fn enabled(&self, _: &Metadata<'_>) -> bool {
+            true
+        }
+        fn new_span(&self, _: &Attributes<'_>) -> Id {
+            Id::from_u64(1)
+        }
+        fn record(&self, _: &Id, _: &Record<'_>) {}
+        fn record_follows_from(&self, _: &Id, _: &Id) {}
+        fn event(&self, event: &Event<'_>) {
+            let mut line = String::new();
+            event.record(&mut Fields(&mut line));
+            self.0.lock().unwrap().push(line);
+        }
+        fn enter(&self, _: &Id) {}
+        fn exit(&self, _: &Id) {}
+    }
+
+    #[test]
+    fn every_command_emits_a_tracing_event() {
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        tracing::subscriber::with_default(Recorder(seen.clone()), || {
+            crate::cmd("sh", ["-c", "exit 3"])
+                .unchecked()
+                .run()
+                .unwrap();
+        });
+        let seen = seen.lock().unwrap();
+        assert_eq!(seen.len(), 1, "{seen:?}");
+        let e = &seen[0];
+        assert!(e.contains("machine=local"), "{e}");
+        assert!(e.contains("command=sh -c 'exit 3'"), "{e}");
+        assert!(e.contains("code=Some(3)"), "{e}");
+        assert!(e.contains("elapsed="), "{e}");
+    }
+}
