@@ -11,20 +11,24 @@ mod machine;
 mod output;
 mod path;
 mod quote;
+mod script;
+mod tunnel;
 
 pub use arg::{ToArg, ToStdin};
 pub use error::{Error, ErrorKind, Result};
 pub use exec::{ChildStdin, ChildStdout, Handle, Lines};
 pub use expr::{cmd, Expr};
 pub use machine::local::{local, LocalMachine};
-pub use machine::{FileType, Machine, MachineExt, Metadata};
+pub use machine::ssh::{SshBuilder, SshMachine};
+pub use machine::{FileType, HostKeyPolicy, Machine, MachineExt, Metadata};
+pub use tunnel::{Forward, Tunnel};
 pub use output::{ExitStatus, Output};
 pub use path::MPath;
 pub use quote::quote;
 
 /// Everything a script needs: `use plumb::prelude::*;`.
 pub mod prelude {
-    pub use crate::{local, Expr, LocalMachine, MPath, Machine, MachineExt};
+    pub use crate::{local, Expr, HostKeyPolicy, LocalMachine, MPath, Machine, MachineExt, SshMachine};
 }
 
 /// What the `sh!` macro expands to. Not a public API.

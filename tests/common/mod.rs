@@ -2,7 +2,7 @@
 //! directories on them.
 #![allow(dead_code)]
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use plumb::prelude::*;
 use plumb::sh;
@@ -21,11 +21,38 @@ macro_rules! on_every_machine {
                 }
             )*
         }
+        mod ssh {
+            $(
+                #[test]
+                fn $name() {
+                    super::$name(&$crate::common::Ctx::new($crate::common::ssh()));
+                }
+            )*
+        }
     };
 }
 
+pub mod sshd;
+
 pub fn local() -> Arc<dyn Machine> {
     Arc::new(plumb::local())
+}
+
+/// The builder for an `SshMachine` on the tests' sshd.
+pub fn ssh_builder() -> plumb::SshBuilder {
+    let d = sshd::sshd();
+    plumb::SshMachine::builder("127.0.0.1")
+        .port(d.port)
+        .user(&d.user)
+        .identity_file(&d.key)
+        .known_hosts_file(&d.known_hosts)
+}
+
+/// One `SshMachine` shared by the tests of a binary, as users share one.
+pub fn ssh() -> Arc<dyn Machine> {
+    static SSH: OnceLock<Arc<dyn Machine>> = OnceLock::new();
+    SSH.get_or_init(|| Arc::new(ssh_builder().connect().expect("connect to the tests' sshd")))
+        .clone()
 }
 
 /// A machine and a fresh scratch directory on it, removed at the end.

@@ -15,6 +15,19 @@ use crate::path::MPath;
 use crate::Result;
 
 pub mod local;
+pub mod ssh;
+
+/// What to do with a remote host's key.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum HostKeyPolicy {
+    /// Only hosts whose key is already in known_hosts (the default).
+    #[default]
+    Strict,
+    /// Record the key of a host seen for the first time; refuse a changed key.
+    AcceptNew,
+    /// Accept any key. Only for throwaway hosts: it allows a man in the middle.
+    Insecure,
+}
 
 /// A place that runs commands and holds files: this computer or a remote host.
 ///

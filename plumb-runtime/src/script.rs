@@ -1,0 +1,384 @@
+//! An `Expr` rendered once into a POSIX `sh` script, for machines that run commands through
+//! a remote shell (`SshMachine`, `Ssh2Machine`).
+//!
+//! What the script guarantees, without bash:
+//! - every argument, environment value, directory and file name is single-quoted
+//!   ([`crate::quote`]), so no value is ever interpreted;
+//! - pipelines fail when any stage fails (pipefail), the rightmost failing stage deciding,
+//!   a stage that died of SIGPIPE before the last one excepted, each stage judged by its
+//!   own `ok_codes`/`unchecked`;
+//! - each command that exits non-zero appends `index code` to a status file, so that after
+//!   a failure the caller can name the stage ([`failed_stage`]);
+//! - with `kill_tree`, the script writes its pid (which leads the process group of the
+//!   whole job, since sshd starts every session with `setsid`) to a file, so that a kill
+//!   can reach every process.
+
+use std::ffi::OsStr;
+use std::os::unix::ffi::OsStrExt;
+
+use crate::expr::{Check, Cmd, Expr, Node, Opts, Redirect, SeqOp};
+use crate::quote::quote_into;
+
+/// The files a script shares with the machine that runs it, named by a nonce.
+#[derive(Clone, Debug)]
+pub(crate) struct ScriptFiles {
+    /// Where commands that exit non-zero record `index code`.
+    pub status: String,
+    /// Where the script records its pid, with `kill_tree`.
+    pub pid: String,
+}
+
+impl ScriptFiles {
+    pub(crate) fn new() -> ScriptFiles {
+        let nonce = nonce();
+        ScriptFiles {
+            status: format!("/tmp/.plumb-{nonce}"),
+            pid: format!("/tmp/.plumb-{nonce}.pid"),
+        }
+    }
+}
+
+/// A name no other run shares.
+pub(crate) fn nonce() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::time::{SystemTime, UNIX_EPOCH};
+    static N: AtomicU64 = AtomicU64::new(0);
+    let t = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+    format!(
+        "{}-{}-{}",
+        std::process::id(),
+        t.as_nanos(),
+        N.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// The machine-level context a script starts in: a directory and environment changes.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Context {
+    pub dir: Option<std::path::PathBuf>,
+    pub env: Vec<(std::ffi::OsString, Option<std::ffi::OsString>)>,
+}
+
+/// Renders `expr` into a script for `sh -c`.
+pub(crate) fn render(expr: &Expr, ctx: &Context, files: &ScriptFiles, kill_tree: bool) -> Vec<u8> {
+    let mut r = Renderer {
+        out: Vec::new(),
+        leaf: 0,
+        pipe: 0,
+    };
+    let simple = matches!(expr.node(), Node::Cmd(_)) && !kill_tree;
+    if !simple {
+        r.raw("exec 4>&1; F=");
+        r.quoted(files.status.as_bytes());
+        r.raw("; _p() { [ \"$2\" = 0 ] || printf '%s %s\\n' \"$1\" \"$2\" >>\"$F\"; return \"$2\"; }; ");
+        r.raw("_ret() { return \"$1\"; }; ");
+    }
+    if kill_tree {
+        r.raw("printf '%s' $$ >");
+        r.quoted(files.pid.as_bytes());
+        r.raw("; ");
+    }
+    if let Some(dir) = &ctx.dir {
+        r.raw("cd ");
+        r.quoted(dir.as_os_str().as_bytes());
+        r.raw(" || exit 1; ");
+    }
+    r.env(&ctx.env);
+    // The root's own options apply to the whole script.
+    let opts = expr.opts();
+    if let Some(dir) = &opts.dir {
+        r.raw("cd ");
+        r.quoted(dir.as_os_str().as_bytes());
+        r.raw(" || exit 1; ");
+    }
+    r.env(&opts.env);
+    if let (true, Node::Cmd(cmd)) = (simple, expr.node()) {
+        // One command: the shell becomes it, saving a process.
+        r.command(cmd, opts.stderr_to_stdout, true);
+        return r.out;
+    }
+    r.node_body(expr);
+    r.raw("\n_rc=$?; ");
+    if kill_tree {
+        r.raw("rm -f ");
+        r.quoted(files.pid.as_bytes());
+        r.raw("; ");
+    }
+    r.raw("[ $_rc = 0 ] && [ -e \"$F\" ] && rm -f \"$F\"; exit $_rc");
+    r.out
+}
+
+/// The stage that failed, from the status file's content: the last command (in the order
+/// of the expression) whose recorded code is the job's final code.
+pub(crate) fn failed_stage(expr: &Expr, status_file: &[u8], code: i32) -> Option<String> {
+    let mut best: Option<usize> = None;
+    for line in String::from_utf8_lossy(status_file).lines() {
+        let mut it = line.split_whitespace();
+        let (Some(i), Some(c)) = (it.next(), it.next()) else {
+            continue;
+        };
+        if let (Ok(i), Ok(c)) = (i.parse::<usize>(), c.parse::<i32>()) {
+            if c == code && best.is_none_or(|b| i > b) {
+                best = Some(i);
+            }
+        }
+    }
+    let mut leaves = Vec::new();
+    collect_leaves(expr, &mut leaves);
+    best.and_then(|i| leaves.get(i).map(crate::quote::render))
+}
+
+/// The commands and `cd`s of a tree, in the order the renderer numbers them.
+fn collect_leaves(expr: &Expr, out: &mut Vec<Expr>) {
+    match expr.node() {
+        Node::Cmd(_) | Node::Cd(_) => out.push(expr.clone()),
+        Node::Pipe(stages) => stages.iter().for_each(|(e, _)| collect_leaves(e, out)),
+        Node::Seq(items) => items.iter().for_each(|(_, e)| collect_leaves(e, out)),
+    }
+}
+
+struct Renderer {
+    out: Vec<u8>,
+    /// The next command's index.
+    leaf: usize,
+    /// The next pipeline's index, for its variables.
+    pipe: usize,
+}
+
+impl Renderer {
+    fn raw(&mut self, s: &str) {
+        self.out.extend_from_slice(s.as_bytes());
+    }
+
+    fn quoted(&mut self, bytes: &[u8]) {
+        quote_into(bytes, &mut self.out);
+    }
+
+    fn env(&mut self, env: &[(std::ffi::OsString, Option<std::ffi::OsString>)]) {
+        for (k, v) in env {
+            match v {
+                Some(v) => {
+                    self.raw("export ");
+                    self.out.extend_from_slice(k.as_bytes());
+                    self.raw("=");
+                    self.quoted(v.as_bytes());
+                    self.raw("; ");
+                }
+                None => {
+                    self.raw("unset ");
+                    self.out.extend_from_slice(k.as_bytes());
+                    self.raw("; ");
+                }
+            }
+        }
+    }
+
+    /// A node with options of its own (below the root): its context in a subshell.
+    fn node(&mut self, expr: &Expr) {
+        let opts = expr.opts();
+        let scoped = opts.dir.is_some() || !opts.env.is_empty() || opts.stdin.is_some();
+        if let Some(bytes) = &opts.stdin {
+            self.printf(bytes);
+            self.raw(" | ");
+        }
+        if scoped {
+            self.raw("( ");
+            if let Some(dir) = &opts.dir {
+                self.raw("cd ");
+                self.quoted(dir.as_os_str().as_bytes());
+                self.raw(" || exit 1; ");
+            }
+            self.env(&opts.env);
+        }
+        self.node_body(expr);
+        if scoped {
+            self.raw(" )");
+        }
+    }
+
+    /// The node itself; its options other than context are rendered here.
+    fn node_body(&mut self, expr: &Expr) {
+        let dup = expr.opts().stderr_to_stdout;
+        match expr.node() {
+            Node::Cmd(cmd) => self.command(cmd, dup, false),
+            Node::Cd(dir) => {
+                let i = self.next_leaf();
+                self.raw("{ cd ");
+                self.quoted(dir.as_bytes());
+                self.raw(&format!("; _p {i} $?; }}"));
+            }
+            Node::Seq(items) => {
+                self.raw("{ ");
+                for (k, (op, item)) in items.iter().enumerate() {
+                    if k > 0 {
+                        self.raw(match op {
+                            SeqOp::Then => "; ",
+                            SeqOp::And => " && ",
+                            SeqOp::Or => " || ",
+                        });
+                    }
+                    self.node(item);
+                }
+                self.raw(if dup { "; } 2>&1" } else { "; }" });
+            }
+            Node::Pipe(stages) => self.pipeline(stages, dup),
+        }
+    }
+
+    fn next_leaf(&mut self) -> usize {
+        self.leaf += 1;
+        self.leaf - 1
+    }
+
+    /// `printf` with every byte as an octal escape: any bytes, NUL included.
+    fn printf(&mut self, bytes: &[u8]) {
+        self.raw("printf '");
+        for b in bytes {
+            self.raw(&format!("\\{b:03o}"));
+        }
+        self.raw("'");
+    }
+
+    /// One command; `bare` for the whole script's only command (after `exec`, without the
+    /// status bookkeeping).
+    fn command(&mut self, cmd: &Cmd, late_dup: bool, bare: bool) {
+        let i = self.next_leaf();
+        let here = cmd.redirects.iter().rev().find_map(|r| match r {
+            Redirect::Here(bytes) => Some(bytes.clone()),
+            _ => None,
+        });
+        if !bare {
+            self.raw("{ ");
+        }
+        let piped = here.is_some();
+        if let Some(bytes) = here {
+            self.printf(&bytes);
+            self.raw(" | ");
+        }
+        for (k, v) in &cmd.env {
+            self.out.extend_from_slice(k.as_bytes());
+            self.raw("=");
+            self.quoted(v.as_bytes());
+            self.raw(" ");
+        }
+        if bare && !piped {
+            // The shell becomes the command (`NAME=v exec cmd`), saving a process.
+            self.raw("exec ");
+        }
+        for (n, arg) in cmd.argv.iter().enumerate() {
+            if n > 0 {
+                self.raw(" ");
+            }
+            self.quoted(arg.as_bytes());
+        }
+        for r in &cmd.redirects {
+            self.redirect(r);
+        }
+        if late_dup {
+            self.raw(" 2>&1");
+        }
+        if !bare {
+            self.raw(&format!("; _p {i} $?; }}"));
+        }
+    }
+
+    fn redirect(&mut self, r: &Redirect) {
+        let file = |me: &mut Self, op: &str, path: &OsStr| {
+            me.raw(op);
+            me.quoted(path.as_bytes());
+        };
+        match r {
+            Redirect::Out { fd, append, path } => {
+                let op = match (fd, append) {
+                    (2, false) => " 2>",
+                    (2, true) => " 2>>",
+                    (_, false) => " >",
+                    (_, true) => " >>",
+                };
+                file(self, op, path);
+            }
+            Redirect::OutAll { append, path } => {
+                file(self, if *append { " >>" } else { " >" }, path);
+                self.raw(" 2>&1");
+            }
+            Redirect::In(path) => file(self, " <", path),
+            // Rendered as a `printf |` before the command.
+            Redirect::Here(_) => {}
+            Redirect::Dup { from, to } => self.raw(&format!(" {from}>&{to}")),
+        }
+    }
+
+    /// A pipeline with pipefail: each stage reports its status on fd 3, collected by a
+    /// command substitution while the real stdout stays on fd 4.
+    fn pipeline(&mut self, stages: &[(Expr, bool)], dup: bool) {
+        let k = self.pipe;
+        self.pipe += 1;
+        let n = stages.len();
+        self.raw("{ _t=$( { ");
+        for (i, (stage, all)) in stages.iter().enumerate() {
+            if i > 0 {
+                self.raw(" | ");
+            }
+            self.raw("{ { ");
+            self.node(stage);
+            self.raw(if *all { "; } 2>&1 3>&- 4>&-" } else { "; } 3>&- 4>&-" });
+            self.raw(&format!("; printf '_a{k}_{i}=%s\\n' $? >&3; }}"));
+        }
+        self.raw(if dup { "; } 2>&1 3>&1 >&4 ); " } else { "; } 3>&1 >&4 ); " });
+        self.raw(&format!("eval \"$_t\"; _r=$_a{k}_{}; ", n - 1));
+        for (i, (stage, _)) in stages.iter().enumerate() {
+            let ok = ok_pattern(stage.opts(), i + 1 < n);
+            if ok == "*" {
+                continue;
+            }
+            self.raw(&format!("case $_a{k}_{i} in {ok}) ;; *) _r=$_a{k}_{i};; esac; "));
+        }
+        self.raw("_ret $_r; }");
+    }
+}
+
+/// The `case` pattern of the codes a stage may exit with without failing its pipeline.
+fn ok_pattern(opts: &Opts, before_last: bool) -> String {
+    let mut codes: Vec<String> = match &opts.check {
+        None => vec!["0".into()],
+        Some(Check::Unchecked) => return "*".into(),
+        Some(Check::Codes(c)) => c.iter().map(|c| c.to_string()).collect(),
+    };
+    if before_last {
+        // Killed by SIGPIPE because a later stage stopped reading.
+        codes.push("141".into());
+    }
+    if codes.is_empty() {
+        return "''".into();
+    }
+    codes.join("|")
+}
+
+/// The command line for the remote login shell: the script, run by `/bin/sh` whatever the
+/// login shell is.
+pub(crate) fn login_command(script: &[u8]) -> Vec<u8> {
+    let mut out = b"exec /bin/sh -c ".to_vec();
+    quote_into(script, &mut out);
+    out
+}
+
+/// The shell command that ends a job whose script wrote its pid to `pid_file`: its whole
+/// process group, waiting briefly for the file in case the kill comes first.
+pub(crate) fn kill_command(pid_file: &str) -> Vec<u8> {
+    let mut f = Vec::new();
+    quote_into(pid_file.as_bytes(), &mut f);
+    let f = String::from_utf8_lossy(&f);
+    format!(
+        "i=0; while [ ! -s {f} ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i+1)); done; \
+         p=$(cat {f} 2>/dev/null) && kill -KILL -- -$p $p 2>/dev/null; rm -f {f}; true"
+    )
+    .into_bytes()
+}
+
+/// `path` against `dir` when relative.
+pub(crate) fn join(dir: Option<&std::path::Path>, path: &std::path::Path) -> std::path::PathBuf {
+    match dir {
+        Some(d) => d.join(path),
+        None => path.to_path_buf(),
+    }
+}

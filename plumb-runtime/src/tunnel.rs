@@ -1,0 +1,196 @@
+//! Byte streams through a remote machine: [`Tunnel`] (one stream) and [`Forward`] (a
+//! listener whose every connection is tunnelled).
+
+use std::io::{self, Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::process::Child;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::{self, JoinHandle};
+
+use crate::error::Error;
+use crate::Result;
+
+/// A byte stream to a port as seen from a remote machine; from `connect_sock`.
+///
+/// `Read + Write`; [`shutdown_write`](Tunnel::shutdown_write) half-closes it. Once the
+/// machine is closed, reads end and writes fail.
+pub struct Tunnel {
+    reader: Box<dyn Read + Send>,
+    writer: Option<Box<dyn Write + Send>>,
+    guard: Option<Child>,
+}
+
+impl Tunnel {
+    /// A tunnel carried by a child process's stdin and stdout (`ssh -W`).
+    pub(crate) fn from_child(mut child: Child, machine: &str) -> Result<Tunnel> {
+        let (Some(stdin), Some(stdout)) = (child.stdin.take(), child.stdout.take()) else {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(Error::new(crate::ErrorKind::Io, machine, "the tunnel process has no pipes"));
+        };
+        Ok(Tunnel {
+            reader: Box::new(stdout),
+            writer: Some(Box::new(stdin)),
+            guard: Some(child),
+        })
+    }
+
+    /// A tunnel from any pair of halves (the ssh2 machine's channels).
+    #[allow(dead_code)]
+    pub(crate) fn from_parts(reader: Box<dyn Read + Send>, writer: Box<dyn Write + Send>) -> Tunnel {
+        Tunnel {
+            reader,
+            writer: Some(writer),
+            guard: None,
+        }
+    }
+
+    /// Closes the sending half: the far end reads EOF, and this end can still read.
+    pub fn shutdown_write(&mut self) -> io::Result<()> {
+        if let Some(mut w) = self.writer.take() {
+            w.flush()?;
+        }
+        Ok(())
+    }
+}
+
+impl Read for Tunnel {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.reader.read(buf)
+    }
+}
+
+impl Write for Tunnel {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match &mut self.writer {
+            Some(w) => w.write(buf),
+            None => Err(io::Error::new(io::ErrorKind::BrokenPipe, "the tunnel's sending half is closed")),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match &mut self.writer {
+            Some(w) => w.flush(),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for Tunnel {
+    fn drop(&mut self) {
+        self.writer = None;
+        if let Some(mut child) = self.guard.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// A port forwarding that lasts until dropped; from `forward_local` or `forward_remote`.
+pub struct Forward {
+    local_addr: SocketAddr,
+    remote_port: u16,
+    stop: Arc<AtomicBool>,
+    acceptor: Option<JoinHandle<()>>,
+    on_drop: Option<Box<dyn FnOnce() + Send>>,
+}
+
+impl Forward {
+    /// Listens on `127.0.0.1:0` and carries each connection over a tunnel from `connect`.
+    pub(crate) fn local(
+        machine: &str,
+        remote_port: u16,
+        connect: impl Fn() -> Result<Tunnel> + Send + Sync + 'static,
+    ) -> Result<Forward> {
+        let listener = TcpListener::bind("127.0.0.1:0").map_err(|e| Error::io(machine, "cannot listen on 127.0.0.1", e))?;
+        let local_addr = listener.local_addr().map_err(|e| Error::io(machine, "cannot listen on 127.0.0.1", e))?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        let acceptor = thread::Builder::new()
+            .name("plumb-forward".into())
+            .spawn(move || {
+                for conn in listener.incoming() {
+                    if flag.load(Ordering::SeqCst) {
+                        break;
+                    }
+                    let Ok(tcp) = conn else { continue };
+                    let _ = tcp.set_nodelay(true);
+                    match connect() {
+                        Ok(tunnel) => pump(tcp, tunnel),
+                        Err(_) => drop(tcp),
+                    }
+                }
+            })
+            .map_err(|e| Error::io(machine, "cannot start a thread", e))?;
+        Ok(Forward {
+            local_addr,
+            remote_port,
+            stop,
+            acceptor: Some(acceptor),
+            on_drop: None,
+        })
+    }
+
+    /// A forwarding that the remote side listens for; `cancel` stops it.
+    pub(crate) fn remote(remote_port: u16, local_addr: SocketAddr, cancel: impl FnOnce() + Send + 'static) -> Forward {
+        Forward {
+            local_addr,
+            remote_port,
+            stop: Arc::new(AtomicBool::new(true)),
+            acceptor: None,
+            on_drop: Some(Box::new(cancel)),
+        }
+    }
+
+    /// The local address: where `forward_local` listens, or where `forward_remote`
+    /// delivers.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// The remote port: what `forward_local` reaches, or where `forward_remote` listens
+    /// (the one the server chose for port 0).
+    pub fn remote_port(&self) -> u16 {
+        self.remote_port
+    }
+}
+
+/// Copies bytes both ways between a local connection and a tunnel, half-closing each
+/// direction when its source ends.
+fn pump(tcp: TcpStream, mut tunnel: Tunnel) {
+    let Ok(tcp_read) = tcp.try_clone() else { return };
+    let mut reader = std::mem::replace(&mut tunnel.reader, Box::new(io::empty()));
+    let guard = tunnel.guard.take();
+    let Some(mut writer) = tunnel.writer.take() else { return };
+    let mut tcp_write = tcp;
+    let mut tcp_read = tcp_read;
+    let up = thread::spawn(move || {
+        let _ = io::copy(&mut tcp_read, &mut writer);
+        let _ = writer.flush();
+        drop(writer);
+    });
+    thread::spawn(move || {
+        let _ = io::copy(&mut reader, &mut tcp_write);
+        let _ = tcp_write.shutdown(Shutdown::Write);
+        let _ = up.join();
+        if let Some(mut child) = guard {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    });
+}
+
+impl Drop for Forward {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(t) = self.acceptor.take() {
+            // Wake the blocking accept so that it sees the flag.
+            let _ = TcpStream::connect(self.local_addr);
+            let _ = t.join();
+        }
+        if let Some(cancel) = self.on_drop.take() {
+            cancel();
+        }
+    }
+}

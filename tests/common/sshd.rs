@@ -1,0 +1,135 @@
+//! A private `sshd` on 127.0.0.1 for the remote tests: generated host and client keys in a
+//! temp dir, its own config, a free port. Started once per test binary and killed when the
+//! binary exits. A test that cannot get it fails loudly.
+
+use std::net::{TcpListener, TcpStream};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::{mpsc, OnceLock};
+use std::time::{Duration, Instant};
+
+/// Where and how to log in.
+pub struct Sshd {
+    pub port: u16,
+    pub user: String,
+    pub key: PathBuf,
+    pub known_hosts: PathBuf,
+    pub dir: PathBuf,
+}
+
+/// The login user: a `/bin/sh` user made for the tests when we are root (root's login runs
+/// `.bashrc`), else ourselves.
+fn user() -> String {
+    let me = String::from_utf8(Command::new("id").arg("-un").output().unwrap().stdout).unwrap();
+    let me = me.trim().to_string();
+    if me != "root" {
+        return me;
+    }
+    let name = "plumbtest";
+    if !Command::new("id").arg(name).stdout(Stdio::null()).stderr(Stdio::null()).status().unwrap().success() {
+        let ok = Command::new("useradd").args(["-m", "-s", "/bin/sh", name]).status();
+        assert!(ok.is_ok_and(|s| s.success()) || Command::new("id").arg(name).status().unwrap().success());
+    }
+    // sshd refuses accounts whose password field is locked.
+    assert!(Command::new("usermod").args(["-p", "*", name]).status().unwrap().success());
+    name.to_string()
+}
+
+fn run(cmd: &mut Command) {
+    let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
+    assert!(out.status.success(), "{cmd:?}: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+fn keygen(path: &Path) {
+    run(Command::new("ssh-keygen").args(["-q", "-t", "ed25519", "-N", "", "-f"]).arg(path));
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+pub fn sshd() -> &'static Sshd {
+    static SSHD: OnceLock<Sshd> = OnceLock::new();
+    SSHD.get_or_init(start)
+}
+
+fn start() -> Sshd {
+    let sshd_bin = Path::new("/usr/sbin/sshd");
+    assert!(
+        sshd_bin.exists(),
+        "/usr/sbin/sshd is missing: run scripts/test, which installs openssh-server"
+    );
+    let dir = std::env::temp_dir().join(format!("plumb-sshd-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let _ = std::fs::create_dir_all("/run/sshd");
+    let (host_key, key) = (dir.join("host_key"), dir.join("client_key"));
+    keygen(&host_key);
+    keygen(&key);
+    std::fs::copy(dir.join("client_key.pub"), dir.join("authorized_keys")).unwrap();
+    let user = user();
+    // The test user must be able to read its authorized_keys.
+    run(Command::new("chmod").args(["755"]).arg(&dir));
+    run(Command::new("chmod").args(["644"]).arg(dir.join("authorized_keys")));
+    let port = free_port();
+    let host_pub = std::fs::read_to_string(dir.join("host_key.pub")).unwrap();
+    let mut fields = host_pub.split_whitespace();
+    let (kind, blob) = (fields.next().unwrap(), fields.next().unwrap());
+    let known_hosts = dir.join("known_hosts");
+    std::fs::write(&known_hosts, format!("[127.0.0.1]:{port} {kind} {blob}\n")).unwrap();
+    let config = dir.join("sshd_config");
+    std::fs::write(
+        &config,
+        format!(
+            "Port {port}\nListenAddress 127.0.0.1\nHostKey {host}\nPidFile {dir}/sshd.pid\n\
+             AuthorizedKeysFile {dir}/authorized_keys\nPasswordAuthentication no\n\
+             KbdInteractiveAuthentication no\nUsePAM no\nStrictModes no\nPermitRootLogin yes\n\
+             AllowTcpForwarding yes\nGatewayPorts no\nMaxSessions 100\nMaxStartups 100:30:200\n\
+             Subsystem sftp /usr/lib/openssh/sftp-server\nLogLevel ERROR\n",
+            host = host_key.display(),
+            dir = dir.display(),
+        ),
+    )
+    .unwrap();
+
+    // sshd is started by a thread that lives as long as the process and is killed when the
+    // process ends (PR_SET_PDEATHSIG follows the thread that forked it).
+    let (tx, rx) = mpsc::channel();
+    let cfg = config.clone();
+    std::thread::spawn(move || {
+        let mut cmd = Command::new(sshd_bin);
+        // Its log goes to a file: sessions it forks must not hold the tests' output pipes.
+        let log = std::fs::File::create(cfg.with_file_name("sshd.log")).unwrap();
+        cmd.arg("-D").arg("-e").arg("-f").arg(&cfg);
+        cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(log);
+        // SAFETY: prctl is async-signal-safe.
+        unsafe {
+            cmd.pre_exec(|| {
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                Ok(())
+            });
+        }
+        let child = cmd.spawn();
+        let failed = child.is_err();
+        tx.send(child.map(|c| c.id()).map_err(|e| e.to_string())).unwrap();
+        if !failed {
+            loop {
+                std::thread::park();
+            }
+        }
+    });
+    rx.recv().unwrap().expect("cannot start /usr/sbin/sshd");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "sshd did not listen on port {port}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Sshd {
+        port,
+        user,
+        key,
+        known_hosts,
+        dir,
+    }
+}
