@@ -100,8 +100,8 @@ impl Error {
     }
 
     /// A command that finished with a status it was not allowed to.
-    pub(crate) fn exit(machine: &str, status: ExitStatus) -> Error {
-        let mut e = Error::new(ErrorKind::Exit, machine, "");
+    pub(crate) fn exit(machine: &str, status: ExitStatus, kind: ErrorKind) -> Error {
+        let mut e = Error::new(kind, machine, "");
         e.0.message = None;
         e.0.status = Some(status);
         e

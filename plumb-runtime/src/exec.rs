@@ -246,6 +246,9 @@ fn launch(expr: &Expr, stdin: In, stdout: Out, stderr: Out) -> Result<(Started, 
         Error::io(machine.name(), "cannot set up the standard streams", e)
             .with_command(command.clone())
     };
+    if let Err(msg) = crate::expr::validate(expr) {
+        return Err(Error::new(ErrorKind::InvalidInput, machine.name(), msg).with_command(command));
+    }
     let timeout = timeout_of(expr);
     if echo_of(expr) {
         match machine.name() {
@@ -387,7 +390,12 @@ impl Started {
                 .with_output(stdout, f.stderr));
         }
         if !f.outcome.accepted {
-            return Err(Error::exit(&machine, f.outcome.status)
+            // A shell's "command not found".
+            let kind = match f.outcome.status.code() {
+                Some(127) => ErrorKind::NotFound,
+                _ => ErrorKind::Exit,
+            };
+            return Err(Error::exit(&machine, f.outcome.status, kind)
                 .with_command(self.command.clone())
                 .with_stage(f.outcome.stage.clone())
                 .with_output(stdout, f.stderr));

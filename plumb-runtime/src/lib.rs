@@ -21,14 +21,16 @@ pub use expr::{cmd, Expr};
 pub use machine::local::{local, LocalMachine};
 pub use machine::ssh::{SshBuilder, SshMachine};
 pub use machine::{FileType, HostKeyPolicy, Machine, MachineExt, Metadata};
-pub use tunnel::{Forward, Tunnel};
 pub use output::{ExitStatus, Output};
 pub use path::MPath;
 pub use quote::quote;
+pub use tunnel::{Forward, Tunnel};
 
 /// Everything a script needs: `use plumb::prelude::*;`.
 pub mod prelude {
-    pub use crate::{local, Expr, HostKeyPolicy, LocalMachine, MPath, Machine, MachineExt, SshMachine};
+    pub use crate::{
+        local, Expr, HostKeyPolicy, LocalMachine, MPath, Machine, MachineExt, SshMachine,
+    };
 }
 
 /// What the `sh!` macro expands to. Not a public API.

@@ -43,7 +43,9 @@ pub(crate) fn nonce() -> String {
     use std::sync::atomic::{AtomicU64, Ordering};
     use std::time::{SystemTime, UNIX_EPOCH};
     static N: AtomicU64 = AtomicU64::new(0);
-    let t = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+    let t = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
     format!(
         "{}-{}-{}",
         std::process::id(),
@@ -93,8 +95,11 @@ pub(crate) fn render(expr: &Expr, ctx: &Context, files: &ScriptFiles, kill_tree:
     }
     r.env(&opts.env);
     if let (true, Node::Cmd(cmd)) = (simple, expr.node()) {
-        // One command: the shell becomes it, saving a process.
+        // One command, waited for: `exec` would save a process, but a command killed by a
+        // signal then makes ssh exit with 255, indistinguishable from a lost connection;
+        // through the shell it exits with 128 + the signal, like a local one's `code()`.
         r.command(cmd, opts.stderr_to_stdout, true);
+        r.raw("; exit $?");
         return r.out;
     }
     r.node_body(expr);
@@ -239,8 +244,8 @@ impl Renderer {
         self.raw("'");
     }
 
-    /// One command; `bare` for the whole script's only command (after `exec`, without the
-    /// status bookkeeping).
+    /// One command; `bare` for the whole script's only command (without the status
+    /// bookkeeping).
     fn command(&mut self, cmd: &Cmd, late_dup: bool, bare: bool) {
         let i = self.next_leaf();
         let here = cmd.redirects.iter().rev().find_map(|r| match r {
@@ -250,7 +255,6 @@ impl Renderer {
         if !bare {
             self.raw("{ ");
         }
-        let piped = here.is_some();
         if let Some(bytes) = here {
             self.printf(&bytes);
             self.raw(" | ");
@@ -260,10 +264,6 @@ impl Renderer {
             self.raw("=");
             self.quoted(v.as_bytes());
             self.raw(" ");
-        }
-        if bare && !piped {
-            // The shell becomes the command (`NAME=v exec cmd`), saving a process.
-            self.raw("exec ");
         }
         for (n, arg) in cmd.argv.iter().enumerate() {
             if n > 0 {
@@ -321,17 +321,27 @@ impl Renderer {
             }
             self.raw("{ { ");
             self.node(stage);
-            self.raw(if *all { "; } 2>&1 3>&- 4>&-" } else { "; } 3>&- 4>&-" });
+            self.raw(if *all {
+                "; } 2>&1 3>&- 4>&-"
+            } else {
+                "; } 3>&- 4>&-"
+            });
             self.raw(&format!("; printf '_a{k}_{i}=%s\\n' $? >&3; }}"));
         }
-        self.raw(if dup { "; } 2>&1 3>&1 >&4 ); " } else { "; } 3>&1 >&4 ); " });
+        self.raw(if dup {
+            "; } 2>&1 3>&1 >&4 ); "
+        } else {
+            "; } 3>&1 >&4 ); "
+        });
         self.raw(&format!("eval \"$_t\"; _r=$_a{k}_{}; ", n - 1));
         for (i, (stage, _)) in stages.iter().enumerate() {
             let ok = ok_pattern(stage.opts(), i + 1 < n);
             if ok == "*" {
                 continue;
             }
-            self.raw(&format!("case $_a{k}_{i} in {ok}) ;; *) _r=$_a{k}_{i};; esac; "));
+            self.raw(&format!(
+                "case $_a{k}_{i} in {ok}) ;; *) _r=$_a{k}_{i};; esac; "
+            ));
         }
         self.raw("_ret $_r; }");
     }
@@ -370,7 +380,7 @@ pub(crate) fn kill_command(pid_file: &str) -> Vec<u8> {
     let f = String::from_utf8_lossy(&f);
     format!(
         "i=0; while [ ! -s {f} ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i+1)); done; \
-         p=$(cat {f} 2>/dev/null) && kill -KILL -- -$p $p 2>/dev/null; rm -f {f}; true"
+         p=$(cat {f} 2>/dev/null) && {{ kill -KILL -$p; kill -KILL $p; }} 2>/dev/null; rm -f {f}; true"
     )
     .into_bytes()
 }

@@ -27,7 +27,11 @@ impl Tunnel {
         let (Some(stdin), Some(stdout)) = (child.stdin.take(), child.stdout.take()) else {
             let _ = child.kill();
             let _ = child.wait();
-            return Err(Error::new(crate::ErrorKind::Io, machine, "the tunnel process has no pipes"));
+            return Err(Error::new(
+                crate::ErrorKind::Io,
+                machine,
+                "the tunnel process has no pipes",
+            ));
         };
         Ok(Tunnel {
             reader: Box::new(stdout),
@@ -38,7 +42,10 @@ impl Tunnel {
 
     /// A tunnel from any pair of halves (the ssh2 machine's channels).
     #[allow(dead_code)]
-    pub(crate) fn from_parts(reader: Box<dyn Read + Send>, writer: Box<dyn Write + Send>) -> Tunnel {
+    pub(crate) fn from_parts(
+        reader: Box<dyn Read + Send>,
+        writer: Box<dyn Write + Send>,
+    ) -> Tunnel {
         Tunnel {
             reader,
             writer: Some(writer),
@@ -65,7 +72,10 @@ impl Write for Tunnel {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         match &mut self.writer {
             Some(w) => w.write(buf),
-            None => Err(io::Error::new(io::ErrorKind::BrokenPipe, "the tunnel's sending half is closed")),
+            None => Err(io::Error::new(
+                io::ErrorKind::BrokenPipe,
+                "the tunnel's sending half is closed",
+            )),
         }
     }
 
@@ -103,8 +113,11 @@ impl Forward {
         remote_port: u16,
         connect: impl Fn() -> Result<Tunnel> + Send + Sync + 'static,
     ) -> Result<Forward> {
-        let listener = TcpListener::bind("127.0.0.1:0").map_err(|e| Error::io(machine, "cannot listen on 127.0.0.1", e))?;
-        let local_addr = listener.local_addr().map_err(|e| Error::io(machine, "cannot listen on 127.0.0.1", e))?;
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .map_err(|e| Error::io(machine, "cannot listen on 127.0.0.1", e))?;
+        let local_addr = listener
+            .local_addr()
+            .map_err(|e| Error::io(machine, "cannot listen on 127.0.0.1", e))?;
         let stop = Arc::new(AtomicBool::new(false));
         let flag = stop.clone();
         let acceptor = thread::Builder::new()
@@ -133,7 +146,11 @@ impl Forward {
     }
 
     /// A forwarding that the remote side listens for; `cancel` stops it.
-    pub(crate) fn remote(remote_port: u16, local_addr: SocketAddr, cancel: impl FnOnce() + Send + 'static) -> Forward {
+    pub(crate) fn remote(
+        remote_port: u16,
+        local_addr: SocketAddr,
+        cancel: impl FnOnce() + Send + 'static,
+    ) -> Forward {
         Forward {
             local_addr,
             remote_port,
@@ -159,10 +176,14 @@ impl Forward {
 /// Copies bytes both ways between a local connection and a tunnel, half-closing each
 /// direction when its source ends.
 fn pump(tcp: TcpStream, mut tunnel: Tunnel) {
-    let Ok(tcp_read) = tcp.try_clone() else { return };
+    let Ok(tcp_read) = tcp.try_clone() else {
+        return;
+    };
     let mut reader = std::mem::replace(&mut tunnel.reader, Box::new(io::empty()));
     let guard = tunnel.guard.take();
-    let Some(mut writer) = tunnel.writer.take() else { return };
+    let Some(mut writer) = tunnel.writer.take() else {
+        return;
+    };
     let mut tcp_write = tcp;
     let mut tcp_read = tcp_read;
     let up = thread::spawn(move || {

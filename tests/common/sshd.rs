@@ -27,26 +27,52 @@ fn user() -> String {
         return me;
     }
     let name = "plumbtest";
-    if !Command::new("id").arg(name).stdout(Stdio::null()).stderr(Stdio::null()).status().unwrap().success() {
-        let ok = Command::new("useradd").args(["-m", "-s", "/bin/sh", name]).status();
-        assert!(ok.is_ok_and(|s| s.success()) || Command::new("id").arg(name).status().unwrap().success());
+    if !Command::new("id")
+        .arg(name)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .unwrap()
+        .success()
+    {
+        let ok = Command::new("useradd")
+            .args(["-m", "-s", "/bin/sh", name])
+            .status();
+        assert!(
+            ok.is_ok_and(|s| s.success())
+                || Command::new("id").arg(name).status().unwrap().success()
+        );
     }
     // sshd refuses accounts whose password field is locked.
-    assert!(Command::new("usermod").args(["-p", "*", name]).status().unwrap().success());
+    assert!(Command::new("usermod")
+        .args(["-p", "*", name])
+        .status()
+        .unwrap()
+        .success());
     name.to_string()
 }
 
 fn run(cmd: &mut Command) {
     let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
-    assert!(out.status.success(), "{cmd:?}: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{cmd:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 fn keygen(path: &Path) {
-    run(Command::new("ssh-keygen").args(["-q", "-t", "ed25519", "-N", "", "-f"]).arg(path));
+    run(Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+        .arg(path));
 }
 
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 pub fn sshd() -> &'static Sshd {
@@ -71,7 +97,9 @@ fn start() -> Sshd {
     let user = user();
     // The test user must be able to read its authorized_keys.
     run(Command::new("chmod").args(["755"]).arg(&dir));
-    run(Command::new("chmod").args(["644"]).arg(dir.join("authorized_keys")));
+    run(Command::new("chmod")
+        .args(["644"])
+        .arg(dir.join("authorized_keys")));
     let port = free_port();
     let host_pub = std::fs::read_to_string(dir.join("host_key.pub")).unwrap();
     let mut fields = host_pub.split_whitespace();
@@ -112,7 +140,8 @@ fn start() -> Sshd {
         }
         let child = cmd.spawn();
         let failed = child.is_err();
-        tx.send(child.map(|c| c.id()).map_err(|e| e.to_string())).unwrap();
+        tx.send(child.map(|c| c.id()).map_err(|e| e.to_string()))
+            .unwrap();
         if !failed {
             loop {
                 std::thread::park();
@@ -122,7 +151,10 @@ fn start() -> Sshd {
     rx.recv().unwrap().expect("cannot start /usr/sbin/sshd");
     let deadline = Instant::now() + Duration::from_secs(10);
     while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "sshd did not listen on port {port}");
+        assert!(
+            Instant::now() < deadline,
+            "sshd did not listen on port {port}"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
     Sshd {

@@ -13,7 +13,6 @@ use std::ffi::{OsStr, OsString};
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::os::fd::{AsFd, OwnedFd};
-use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
@@ -533,36 +532,10 @@ fn spawn_cmd(
     shared: &Shared,
 ) -> Result<Arc<SharedChild>> {
     let command = || quote::render(expr);
-    let invalid =
-        |msg: String| Err(Error::new(ErrorKind::InvalidInput, NAME, msg).with_command(command()));
+    // `exec::launch` has validated the tree: a program, no NUL bytes, valid names.
     let Some((program, args)) = cmd.argv.split_first() else {
-        return invalid("empty command: the program name expanded to nothing".into());
+        unreachable!("validated: a command has a program");
     };
-    for (i, arg) in cmd.argv.iter().enumerate() {
-        if arg.as_bytes().contains(&0) {
-            return invalid(format!(
-                "argument {i} contains a NUL byte, which no program can receive"
-            ));
-        }
-    }
-    let env_values = cmd.env.iter().map(|(k, v)| (k, Some(v)));
-    for (k, v) in ctx
-        .env
-        .iter()
-        .map(|(k, v)| (k, v.as_ref()))
-        .chain(env_values)
-    {
-        if k.as_bytes().contains(&0)
-            || k.as_bytes().contains(&b'=')
-            || k.is_empty()
-            || v.is_some_and(|v| v.as_bytes().contains(&0))
-        {
-            return invalid(format!(
-                "environment variable `{}` has an invalid name or a NUL byte",
-                k.to_string_lossy()
-            ));
-        }
-    }
 
     let mut fds = [
         Target::from_stdio(io.stdin, 0),

@@ -18,7 +18,9 @@ use shared_child::SharedChild;
 
 use crate::error::{Error, ErrorKind};
 use crate::expr::{Expr, Node};
-use crate::machine::{FileType, Fs, HostKeyPolicy, Job, Machine, Metadata, Outcome, Process, Stdio};
+use crate::machine::{
+    FileType, Fs, HostKeyPolicy, Job, Machine, Metadata, Outcome, Process, Stdio,
+};
 use crate::output::ExitStatus;
 use crate::script::{self, Context, ScriptFiles};
 use crate::tunnel::{Forward, Tunnel};
@@ -149,8 +151,12 @@ impl SshMachine {
     /// A byte stream to `host:port` as seen from the remote host (`ssh -W`).
     pub fn connect_sock_to(&self, host: &str, port: u16) -> Result<Tunnel> {
         let mut c = self.conn.ssh();
-        c.arg("-W").arg(format!("{host}:{port}")).arg(&self.conn.destination);
-        c.stdin(StdStdio::piped()).stdout(StdStdio::piped()).stderr(StdStdio::null());
+        c.arg("-W")
+            .arg(format!("{host}:{port}"))
+            .arg(&self.conn.destination);
+        c.stdin(StdStdio::piped())
+            .stdout(StdStdio::piped())
+            .stderr(StdStdio::null());
         let child = c
             .spawn()
             .map_err(|e| Error::io(&self.conn.name, "cannot start ssh -W", e))?;
@@ -162,7 +168,9 @@ impl SshMachine {
     pub fn forward_local(&self, host: &str, port: u16) -> Result<Forward> {
         let me = self.clone();
         let host = host.to_string();
-        Forward::local(&self.conn.name, port, move || me.connect_sock_to(&host, port))
+        Forward::local(&self.conn.name, port, move || {
+            me.connect_sock_to(&host, port)
+        })
     }
 
     /// Listens on `remote_port` (0: the server chooses) on the remote host's loopback
@@ -177,7 +185,10 @@ impl SshMachine {
             return Err(Error::new(
                 ErrorKind::Protocol,
                 &self.conn.name,
-                format!("remote forwarding refused: {}", String::from_utf8_lossy(&out.stderr).trim()),
+                format!(
+                    "remote forwarding refused: {}",
+                    String::from_utf8_lossy(&out.stderr).trim()
+                ),
             ));
         }
         let port = if remote_port == 0 {
@@ -200,7 +211,11 @@ impl SshMachine {
         if out.status.success() {
             Ok(out.stdout)
         } else {
-            Err(remote_error(&self.conn.name, &out.stderr, out.status.code()))
+            Err(remote_error(
+                &self.conn.name,
+                &out.stderr,
+                out.status.code(),
+            ))
         }
     }
 
@@ -210,7 +225,9 @@ impl SshMachine {
         c.arg(&self.conn.destination)
             .arg("--")
             .arg(OsStr::from_bytes(&script::login_command(script)));
-        c.stdin(StdStdio::piped()).stdout(StdStdio::piped()).stderr(StdStdio::piped());
+        c.stdin(StdStdio::piped())
+            .stdout(StdStdio::piped())
+            .stderr(StdStdio::piped());
         let mut child = c
             .spawn()
             .map_err(|e| Error::io(&self.conn.name, "cannot start ssh", e))?;
@@ -226,7 +243,11 @@ impl SshMachine {
             .map_err(|e| Error::io(&self.conn.name, "ssh failed", e))?;
         let _ = writer.join();
         if out.status.code() == Some(255) && !self.conn.alive() {
-            return Err(Error::new(ErrorKind::Connect, &self.conn.name, "the connection is closed"));
+            return Err(Error::new(
+                ErrorKind::Connect,
+                &self.conn.name,
+                "the connection is closed",
+            ));
         }
         Ok(out)
     }
@@ -330,7 +351,10 @@ impl SshBuilder {
                 args.extend(["-o".into(), "UserKnownHostsFile=/dev/null".into()]);
             }
         }
-        if let (Some(kh), false) = (&self.known_hosts_file, self.policy == HostKeyPolicy::Insecure) {
+        if let (Some(kh), false) = (
+            &self.known_hosts_file,
+            self.policy == HostKeyPolicy::Insecure,
+        ) {
             let mut opt = OsString::from("UserKnownHostsFile=");
             opt.push(kh);
             args.extend(["-o".into(), opt]);
@@ -339,9 +363,15 @@ impl SshBuilder {
             args.extend(["-o".into(), format!("{k}={v}").into()]);
         }
         // Keepalives so that a dead link ends commands instead of hanging them.
-        args.extend(["-o".into(), "ServerAliveInterval=5".into(), "-o".into(), "ServerAliveCountMax=3".into()]);
+        args.extend([
+            "-o".into(),
+            "ServerAliveInterval=5".into(),
+            "-o".into(),
+            "ServerAliveCountMax=3".into(),
+        ]);
 
-        let dir = private_dir().map_err(|e| Error::io(&name, "cannot create the control socket directory", e))?;
+        let dir = private_dir()
+            .map_err(|e| Error::io(&name, "cannot create the control socket directory", e))?;
         let socket = dir.join("master");
         let conn = Conn {
             name: name.clone(),
@@ -376,18 +406,20 @@ fn spawn_bound(command: Command) -> io::Result<SharedChild> {
             Some(s) => s.clone(),
             None => {
                 let (s, requests) = mpsc::channel::<Request>();
-                std::thread::Builder::new().name("plumb-ssh-spawner".into()).spawn(move || {
-                    for (mut command, reply) in requests {
-                        // SAFETY: prctl is async-signal-safe and touches no memory of ours.
-                        unsafe {
-                            command.pre_exec(|| {
-                                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
-                                Ok(())
-                            });
+                std::thread::Builder::new()
+                    .name("plumb-ssh-spawner".into())
+                    .spawn(move || {
+                        for (mut command, reply) in requests {
+                            // SAFETY: prctl is async-signal-safe and touches no memory of ours.
+                            unsafe {
+                                command.pre_exec(|| {
+                                    libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
+                                    Ok(())
+                                });
+                            }
+                            let _ = reply.send(SharedChild::spawn(&mut command));
                         }
-                        let _ = reply.send(SharedChild::spawn(&mut command));
-                    }
-                })?;
+                    })?;
                 *spawner = Some(s.clone());
                 s
             }
@@ -396,7 +428,8 @@ fn spawn_bound(command: Command) -> io::Result<SharedChild> {
             .send((command, tx))
             .map_err(|_| io::Error::other("the spawner thread is gone"))?;
     }
-    rx.recv().map_err(|_| io::Error::other("the spawner thread is gone"))?
+    rx.recv()
+        .map_err(|_| io::Error::other("the spawner thread is gone"))?
 }
 
 /// A new directory only we can enter, for the control socket.
@@ -410,7 +443,10 @@ fn private_dir() -> io::Result<PathBuf> {
             Err(e) => return Err(e),
         }
     }
-    Err(io::Error::new(io::ErrorKind::AlreadyExists, "no free name for the socket directory"))
+    Err(io::Error::new(
+        io::ErrorKind::AlreadyExists,
+        "no free name for the socket directory",
+    ))
 }
 
 impl Conn {
@@ -418,7 +454,10 @@ impl Conn {
     fn ssh(&self) -> Command {
         let mut c = Command::new("ssh");
         c.args(&self.args);
-        c.arg("-S").arg(&self.socket).arg("-o").arg("ControlMaster=no");
+        c.arg("-S")
+            .arg(&self.socket)
+            .arg("-o")
+            .arg("ControlMaster=no");
         c
     }
 
@@ -440,14 +479,23 @@ impl Conn {
             .arg("-o")
             .arg("ControlPersist=no")
             .arg(&self.destination);
-        c.stdin(StdStdio::null()).stdout(StdStdio::null()).stderr(StdStdio::piped());
+        c.stdin(StdStdio::null())
+            .stdout(StdStdio::null())
+            .stderr(StdStdio::piped());
         let child = spawn_bound(c).map_err(|e| match e.kind() {
-            io::ErrorKind::NotFound => Error::new(ErrorKind::NotFound, &self.name, "the `ssh` program is not installed"),
+            io::ErrorKind::NotFound => Error::new(
+                ErrorKind::NotFound,
+                &self.name,
+                "the `ssh` program is not installed",
+            ),
             _ => Error::io(&self.name, "cannot start ssh", e),
         })?;
         let deadline = Instant::now() + timeout + Duration::from_secs(5);
         loop {
-            if let Some(_status) = child.try_wait().map_err(|e| Error::io(&self.name, "ssh failed", e))? {
+            if let Some(_status) = child
+                .try_wait()
+                .map_err(|e| Error::io(&self.name, "ssh failed", e))?
+            {
                 let mut stderr = Vec::new();
                 if let Some(mut s) = child.take_stderr() {
                     let _ = s.read_to_end(&mut stderr);
@@ -455,14 +503,22 @@ impl Conn {
                 let _ = std::fs::remove_dir_all(&self.dir);
                 return Err(connect_error(&self.name, &stderr));
             }
-            if self.socket.exists() && self.control(&["-O", "check"]).is_ok_and(|o| o.status.success()) {
+            if self.socket.exists()
+                && self
+                    .control(&["-O", "check"])
+                    .is_ok_and(|o| o.status.success())
+            {
                 break;
             }
             if Instant::now() > deadline {
                 let _ = child.kill();
                 let _ = child.wait();
                 let _ = std::fs::remove_dir_all(&self.dir);
-                return Err(Error::new(ErrorKind::Connect, &self.name, "connecting timed out"));
+                return Err(Error::new(
+                    ErrorKind::Connect,
+                    &self.name,
+                    "connecting timed out",
+                ));
             }
             std::thread::sleep(Duration::from_millis(10));
         }
@@ -479,11 +535,17 @@ impl Conn {
     /// Whether the master still runs.
     fn alive(&self) -> bool {
         let master = self.master.lock().unwrap_or_else(PoisonError::into_inner);
-        master.as_ref().is_some_and(|m| matches!(m.try_wait(), Ok(None)))
+        master
+            .as_ref()
+            .is_some_and(|m| matches!(m.try_wait(), Ok(None)))
     }
 
     fn close(&self) {
-        let master = self.master.lock().unwrap_or_else(PoisonError::into_inner).take();
+        let master = self
+            .master
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
         if let Some(m) = master {
             let _ = self.control(&["-O", "exit"]);
             let deadline = Instant::now() + Duration::from_secs(2);
@@ -542,37 +604,91 @@ impl Machine for SshMachine {
         if out.status.success() && path.starts_with('/') {
             Ok(PathBuf::from(path))
         } else {
-            Err(Error::new(ErrorKind::NotFound, &self.conn.name, format!("program `{program}` not found on PATH")))
+            Err(Error::new(
+                ErrorKind::NotFound,
+                &self.conn.name,
+                format!("program `{program}` not found on PATH"),
+            ))
         }
     }
 
     fn upload(&self, local: &Path, remote: &Path) -> Result<()> {
         let remote = self.resolve(remote);
-        let meta = std::fs::metadata(local).map_err(|e| Error::io("local", format!("cannot read `{}`", local.display()), e))?;
+        let meta = std::fs::metadata(local)
+            .map_err(|e| Error::io("local", format!("cannot read `{}`", local.display()), e))?;
         let (source, sink) = if meta.is_dir() {
             (
-                cmd("tar", [OsStr::new("-C"), local.as_os_str(), OsStr::new("-cf"), OsStr::new("-"), OsStr::new(".")]),
-                cmd("sh", [OsStr::new("-c"), OsStr::new("mkdir -p \"$1\" && exec tar -C \"$1\" -xf -"), OsStr::new("sh"), remote.as_os_str()]),
+                cmd(
+                    "tar",
+                    [
+                        OsStr::new("-C"),
+                        local.as_os_str(),
+                        OsStr::new("-cf"),
+                        OsStr::new("-"),
+                        OsStr::new("."),
+                    ],
+                ),
+                cmd(
+                    "sh",
+                    [
+                        OsStr::new("-c"),
+                        OsStr::new("mkdir -p \"$1\" && exec tar -C \"$1\" -xf -"),
+                        OsStr::new("sh"),
+                        remote.as_os_str(),
+                    ],
+                ),
             )
         } else {
             (
                 cmd("cat", [local.as_os_str()]),
-                cmd("sh", [OsStr::new("-c"), OsStr::new("exec cat > \"$1\""), OsStr::new("sh"), remote.as_os_str()]),
+                cmd(
+                    "sh",
+                    [
+                        OsStr::new("-c"),
+                        OsStr::new("exec cat > \"$1\""),
+                        OsStr::new("sh"),
+                        remote.as_os_str(),
+                    ],
+                ),
             )
         };
-        (source.on(&crate::local()) | sink.on(self)).output().map(drop)
+        (source.on(&crate::local()) | sink.on(self))
+            .output()
+            .map(drop)
     }
 
     fn download(&self, remote: &Path, local: &Path) -> Result<()> {
         let remote = self.resolve(remote);
         if self.fs().metadata(&remote, true)?.is_dir() {
-            std::fs::create_dir_all(local).map_err(|e| Error::io("local", format!("cannot create `{}`", local.display()), e))?;
-            let source = cmd("tar", [OsStr::new("-C"), remote.as_os_str(), OsStr::new("-cf"), OsStr::new("-"), OsStr::new(".")]);
-            let sink = cmd("tar", [OsStr::new("-C"), local.as_os_str(), OsStr::new("-xf"), OsStr::new("-")]);
-            (source.on(self) | sink.on(&crate::local())).output().map(drop)
+            std::fs::create_dir_all(local).map_err(|e| {
+                Error::io("local", format!("cannot create `{}`", local.display()), e)
+            })?;
+            let source = cmd(
+                "tar",
+                [
+                    OsStr::new("-C"),
+                    remote.as_os_str(),
+                    OsStr::new("-cf"),
+                    OsStr::new("-"),
+                    OsStr::new("."),
+                ],
+            );
+            let sink = cmd(
+                "tar",
+                [
+                    OsStr::new("-C"),
+                    local.as_os_str(),
+                    OsStr::new("-xf"),
+                    OsStr::new("-"),
+                ],
+            );
+            (source.on(self) | sink.on(&crate::local()))
+                .output()
+                .map(drop)
         } else {
             let data = self.fs().read(&remote)?;
-            std::fs::write(local, data).map_err(|e| Error::io("local", format!("cannot write `{}`", local.display()), e))
+            std::fs::write(local, data)
+                .map_err(|e| Error::io("local", format!("cannot write `{}`", local.display()), e))
         }
     }
 
@@ -586,20 +702,25 @@ impl Machine for SshMachine {
         let script = script::render(&job.expr, &self.ctx, &files, job.kill_tree);
         let mut stdin = job.stdin;
         if let Some(bytes) = &job.expr.opts().stdin {
-            stdin = exec::feed(bytes.clone()).map_err(|e| Error::io(&self.conn.name, "cannot create a pipe", e))?;
+            stdin = exec::feed(bytes.clone())
+                .map_err(|e| Error::io(&self.conn.name, "cannot create a pipe", e))?;
         }
         let mut c = self.conn.ssh();
         c.arg(&self.conn.destination)
             .arg("--")
             .arg(OsStr::from_bytes(&script::login_command(&script)));
-        c.stdin(std_stdio(stdin)).stdout(std_stdio(job.stdout)).stderr(std_stdio(job.stderr));
-        let child = SharedChild::spawn(&mut c).map_err(|e| Error::io(&self.conn.name, "cannot start ssh", e))?;
+        c.stdin(std_stdio(stdin))
+            .stdout(std_stdio(job.stdout))
+            .stderr(std_stdio(job.stderr));
+        let child = SharedChild::spawn(&mut c)
+            .map_err(|e| Error::io(&self.conn.name, "cannot start ssh", e))?;
         Ok(Box::new(SshProcess {
             machine: self.clone(),
             child,
             expr: job.expr,
             files,
             kill_tree: job.kill_tree,
+            killed: std::sync::atomic::AtomicBool::new(false),
             done: Mutex::new(None),
         }))
     }
@@ -627,28 +748,44 @@ struct SshProcess {
     expr: Expr,
     files: ScriptFiles,
     kill_tree: bool,
+    killed: std::sync::atomic::AtomicBool,
     done: Mutex<Option<Outcome>>,
 }
 
 impl SshProcess {
     fn outcome(&self, status: std::process::ExitStatus) -> Result<Outcome> {
         let name = &self.machine.conn.name;
-        let status = ExitStatus::from_std(status);
+        // Killed by us: the remote group died of SIGKILL, whatever ssh reports.
+        let status = if self.killed.load(std::sync::atomic::Ordering::SeqCst) {
+            ExitStatus::from_signal(libc::SIGKILL)
+        } else {
+            ExitStatus::from_std(status)
+        };
         if status.code() == Some(255) && !self.machine.conn.alive() {
-            return Err(Error::new(ErrorKind::Connect, name, "the connection was lost"));
+            return Err(Error::new(
+                ErrorKind::Connect,
+                name,
+                "the connection was lost",
+            ));
         }
         let code_ok = status.success();
         let accepted = self.expr.opts().judge(&status, code_ok);
         let compound = !matches!(self.expr.node(), Node::Cmd(_));
-        let stage = match (accepted, compound, status.code()) {
-            (false, true, Some(code)) => {
+        // A status file exists only when a command failed and the job did too; read it
+        // (and remove it) then.
+        let stage = match (compound, status.code()) {
+            (true, Some(code)) if code != 0 => {
                 // Which stage failed is in the status file the script left behind.
                 let mut s = b"cat -- ".to_vec();
                 crate::quote::quote_into(self.files.status.as_bytes(), &mut s);
                 s.extend_from_slice(b" 2>/dev/null; rm -f -- ");
                 crate::quote::quote_into(self.files.status.as_bytes(), &mut s);
-                let record = self.machine.run_raw(&s, &[]).map(|o| o.stdout).unwrap_or_default();
-                script::failed_stage(&self.expr, &record, code)
+                let record = self
+                    .machine
+                    .run_raw(&s, &[])
+                    .map(|o| o.stdout)
+                    .unwrap_or_default();
+                script::failed_stage(&self.expr, &record, code).filter(|_| !accepted)
             }
             _ => None,
         };
@@ -663,7 +800,12 @@ impl SshProcess {
 
 impl Process for SshProcess {
     fn wait(&self) -> Result<Outcome> {
-        if let Some(o) = self.done.lock().unwrap_or_else(PoisonError::into_inner).clone() {
+        if let Some(o) = self
+            .done
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+        {
             return Ok(o);
         }
         let status = self
@@ -684,10 +826,15 @@ impl Process for SshProcess {
     }
 
     fn kill(&self) -> Result<()> {
+        if matches!(self.child.try_wait(), Ok(None)) {
+            self.killed.store(true, std::sync::atomic::Ordering::SeqCst);
+        }
         if self.kill_tree && matches!(self.child.try_wait(), Ok(None)) {
             // The local client's death does not reach the remote processes: end their
             // process group there first.
-            let _ = self.machine.run_raw(&script::kill_command(&self.files.pid), &[]);
+            let _ = self
+                .machine
+                .run_raw(&script::kill_command(&self.files.pid), &[]);
         }
         let _ = self.child.kill();
         Ok(())
@@ -703,24 +850,48 @@ impl Fs for SshMachine {
 
     fn write(&self, path: &Path, data: &[u8]) -> Result<()> {
         let path = self.resolve(path);
-        let out = self.run_raw(&[b"exec cat > ".as_slice(), &crate::quote(&path)].concat(), data)?;
+        let out = self.run_raw(
+            &[b"exec cat > ".as_slice(), &crate::quote(&path)].concat(),
+            data,
+        )?;
         if out.status.success() {
             Ok(())
         } else {
-            Err(path_error(remote_error(&self.conn.name, &out.stderr, out.status.code()), "write", &path))
+            Err(path_error(
+                remote_error(&self.conn.name, &out.stderr, out.status.code()),
+                "write",
+                &path,
+            ))
         }
     }
 
     fn metadata(&self, path: &Path, follow: bool) -> Result<Metadata> {
         let path = self.resolve(path);
         let flag: &[u8] = if follow { b"-L " } else { b"" };
-        let script = [b"exec stat ".as_slice(), flag, b"-c '%s %f %Y' -- ", &crate::quote(&path)].concat();
-        let out = self.shell(&script).map_err(|e| path_error(e, "stat", &path))?;
+        let script = [
+            b"exec stat ".as_slice(),
+            flag,
+            b"-c '%s %f %Y' -- ",
+            &crate::quote(&path),
+        ]
+        .concat();
+        let out = self
+            .shell(&script)
+            .map_err(|e| path_error(e, "stat", &path))?;
         let text = String::from_utf8_lossy(&out);
         let mut it = text.split_whitespace();
-        let parse = || Error::new(ErrorKind::Protocol, &self.conn.name, format!("unexpected `stat` output: {text}"));
+        let parse = || {
+            Error::new(
+                ErrorKind::Protocol,
+                &self.conn.name,
+                format!("unexpected `stat` output: {text}"),
+            )
+        };
         let len: u64 = it.next().and_then(|s| s.parse().ok()).ok_or_else(parse)?;
-        let raw = it.next().and_then(|s| u32::from_str_radix(s, 16).ok()).ok_or_else(parse)?;
+        let raw = it
+            .next()
+            .and_then(|s| u32::from_str_radix(s, 16).ok())
+            .ok_or_else(parse)?;
         let mtime: u64 = it.next().and_then(|s| s.parse().ok()).ok_or_else(parse)?;
         let file_type = match raw & 0o170000 {
             0o040000 => FileType::Dir,
@@ -744,7 +915,9 @@ impl Fs for SshMachine {
             b" && exec find . -mindepth 1 -maxdepth 1 -printf '%f\\0'",
         ]
         .concat();
-        let out = self.shell(&script).map_err(|e| path_error(e, "list", &path))?;
+        let out = self
+            .shell(&script)
+            .map_err(|e| path_error(e, "list", &path))?;
         let mut names: Vec<OsString> = out
             .split(|&b| b == 0)
             .filter(|n| !n.is_empty())
@@ -764,20 +937,45 @@ impl Fs for SshMachine {
     fn remove(&self, path: &Path) -> Result<()> {
         let path = self.resolve(path);
         let q = crate::quote(&path);
-        let script = [b"[ -e ".as_slice(), &q, b" ] || [ -L ", &q, b" ] || { echo 'No such file or directory' >&2; exit 1; }; exec rm -rf -- ", &q].concat();
-        self.shell(&script).map(drop).map_err(|e| path_error(e, "remove", &path))
+        let script = [
+            b"[ -e ".as_slice(),
+            &q,
+            b" ] || [ -L ",
+            &q,
+            b" ] || { echo 'No such file or directory' >&2; exit 1; }; exec rm -rf -- ",
+            &q,
+        ]
+        .concat();
+        self.shell(&script)
+            .map(drop)
+            .map_err(|e| path_error(e, "remove", &path))
     }
 
     fn rename(&self, from: &Path, to: &Path) -> Result<()> {
         let (from, to) = (self.resolve(from), self.resolve(to));
-        let script = [b"exec mv -T -- ".as_slice(), &crate::quote(&from), b" ", &crate::quote(&to)].concat();
-        self.shell(&script).map(drop).map_err(|e| path_error(e, "rename", &from))
+        let script = [
+            b"exec mv -T -- ".as_slice(),
+            &crate::quote(&from),
+            b" ",
+            &crate::quote(&to),
+        ]
+        .concat();
+        self.shell(&script)
+            .map(drop)
+            .map_err(|e| path_error(e, "rename", &from))
     }
 }
 
 /// Names the path in a remote file error.
 fn path_error(e: Error, what: &str, path: &Path) -> Error {
     let detail = e.to_string();
-    let detail = detail.split_once(": ").map_or(detail.as_str(), |(_, d)| d).to_string();
-    Error::new(e.kind(), e.machine(), format!("cannot {what} `{}`: {detail}", path.display()))
+    let detail = detail
+        .split_once(": ")
+        .map_or(detail.as_str(), |(_, d)| d)
+        .to_string();
+    Error::new(
+        e.kind(),
+        e.machine(),
+        format!("cannot {what} `{}`: {detail}", path.display()),
+    )
 }
