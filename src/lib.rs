@@ -43,6 +43,12 @@
 //! | `NAME=value cmd` | environment for that command |
 //! | `cd dir` | the directory for the rest of that `sh!` sequence |
 //!
+//! **`cargo fmt`** reformats a `sh!(...)` whose content also reads as Rust:
+//! `sh!(wc -l)` would become `sh!(wc - l)`. plumb refuses that formatted shape with the
+//! likely original instead of running a different command; write such commands in braces,
+//! `sh! { wc -l }`, which rustfmt leaves alone, or as a string. A line that starts with
+//! `|`, `&&` or `||` continues the line before, so rustfmt's line breaks are harmless.
+//!
 //! In the token form a Rust string literal is a double-quoted word: Rust decodes its escapes
 //! first (`"a\tb"` holds a real tab), then `$` interpolates. A raw string `r"$x"`
 //! interpolates nothing, like single quotes.

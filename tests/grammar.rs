@@ -190,6 +190,17 @@ fn newlines_separate_commands_in_the_token_form(t: &Ctx) {
         .read()
         .unwrap();
     assert_eq!(out, "one\nTWO");
+    // A line that starts with an operator continues the one before, as rustfmt breaks lines.
+    let out = t
+        .on(sh!(
+            printf "b\na\n"
+                | sort
+                | head -n 1
+                && echo done
+        ))
+        .read()
+        .unwrap();
+    assert_eq!(out, "a\ndone");
 }
 
 fn environment_assignments(t: &Ctx) {

@@ -65,6 +65,13 @@ fn pipe_stages_on_different_handles(t: &Ctx) {
     );
 }
 
+fn local_into_the_machine(t: &Ctx) {
+    let e = sh!(printf "x\ny\n").on(&plumb::local())
+        | t.on(sh! { wc -l })
+        | sh!(tr -d " ").on(&plumb::local());
+    assert_eq!(e.read().unwrap(), "2");
+}
+
 fn cross_machine_pipefail(t: &Ctx) {
     let e = sh!(sh -c "echo x; exit 4").on_dyn(t.m.clone()) | sh!(cat).on(&plumb::local());
     let err = e.read().unwrap_err();
@@ -78,5 +85,6 @@ on_every_machine!(
     big_stdout_and_stderr_at_once_never_deadlock,
     data_flows_between_stages,
     pipe_stages_on_different_handles,
+    local_into_the_machine,
     cross_machine_pipefail,
 );

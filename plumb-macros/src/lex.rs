@@ -179,29 +179,51 @@ pub fn lex(input: TokenStream) -> Result<Vec<Tok>> {
             check_rustfmt(&trees, invocation.as_deref())?;
             let toks = words(token_units(&trees)?)?;
             check_lost_comment(&toks)?;
-            return Ok(toks);
+            return Ok(continue_lines(toks));
         }
     };
-    words(units)
+    words(units).map(continue_lines)
 }
 
-/// `cargo fmt` reformats the content of a `sh!(...)` or `sh![...]` that parses as Rust
-/// expressions: `sh!(ls -l)` becomes `sh!(ls - l)`, and `rustc --version` becomes
-/// `rustc - -version`, silently changing the command. Such input is refused in those
-/// delimiters (before and after formatting alike); braces, which rustfmt leaves alone, and
-/// the string form are fine.
+/// A line that starts with `|`, `|&`, `&&` or `||` continues the one before: the way
+/// rustfmt breaks a long expression, and a readable way to write a long pipeline.
+fn continue_lines(toks: Vec<Tok>) -> Vec<Tok> {
+    let mut out: Vec<Tok> = Vec::with_capacity(toks.len());
+    for tok in toks {
+        if let Tok::Op(Op::Pipe | Op::PipeAll | Op::And | Op::Or, _) = tok {
+            while matches!(out.last(), Some(Tok::Newline(_))) {
+                out.pop();
+            }
+        }
+        out.push(tok);
+    }
+    out
+}
+
+/// `cargo fmt` reformats the content of a `sh!(...)` or `sh![...]` that also reads as Rust
+/// expressions: `sh!(wc -l)` becomes `sh!(wc - l)`, `rustc --version` becomes
+/// `rustc - -version`, `cd /tmp` becomes `cd / tmp`. Input of that formatted shape (Rust
+/// expressions with an operator followed by a space) is refused with the likely original,
+/// so a formatter can never silently change a command. Braces, which rustfmt leaves alone,
+/// and the string form are never refused.
 ///
 /// `invocation` is the source text of the whole `sh!(...)`, when the compiler has it.
 pub fn check_rustfmt(trees: &[TokenTree], invocation: Option<&str>) -> Result<()> {
-    let open = invocation.and_then(|text| text.find(['(', '[', '{']));
-    if let (Some(text), Some(i)) = (invocation, open) {
-        if text[i..].starts_with('{') {
-            return Ok(());
-        }
-    }
+    let braces = invocation
+        .and_then(|text| {
+            text.find(['(', '[', '{'])
+                .map(|i| text[i..].starts_with('{'))
+        })
+        .unwrap_or(false);
     let risky =
         |tt: &TokenTree| matches!(tt, TokenTree::Punct(p) if "-+*/%^=!".contains(p.as_char()));
-    if !trees.iter().any(risky) {
+    let spaced = |i: usize| {
+        risky(&trees[i])
+            && trees
+                .get(i + 1)
+                .is_some_and(|next| start(next.span()) != end(trees[i].span()))
+    };
+    if braces || !(0..trees.len()).any(spaced) {
         return Ok(());
     }
     let stream: TokenStream = trees.iter().cloned().collect();
@@ -209,23 +231,20 @@ pub fn check_rustfmt(trees: &[TokenTree], invocation: Option<&str>) -> Result<()
     if syn::parse::Parser::parse2(parser, stream).is_err() {
         return Ok(());
     }
-    let text = match (invocation, open) {
-        (Some(text), Some(i)) if text.len() > i + 1 => {
-            text[i + 1..text.len() - 1].trim().to_string()
+    // The likely original: no space after those operators.
+    let mut original = String::new();
+    for (i, tt) in trees.iter().enumerate() {
+        original.push_str(&tt.to_string());
+        if i + 1 < trees.len() && !risky(tt) {
+            original.push(' ');
         }
-        _ => trees
-            .iter()
-            .map(|t| t.to_string())
-            .collect::<Vec<_>>()
-            .join(" "),
-    };
+    }
     error(
         trees[0].span(),
         format!(
-            "`cargo fmt` would rewrite this command: it also reads as Rust code, so its \
-             spacing would change (`ls -l` -> `ls - l`, `cd /tmp` -> `cd / tmp`); write it in \
-             braces, `sh! {{ {text} }}`, which rustfmt leaves alone, or as a string, \
-             `sh!(\"...\")`"
+            "this looks like `cargo fmt` split a word: rustfmt reformats a `sh!(...)` whose \
+             content also reads as Rust code. If you meant `{original}`, write \
+             `sh! {{ {original} }}` (rustfmt leaves braces alone) or `sh!(\"{original}\")`"
         ),
     )
 }

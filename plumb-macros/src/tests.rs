@@ -98,6 +98,12 @@ fn newlines_in_token_form_separate_commands() {
 }
 
 #[test]
+fn a_line_starting_with_an_operator_continues() {
+    assert_eq!(show("a\n | b\n && c\n || d"), "<a> | <b> && <c> || <d>");
+    assert_eq!(show(r#""a\n  | b""#), "<a> | <b>");
+}
+
+#[test]
 fn parse_structure() {
     let script = parse::parse(toks("FOO=1 A=x$y ls -l > f 2>&1; cd d && b | c || e")).unwrap();
     let ops: Vec<_> = script.items.iter().map(|(op, _)| *op).collect();
@@ -150,6 +156,7 @@ fn errors_a_shell_user_understands() {
     assert!(err("cd a b").contains("exactly one"));
     assert!(err("cd a | b").contains("pipeline"));
     assert!(err("A=$x").contains("without a command"));
+    assert!(err("A=1").contains("without a command"));
     assert!(err("echo a$[v]").contains("must stand alone"));
     assert!(err("echo $").contains("`$$` for a literal"));
     assert!(err("echo ${}").contains("empty"));
@@ -187,7 +194,7 @@ fn op_round_trip_text() {
 }
 
 #[test]
-fn commands_that_rustfmt_would_rewrite_are_refused_outside_braces() {
+fn commands_that_cargo_fmt_split_are_refused() {
     let trees = |s: &str| {
         s.parse::<proc_macro2::TokenStream>()
             .unwrap()
@@ -195,17 +202,22 @@ fn commands_that_rustfmt_would_rewrite_are_refused_outside_braces() {
             .collect::<Vec<_>>()
     };
     let hazard = |s: &str, d| lex::check_rustfmt(&trees(s), d).is_err();
-    assert!(hazard("ls -l", Some("sh!(ls -l)")));
-    assert!(hazard("ls - l", Some("sh!(ls - l)")));
-    assert!(hazard("rustc --version", Some("sh![rustc --version]")));
-    assert!(hazard("ls -l | grep", None));
-    assert!(!hazard("ls -l", Some("sh!{ls -l}")));
-    assert!(!hazard("ls -l", Some("sh! { ls -l }")));
-    // Not a Rust expression, so rustfmt leaves it alone.
-    assert!(!hazard("ls -la ./src", Some("sh!(ls -la ./src)")));
-    assert!(!hazard("echo $x -n", None));
-    assert!(!hazard("git status", None));
-    assert!(!hazard("a | b", None));
-    let e = lex::check_rustfmt(&trees("ls -l"), Some("sh!(ls -l)")).unwrap_err();
-    assert!(e.message.contains("`sh! { ls -l }`"), "{}", e.message);
+    // What rustfmt makes of `wc -l`, `rustc --version`, `cd /tmp`.
+    assert!(hazard("wc - l", Some("sh!(wc - l)")));
+    assert!(hazard("rustc - -version", Some("sh![rustc - -version]")));
+    assert!(hazard("cd / tmp | ls", None));
+    // As written by a person: fine.
+    assert!(!hazard("wc -l", Some("sh!(wc -l)")));
+    assert!(!hazard("rustc --version", None));
+    // In braces rustfmt changes nothing, so nothing is refused.
+    assert!(!hazard("wc - l", Some("sh! { wc - l }")));
+    // Not a Rust expression: rustfmt leaves it alone.
+    assert!(!hazard("cat - ./file", None));
+    assert!(!hazard("expr 1 + 2", None));
+    let e = lex::check_rustfmt(&trees("rustc - -version"), None).unwrap_err();
+    assert!(
+        e.message.contains("`sh! { rustc --version }`"),
+        "{}",
+        e.message
+    );
 }

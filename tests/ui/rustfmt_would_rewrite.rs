@@ -1,8 +1,9 @@
 use plumb::sh;
 
 fn main() {
-    // rustfmt would turn this into `ls - l`: refused in parentheses...
-    let _ = sh!(ls -l);
-    // ...and fine in braces.
-    let _ = sh! { ls -l };
+    // What `cargo fmt` makes of `sh!(wc -l)`: refused, with the likely original.
+    let _ = sh!(wc - l);
+    // As written by a person, and in braces, both fine.
+    let _ = sh!(wc -l);
+    let _ = sh! { wc - l };
 }

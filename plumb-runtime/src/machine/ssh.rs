@@ -150,6 +150,7 @@ impl SshMachine {
 
     /// A byte stream to `host:port` as seen from the remote host (`ssh -W`).
     pub fn connect_sock_to(&self, host: &str, port: u16) -> Result<Tunnel> {
+        self.conn.check_open()?;
         let mut c = self.conn.ssh();
         c.arg("-W")
             .arg(format!("{host}:{port}"))
@@ -221,6 +222,7 @@ impl SshMachine {
 
     /// Runs a raw script through the master with `stdin`, outside the `Expr` machinery.
     fn run_raw(&self, script: &[u8], stdin: &[u8]) -> Result<std::process::Output> {
+        self.conn.check_open()?;
         let mut c = self.conn.ssh();
         c.arg(&self.conn.destination)
             .arg("--")
@@ -532,6 +534,20 @@ impl Conn {
         Ok(())
     }
 
+    /// Refuses to run through a master that is gone: `ssh` would silently make a new
+    /// connection of its own instead.
+    fn check_open(&self) -> Result<()> {
+        if self.alive() {
+            Ok(())
+        } else {
+            Err(Error::new(
+                ErrorKind::Connect,
+                &self.name,
+                "the connection is closed",
+            ))
+        }
+    }
+
     /// Whether the master still runs.
     fn alive(&self) -> bool {
         let master = self.master.lock().unwrap_or_else(PoisonError::into_inner);
@@ -698,6 +714,7 @@ impl Machine for SshMachine {
     }
 
     fn start(&self, job: Job) -> Result<Box<dyn Process>> {
+        self.conn.check_open()?;
         let files = ScriptFiles::new();
         let script = script::render(&job.expr, &self.ctx, &files, job.kill_tree);
         let mut stdin = job.stdin;
