@@ -72,7 +72,7 @@ pub(crate) fn render(expr: &Expr, ctx: &Context, files: &ScriptFiles, kill_tree:
     if !simple {
         r.raw("exec 4>&1; F=");
         r.quoted(files.status.as_bytes());
-        r.raw("; _p() { [ \"$2\" = 0 ] || printf '%s %s\\n' \"$1\" \"$2\" >>\"$F\"; return \"$2\"; }; ");
+        r.raw("; _p() { [ \"$2\" = 0 ] || echo \"$1 $2\" >>\"$F\"; return \"$2\"; }; ");
         r.raw("_ret() { return \"$1\"; }; ");
     }
     if kill_tree {
@@ -103,7 +103,7 @@ pub(crate) fn render(expr: &Expr, ctx: &Context, files: &ScriptFiles, kill_tree:
         return r.out;
     }
     r.node_body(expr);
-    r.raw("\n_rc=$?; ");
+    r.raw("; _rc=$?; ");
     if kill_tree {
         r.raw("rm -f ");
         r.quoted(files.pid.as_bytes());
@@ -326,7 +326,7 @@ impl Renderer {
             } else {
                 "; } 3>&- 4>&-"
             });
-            self.raw(&format!("; printf '_a{k}_{i}=%s\\n' $? >&3; }}"));
+            self.raw(&format!("; echo _a{k}_{i}=$? >&3; }}"));
         }
         self.raw(if dup {
             "; } 2>&1 3>&1 >&4 ); "
@@ -366,9 +366,28 @@ fn ok_pattern(opts: &Opts, before_last: bool) -> String {
 
 /// The command line for the remote login shell: the script, run by `/bin/sh` whatever the
 /// login shell is.
-pub(crate) fn login_command(script: &[u8]) -> Vec<u8> {
+///
+/// A POSIX login shell (sh, bash, zsh, ...) gets `exec /bin/sh -c 'SCRIPT'`. Others read
+/// quotes differently (fish treats backslashes inside single quotes as escapes; csh
+/// expands `!` and refuses line breaks inside them), so they get the script encoded as
+/// letters, digits, a few safe signs and `\0NNN` octal escapes, which `/bin/sh` turns
+/// back into bytes with `printf %b`: every shell passes that through untouched.
+pub(crate) fn login_command(script: &[u8], posix_login: bool) -> Vec<u8> {
     let mut out = b"exec /bin/sh -c ".to_vec();
-    quote_into(script, &mut out);
+    if posix_login {
+        quote_into(script, &mut out);
+        return out;
+    }
+    out.extend_from_slice(b"'eval \"$(printf %b \"");
+    for &b in script {
+        if b.is_ascii_alphanumeric() || b" _,.:/=+-".contains(&b) {
+            out.push(b);
+        } else {
+            out.extend_from_slice(format!("\\0{b:03o}").as_bytes());
+        }
+    }
+    // `$(...)` drops trailing newlines; the script never needs them.
+    out.extend_from_slice(b"\")\"'");
     out
 }
 

@@ -26,30 +26,37 @@ fn user() -> String {
     if me != "root" {
         return me;
     }
-    let name = "plumbtest";
-    if !Command::new("id")
-        .arg(name)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .unwrap()
-        .success()
-    {
-        let ok = Command::new("useradd")
-            .args(["-m", "-s", "/bin/sh", name])
+    ensure_user("plumbtest", "/bin/sh");
+    "plumbtest".to_string()
+}
+
+/// A user whose login shell is `shell`, made when missing (needs root). Returns whether it
+/// can log in.
+pub fn ensure_user(name: &str, shell: &str) -> bool {
+    let exists = |n: &str| {
+        Command::new("id")
+            .arg(n)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .unwrap()
+            .success()
+    };
+    if !exists(name) {
+        let _ = Command::new("useradd")
+            .args(["-m", "-s", shell, name])
             .status();
-        assert!(
-            ok.is_ok_and(|s| s.success())
-                || Command::new("id").arg(name).status().unwrap().success()
-        );
     }
+    if !exists(name) {
+        return false;
+    }
+    let _ = Command::new("usermod").args(["-s", shell, name]).status();
     // sshd refuses accounts whose password field is locked.
-    assert!(Command::new("usermod")
+    Command::new("usermod")
         .args(["-p", "*", name])
         .status()
         .unwrap()
-        .success());
-    name.to_string()
+        .success()
 }
 
 fn run(cmd: &mut Command) {

@@ -7,7 +7,7 @@
 
 use std::ffi::{OsStr, OsString};
 use std::io::{self, Read};
-use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::os::unix::ffi::OsStringExt;
 use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio as StdStdio};
@@ -55,6 +55,8 @@ struct Conn {
     dir: PathBuf,
     socket: PathBuf,
     master: Mutex<Option<SharedChild>>,
+    /// Whether the login shell reads POSIX quoting (see [`script::login_command`]).
+    posix_login: std::sync::atomic::AtomicBool,
 }
 
 /// Options for [`SshMachine`]; from [`SshMachine::builder`].
@@ -226,7 +228,7 @@ impl SshMachine {
         let mut c = self.conn.ssh();
         c.arg(&self.conn.destination)
             .arg("--")
-            .arg(OsStr::from_bytes(&script::login_command(script)));
+            .arg(self.conn.login_command(script));
         c.stdin(StdStdio::piped())
             .stdout(StdStdio::piped())
             .stderr(StdStdio::piped());
@@ -382,8 +384,10 @@ impl SshBuilder {
             dir,
             socket,
             master: Mutex::new(None),
+            posix_login: std::sync::atomic::AtomicBool::new(true),
         };
         conn.start_master(self.connect_timeout)?;
+        conn.detect_login_shell();
         Ok(SshMachine {
             conn: Arc::new(conn),
             ctx: Arc::new(Context::default()),
@@ -532,6 +536,31 @@ impl Conn {
         }
         *self.master.lock().unwrap_or_else(PoisonError::into_inner) = Some(child);
         Ok(())
+    }
+
+    /// Asks which login shell runs our commands: `echo $SHELL` reads the same in every
+    /// shell.
+    fn detect_login_shell(&self) {
+        let mut c = self.ssh();
+        c.arg(&self.destination).arg("--").arg("echo $SHELL");
+        c.stdin(StdStdio::null());
+        if let Ok(out) = c.output() {
+            let shell = String::from_utf8_lossy(&out.stdout);
+            let name = shell.trim().rsplit('/').next().unwrap_or("").to_string();
+            let posix = name.is_empty()
+                || [
+                    "sh", "bash", "dash", "zsh", "ksh", "mksh", "ksh93", "ash", "busybox", "yash",
+                    "rbash",
+                ]
+                .contains(&name.as_str());
+            self.posix_login
+                .store(posix, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+
+    fn login_command(&self, script: &[u8]) -> OsString {
+        let posix = self.posix_login.load(std::sync::atomic::Ordering::Relaxed);
+        OsString::from_vec(script::login_command(script, posix))
     }
 
     /// Refuses to run through a master that is gone: `ssh` would silently make a new
@@ -725,7 +754,7 @@ impl Machine for SshMachine {
         let mut c = self.conn.ssh();
         c.arg(&self.conn.destination)
             .arg("--")
-            .arg(OsStr::from_bytes(&script::login_command(&script)));
+            .arg(self.conn.login_command(&script));
         c.stdin(std_stdio(stdin))
             .stdout(std_stdio(job.stdout))
             .stderr(std_stdio(job.stderr));
