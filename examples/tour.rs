@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use plumb::prelude::*;
-use plumb::ErrorKind;
+use plumb::{ErrorKind, SshMachine};
 
 fn step(title: &str) {
     println!("\n== {title}");
@@ -88,6 +88,92 @@ fn main() -> Result<(), plumb::Error> {
     println!("text files: {:?}", here.path(".").glob("**/*.txt")?);
     println!("sh is at {}", here.which("sh")?.display());
 
-    println!("\nDone: that was plumb on the local machine.");
+    remote_tour()?;
+    println!("\nDone.");
+    Ok(())
+}
+
+#[path = "../tests/common/sshd.rs"]
+mod sshd;
+
+/// The remote machine for the tour: `PLUMB_TOUR_SSH=user@host[:port]` when set, else a
+/// throwaway sshd on 127.0.0.1 when this computer has one, logged into as ourselves.
+fn tour_remote() -> Option<(SshMachine, String)> {
+    if let Ok(dest) = std::env::var("PLUMB_TOUR_SSH") {
+        return match SshMachine::connect(&dest) {
+            Ok(m) => Some((m, format!("{dest} (from PLUMB_TOUR_SSH)"))),
+            Err(e) => {
+                println!("cannot connect to PLUMB_TOUR_SSH={dest}: {e}");
+                None
+            }
+        };
+    }
+    if !std::path::Path::new("/usr/sbin/sshd").exists() {
+        println!("(no PLUMB_TOUR_SSH and no /usr/sbin/sshd here: skipping the remote part)");
+        return None;
+    }
+    let me = sh!(id - un).read().ok()?;
+    let d = sshd::start(me.clone());
+    let m = SshMachine::builder("127.0.0.1")
+        .port(d.port)
+        .user(&me)
+        .identity_file(&d.key)
+        .known_hosts_file(&d.known_hosts)
+        .connect();
+    match m {
+        Ok(m) => Some((m, format!("a throwaway sshd on 127.0.0.1:{}", d.port))),
+        Err(e) => {
+            println!("cannot reach the throwaway sshd: {e}");
+            None
+        }
+    }
+}
+
+fn remote_tour() -> Result<(), plumb::Error> {
+    step("13. Remote machines: the same expressions, on a host reached with ssh");
+    let Some((remote, how)) = tour_remote() else {
+        return Ok(());
+    };
+    println!("connected to {how}, one ssh connection shared by everything below");
+    println!("remote says: {}", sh!(uname - sn).on(&remote).read()?);
+
+    step("14. Pipes cross machines: local | remote");
+    let n = (sh!(seq 1 1000).on(&plumb::local()) | sh!(awk "{s+=$$1} END {print s}").on(&remote))
+        .read()?;
+    println!("sum computed remotely: {n}");
+
+    step("15. Remote errors read the same, with the remote's name");
+    let err = sh!(ls / no / such / dir).on(&remote).read().unwrap_err();
+    println!("error:  {err}");
+
+    step("16. A timeout ends the remote process tree too");
+    let err = sh!(sh -c "sleep 30 & sleep 30")
+        .on(&remote)
+        .timeout(Duration::from_millis(300))
+        .run()
+        .unwrap_err();
+    println!("error:  {err}");
+
+    step("17. Files on the remote machine");
+    let tmp = sh! { mktemp -d }.on(&remote).read()?;
+    let file = remote.path(&tmp).join("hello.txt");
+    file.write("written over ssh\n")?;
+    println!("{file:?} holds {:?}", file.read_to_string()?);
+    remote.path(&tmp).remove()?;
+
+    step("18. Tunnels: a byte stream to a port as seen from the remote host");
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a local port");
+    let port = listener.local_addr().expect("an address").port();
+    std::thread::spawn(move || {
+        if let Ok((mut c, _)) = listener.accept() {
+            let _ = std::io::Write::write_all(&mut c, b"hello through the tunnel\n");
+        }
+    });
+    let mut sock = remote.connect_sock(port)?;
+    let mut greeting = String::new();
+    std::io::Read::read_to_string(&mut sock, &mut greeting).ok();
+    print!("{greeting}");
+
+    remote.close()?;
     Ok(())
 }

@@ -1,6 +1,7 @@
-//! A private `sshd` on 127.0.0.1 for the remote tests: generated host and client keys in a
-//! temp dir, its own config, a free port. Started once per test binary and killed when the
-//! binary exits. A test that cannot get it fails loudly.
+//! A private `sshd` on 127.0.0.1 for the remote tests (and the tour): generated host and
+//! client keys in a temp dir, its own config, a free port. Started once per test binary and
+//! killed when the binary exits. A test that cannot get it fails loudly.
+#![allow(dead_code)]
 
 use std::net::{TcpListener, TcpStream};
 use std::os::unix::process::CommandExt;
@@ -84,10 +85,12 @@ fn free_port() -> u16 {
 
 pub fn sshd() -> &'static Sshd {
     static SSHD: OnceLock<Sshd> = OnceLock::new();
-    SSHD.get_or_init(start)
+    SSHD.get_or_init(|| start(user()))
 }
 
-fn start() -> Sshd {
+/// Starts an sshd that lets `user` log in with a generated key; it lives as long as this
+/// process.
+pub fn start(user: String) -> Sshd {
     let sshd_bin = Path::new("/usr/sbin/sshd");
     assert!(
         sshd_bin.exists(),
@@ -101,7 +104,6 @@ fn start() -> Sshd {
     keygen(&host_key);
     keygen(&key);
     std::fs::copy(dir.join("client_key.pub"), dir.join("authorized_keys")).unwrap();
-    let user = user();
     // The test user must be able to read its authorized_keys.
     run(Command::new("chmod").args(["755"]).arg(&dir));
     run(Command::new("chmod")
