@@ -112,7 +112,7 @@ fn tour_remote() -> Option<(SshMachine, String)> {
         println!("(no PLUMB_TOUR_SSH and no /usr/sbin/sshd here: skipping the remote part)");
         return None;
     }
-    let me = sh!(id - un).read().ok()?;
+    let me = sh! { id -un }.read().ok()?;
     let d = sshd::start(me.clone());
     let m = SshMachine::builder("127.0.0.1")
         .port(d.port)
@@ -135,7 +135,7 @@ fn remote_tour() -> Result<(), plumb::Error> {
         return Ok(());
     };
     println!("connected to {how}, one ssh connection shared by everything below");
-    println!("remote says: {}", sh!(uname - sn).on(&remote).read()?);
+    println!("remote says: {}", sh! { uname -sn }.on(&remote).read()?);
 
     step("14. Pipes cross machines: local | remote");
     let n = (sh!(seq 1 1000).on(&plumb::local()) | sh!(awk "{s+=$$1} END {print s}").on(&remote))
@@ -143,7 +143,7 @@ fn remote_tour() -> Result<(), plumb::Error> {
     println!("sum computed remotely: {n}");
 
     step("15. Remote errors read the same, with the remote's name");
-    let err = sh!(ls / no / such / dir).on(&remote).read().unwrap_err();
+    let err = sh! { ls /no/such/dir }.on(&remote).read().unwrap_err();
     println!("error:  {err}");
 
     step("16. A timeout ends the remote process tree too");

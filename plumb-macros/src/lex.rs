@@ -231,13 +231,20 @@ pub fn check_rustfmt(trees: &[TokenTree], invocation: Option<&str>) -> Result<()
     if syn::parse::Parser::parse2(parser, stream).is_err() {
         return Ok(());
     }
-    // The likely original: no space after those operators.
+    // The likely original: rustfmt spaced every binary operator. A `-` starts a flag
+    // (`wc - l` was `wc -l`); other operators join the word they are inside
+    // (`cat / etc / hosts` was `cat /etc/hosts`).
     let mut original = String::new();
+    let mut glued = false;
     for (i, tt) in trees.iter().enumerate() {
-        original.push_str(&tt.to_string());
-        if i + 1 < trees.len() && !risky(tt) {
+        let text = tt.to_string();
+        let join_left =
+            i > 0 && (risky(&trees[i - 1]) || (risky(tt) && !text.starts_with('-') && glued));
+        if i > 0 && !join_left {
             original.push(' ');
         }
+        glued = join_left;
+        original.push_str(&text);
     }
     error(
         trees[0].span(),

@@ -49,6 +49,34 @@ fn trim_tail(mut tail: Vec<u8>) -> Vec<u8> {
     tail
 }
 
+fn set_nonblocking(fd: std::os::fd::RawFd) {
+    // SAFETY: fcntl on a descriptor we own; no memory is involved.
+    unsafe {
+        let flags = libc::fcntl(fd, libc::F_GETFL);
+        if flags >= 0 {
+            libc::fcntl(fd, libc::F_SETFL, flags | libc::O_NONBLOCK);
+        }
+    }
+}
+
+/// Reads what `fd` has straight into `buf`'s spare capacity (growing it by doubling), with
+/// no intermediate copy: capturing a large output costs no more than `std`'s `output()`.
+fn read_into(fd: std::os::fd::RawFd, buf: &mut Vec<u8>) -> io::Result<usize> {
+    if buf.capacity() - buf.len() < 64 * 1024 {
+        buf.reserve(buf.len().max(256 * 1024));
+    }
+    let len = buf.len();
+    let spare = buf.capacity() - len;
+    // SAFETY: the pointer and length describe `buf`'s allocated, unused capacity; read(2)
+    // writes at most `spare` bytes there, and `set_len` only covers bytes it wrote.
+    let n = unsafe { libc::read(fd, buf.as_mut_ptr().add(len).cast(), spare) };
+    if n < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    unsafe { buf.set_len(len + n as usize) };
+    Ok(n as usize)
+}
+
 /// An output stream of a running command that the caller collects.
 enum Sink {
     /// Read by the thread that finishes the command (no thread of its own: a thread per
@@ -95,6 +123,9 @@ fn collect(sinks: [Option<Sink>; 2]) -> [Option<Vec<u8>>; 2] {
             Some(Sink::Thread(t)) => threads.push((i, t)),
         }
     }
+    for (_, reader, _) in &open {
+        set_nonblocking(reader.as_raw_fd());
+    }
     let mut chunk = vec![0u8; 64 * 1024];
     while !open.is_empty() {
         let mut fds: Vec<libc::pollfd> = open
@@ -119,24 +150,30 @@ fn collect(sinks: [Option<Sink>; 2]) -> [Option<Vec<u8>>; 2] {
                 continue;
             }
             let (i, reader, tee) = &mut open[k];
-            match reader.read(&mut chunk) {
-                Ok(0) => {
-                    if *tee {
-                        out[*i] = out[*i].take().map(trim_tail);
-                    }
-                    closed.push(k)
-                }
-                Ok(n) => {
-                    let buf = out[*i].get_or_insert_with(Vec::new);
-                    if *tee {
+            let buf = out[*i].get_or_insert_with(Vec::new);
+            // Everything there is now, until the pipe would block.
+            let eof = loop {
+                let got = if *tee {
+                    reader.read(&mut chunk).inspect(|&n| {
                         let _ = io::stderr().write_all(&chunk[..n]);
                         keep_tail(buf, &chunk[..n]);
-                    } else {
-                        buf.extend_from_slice(&chunk[..n]);
-                    }
+                    })
+                } else {
+                    read_into(reader.as_raw_fd(), buf)
+                };
+                match got {
+                    Ok(0) => break true,
+                    Ok(_) => {}
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break false,
+                    Err(_) => break true,
                 }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(_) => closed.push(k),
+            };
+            if eof {
+                if *tee {
+                    out[*i] = out[*i].take().map(trim_tail);
+                }
+                closed.push(k);
             }
         }
         for k in closed.into_iter().rev() {
@@ -378,29 +415,31 @@ impl Started {
 
     /// The error for a finished expression that failed, if it did.
     fn check(&self, f: Finished, captured_stdout: bool) -> Result<Finished> {
+        if f.timed_out.is_none() && f.outcome.accepted {
+            return Ok(f);
+        }
         let machine = f
             .outcome
             .machine
             .clone()
             .unwrap_or_else(|| self.machine.clone());
-        let stdout = captured_stdout.then(|| f.stdout.clone());
-        if let Some(after) = f.timed_out {
-            return Err(Error::timed_out(&machine, after)
-                .with_command(self.command.clone())
-                .with_output(stdout, f.stderr));
-        }
-        if !f.outcome.accepted {
-            // A shell's "command not found".
-            let kind = match f.outcome.status.code() {
-                Some(127) => ErrorKind::NotFound,
-                _ => ErrorKind::Exit,
-            };
-            return Err(Error::exit(&machine, f.outcome.status, kind)
-                .with_command(self.command.clone())
-                .with_stage(f.outcome.stage.clone())
-                .with_output(stdout, f.stderr));
-        }
-        Ok(f)
+        // Moved, not copied: the output can be large.
+        let stdout = captured_stdout.then_some(f.stdout);
+        let error = match f.timed_out {
+            Some(after) => Error::timed_out(&machine, after),
+            None => {
+                // A shell's "command not found".
+                let kind = match f.outcome.status.code() {
+                    Some(127) => ErrorKind::NotFound,
+                    _ => ErrorKind::Exit,
+                };
+                Error::exit(&machine, f.outcome.status, kind)
+            }
+        };
+        Err(error
+            .with_command(self.command.clone())
+            .with_stage(f.outcome.stage)
+            .with_output(stdout, f.stderr))
     }
 
     /// Ends the process if the caller walked away from it.
