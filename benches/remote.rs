@@ -107,4 +107,63 @@ fn main() {
             || drop(sh!(head -c $size /dev/zero).on(&m).read_bytes().unwrap()),
         ),
     );
+
+    let here = tempfile::tempdir().unwrap();
+    let big = here.path().join("big.bin");
+    let mb = if quick { 20 } else { 100 };
+    std::fs::write(&big, vec![7u8; mb << 20]).unwrap();
+    let remote_tmp = sh! { mktemp -d }.on(&m).read().unwrap();
+    let dest = std::path::Path::new(&remote_tmp).join("up.bin");
+    let scp = || {
+        let mut c = Command::new("scp");
+        c.args([
+            "-q",
+            "-o",
+            "BatchMode=yes",
+            "-o",
+            "IdentitiesOnly=yes",
+            "-i",
+        ])
+        .arg(&d.key)
+        .arg("-o")
+        .arg(format!("UserKnownHostsFile={}", d.known_hosts.display()))
+        .args(["-P", &d.port.to_string()]);
+        c
+    };
+    row(
+        &format!("SshMachine upload, {mb} MB"),
+        "fresh `scp`",
+        compare(
+            if quick { 2 } else { 5 },
+            1,
+            || {
+                let ok = scp()
+                    .arg(&big)
+                    .arg(format!("{user}@127.0.0.1:{}", dest.display()))
+                    .status()
+                    .unwrap();
+                assert!(ok.success());
+            },
+            || m.upload(&big, &dest).unwrap(),
+        ),
+    );
+    let back = here.path().join("back.bin");
+    row(
+        &format!("SshMachine download, {mb} MB"),
+        "fresh `scp`",
+        compare(
+            if quick { 2 } else { 5 },
+            1,
+            || {
+                let ok = scp()
+                    .arg(format!("{user}@127.0.0.1:{}", dest.display()))
+                    .arg(&back)
+                    .status()
+                    .unwrap();
+                assert!(ok.success());
+            },
+            || m.download(&dest, &back).unwrap(),
+        ),
+    );
+    m.path(&remote_tmp).remove().unwrap();
 }

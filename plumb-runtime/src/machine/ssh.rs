@@ -731,9 +731,20 @@ impl Machine for SshMachine {
                 .output()
                 .map(drop)
         } else {
-            let data = self.fs().read(&remote)?;
-            std::fs::write(local, data)
-                .map_err(|e| Error::io("local", format!("cannot write `{}`", local.display()), e))
+            // Streamed into the file, never held in memory.
+            let source = cmd("cat", [OsStr::new("--"), remote.as_os_str()]);
+            let sink = crate::__private::command(
+                vec!["cat".into()],
+                Vec::new(),
+                vec![crate::__private::Redirect::Out {
+                    fd: 1,
+                    append: false,
+                    path: local.as_os_str().to_owned(),
+                }],
+            );
+            (source.on(self) | sink.on(&crate::local()))
+                .output()
+                .map(drop)
         }
     }
 
