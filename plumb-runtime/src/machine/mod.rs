@@ -15,6 +15,7 @@ use crate::path::MPath;
 use crate::Result;
 
 pub mod local;
+mod remote;
 pub mod ssh;
 
 /// What to do with a remote host's key.

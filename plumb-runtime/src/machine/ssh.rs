@@ -18,13 +18,12 @@ use shared_child::SharedChild;
 
 use crate::error::{Error, ErrorKind};
 use crate::expr::{Expr, Node};
-use crate::machine::{
-    FileType, Fs, HostKeyPolicy, Job, Machine, Metadata, Outcome, Process, Stdio,
-};
+use crate::machine::remote::{self, RawOutput, RemoteShell};
+use crate::machine::{Fs, HostKeyPolicy, Job, Machine, Outcome, Process, Stdio};
 use crate::output::ExitStatus;
 use crate::script::{self, Context, ScriptFiles};
 use crate::tunnel::{Forward, Tunnel};
-use crate::{cmd, exec, Result};
+use crate::{exec, Result};
 
 /// A remote host reached through the system `ssh` client, with connection multiplexing.
 ///
@@ -209,21 +208,8 @@ impl SshMachine {
         }))
     }
 
-    fn shell(&self, script: &[u8]) -> Result<Vec<u8>> {
-        let out = self.run_raw(script, &[])?;
-        if out.status.success() {
-            Ok(out.stdout)
-        } else {
-            Err(remote_error(
-                &self.conn.name,
-                &out.stderr,
-                out.status.code(),
-            ))
-        }
-    }
-
     /// Runs a raw script through the master with `stdin`, outside the `Expr` machinery.
-    fn run_raw(&self, script: &[u8], stdin: &[u8]) -> Result<std::process::Output> {
+    fn run_raw(&self, script: &[u8], stdin: &[u8]) -> Result<RawOutput> {
         self.conn.check_open()?;
         let mut c = self.conn.ssh();
         c.arg(&self.conn.destination)
@@ -253,28 +239,22 @@ impl SshMachine {
                 "the connection is closed",
             ));
         }
-        Ok(out)
+        Ok(RawOutput {
+            code: out.status.code(),
+            stdout: out.stdout,
+            stderr: out.stderr,
+        })
+    }
+}
+
+impl RemoteShell for SshMachine {
+    fn run_script(&self, script: &[u8], stdin: &[u8]) -> Result<RawOutput> {
+        self.run_raw(script, stdin)
     }
 
     fn resolve(&self, path: &Path) -> PathBuf {
         script::join(self.ctx.dir.as_deref(), path)
     }
-}
-
-/// An error for a failed file operation, `NotFound` when the remote says so.
-fn remote_error(machine: &str, stderr: &[u8], code: Option<i32>) -> Error {
-    let text = String::from_utf8_lossy(stderr).trim().to_string();
-    let kind = if text.contains("No such file or directory") || text.contains("not found") {
-        ErrorKind::NotFound
-    } else {
-        ErrorKind::Io
-    };
-    let text = if text.is_empty() {
-        format!("exited with code {}", code.unwrap_or(-1))
-    } else {
-        text
-    };
-    Error::new(kind, machine, text)
 }
 
 impl SshBuilder {
@@ -643,109 +623,15 @@ impl Machine for SshMachine {
     }
 
     fn which(&self, program: &str) -> Result<PathBuf> {
-        let script = [b"command -v -- ".as_slice(), &crate::quote(program)].concat();
-        let out = self.run_raw(&script, &[])?;
-        let path = String::from_utf8_lossy(&out.stdout).trim().to_string();
-        if out.status.success() && path.starts_with('/') {
-            Ok(PathBuf::from(path))
-        } else {
-            Err(Error::new(
-                ErrorKind::NotFound,
-                &self.conn.name,
-                format!("program `{program}` not found on PATH"),
-            ))
-        }
+        remote::which(self, program)
     }
 
     fn upload(&self, local: &Path, remote: &Path) -> Result<()> {
-        let remote = self.resolve(remote);
-        let meta = std::fs::metadata(local)
-            .map_err(|e| Error::io("local", format!("cannot read `{}`", local.display()), e))?;
-        let (source, sink) = if meta.is_dir() {
-            (
-                cmd(
-                    "tar",
-                    [
-                        OsStr::new("-C"),
-                        local.as_os_str(),
-                        OsStr::new("-cf"),
-                        OsStr::new("-"),
-                        OsStr::new("."),
-                    ],
-                ),
-                cmd(
-                    "sh",
-                    [
-                        OsStr::new("-c"),
-                        OsStr::new("mkdir -p \"$1\" && exec tar -C \"$1\" -xf -"),
-                        OsStr::new("sh"),
-                        remote.as_os_str(),
-                    ],
-                ),
-            )
-        } else {
-            (
-                cmd("cat", [local.as_os_str()]),
-                cmd(
-                    "sh",
-                    [
-                        OsStr::new("-c"),
-                        OsStr::new("exec cat > \"$1\""),
-                        OsStr::new("sh"),
-                        remote.as_os_str(),
-                    ],
-                ),
-            )
-        };
-        (source.on(&crate::local()) | sink.on(self))
-            .output()
-            .map(drop)
+        remote::upload(self, local, remote)
     }
 
     fn download(&self, remote: &Path, local: &Path) -> Result<()> {
-        let remote = self.resolve(remote);
-        if self.fs().metadata(&remote, true)?.is_dir() {
-            std::fs::create_dir_all(local).map_err(|e| {
-                Error::io("local", format!("cannot create `{}`", local.display()), e)
-            })?;
-            let source = cmd(
-                "tar",
-                [
-                    OsStr::new("-C"),
-                    remote.as_os_str(),
-                    OsStr::new("-cf"),
-                    OsStr::new("-"),
-                    OsStr::new("."),
-                ],
-            );
-            let sink = cmd(
-                "tar",
-                [
-                    OsStr::new("-C"),
-                    local.as_os_str(),
-                    OsStr::new("-xf"),
-                    OsStr::new("-"),
-                ],
-            );
-            (source.on(self) | sink.on(&crate::local()))
-                .output()
-                .map(drop)
-        } else {
-            // Streamed into the file, never held in memory.
-            let source = cmd("cat", [OsStr::new("--"), remote.as_os_str()]);
-            let sink = crate::__private::command(
-                vec!["cat".into()],
-                Vec::new(),
-                vec![crate::__private::Redirect::Out {
-                    fd: 1,
-                    append: false,
-                    path: local.as_os_str().to_owned(),
-                }],
-            );
-            (source.on(self) | sink.on(&crate::local()))
-                .output()
-                .map(drop)
-        }
+        remote::download(self, remote, local)
     }
 
     fn close(&self) -> Result<()> {
@@ -896,143 +782,4 @@ impl Process for SshProcess {
         let _ = self.child.kill();
         Ok(())
     }
-}
-
-impl Fs for SshMachine {
-    fn read(&self, path: &Path) -> Result<Vec<u8>> {
-        let path = self.resolve(path);
-        self.shell(&[b"exec cat -- ".as_slice(), &crate::quote(&path)].concat())
-            .map_err(|e| path_error(e, "read", &path))
-    }
-
-    fn write(&self, path: &Path, data: &[u8]) -> Result<()> {
-        let path = self.resolve(path);
-        let out = self.run_raw(
-            &[b"exec cat > ".as_slice(), &crate::quote(&path)].concat(),
-            data,
-        )?;
-        if out.status.success() {
-            Ok(())
-        } else {
-            Err(path_error(
-                remote_error(&self.conn.name, &out.stderr, out.status.code()),
-                "write",
-                &path,
-            ))
-        }
-    }
-
-    fn metadata(&self, path: &Path, follow: bool) -> Result<Metadata> {
-        let path = self.resolve(path);
-        let flag: &[u8] = if follow { b"-L " } else { b"" };
-        let script = [
-            b"exec stat ".as_slice(),
-            flag,
-            b"-c '%s %f %Y' -- ",
-            &crate::quote(&path),
-        ]
-        .concat();
-        let out = self
-            .shell(&script)
-            .map_err(|e| path_error(e, "stat", &path))?;
-        let text = String::from_utf8_lossy(&out);
-        let mut it = text.split_whitespace();
-        let parse = || {
-            Error::new(
-                ErrorKind::Protocol,
-                &self.conn.name,
-                format!("unexpected `stat` output: {text}"),
-            )
-        };
-        let len: u64 = it.next().and_then(|s| s.parse().ok()).ok_or_else(parse)?;
-        let raw = it
-            .next()
-            .and_then(|s| u32::from_str_radix(s, 16).ok())
-            .ok_or_else(parse)?;
-        let mtime: u64 = it.next().and_then(|s| s.parse().ok()).ok_or_else(parse)?;
-        let file_type = match raw & 0o170000 {
-            0o040000 => FileType::Dir,
-            0o100000 => FileType::File,
-            0o120000 => FileType::Symlink,
-            _ => FileType::Other,
-        };
-        Ok(Metadata {
-            len,
-            mode: raw,
-            modified: Some(std::time::UNIX_EPOCH + Duration::from_secs(mtime)),
-            file_type,
-        })
-    }
-
-    fn read_dir(&self, path: &Path) -> Result<Vec<OsString>> {
-        let path = self.resolve(path);
-        let script = [
-            b"cd -- ".as_slice(),
-            &crate::quote(&path),
-            b" && exec find . -mindepth 1 -maxdepth 1 -printf '%f\\0'",
-        ]
-        .concat();
-        let out = self
-            .shell(&script)
-            .map_err(|e| path_error(e, "list", &path))?;
-        let mut names: Vec<OsString> = out
-            .split(|&b| b == 0)
-            .filter(|n| !n.is_empty())
-            .map(|n| OsString::from_vec(n.to_vec()))
-            .collect();
-        names.sort();
-        Ok(names)
-    }
-
-    fn create_dir_all(&self, path: &Path) -> Result<()> {
-        let path = self.resolve(path);
-        self.shell(&[b"exec mkdir -p -- ".as_slice(), &crate::quote(&path)].concat())
-            .map(drop)
-            .map_err(|e| path_error(e, "create", &path))
-    }
-
-    fn remove(&self, path: &Path) -> Result<()> {
-        let path = self.resolve(path);
-        let q = crate::quote(&path);
-        let script = [
-            b"[ -e ".as_slice(),
-            &q,
-            b" ] || [ -L ",
-            &q,
-            b" ] || { echo 'No such file or directory' >&2; exit 1; }; exec rm -rf -- ",
-            &q,
-        ]
-        .concat();
-        self.shell(&script)
-            .map(drop)
-            .map_err(|e| path_error(e, "remove", &path))
-    }
-
-    fn rename(&self, from: &Path, to: &Path) -> Result<()> {
-        let (from, to) = (self.resolve(from), self.resolve(to));
-        let script = [
-            b"exec mv -T -- ".as_slice(),
-            &crate::quote(&from),
-            b" ",
-            &crate::quote(&to),
-        ]
-        .concat();
-        self.shell(&script)
-            .map(drop)
-            .map_err(|e| path_error(e, "rename", &from))
-    }
-}
-
-/// Names the path in a remote file error.
-fn path_error(e: Error, what: &str, path: &Path) -> Error {
-    let detail = e.to_string();
-    let detail = detail
-        .split_once(": ")
-        .map_or(detail.as_str(), |(_, d)| d)
-        .to_string();
-    Error::new(
-        e.kind(),
-        e.machine(),
-        format!("cannot {what} `{}`: {detail}", path.display()),
-    )
 }
