@@ -20,6 +20,7 @@ pub use exec::{ChildStdin, ChildStdout, Handle, Lines};
 pub use expr::{cmd, Expr};
 pub use machine::local::{local, LocalMachine};
 pub use machine::ssh::{SshBuilder, SshMachine};
+pub use machine::ssh2::{Ssh2Builder, Ssh2Machine};
 pub use machine::{FileType, HostKeyPolicy, Machine, MachineExt, Metadata};
 pub use output::{ExitStatus, Output};
 pub use path::MPath;

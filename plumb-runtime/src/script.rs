@@ -411,3 +411,12 @@ pub(crate) fn join(dir: Option<&std::path::Path>, path: &std::path::Path) -> std
         None => path.to_path_buf(),
     }
 }
+
+/// The script that prints a job's status file and removes it.
+pub(crate) fn take_status_file(files: &ScriptFiles) -> Vec<u8> {
+    let mut s = b"cat -- ".to_vec();
+    quote_into(files.status.as_bytes(), &mut s);
+    s.extend_from_slice(b" 2>/dev/null; rm -f -- ");
+    quote_into(files.status.as_bytes(), &mut s);
+    s
+}

@@ -41,7 +41,6 @@ impl Tunnel {
     }
 
     /// A tunnel from any pair of halves (the ssh2 machine's channels).
-    #[allow(dead_code)]
     pub(crate) fn from_parts(
         reader: Box<dyn Read + Send>,
         writer: Box<dyn Write + Send>,

@@ -29,6 +29,14 @@ macro_rules! on_every_machine {
                 }
             )*
         }
+        mod ssh2 {
+            $(
+                #[test]
+                fn $name() {
+                    super::$name(&$crate::common::Ctx::new($crate::common::ssh2()));
+                }
+            )*
+        }
     };
 }
 
@@ -91,6 +99,29 @@ impl Drop for Ctx {
 /// An `MPath` on a `dyn Machine`.
 pub fn path_on(m: &Arc<dyn Machine>, p: &str) -> MPath {
     m.path(p)
+}
+
+/// The builder for an `Ssh2Machine` on the tests' sshd.
+pub fn ssh2_builder() -> plumb::Ssh2Builder {
+    let d = sshd::sshd();
+    plumb::Ssh2Machine::builder("127.0.0.1")
+        .port(d.port)
+        .user(&d.user)
+        .identity_file(&d.key)
+        .known_hosts_file(&d.known_hosts)
+}
+
+/// One `Ssh2Machine` shared by the tests of a binary: one session, many channels.
+pub fn ssh2() -> Arc<dyn Machine> {
+    static SSH2: OnceLock<Arc<dyn Machine>> = OnceLock::new();
+    SSH2.get_or_init(|| {
+        Arc::new(
+            ssh2_builder()
+                .connect()
+                .expect("connect to the tests' sshd"),
+        )
+    })
+    .clone()
 }
 
 /// Processes (on the machine) whose command line contains `marker`, other than the search

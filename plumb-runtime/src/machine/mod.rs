@@ -17,6 +17,7 @@ use crate::Result;
 pub mod local;
 mod remote;
 pub mod ssh;
+pub mod ssh2;
 
 /// What to do with a remote host's key.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]

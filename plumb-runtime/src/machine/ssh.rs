@@ -719,13 +719,9 @@ impl SshProcess {
         let stage = match (compound, status.code()) {
             (true, Some(code)) if code != 0 => {
                 // Which stage failed is in the status file the script left behind.
-                let mut s = b"cat -- ".to_vec();
-                crate::quote::quote_into(self.files.status.as_bytes(), &mut s);
-                s.extend_from_slice(b" 2>/dev/null; rm -f -- ");
-                crate::quote::quote_into(self.files.status.as_bytes(), &mut s);
                 let record = self
                     .machine
-                    .run_raw(&s, &[])
+                    .run_raw(&script::take_status_file(&self.files), &[])
                     .map(|o| o.stdout)
                     .unwrap_or_default();
                 script::failed_stage(&self.expr, &record, code).filter(|_| !accepted)

@@ -1,0 +1,831 @@
+//! The one thread that owns a libssh2 session.
+//!
+//! libssh2 holds one lock per session: a blocking read on one channel stalls every other
+//! channel, and stdout and stderr share one receive window, so a command writing megabytes
+//! to stderr while its caller reads stdout would hang. So the session runs in non-blocking
+//! mode on this thread alone, which polls the socket, a wake-up pipe and the local ends of
+//! every channel, and pumps bytes both ways with flow control: it reads from a channel only
+//! when the local side has taken what it read before, so memory stays bounded and a slow
+//! reader slows the remote writer (through the SSH window) instead of filling memory.
+//! Callers talk to it through [`Request`]s. All knowledge of libssh2's quirks lives here.
+
+use std::collections::VecDeque;
+use std::io::{self, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{Receiver, Sender};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use ssh2::{Channel, ErrorCode, Listener, Session};
+
+/// How a remote command ended.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Exit {
+    Code(i32),
+    Signal(i32),
+}
+
+/// What callers ask of the I/O thread.
+pub(crate) enum Request {
+    /// Run `command` on a new channel, pumping the given local descriptors.
+    Exec {
+        command: String,
+        stdin: Option<OwnedFd>,
+        stdout: Option<OwnedFd>,
+        stderr: Option<OwnedFd>,
+        done: Sender<Result<Exit, String>>,
+    },
+    /// Open a `direct-tcpip` channel to `host:port` and pump it to `local` (a socket).
+    Direct {
+        host: String,
+        port: u16,
+        local: OwnedFd,
+        opened: Sender<Result<(), String>>,
+    },
+    /// Ask the server to listen on `port` and deliver each connection to `target`.
+    Listen {
+        port: u16,
+        target: SocketAddr,
+        stop: Arc<AtomicBool>,
+        bound: Sender<Result<u16, String>>,
+    },
+}
+
+/// What the I/O thread shares with the machine.
+pub(crate) struct Shared {
+    /// Why the connection ended, once it has.
+    pub dead: Mutex<Option<String>>,
+    /// Set by `close()`: end everything now.
+    pub close: AtomicBool,
+}
+
+impl Shared {
+    pub(crate) fn dead(&self) -> Option<String> {
+        self.dead
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+}
+
+const CHUNK: usize = 32 * 1024;
+
+fn would_block(e: &ssh2::Error) -> bool {
+    e.code() == ErrorCode::Session(-37)
+}
+
+/// Errors of the transport itself, after which nothing on the session can work.
+fn fatal(e: &ssh2::Error) -> bool {
+    matches!(
+        e.code(),
+        // SOCKET_SEND, SOCKET_DISCONNECT, SOCKET_TIMEOUT, SOCKET_RECV, TIMEOUT, KEX failures
+        ErrorCode::Session(-7 | -13 | -30 | -43 | -9 | -5 | -8)
+    )
+}
+
+fn io_would_block(e: &io::Error) -> bool {
+    e.kind() == io::ErrorKind::WouldBlock || e.kind() == io::ErrorKind::Interrupted
+}
+
+pub(crate) fn set_nonblocking(fd: RawFd) {
+    // SAFETY: fcntl on a descriptor we own; no memory is involved.
+    unsafe {
+        let flags = libc::fcntl(fd, libc::F_GETFL);
+        if flags >= 0 {
+            libc::fcntl(fd, libc::F_SETFL, flags | libc::O_NONBLOCK);
+        }
+    }
+}
+
+fn fd_read(fd: RawFd, buf: &mut [u8]) -> io::Result<usize> {
+    // SAFETY: `buf` is valid for `buf.len()` bytes.
+    let n = unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) };
+    if n < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(n as usize)
+    }
+}
+
+fn fd_write(fd: RawFd, buf: &[u8]) -> io::Result<usize> {
+    // SAFETY: `buf` is valid for `buf.len()` bytes. MSG_NOSIGNAL is not available for
+    // pipes, so a closed reader raises SIGPIPE, which Rust programs ignore by default.
+    let n = unsafe { libc::write(fd, buf.as_ptr().cast(), buf.len()) };
+    if n < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(n as usize)
+    }
+}
+
+/// One direction from a channel stream to a local descriptor.
+struct Sink {
+    fd: Option<OwnedFd>,
+    buf: Vec<u8>,
+    pos: usize,
+    /// The channel stream has ended.
+    eof: bool,
+    /// Shut the socket's sending half at the end instead of closing it (tunnels).
+    shutdown: bool,
+}
+
+impl Sink {
+    fn new(fd: Option<OwnedFd>, shutdown: bool) -> Sink {
+        if let Some(fd) = &fd {
+            set_nonblocking(fd.as_raw_fd());
+        }
+        Sink {
+            fd,
+            buf: Vec::new(),
+            pos: 0,
+            eof: false,
+            shutdown,
+        }
+    }
+
+    fn pending(&self) -> bool {
+        self.pos < self.buf.len()
+    }
+
+    /// Writes what is buffered; true on progress.
+    fn flush(&mut self) -> bool {
+        let mut progress = false;
+        while self.pending() {
+            let Some(fd) = &self.fd else {
+                // Nobody reads it: drop the bytes.
+                self.buf.clear();
+                self.pos = 0;
+                return true;
+            };
+            match fd_write(fd.as_raw_fd(), &self.buf[self.pos..]) {
+                Ok(n) => {
+                    self.pos += n;
+                    progress = true;
+                }
+                Err(e) if io_would_block(&e) => return progress,
+                Err(_) => {
+                    // The reader went away: keep draining the channel into nothing.
+                    self.fd = None;
+                }
+            }
+        }
+        self.buf.clear();
+        self.pos = 0;
+        if self.eof {
+            self.finish();
+        }
+        progress
+    }
+
+    fn finish(&mut self) {
+        if let Some(fd) = self.fd.take() {
+            if self.shutdown {
+                // SAFETY: shutdown(2) on a socket we own.
+                unsafe { libc::shutdown(fd.as_raw_fd(), libc::SHUT_WR) };
+            }
+        }
+    }
+
+    fn done(&self) -> bool {
+        self.eof && !self.pending()
+    }
+}
+
+enum Kind {
+    Exec(Sender<Result<Exit, String>>),
+    Tunnel,
+}
+
+/// A running channel and its local ends.
+struct Pump {
+    ch: Channel,
+    kind: Kind,
+    input: Option<OwnedFd>,
+    in_buf: Vec<u8>,
+    in_pos: usize,
+    /// EOF has been sent to the channel.
+    eof_sent: bool,
+    /// The local input has ended (or there is none).
+    input_done: bool,
+    out: [Sink; 2],
+    closed: bool,
+}
+
+enum Step {
+    Working(bool),
+    Finished,
+}
+
+impl Pump {
+    fn new(
+        ch: Channel,
+        kind: Kind,
+        input: Option<OwnedFd>,
+        out: Option<OwnedFd>,
+        err: Option<OwnedFd>,
+    ) -> Pump {
+        if let Some(fd) = &input {
+            set_nonblocking(fd.as_raw_fd());
+        }
+        let tunnel = matches!(kind, Kind::Tunnel);
+        Pump {
+            ch,
+            kind,
+            input_done: input.is_none(),
+            input,
+            in_buf: Vec::new(),
+            in_pos: 0,
+            eof_sent: false,
+            out: [Sink::new(out, tunnel), Sink::new(err, false)],
+            closed: false,
+        }
+    }
+
+    /// The descriptors to poll and for what.
+    fn interests(&self, fds: &mut Vec<libc::pollfd>) {
+        if let (Some(fd), false, true) = (
+            &self.input,
+            self.input_done,
+            self.in_pos >= self.in_buf.len(),
+        ) {
+            fds.push(libc::pollfd {
+                fd: fd.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            });
+        }
+        for s in &self.out {
+            if let (Some(fd), true) = (&s.fd, s.pending()) {
+                fds.push(libc::pollfd {
+                    fd: fd.as_raw_fd(),
+                    events: libc::POLLOUT,
+                    revents: 0,
+                });
+            }
+        }
+    }
+
+    fn step(&mut self) -> Result<Step, String> {
+        let mut progress = false;
+        // Channel -> local, each stream read only once the previous chunk is delivered.
+        for i in 0..2 {
+            progress |= self.out[i].flush();
+            if self.out[i].eof || self.out[i].pending() {
+                continue;
+            }
+            let mut chunk = vec![0u8; CHUNK];
+            let got = if i == 0 {
+                self.ch.read(&mut chunk)
+            } else {
+                self.ch.stderr().read(&mut chunk)
+            };
+            match got {
+                Ok(0) => {
+                    if self.ch.eof() {
+                        self.out[i].eof = true;
+                        self.out[i].flush();
+                        progress = true;
+                    }
+                }
+                Ok(n) => {
+                    chunk.truncate(n);
+                    self.out[i].buf = chunk;
+                    self.out[i].pos = 0;
+                    self.out[i].flush();
+                    progress = true;
+                }
+                Err(e) if io_would_block(&e) => {}
+                Err(e) => return Err(e.to_string()),
+            }
+        }
+        // Local -> channel.
+        if !self.input_done && self.in_pos >= self.in_buf.len() {
+            if let Some(fd) = &self.input {
+                self.in_buf.resize(CHUNK, 0);
+                match fd_read(fd.as_raw_fd(), &mut self.in_buf) {
+                    Ok(0) => {
+                        self.input_done = true;
+                        self.in_buf.clear();
+                        self.in_pos = 0;
+                        progress = true;
+                    }
+                    Ok(n) => {
+                        self.in_buf.truncate(n);
+                        self.in_pos = 0;
+                        progress = true;
+                    }
+                    Err(e) if io_would_block(&e) => {
+                        self.in_buf.clear();
+                        self.in_pos = 0;
+                    }
+                    Err(_) => {
+                        self.input_done = true;
+                        self.in_buf.clear();
+                        self.in_pos = 0;
+                    }
+                }
+            }
+        }
+        while self.in_pos < self.in_buf.len() {
+            match self.ch.write(&self.in_buf[self.in_pos..]) {
+                Ok(n) => {
+                    self.in_pos += n;
+                    progress = true;
+                }
+                Err(e) if io_would_block(&e) => break,
+                // The remote side stopped reading (it exited): drop the rest.
+                Err(_) => {
+                    self.input_done = true;
+                    self.in_buf.clear();
+                    self.in_pos = 0;
+                }
+            }
+        }
+        if self.input_done && self.in_pos >= self.in_buf.len() && !self.eof_sent {
+            match self.ch.send_eof() {
+                Ok(()) => {
+                    self.eof_sent = true;
+                    self.input = None;
+                    progress = true;
+                }
+                Err(e) if would_block(&e) => {}
+                Err(_) => self.eof_sent = true,
+            }
+        }
+        // Both output streams done: close and report.
+        if self.out[0].done() && self.out[1].done() {
+            if !self.closed {
+                match self.ch.close() {
+                    Ok(()) => self.closed = true,
+                    Err(e) if would_block(&e) => return Ok(Step::Working(progress)),
+                    Err(_) => self.closed = true,
+                }
+            }
+            match self.ch.wait_close() {
+                Ok(()) => {}
+                Err(e) if would_block(&e) => return Ok(Step::Working(progress)),
+                Err(_) => {}
+            }
+            if let Kind::Exec(done) = &self.kind {
+                let _ = done.send(Ok(self.exit()));
+            }
+            return Ok(Step::Finished);
+        }
+        Ok(Step::Working(progress))
+    }
+
+    /// How the command ended. A process killed by a signal reports exit status 0, so the
+    /// signal is read first.
+    fn exit(&self) -> Exit {
+        if let Ok(sig) = self.ch.exit_signal() {
+            if let Some(name) = sig.exit_signal {
+                return Exit::Signal(signal_number(&name));
+            }
+        }
+        Exit::Code(self.ch.exit_status().unwrap_or(-1))
+    }
+
+    fn fail(self, why: &str) {
+        if let Kind::Exec(done) = &self.kind {
+            let _ = done.send(Err(why.to_string()));
+        }
+    }
+}
+
+fn signal_number(name: &str) -> i32 {
+    match name.trim_start_matches("SIG") {
+        "HUP" => 1,
+        "INT" => 2,
+        "QUIT" => 3,
+        "ILL" => 4,
+        "ABRT" => 6,
+        "FPE" => 8,
+        "KILL" => 9,
+        "SEGV" => 11,
+        "PIPE" => 13,
+        "ALRM" => 14,
+        "TERM" => 15,
+        "USR1" => 10,
+        "USR2" => 12,
+        _ => 0,
+    }
+}
+
+/// A request whose channel is being opened: libssh2 opens one channel at a time, so
+/// requests wait their turn in a queue.
+enum Opening {
+    Exec {
+        command: String,
+        ch: Option<Channel>,
+        io: (Option<OwnedFd>, Option<OwnedFd>, Option<OwnedFd>),
+        done: Sender<Result<Exit, String>>,
+    },
+    Direct {
+        host: String,
+        port: u16,
+        local: OwnedFd,
+        opened: Sender<Result<(), String>>,
+    },
+    Listen {
+        port: u16,
+        target: SocketAddr,
+        stop: Arc<AtomicBool>,
+        bound: Sender<Result<u16, String>>,
+    },
+}
+
+enum Opened {
+    Pending,
+    Pump(Pump),
+    Listener(RemoteListener),
+    /// Refused; retry once a channel closes (the server's session limit).
+    Refused(Opening),
+    Failed,
+}
+
+impl Opening {
+    fn from(req: Request) -> Opening {
+        match req {
+            Request::Exec {
+                command,
+                stdin,
+                stdout,
+                stderr,
+                done,
+            } => Opening::Exec {
+                command,
+                ch: None,
+                io: (stdin, stdout, stderr),
+                done,
+            },
+            Request::Direct {
+                host,
+                port,
+                local,
+                opened,
+            } => Opening::Direct {
+                host,
+                port,
+                local,
+                opened,
+            },
+            Request::Listen {
+                port,
+                target,
+                stop,
+                bound,
+            } => Opening::Listen {
+                port,
+                target,
+                stop,
+                bound,
+            },
+        }
+    }
+
+    fn step(self, session: &Session, busy: bool) -> Result<(Opened, Option<Opening>), ssh2::Error> {
+        match self {
+            Opening::Exec {
+                command,
+                mut ch,
+                io,
+                done,
+            } => {
+                if ch.is_none() {
+                    match session.channel_session() {
+                        Ok(c) => ch = Some(c),
+                        Err(e) if would_block(&e) => {
+                            return Ok((
+                                Opened::Pending,
+                                Some(Opening::Exec {
+                                    command,
+                                    ch,
+                                    io,
+                                    done,
+                                }),
+                            ))
+                        }
+                        Err(e) if fatal(&e) => return Err(e),
+                        Err(e) => {
+                            let me = Opening::Exec {
+                                command,
+                                ch,
+                                io,
+                                done,
+                            };
+                            if busy {
+                                return Ok((Opened::Refused(me), None));
+                            }
+                            if let Opening::Exec { done, .. } = me {
+                                let _ =
+                                    done.send(Err(format!("the server refused a channel: {e}")));
+                            }
+                            return Ok((Opened::Failed, None));
+                        }
+                    }
+                }
+                let mut c = ch.take().expect("opened above");
+                match c.exec(&command) {
+                    Ok(()) => {
+                        let (i, o, e) = io;
+                        Ok((Opened::Pump(Pump::new(c, Kind::Exec(done), i, o, e)), None))
+                    }
+                    Err(e) if would_block(&e) => Ok((
+                        Opened::Pending,
+                        Some(Opening::Exec {
+                            command,
+                            ch: Some(c),
+                            io,
+                            done,
+                        }),
+                    )),
+                    Err(e) if fatal(&e) => Err(e),
+                    Err(e) => {
+                        let _ =
+                            done.send(Err(format!("the server refused to run the command: {e}")));
+                        Ok((Opened::Failed, None))
+                    }
+                }
+            }
+            Opening::Direct {
+                host,
+                port,
+                local,
+                opened,
+            } => match session.channel_direct_tcpip(&host, port, None) {
+                Ok(c) => {
+                    let out = local.try_clone().ok();
+                    let _ = opened.send(Ok(()));
+                    Ok((
+                        Opened::Pump(Pump::new(c, Kind::Tunnel, Some(local), out, None)),
+                        None,
+                    ))
+                }
+                Err(e) if would_block(&e) => Ok((
+                    Opened::Pending,
+                    Some(Opening::Direct {
+                        host,
+                        port,
+                        local,
+                        opened,
+                    }),
+                )),
+                Err(e) if fatal(&e) => Err(e),
+                Err(e) => {
+                    let _ = opened.send(Err(format!(
+                        "cannot reach {host}:{port} from the remote host: {e}"
+                    )));
+                    Ok((Opened::Failed, None))
+                }
+            },
+            Opening::Listen {
+                port,
+                target,
+                stop,
+                bound,
+            } => match session.channel_forward_listen(port, Some("127.0.0.1"), None) {
+                Ok((listener, port)) => {
+                    let _ = bound.send(Ok(port));
+                    Ok((
+                        Opened::Listener(RemoteListener {
+                            listener,
+                            target,
+                            stop,
+                        }),
+                        None,
+                    ))
+                }
+                Err(e) if would_block(&e) => Ok((
+                    Opened::Pending,
+                    Some(Opening::Listen {
+                        port,
+                        target,
+                        stop,
+                        bound,
+                    }),
+                )),
+                Err(e) if fatal(&e) => Err(e),
+                Err(e) => {
+                    let _ = bound.send(Err(format!(
+                        "the server refused to listen on port {port}: {e}"
+                    )));
+                    Ok((Opened::Failed, None))
+                }
+            },
+        }
+    }
+
+    fn fail(self, why: &str) {
+        match self {
+            Opening::Exec { done, .. } => drop(done.send(Err(why.to_string()))),
+            Opening::Direct { opened, .. } => drop(opened.send(Err(why.to_string()))),
+            Opening::Listen { bound, .. } => drop(bound.send(Err(why.to_string()))),
+        }
+    }
+}
+
+/// A `forward_remote` listener: each accepted channel is tunnelled to `target`.
+struct RemoteListener {
+    listener: Listener,
+    target: SocketAddr,
+    stop: Arc<AtomicBool>,
+}
+
+/// The thread's body. Returns when asked to close (all senders gone) or when the
+/// connection dies; either way every waiting caller gets an answer.
+pub(crate) fn run(
+    session: Session,
+    socket: TcpStream,
+    requests: Receiver<Request>,
+    wake: os_pipe::PipeReader,
+    keepalive: Duration,
+    shared: Arc<Shared>,
+) {
+    set_nonblocking(wake.as_raw_fd());
+    let mut wake = wake;
+    let mut queue: VecDeque<Opening> = VecDeque::new();
+    let mut pumps: Vec<Pump> = Vec::new();
+    let mut listeners: Vec<RemoteListener> = Vec::new();
+    let mut refused: Option<Opening> = None;
+    let mut next_keepalive = Instant::now() + keepalive;
+    let mut closing = false;
+    let why: String = 'outer: loop {
+        let mut progress = false;
+        let mut drain = [0u8; 64];
+        while matches!(wake.read(&mut drain), Ok(n) if n > 0) {}
+        loop {
+            match requests.try_recv() {
+                Ok(req) => queue.push_back(Opening::from(req)),
+                Err(std::sync::mpsc::TryRecvError::Empty) => break,
+                Err(std::sync::mpsc::TryRecvError::Disconnected) => {
+                    // Closed: finish what runs, then stop.
+                    closing = true;
+                    break;
+                }
+            }
+        }
+        if shared.close.load(Ordering::SeqCst) {
+            break 'outer "the machine was closed".to_string();
+        }
+        if closing && pumps.is_empty() && queue.is_empty() && refused.is_none() {
+            break 'outer "the machine was closed".to_string();
+        }
+
+        // Open channels, one at a time.
+        while let Some(op) = queue.pop_front() {
+            match op.step(&session, !pumps.is_empty()) {
+                Ok((Opened::Pending, Some(back))) => {
+                    queue.push_front(back);
+                    break;
+                }
+                Ok((Opened::Pump(p), _)) => {
+                    pumps.push(p);
+                    progress = true;
+                }
+                Ok((Opened::Listener(l), _)) => {
+                    listeners.push(l);
+                    progress = true;
+                }
+                Ok((Opened::Refused(op), _)) => {
+                    // Wait for a channel to close, then try again.
+                    refused = Some(op);
+                    break;
+                }
+                Ok(_) => progress = true,
+                Err(e) => break 'outer format!("the connection failed: {e}"),
+            }
+            if refused.is_some() {
+                break;
+            }
+        }
+
+        // Pump every channel.
+        let mut i = 0;
+        while i < pumps.len() {
+            match pumps[i].step() {
+                Ok(Step::Working(p)) => {
+                    progress |= p;
+                    i += 1;
+                }
+                Ok(Step::Finished) => {
+                    pumps.swap_remove(i);
+                    progress = true;
+                    if let Some(op) = refused.take() {
+                        queue.push_front(op);
+                    }
+                }
+                Err(e) => break 'outer format!("the connection failed: {e}"),
+            }
+        }
+
+        // Accept forwarded connections.
+        listeners.retain(|l| !l.stop.load(Ordering::SeqCst));
+        for l in &mut listeners {
+            match l.listener.accept() {
+                Ok(ch) => {
+                    progress = true;
+                    if let Ok(stream) = TcpStream::connect(l.target) {
+                        let _ = stream.set_nodelay(true);
+                        let fd: OwnedFd = stream.into();
+                        let out = fd.try_clone().ok();
+                        pumps.push(Pump::new(ch, Kind::Tunnel, Some(fd), out, None));
+                    }
+                }
+                Err(e) if would_block(&e) => {}
+                Err(e) if fatal(&e) => break 'outer format!("the connection failed: {e}"),
+                Err(_) => {}
+            }
+        }
+
+        // Keepalives: a frozen link then makes the socket fail (TCP_USER_TIMEOUT).
+        if Instant::now() >= next_keepalive {
+            match session.keepalive_send() {
+                Ok(secs) => {
+                    next_keepalive = Instant::now() + Duration::from_secs(u64::from(secs.max(1)))
+                }
+                Err(e) if would_block(&e) => {}
+                Err(e) => break 'outer format!("the connection failed: {e}"),
+            }
+        }
+        if let Some(e) = socket_error(&socket) {
+            break 'outer format!("the connection failed: {e}");
+        }
+
+        if progress {
+            continue;
+        }
+        // Nothing moved: sleep until the socket, a local end or a request wakes us.
+        let mut fds = vec![
+            libc::pollfd {
+                fd: socket.as_raw_fd(),
+                events: socket_events(&session),
+                revents: 0,
+            },
+            libc::pollfd {
+                fd: wake.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            },
+        ];
+        for p in &pumps {
+            p.interests(&mut fds);
+        }
+        let until_keepalive = next_keepalive.saturating_duration_since(Instant::now());
+        let timeout = until_keepalive.min(Duration::from_millis(if listeners.is_empty() {
+            1000
+        } else {
+            50
+        }));
+        // SAFETY: `fds` is a valid array of `fds.len()` pollfd structs for the whole call.
+        unsafe {
+            libc::poll(
+                fds.as_mut_ptr(),
+                fds.len() as libc::nfds_t,
+                timeout.as_millis() as libc::c_int,
+            )
+        };
+        if fds[0].revents & (libc::POLLERR | libc::POLLHUP) != 0
+            && fds[0].revents & libc::POLLIN == 0
+        {
+            break 'outer "the connection was closed by the remote host".to_string();
+        }
+    };
+    *shared.dead.lock().unwrap_or_else(PoisonError::into_inner) = Some(why.clone());
+    for p in pumps {
+        p.fail(&why);
+    }
+    for op in queue.into_iter().chain(refused) {
+        op.fail(&why);
+    }
+    // Whatever is still queued gets the same answer.
+    while let Ok(req) = requests.try_recv() {
+        Opening::from(req).fail(&why);
+    }
+    drop(listeners);
+    let _ = session.disconnect(None, "bye", None);
+    let _ = socket.shutdown(std::net::Shutdown::Both);
+}
+
+fn socket_events(session: &Session) -> libc::c_short {
+    let dirs = session.block_directions();
+    let mut ev = libc::POLLIN;
+    if matches!(
+        dirs,
+        ssh2::BlockDirections::Outbound | ssh2::BlockDirections::Both
+    ) {
+        ev |= libc::POLLOUT;
+    }
+    ev
+}
+
+/// A pending error on the socket (a timeout from TCP_USER_TIMEOUT, a reset).
+fn socket_error(socket: &TcpStream) -> Option<io::Error> {
+    socket.take_error().ok().flatten()
+}
+
+/// Wakes the I/O thread.
+pub(crate) fn wake(w: &Mutex<os_pipe::PipeWriter>) {
+    let _ = w.lock().unwrap_or_else(PoisonError::into_inner).write(&[1]);
+}
