@@ -25,12 +25,13 @@ pub use machine::{FileType, HostKeyPolicy, Machine, MachineExt, Metadata};
 pub use output::{ExitStatus, Output};
 pub use path::MPath;
 pub use quote::quote;
-pub use tunnel::{Forward, Tunnel};
+pub use tunnel::{Forward, Tunnel, Tunnels};
 
 /// Everything a script needs: `use plumb::prelude::*;`.
 pub mod prelude {
     pub use crate::{
-        local, Expr, HostKeyPolicy, LocalMachine, MPath, Machine, MachineExt, SshMachine,
+        local, Expr, HostKeyPolicy, LocalMachine, MPath, Machine, MachineExt, Ssh2Machine,
+        SshMachine, Tunnels,
     };
 }
 

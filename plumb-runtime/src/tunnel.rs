@@ -11,6 +11,54 @@ use std::thread::{self, JoinHandle};
 use crate::error::Error;
 use crate::Result;
 
+/// Tunnels through a remote machine: implemented by [`SshMachine`](crate::SshMachine) and
+/// [`Ssh2Machine`](crate::Ssh2Machine), so code can take either.
+pub trait Tunnels {
+    /// A byte stream to `port` on the remote host's loopback interface.
+    fn connect_sock(&self, port: u16) -> Result<Tunnel>;
+    /// A byte stream to `host:port` as seen from the remote host.
+    fn connect_sock_to(&self, host: &str, port: u16) -> Result<Tunnel>;
+    /// Listens on `127.0.0.1:0` here; every connection is tunnelled to `host:port` as seen
+    /// from the remote host.
+    fn forward_local(&self, host: &str, port: u16) -> Result<Forward>;
+    /// Listens on `remote_port` (0: the server chooses) on the remote host's loopback
+    /// interface; every connection is tunnelled to `local` here.
+    fn forward_remote(&self, remote_port: u16, local: SocketAddr) -> Result<Forward>;
+}
+
+/// Implements [`Tunnels`] by the type's inherent methods of the same names.
+macro_rules! tunnels_by_inherent_methods {
+    ($t:ty) => {
+        impl $crate::tunnel::Tunnels for $t {
+            fn connect_sock(&self, port: u16) -> $crate::Result<$crate::tunnel::Tunnel> {
+                <$t>::connect_sock(self, port)
+            }
+            fn connect_sock_to(
+                &self,
+                host: &str,
+                port: u16,
+            ) -> $crate::Result<$crate::tunnel::Tunnel> {
+                <$t>::connect_sock_to(self, host, port)
+            }
+            fn forward_local(
+                &self,
+                host: &str,
+                port: u16,
+            ) -> $crate::Result<$crate::tunnel::Forward> {
+                <$t>::forward_local(self, host, port)
+            }
+            fn forward_remote(
+                &self,
+                remote_port: u16,
+                local: std::net::SocketAddr,
+            ) -> $crate::Result<$crate::tunnel::Forward> {
+                <$t>::forward_remote(self, remote_port, local)
+            }
+        }
+    };
+}
+pub(crate) use tunnels_by_inherent_methods;
+
 /// A byte stream to a port as seen from a remote machine; from `connect_sock`.
 ///
 /// `Read + Write`; [`shutdown_write`](Tunnel::shutdown_write) half-closes it. Once the

@@ -617,6 +617,8 @@ fn connect_error(name: &str, stderr: &[u8]) -> Error {
     Error::new(kind, name, summary)
 }
 
+crate::tunnel::tunnels_by_inherent_methods!(SshMachine);
+
 impl Machine for SshMachine {
     fn name(&self) -> &str {
         &self.conn.name

@@ -650,6 +650,8 @@ fn stream_out(s: Stdio, to_stderr: bool) -> std::io::Result<Option<OwnedFd>> {
     })
 }
 
+crate::tunnel::tunnels_by_inherent_methods!(Ssh2Machine);
+
 impl Machine for Ssh2Machine {
     fn name(&self) -> &str {
         &self.conn.name

@@ -1,0 +1,414 @@
+//! What only the remote machines do: connecting (host keys, authentication, refusals),
+//! tunnels, closing. Each test body runs for `SshMachine` and `Ssh2Machine`, against the
+//! tests' own sshd on 127.0.0.1.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use common::sshd::sshd;
+use plumb::prelude::*;
+use plumb::{sh, ErrorKind, HostKeyPolicy, Ssh2Machine};
+
+/// A remote machine of either kind.
+trait Remote: Machine + Tunnels {}
+impl<T: Machine + Tunnels> Remote for T {}
+
+#[derive(Clone, Copy, Debug)]
+enum Kind {
+    Ssh,
+    Ssh2,
+}
+
+/// What a test changes from the fixture's defaults.
+#[derive(Default)]
+struct Opts {
+    known_hosts: Option<PathBuf>,
+    policy: Option<HostKeyPolicy>,
+    identity: Option<PathBuf>,
+    port: Option<u16>,
+    user: Option<String>,
+}
+
+fn connect(kind: Kind, o: Opts) -> plumb::Result<Arc<dyn Remote>> {
+    let d = sshd();
+    let known = o.known_hosts.unwrap_or_else(|| d.known_hosts.clone());
+    let identity = o.identity.unwrap_or_else(|| d.key.clone());
+    let port = o.port.unwrap_or(d.port);
+    let user = o.user.unwrap_or_else(|| d.user.clone());
+    let policy = o.policy.unwrap_or_default();
+    let timeout = Duration::from_secs(3);
+    Ok(match kind {
+        Kind::Ssh => Arc::new(
+            SshMachine::builder("127.0.0.1")
+                .port(port)
+                .user(user)
+                .identity_file(identity)
+                .known_hosts_file(known)
+                .host_key_policy(policy)
+                .connect_timeout(timeout)
+                .connect()?,
+        ),
+        Kind::Ssh2 => Arc::new(
+            Ssh2Machine::builder("127.0.0.1")
+                .port(port)
+                .user(user)
+                .identity_file(identity)
+                .known_hosts_file(known)
+                .host_key_policy(policy)
+                .connect_timeout(timeout)
+                .connect()?,
+        ),
+    })
+}
+
+fn fixture(kind: Kind) -> Arc<dyn Remote> {
+    connect(kind, Opts::default()).unwrap()
+}
+
+/// Instantiates each test body (a `fn(Kind)`) for both remote machines.
+macro_rules! for_both_remotes {
+    ($($name:ident),* $(,)?) => {
+        mod ssh {
+            $( #[test] fn $name() { super::$name(super::Kind::Ssh) } )*
+        }
+        mod ssh2 {
+            $( #[test] fn $name() { super::$name(super::Kind::Ssh2) } )*
+        }
+    };
+}
+
+/// A throwaway known_hosts file with `content`.
+fn known_hosts(content: &str) -> tempfile::NamedTempFile {
+    let mut f = tempfile::NamedTempFile::new().unwrap();
+    f.write_all(content.as_bytes()).unwrap();
+    f
+}
+
+fn with_known_hosts(path: &Path, policy: HostKeyPolicy) -> Opts {
+    Opts {
+        known_hosts: Some(path.to_path_buf()),
+        policy: Some(policy),
+        ..Opts::default()
+    }
+}
+
+fn unknown_host_key_is_refused_by_default(kind: Kind) {
+    let empty = known_hosts("");
+    let err = connect(kind, with_known_hosts(empty.path(), HostKeyPolicy::Strict))
+        .err()
+        .unwrap();
+    assert_eq!(err.kind(), ErrorKind::HostKey, "{err}");
+}
+
+fn changed_host_key_is_refused_even_with_accept_new(kind: Kind) {
+    let other = "AAAAC3NzaC1lZDI1NTE5AAAAIJhFwsqmQ1m8k8kVtVJc3NS8BDR+5rSjm0ISmuLN5OhG";
+    let wrong = known_hosts(&format!(
+        "[127.0.0.1]:{} ssh-ed25519 {other}\n",
+        sshd().port
+    ));
+    for policy in [HostKeyPolicy::Strict, HostKeyPolicy::AcceptNew] {
+        let err = connect(kind, with_known_hosts(wrong.path(), policy))
+            .err()
+            .unwrap();
+        assert_eq!(err.kind(), ErrorKind::HostKey, "{err}");
+        if let Kind::Ssh2 = kind {
+            // The error shows the key the server offered.
+            assert!(err.to_string().contains("SHA256:"), "{err}");
+        }
+    }
+}
+
+fn accept_new_records_the_key(kind: Kind) {
+    let empty = known_hosts("");
+    let m = connect(
+        kind,
+        with_known_hosts(empty.path(), HostKeyPolicy::AcceptNew),
+    )
+    .unwrap();
+    assert_eq!(sh!(echo in).on_dyn(m).read().unwrap(), "in");
+    let recorded = std::fs::read_to_string(empty.path()).unwrap();
+    assert!(recorded.contains("ssh-ed25519"), "{recorded:?}");
+    // Now strict checking accepts it.
+    connect(kind, with_known_hosts(empty.path(), HostKeyPolicy::Strict)).unwrap();
+}
+
+fn insecure_accepts_any_key(kind: Kind) {
+    let empty = known_hosts("");
+    let m = connect(
+        kind,
+        with_known_hosts(empty.path(), HostKeyPolicy::Insecure),
+    )
+    .unwrap();
+    assert_eq!(sh!(echo ok).on_dyn(m).read().unwrap(), "ok");
+    assert_eq!(std::fs::read_to_string(empty.path()).unwrap(), "");
+}
+
+fn wrong_key_is_an_auth_error(kind: Kind) {
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("stranger");
+    let ok = std::process::Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+        .arg(&key)
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    let opts = Opts {
+        identity: Some(key),
+        ..Opts::default()
+    };
+    let err = connect(kind, opts).err().unwrap();
+    assert_eq!(err.kind(), ErrorKind::Auth, "{err}");
+}
+
+fn closed_port_is_a_connect_error(kind: Kind) {
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let opts = Opts {
+        port: Some(port),
+        ..Opts::default()
+    };
+    let err = connect(kind, opts).err().unwrap();
+    assert_eq!(err.kind(), ErrorKind::Connect, "{err}");
+    assert!(err.to_string().contains("refused"), "{err}");
+}
+
+fn a_remote_exit_255_is_not_a_connection_failure(kind: Kind) {
+    let err = sh!(sh -c "exit 255")
+        .on_dyn(fixture(kind))
+        .run()
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Exit);
+    assert_eq!(err.code(), Some(255));
+}
+
+fn close_ends_the_connection(kind: Kind) {
+    let m = fixture(kind);
+    assert_eq!(sh!(echo x).on_dyn(m.clone()).read().unwrap(), "x");
+    m.close().unwrap();
+    let err = sh!(echo x).on_dyn(m.clone()).read().unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Connect, "{err}");
+    assert_eq!(
+        m.connect_sock(22).err().map(|e| e.kind()),
+        Some(ErrorKind::Connect)
+    );
+}
+
+/// An echo server on the remote side's loopback: a local listener, since the remote host is
+/// this one.
+fn echo_server() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut c) = conn else { continue };
+            thread::spawn(move || {
+                let mut buf = [0u8; 4096];
+                loop {
+                    match c.read(&mut buf) {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => {
+                            if c.write_all(&buf[..n]).is_err() {
+                                break;
+                            }
+                        }
+                    }
+                }
+            });
+        }
+    });
+    port
+}
+
+fn connect_sock_reaches_a_remote_port(kind: Kind) {
+    let m = fixture(kind);
+    let port = echo_server();
+    let mut sock = m.connect_sock(port).unwrap();
+    sock.write_all(b"ping").unwrap();
+    let mut buf = [0u8; 4];
+    sock.read_exact(&mut buf).unwrap();
+    assert_eq!(&buf, b"ping");
+    let mut other = m.connect_sock_to("localhost", port).unwrap();
+    other.write_all(b"pong").unwrap();
+    other.read_exact(&mut buf).unwrap();
+    assert_eq!(&buf, b"pong");
+    // Half-close: the far end sees EOF and this end still reads the rest.
+    let mut half = m.connect_sock(port).unwrap();
+    half.write_all(b"last words").unwrap();
+    half.shutdown_write().unwrap();
+    let mut rest = String::new();
+    half.read_to_string(&mut rest).unwrap();
+    assert_eq!(rest, "last words");
+}
+
+/// The seed's example: a service bound to the remote host's localhost, reached through the
+/// connection; once the machine is closed, the stream fails.
+fn a_stream_fails_after_close(kind: Kind) {
+    let m = fixture(kind);
+    let port = echo_server();
+    let mut sock = m.connect_sock(port).unwrap();
+    sock.write_all(b"hi").unwrap();
+    let mut buf = [0u8; 2];
+    sock.read_exact(&mut buf).unwrap();
+    m.close().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let failed =
+            sock.write_all(b"more").is_err() || matches!(sock.read(&mut buf), Ok(0) | Err(_));
+        if failed {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the tunnel still works after close()"
+        );
+    }
+}
+
+fn forward_local_carries_many_connections(kind: Kind) {
+    let m = fixture(kind);
+    let port = echo_server();
+    let fwd = m.forward_local("127.0.0.1", port).unwrap();
+    let addr = fwd.local_addr();
+    let clients: Vec<_> = (0..16)
+        .map(|i| {
+            thread::spawn(move || {
+                let mut c = TcpStream::connect(addr).unwrap();
+                let msg = format!("hello {i}").repeat(10_000);
+                c.write_all(msg.as_bytes()).unwrap();
+                c.shutdown(std::net::Shutdown::Write).unwrap();
+                let mut back = String::new();
+                c.read_to_string(&mut back).unwrap();
+                assert_eq!(back, msg);
+            })
+        })
+        .collect();
+    for c in clients {
+        c.join().unwrap();
+    }
+    drop(fwd);
+    assert!(
+        TcpStream::connect(addr).is_err(),
+        "the listener outlived the Forward"
+    );
+}
+
+fn forward_remote_reports_the_chosen_port(kind: Kind) {
+    let m = fixture(kind);
+    let port = echo_server();
+    let fwd = m
+        .forward_remote(0, format!("127.0.0.1:{port}").parse().unwrap())
+        .unwrap();
+    let remote_port = fwd.remote_port();
+    assert_ne!(remote_port, 0);
+    // A connection to the remote port (on this same host) arrives at our echo server.
+    for msg in [&b"around"[..], b"again!"] {
+        let mut c = TcpStream::connect(("127.0.0.1", remote_port)).unwrap();
+        c.write_all(msg).unwrap();
+        let mut buf = [0u8; 6];
+        c.read_exact(&mut buf).unwrap();
+        assert_eq!(&buf, msg);
+    }
+}
+
+fn machine_handles_share_the_connection(kind: Kind) {
+    let m = fixture(kind);
+    let tmp = sh! { mktemp -d }.on_dyn(m.clone()).read().unwrap();
+    let dir = m.path(&tmp);
+    sh!(sh -c "echo $$WHO > f")
+        .on_dyn(m.clone())
+        .dir(&tmp)
+        .env("WHO", "handle")
+        .run()
+        .unwrap();
+    assert_eq!(dir.join("f").read_to_string().unwrap(), "handle\n");
+    dir.remove().unwrap();
+}
+
+fn commands_from_many_threads_overlap(kind: Kind) {
+    let m = fixture(kind);
+    let started = Instant::now();
+    let threads: Vec<_> = (0..8)
+        .map(|i| {
+            let m = m.clone();
+            thread::spawn(move || sh!(sh -c "sleep 1; echo $$0" $i).on_dyn(m).read().unwrap())
+        })
+        .collect();
+    let mut got: Vec<String> = threads.into_iter().map(|t| t.join().unwrap()).collect();
+    got.sort();
+    assert_eq!(got, ["0", "1", "2", "3", "4", "5", "6", "7"]);
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "took {:?}",
+        started.elapsed()
+    );
+}
+
+fn big_output_on_both_streams(kind: Kind) {
+    let m = fixture(kind);
+    // Far beyond the 2 MiB window that stdout and stderr share.
+    let out = sh!(sh -c "head -c 20000000 /dev/zero >&2; head -c 20000000 /dev/zero; head -c 5000000 /dev/zero >&2")
+        .on_dyn(m)
+        .output()
+        .unwrap();
+    assert_eq!(out.stdout.len(), 20_000_000);
+    assert_eq!(out.stderr.len(), 25_000_000);
+}
+
+for_both_remotes!(
+    unknown_host_key_is_refused_by_default,
+    changed_host_key_is_refused_even_with_accept_new,
+    accept_new_records_the_key,
+    insecure_accepts_any_key,
+    wrong_key_is_an_auth_error,
+    closed_port_is_a_connect_error,
+    a_remote_exit_255_is_not_a_connection_failure,
+    close_ends_the_connection,
+    connect_sock_reaches_a_remote_port,
+    a_stream_fails_after_close,
+    forward_local_carries_many_connections,
+    forward_remote_reports_the_chosen_port,
+    machine_handles_share_the_connection,
+    commands_from_many_threads_overlap,
+    big_output_on_both_streams,
+);
+
+#[test]
+fn ssh_close_removes_the_socket_directory() {
+    let m = common::ssh_builder().connect().unwrap();
+    let sockets = || {
+        std::fs::read_dir(std::env::temp_dir())
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .filter(|e| e.file_name().to_string_lossy().starts_with("plumb-ssh-"))
+            .count()
+    };
+    let before = sockets();
+    m.close().unwrap();
+    assert_eq!(sockets(), before - 1);
+}
+
+#[test]
+fn connect_parses_user_host_port() {
+    let d = sshd();
+    let err = SshMachine::connect(&format!("nobody-here@127.0.0.1:{}", d.port)).unwrap_err();
+    assert!(
+        matches!(err.kind(), ErrorKind::HostKey | ErrorKind::Auth),
+        "{err}"
+    );
+    assert_eq!(err.machine(), format!("nobody-here@127.0.0.1:{}", d.port));
+    let err = Ssh2Machine::connect(&format!("nobody-here@127.0.0.1:{}", d.port)).unwrap_err();
+    assert!(
+        matches!(err.kind(), ErrorKind::HostKey | ErrorKind::Auth),
+        "{err}"
+    );
+    assert_eq!(err.machine(), format!("nobody-here@127.0.0.1:{}", d.port));
+}
