@@ -40,6 +40,7 @@ macro_rules! on_every_machine {
     };
 }
 
+pub mod relay;
 pub mod sshd;
 
 pub fn local() -> Arc<dyn Machine> {

@@ -651,6 +651,7 @@ pub(crate) fn run(
     let mut refused: Option<Opening> = None;
     let mut next_keepalive = Instant::now() + keepalive;
     let mut closing = false;
+    let mut next_liveness = Instant::now() + keepalive;
     let why: String = 'outer: loop {
         let mut progress = false;
         let mut drain = [0u8; 64];
@@ -752,6 +753,19 @@ pub(crate) fn run(
         if let Some(e) = socket_error(&socket) {
             break 'outer format!("the connection failed: {e}");
         }
+        // The server answers every keepalive: silence for three intervals means the link
+        // is dead, even when the kernel still acknowledges what we send (a frozen peer).
+        if Instant::now() >= next_liveness {
+            next_liveness = Instant::now() + Duration::from_secs(1);
+            if let Some(silent) = silent_for(&socket) {
+                if silent > keepalive * 3 + Duration::from_secs(1) {
+                    break 'outer format!(
+                        "the connection is dead: nothing from the server for {}s",
+                        silent.as_secs()
+                    );
+                }
+            }
+        }
 
         if progress {
             continue;
@@ -818,6 +832,23 @@ fn socket_events(session: &Session) -> libc::c_short {
         ev |= libc::POLLOUT;
     }
     ev
+}
+
+/// How long ago the socket last received data (Linux `TCP_INFO`).
+fn silent_for(socket: &TcpStream) -> Option<Duration> {
+    // SAFETY: tcp_info is plain data; getsockopt writes at most `len` bytes into it.
+    unsafe {
+        let mut info: libc::tcp_info = std::mem::zeroed();
+        let mut len = std::mem::size_of::<libc::tcp_info>() as libc::socklen_t;
+        let rc = libc::getsockopt(
+            socket.as_raw_fd(),
+            libc::IPPROTO_TCP,
+            libc::TCP_INFO,
+            (&mut info as *mut libc::tcp_info).cast(),
+            &mut len,
+        );
+        (rc == 0).then(|| Duration::from_millis(u64::from(info.tcpi_last_data_recv)))
+    }
 }
 
 /// A pending error on the socket (a timeout from TCP_USER_TIMEOUT, a reset).

@@ -1,0 +1,119 @@
+//! A connection that is cut or frozen ends every running command and tunnel with an error,
+//! in bounded time, never a hang; a new machine works afterwards.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::relay::Relay;
+use common::sshd::sshd;
+use plumb::prelude::*;
+use plumb::{sh, ErrorKind, HostKeyPolicy, Ssh2Machine};
+
+trait Remote: Machine + Tunnels {}
+impl<T: Machine + Tunnels> Remote for T {}
+
+#[derive(Clone, Copy)]
+enum Kind {
+    Ssh,
+    Ssh2,
+}
+
+/// A machine through `relay`, with one-second keepalives.
+fn through(kind: Kind, relay: &Relay) -> Arc<dyn Remote> {
+    let d = sshd();
+    match kind {
+        Kind::Ssh => Arc::new(
+            SshMachine::builder("127.0.0.1")
+                .port(relay.port)
+                .user(&d.user)
+                .identity_file(&d.key)
+                .host_key_policy(HostKeyPolicy::Insecure)
+                .option("ServerAliveInterval", "1")
+                .option("ServerAliveCountMax", "3")
+                .connect()
+                .unwrap(),
+        ),
+        Kind::Ssh2 => Arc::new(
+            Ssh2Machine::builder("127.0.0.1")
+                .port(relay.port)
+                .user(&d.user)
+                .identity_file(&d.key)
+                .host_key_policy(HostKeyPolicy::Insecure)
+                .keepalive(Duration::from_secs(1))
+                .connect()
+                .unwrap(),
+        ),
+    }
+}
+
+/// Runs a long command and a tunnel through a relay, breaks the relay with `fault`, and
+/// checks that both fail within `bound`.
+fn everything_fails_in_time(kind: Kind, fault: fn(&Relay), bound: Duration) {
+    let relay = Relay::start(sshd().port);
+    let m = through(kind, &relay);
+    let echo = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = echo.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for c in echo.incoming() {
+            let Ok(mut c) = c else { continue };
+            std::thread::spawn(move || {
+                let mut b = [0u8; 1024];
+                while let Ok(n) = c.read(&mut b) {
+                    if n == 0 || c.write_all(&b[..n]).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+    });
+    let mut sock = m.connect_sock(port).unwrap();
+    sock.write_all(b"x").unwrap();
+    let mut one = [0u8; 1];
+    sock.read_exact(&mut one).unwrap();
+    let mut long = sh!(sleep 60).on_dyn(m.clone()).spawn().unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+
+    let started = Instant::now();
+    fault(&relay);
+    let err = long.wait().unwrap_err();
+    assert!(
+        matches!(err.kind(), ErrorKind::Connect | ErrorKind::Protocol),
+        "{err}"
+    );
+    assert!(
+        started.elapsed() < bound,
+        "the command noticed after {:?}",
+        started.elapsed()
+    );
+    let tunnel_failed =
+        sock.write_all(b"y").is_err() || matches!(sock.read(&mut one), Ok(0) | Err(_));
+    assert!(tunnel_failed, "the tunnel still works");
+    assert!(started.elapsed() < bound + Duration::from_secs(2));
+    // New commands on the dead machine fail at once; a new machine works.
+    assert!(sh!(true).on_dyn(m.clone()).run().is_err());
+    let fresh = through(kind, &Relay::start(sshd().port));
+    assert_eq!(sh!(echo back).on_dyn(fresh).read().unwrap(), "back");
+}
+
+#[test]
+fn ssh_cut() {
+    everything_fails_in_time(Kind::Ssh, Relay::cut, Duration::from_secs(10));
+}
+
+#[test]
+fn ssh2_cut() {
+    everything_fails_in_time(Kind::Ssh2, Relay::cut, Duration::from_secs(10));
+}
+
+#[test]
+fn ssh_frozen() {
+    everything_fails_in_time(Kind::Ssh, Relay::freeze, Duration::from_secs(10));
+}
+
+#[test]
+fn ssh2_frozen() {
+    everything_fails_in_time(Kind::Ssh2, Relay::freeze, Duration::from_secs(10));
+}
