@@ -412,3 +412,29 @@ fn connect_parses_user_host_port() {
     );
     assert_eq!(err.machine(), format!("nobody-here@127.0.0.1:{}", d.port));
 }
+
+/// sshd refuses more sessions per connection than `MaxSessions`: an `Ssh2Machine` queues
+/// the extra commands until a channel closes.
+#[test]
+fn ssh2_queues_commands_beyond_max_sessions() {
+    let d = common::sshd::start_with(sshd().user.clone(), "MaxSessions 2\n");
+    let m = Ssh2Machine::builder("127.0.0.1")
+        .port(d.port)
+        .user(&d.user)
+        .identity_file(&d.key)
+        .known_hosts_file(&d.known_hosts)
+        .connect()
+        .unwrap();
+    let threads: Vec<_> = (0..6)
+        .map(|i| {
+            let m = m.clone();
+            thread::spawn(move || sh!(sh -c "sleep 0.3; echo $$0" $i).on(&m).read())
+        })
+        .collect();
+    let mut got: Vec<String> = threads
+        .into_iter()
+        .map(|t| t.join().unwrap().unwrap())
+        .collect();
+    got.sort();
+    assert_eq!(got, ["0", "1", "2", "3", "4", "5"]);
+}

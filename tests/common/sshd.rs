@@ -91,12 +91,19 @@ pub fn sshd() -> &'static Sshd {
 /// Starts an sshd that lets `user` log in with a generated key; it lives as long as this
 /// process.
 pub fn start(user: String) -> Sshd {
+    start_with(user, "MaxSessions 100\n")
+}
+
+/// Like [`start`], with `extra` lines of sshd configuration.
+pub fn start_with(user: String, extra: &str) -> Sshd {
     let sshd_bin = Path::new("/usr/sbin/sshd");
     assert!(
         sshd_bin.exists(),
         "/usr/sbin/sshd is missing: run scripts/test, which installs openssh-server"
     );
-    let dir = std::env::temp_dir().join(format!("plumb-sshd-{}", std::process::id()));
+    static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    let dir = std::env::temp_dir().join(format!("plumb-sshd-{}-{n}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     let _ = std::fs::create_dir_all("/run/sshd");
@@ -122,8 +129,8 @@ pub fn start(user: String) -> Sshd {
             "Port {port}\nListenAddress 127.0.0.1\nHostKey {host}\nPidFile {dir}/sshd.pid\n\
              AuthorizedKeysFile {dir}/authorized_keys\nPasswordAuthentication no\n\
              KbdInteractiveAuthentication no\nUsePAM no\nStrictModes no\nPermitRootLogin yes\n\
-             AllowTcpForwarding yes\nGatewayPorts no\nMaxSessions 100\nMaxStartups 100:30:200\n\
-             Subsystem sftp /usr/lib/openssh/sftp-server\nLogLevel ERROR\n",
+             AllowTcpForwarding yes\nGatewayPorts no\nMaxStartups 100:30:200\n\
+             Subsystem sftp /usr/lib/openssh/sftp-server\nLogLevel ERROR\n{extra}",
             host = host_key.display(),
             dir = dir.display(),
         ),

@@ -674,8 +674,9 @@ pub(crate) fn run(
             break 'outer "the machine was closed".to_string();
         }
 
-        // Open channels, one at a time.
-        while let Some(op) = queue.pop_front() {
+        // Open channels, one at a time; none while the server refuses more.
+        while refused.is_none() {
+            let Some(op) = queue.pop_front() else { break };
             match op.step(&session, !pumps.is_empty()) {
                 Ok((Opened::Pending, Some(back))) => {
                     queue.push_front(back);
@@ -696,9 +697,6 @@ pub(crate) fn run(
                 }
                 Ok(_) => progress = true,
                 Err(e) => break 'outer format!("the connection failed: {e}"),
-            }
-            if refused.is_some() {
-                break;
             }
         }
 
