@@ -52,6 +52,13 @@ fn main() {
         .known_hosts_file(&d.known_hosts)
         .connect()
         .unwrap();
+    let m2 = Ssh2Machine::builder("127.0.0.1")
+        .port(d.port)
+        .user(&user)
+        .identity_file(&d.key)
+        .known_hosts_file(&d.known_hosts)
+        .connect()
+        .unwrap();
     let fresh_ssh = || {
         let mut c = Command::new("ssh");
         c.args(["-o", "BatchMode=yes", "-o", "IdentitiesOnly=yes", "-i"])
@@ -89,6 +96,33 @@ fn main() {
             || sh!(true).on(&m).run().unwrap(),
         ),
     );
+    row(
+        "Ssh2Machine, `true` per command",
+        "fresh `ssh host true`",
+        compare(
+            rounds,
+            iters,
+            || {
+                assert!(fresh_ssh()
+                    .arg("true")
+                    .stdin(Stdio::null())
+                    .status()
+                    .unwrap()
+                    .success())
+            },
+            || sh!(true).on(&m2).run().unwrap(),
+        ),
+    );
+    row(
+        "Ssh2Machine, `true` per command",
+        "SshMachine, same",
+        compare(
+            rounds,
+            iters * 4,
+            || sh!(true).on(&m).run().unwrap(),
+            || sh!(true).on(&m2).run().unwrap(),
+        ),
+    );
     let size = if quick { "50M" } else { "500M" };
     row(
         "SshMachine stdout, `head -c` /dev/zero",
@@ -105,6 +139,23 @@ fn main() {
                 assert!(out.status.success());
             },
             || drop(sh!(head -c $size /dev/zero).on(&m).read_bytes().unwrap()),
+        ),
+    );
+    row(
+        "Ssh2Machine stdout, `head -c` /dev/zero",
+        "fresh `ssh` binary, same command",
+        compare(
+            if quick { 2 } else { 5 },
+            1,
+            || {
+                let out = fresh_ssh()
+                    .args(["head", "-c", size, "/dev/zero"])
+                    .stdin(Stdio::null())
+                    .output()
+                    .unwrap();
+                assert!(out.status.success());
+            },
+            || drop(sh!(head -c $size /dev/zero).on(&m2).read_bytes().unwrap()),
         ),
     );
 
@@ -163,6 +214,40 @@ fn main() {
                 assert!(ok.success());
             },
             || m.download(&dest, &back).unwrap(),
+        ),
+    );
+    row(
+        &format!("Ssh2Machine upload, {mb} MB"),
+        "fresh `scp`",
+        compare(
+            if quick { 2 } else { 5 },
+            1,
+            || {
+                let ok = scp()
+                    .arg(&big)
+                    .arg(format!("{user}@127.0.0.1:{}", dest.display()))
+                    .status()
+                    .unwrap();
+                assert!(ok.success());
+            },
+            || m2.upload(&big, &dest).unwrap(),
+        ),
+    );
+    row(
+        &format!("Ssh2Machine download, {mb} MB"),
+        "fresh `scp`",
+        compare(
+            if quick { 2 } else { 5 },
+            1,
+            || {
+                let ok = scp()
+                    .arg(format!("{user}@127.0.0.1:{}", dest.display()))
+                    .arg(&back)
+                    .status()
+                    .unwrap();
+                assert!(ok.success());
+            },
+            || m2.download(&dest, &back).unwrap(),
         ),
     );
     m.path(&remote_tmp).remove().unwrap();
