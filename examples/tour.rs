@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use plumb::prelude::*;
-use plumb::{ErrorKind, SshMachine};
+use plumb::{ErrorKind, Ssh2Machine, SshMachine};
 
 fn step(title: &str) {
     println!("\n== {title}");
@@ -96,13 +96,13 @@ fn main() -> Result<(), plumb::Error> {
 #[path = "../tests/common/sshd.rs"]
 mod sshd;
 
-/// The remote machine for the tour: `PLUMB_TOUR_SSH=user@host[:port]` when set, else a
+/// The remote machines for the tour: `PLUMB_TOUR_SSH=user@host[:port]` when set, else a
 /// throwaway sshd on 127.0.0.1 when this computer has one, logged into as ourselves.
-fn tour_remote() -> Option<(SshMachine, String)> {
+fn tour_remotes() -> Option<(SshMachine, Ssh2Machine, String)> {
     if let Ok(dest) = std::env::var("PLUMB_TOUR_SSH") {
-        return match SshMachine::connect(&dest) {
-            Ok(m) => Some((m, format!("{dest} (from PLUMB_TOUR_SSH)"))),
-            Err(e) => {
+        return match (SshMachine::connect(&dest), Ssh2Machine::connect(&dest)) {
+            (Ok(m), Ok(m2)) => Some((m, m2, format!("{dest} (from PLUMB_TOUR_SSH)"))),
+            (Err(e), _) | (_, Err(e)) => {
                 println!("cannot connect to PLUMB_TOUR_SSH={dest}: {e}");
                 None
             }
@@ -120,9 +120,15 @@ fn tour_remote() -> Option<(SshMachine, String)> {
         .identity_file(&d.key)
         .known_hosts_file(&d.known_hosts)
         .connect();
-    match m {
-        Ok(m) => Some((m, format!("a throwaway sshd on 127.0.0.1:{}", d.port))),
-        Err(e) => {
+    let m2 = Ssh2Machine::builder("127.0.0.1")
+        .port(d.port)
+        .user(&me)
+        .identity_file(&d.key)
+        .known_hosts_file(&d.known_hosts)
+        .connect();
+    match (m, m2) {
+        (Ok(m), Ok(m2)) => Some((m, m2, format!("a throwaway sshd on 127.0.0.1:{}", d.port))),
+        (Err(e), _) | (_, Err(e)) => {
             println!("cannot reach the throwaway sshd: {e}");
             None
         }
@@ -131,7 +137,7 @@ fn tour_remote() -> Option<(SshMachine, String)> {
 
 fn remote_tour() -> Result<(), plumb::Error> {
     step("13. Remote machines: the same expressions, on a host reached with ssh");
-    let Some((remote, how)) = tour_remote() else {
+    let Some((remote, remote2, how)) = tour_remotes() else {
         return Ok(());
     };
     println!("connected to {how}, one ssh connection shared by everything below");
@@ -174,6 +180,42 @@ fn remote_tour() -> Result<(), plumb::Error> {
     std::io::Read::read_to_string(&mut sock, &mut greeting).ok();
     print!("{greeting}");
 
+    step("19. Ssh2Machine: one libssh2 session, each command on its own channel");
+    let started = std::time::Instant::now();
+    let threads: Vec<_> = (0..8)
+        .map(|i| {
+            let m = remote2.clone();
+            std::thread::spawn(move || sh!(sh -c "sleep 1; echo channel $$0" $i).on(&m).read())
+        })
+        .collect();
+    for t in threads {
+        println!("{}", t.join().expect("a thread")?);
+    }
+    println!(
+        "8 one-second commands took {:.1?} together",
+        started.elapsed()
+    );
+
+    step("20. Ssh2Machine tunnels ride the same connection");
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a local port");
+    let port = listener.local_addr().expect("an address").port();
+    std::thread::spawn(move || {
+        for c in listener.incoming().flatten() {
+            let mut c = c;
+            let _ = std::io::Write::write_all(&mut c, b"hello over a direct-tcpip channel\n");
+        }
+    });
+    let mut sock = remote2.connect_sock(port)?;
+    let mut greeting = String::new();
+    std::io::Read::read_to_string(&mut sock, &mut greeting).ok();
+    print!("{greeting}");
+    let fwd = remote2.forward_local("127.0.0.1", port)?;
+    let mut c = std::net::TcpStream::connect(fwd.local_addr()).expect("the forward listens");
+    let mut greeting = String::new();
+    std::io::Read::read_to_string(&mut c, &mut greeting).ok();
+    print!("through forward_local on {}: {greeting}", fwd.local_addr());
+
     remote.close()?;
+    remote2.close()?;
     Ok(())
 }
