@@ -624,13 +624,17 @@ fn base64(bytes: &[u8]) -> String {
 /// The local end of a job's stream for the I/O thread: a descriptor it can make
 /// non-blocking, or a pipe whose other end a thread copies to or from this process's own
 /// stream (which must stay blocking for everyone else).
-fn stream_out(s: Stdio, to_stderr: bool) -> std::io::Result<Option<OwnedFd>> {
+fn stream_out(
+    s: Stdio,
+    to_stderr: bool,
+    copiers: &mut Vec<JoinHandle<()>>,
+) -> std::io::Result<Option<OwnedFd>> {
     Ok(match s {
         Stdio::Null => None,
         Stdio::Fd(fd) => Some(fd),
         Stdio::Inherit => {
             let (mut r, w) = os_pipe::pipe()?;
-            thread::spawn(move || {
+            copiers.push(thread::spawn(move || {
                 let mut buf = [0u8; 32 * 1024];
                 while let Ok(n) = r.read(&mut buf) {
                     if n == 0 {
@@ -689,8 +693,9 @@ impl Machine for Ssh2Machine {
             Stdio::Fd(fd) => Some(fd),
             _ => None,
         };
-        let stdout = stream_out(job.stdout, false).map_err(setup)?;
-        let stderr = stream_out(job.stderr, true).map_err(setup)?;
+        let mut copiers = Vec::new();
+        let stdout = stream_out(job.stdout, false, &mut copiers).map_err(setup)?;
+        let stderr = stream_out(job.stderr, true, &mut copiers).map_err(setup)?;
         let done = self.exec(&script, stdin, stdout, stderr)?;
         Ok(Box::new(Ssh2Process {
             machine: self.clone(),
@@ -700,6 +705,7 @@ impl Machine for Ssh2Machine {
             files,
             kill_tree: job.kill_tree,
             killed: AtomicBool::new(false),
+            copiers: Mutex::new(copiers),
         }))
     }
 
@@ -756,10 +762,16 @@ struct Ssh2Process {
     files: ScriptFiles,
     kill_tree: bool,
     killed: AtomicBool,
+    /// Threads copying output to this process's own stdout/stderr: joined before the
+    /// outcome, so that everything is printed when `run` returns.
+    copiers: Mutex<Vec<JoinHandle<()>>>,
 }
 
 impl Ssh2Process {
     fn finish(&self, exit: std::result::Result<Exit, String>) -> Result<Outcome> {
+        for t in self.copiers.lock().unwrap_or_else(PoisonError::into_inner).drain(..) {
+            let _ = t.join();
+        }
         let name = &self.machine.conn.name;
         let exit = exit.map_err(|why| Error::new(ErrorKind::Connect, name, why))?;
         let status = match exit {
