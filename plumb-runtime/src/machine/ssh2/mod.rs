@@ -648,7 +648,7 @@ fn stream_out(
                             .and_then(|()| std::io::stdout().flush())
                     };
                 }
-            });
+            }));
             Some(w.into())
         }
     })
@@ -769,7 +769,12 @@ struct Ssh2Process {
 
 impl Ssh2Process {
     fn finish(&self, exit: std::result::Result<Exit, String>) -> Result<Outcome> {
-        for t in self.copiers.lock().unwrap_or_else(PoisonError::into_inner).drain(..) {
+        for t in self
+            .copiers
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .drain(..)
+        {
             let _ = t.join();
         }
         let name = &self.machine.conn.name;
