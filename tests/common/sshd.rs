@@ -51,7 +51,11 @@ pub fn ensure_user(name: &str, shell: &str) -> bool {
     if !exists(name) {
         return false;
     }
-    let _ = Command::new("usermod").args(["-s", shell, name]).status();
+    let _ = Command::new("usermod")
+        .args(["-s", shell, name])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status();
     // sshd refuses accounts whose password field is locked.
     Command::new("usermod")
         .args(["-p", "*", name])
