@@ -61,6 +61,34 @@ pub(crate) struct Context {
     pub env: Vec<(std::ffi::OsString, Option<std::ffi::OsString>)>,
 }
 
+impl Context {
+    /// The context inside `dir` (relative to the current directory).
+    pub(crate) fn with_dir(&self, dir: &std::path::Path) -> Context {
+        Context {
+            dir: Some(join(self.dir.as_deref(), dir)),
+            env: self.env.clone(),
+        }
+    }
+
+    /// The context with one more environment variable.
+    pub(crate) fn with_env(&self, key: &std::ffi::OsStr, value: &std::ffi::OsStr) -> Context {
+        let mut env = self.env.clone();
+        env.push((key.to_owned(), Some(value.to_owned())));
+        Context {
+            dir: self.dir.clone(),
+            env,
+        }
+    }
+}
+
+/// Whether a login shell (by its file name) reads POSIX quoting.
+pub(crate) fn is_posix_shell(name: &str) -> bool {
+    const POSIX: [&str; 11] = [
+        "sh", "bash", "dash", "zsh", "ksh", "mksh", "ksh93", "ash", "busybox", "yash", "rbash",
+    ];
+    name.is_empty() || POSIX.contains(&name)
+}
+
 /// Renders `expr` into a script for `sh -c`.
 pub(crate) fn render(expr: &Expr, ctx: &Context, files: &ScriptFiles, kill_tree: bool) -> Vec<u8> {
     let mut r = Renderer {

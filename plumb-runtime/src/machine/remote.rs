@@ -36,6 +36,35 @@ pub(crate) trait RemoteShell: Machine + Clone + 'static {
     }
 }
 
+/// The outcome of a job whose script exited with `status`: judged by the job's checks,
+/// and, when a compound job failed, the failing stage read from the status file its script
+/// left behind (the file exists only then; reading removes it).
+pub(crate) fn outcome<M: RemoteShell>(
+    m: &M,
+    expr: &crate::expr::Expr,
+    files: &crate::script::ScriptFiles,
+    status: crate::output::ExitStatus,
+) -> crate::machine::Outcome {
+    let accepted = expr.opts().judge(&status, status.success());
+    let compound = !matches!(expr.node(), crate::expr::Node::Cmd(_));
+    let stage = match (compound, status.code()) {
+        (true, Some(code)) if code != 0 => {
+            let record = m
+                .run_script(&crate::script::take_status_file(files), &[])
+                .map(|o| o.stdout)
+                .unwrap_or_default();
+            crate::script::failed_stage(expr, &record, code).filter(|_| !accepted)
+        }
+        _ => None,
+    };
+    crate::machine::Outcome {
+        status,
+        stage,
+        accepted,
+        machine: None,
+    }
+}
+
 /// The full path of `program` on the remote `PATH`.
 pub(crate) fn which<M: RemoteShell>(m: &M, program: &str) -> Result<PathBuf> {
     let script = [b"command -v -- ".as_slice(), &crate::quote(program)].concat();

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use shared_child::SharedChild;
 
 use crate::error::{Error, ErrorKind};
-use crate::expr::{Expr, Node};
+use crate::expr::Expr;
 use crate::machine::remote::{self, RawOutput, RemoteShell};
 use crate::machine::{Fs, HostKeyPolicy, Job, Machine, Outcome, Process, Stdio};
 use crate::output::ExitStatus;
@@ -122,25 +122,17 @@ impl SshMachine {
 
     /// A handle whose commands and relative paths start in `dir`.
     pub fn with_dir(&self, dir: impl AsRef<Path>) -> SshMachine {
-        let mut ctx = (*self.ctx).clone();
-        ctx.dir = Some(match &ctx.dir {
-            Some(d) => d.join(dir),
-            None => dir.as_ref().to_path_buf(),
-        });
         SshMachine {
             conn: self.conn.clone(),
-            ctx: Arc::new(ctx),
+            ctx: Arc::new(self.ctx.with_dir(dir.as_ref())),
         }
     }
 
     /// A handle whose commands get this environment variable.
     pub fn with_env(&self, key: impl AsRef<OsStr>, value: impl AsRef<OsStr>) -> SshMachine {
-        let mut ctx = (*self.ctx).clone();
-        ctx.env
-            .push((key.as_ref().to_owned(), Some(value.as_ref().to_owned())));
         SshMachine {
             conn: self.conn.clone(),
-            ctx: Arc::new(ctx),
+            ctx: Arc::new(self.ctx.with_env(key.as_ref(), value.as_ref())),
         }
     }
 
@@ -527,12 +519,7 @@ impl Conn {
         if let Ok(out) = c.output() {
             let shell = String::from_utf8_lossy(&out.stdout);
             let name = shell.trim().rsplit('/').next().unwrap_or("").to_string();
-            let posix = name.is_empty()
-                || [
-                    "sh", "bash", "dash", "zsh", "ksh", "mksh", "ksh93", "ash", "busybox", "yash",
-                    "rbash",
-                ]
-                .contains(&name.as_str());
+            let posix = script::is_posix_shell(&name);
             self.posix_login
                 .store(posix, std::sync::atomic::Ordering::Relaxed);
         }
@@ -713,29 +700,12 @@ impl SshProcess {
                 "the connection was lost",
             ));
         }
-        let code_ok = status.success();
-        let accepted = self.expr.opts().judge(&status, code_ok);
-        let compound = !matches!(self.expr.node(), Node::Cmd(_));
-        // A status file exists only when a command failed and the job did too; read it
-        // (and remove it) then.
-        let stage = match (compound, status.code()) {
-            (true, Some(code)) if code != 0 => {
-                // Which stage failed is in the status file the script left behind.
-                let record = self
-                    .machine
-                    .run_raw(&script::take_status_file(&self.files), &[])
-                    .map(|o| o.stdout)
-                    .unwrap_or_default();
-                script::failed_stage(&self.expr, &record, code).filter(|_| !accepted)
-            }
-            _ => None,
-        };
-        Ok(Outcome {
+        Ok(remote::outcome(
+            &self.machine,
+            &self.expr,
+            &self.files,
             status,
-            stage,
-            accepted,
-            machine: None,
-        })
+        ))
     }
 }
 

@@ -22,7 +22,7 @@ use ssh2::{CheckResult, HashType, KnownHostFileKind, Session};
 
 use self::io::{Exit, Request, Shared};
 use crate::error::{Error, ErrorKind};
-use crate::expr::{Expr, Node};
+use crate::expr::Expr;
 use crate::machine::remote::{self, RawOutput, RemoteShell};
 use crate::machine::ssh::parse_destination;
 use crate::machine::{Fs, HostKeyPolicy, Job, Machine, Outcome, Process, Stdio};
@@ -122,22 +122,17 @@ impl Ssh2Machine {
 
     /// A handle whose commands and relative paths start in `dir`.
     pub fn with_dir(&self, dir: impl AsRef<Path>) -> Ssh2Machine {
-        let mut ctx = (*self.ctx).clone();
-        ctx.dir = Some(script::join(ctx.dir.as_deref(), dir.as_ref()));
         Ssh2Machine {
             conn: self.conn.clone(),
-            ctx: Arc::new(ctx),
+            ctx: Arc::new(self.ctx.with_dir(dir.as_ref())),
         }
     }
 
     /// A handle whose commands get this environment variable.
     pub fn with_env(&self, key: impl AsRef<OsStr>, value: impl AsRef<OsStr>) -> Ssh2Machine {
-        let mut ctx = (*self.ctx).clone();
-        ctx.env
-            .push((key.as_ref().to_owned(), Some(value.as_ref().to_owned())));
         Ssh2Machine {
             conn: self.conn.clone(),
-            ctx: Arc::new(ctx),
+            ctx: Arc::new(self.ctx.with_env(key.as_ref(), value.as_ref())),
         }
     }
 
@@ -593,12 +588,7 @@ fn detect_posix_login(session: &Session) -> bool {
     match run() {
         Ok(shell) => {
             let name = shell.trim().rsplit('/').next().unwrap_or("").to_string();
-            name.is_empty()
-                || [
-                    "sh", "bash", "dash", "zsh", "ksh", "mksh", "ksh93", "ash", "busybox", "yash",
-                    "rbash",
-                ]
-                .contains(&name.as_str())
+            script::is_posix_shell(&name)
         }
         Err(_) => true,
     }
@@ -784,24 +774,7 @@ impl Ssh2Process {
             Exit::Code(c) => ExitStatus::from_code(c),
             Exit::Signal(s) => ExitStatus::from_signal(s),
         };
-        let accepted = self.expr.opts().judge(&status, status.success());
-        let compound = !matches!(self.expr.node(), Node::Cmd(_));
-        let stage = match (compound, status.code()) {
-            (true, Some(code)) if code != 0 => {
-                let record = self
-                    .machine
-                    .run_script(&script::take_status_file(&self.files), &[]);
-                let record = record.map(|o| o.stdout).unwrap_or_default();
-                script::failed_stage(&self.expr, &record, code).filter(|_| !accepted)
-            }
-            _ => None,
-        };
-        let outcome = Outcome {
-            status,
-            stage,
-            accepted,
-            machine: None,
-        };
+        let outcome = remote::outcome(&self.machine, &self.expr, &self.files, status);
         *self.outcome.lock().unwrap_or_else(PoisonError::into_inner) = Some(outcome.clone());
         Ok(outcome)
     }
