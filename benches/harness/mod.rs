@@ -1,0 +1,135 @@
+//! The benchmark harness: each comparison runs its baseline and plumb side by side, in
+//! alternating rounds in the same process, and reports the median round of each and their
+//! ratio (plumb / baseline; below 1 is faster), so that the noise of a shared machine hits
+//! both sides alike. `--quick` shrinks every run for a smoke test.
+#![allow(dead_code)]
+
+#[path = "../../tests/common/sshd.rs"]
+pub mod sshd;
+
+use std::time::{Duration, Instant};
+
+use plumb::prelude::*;
+
+pub fn quick() -> bool {
+    std::env::args().any(|a| a == "--quick")
+}
+
+fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v[v.len() / 2]
+}
+
+/// A table of comparisons, printed as Markdown as rows arrive.
+pub struct Table;
+
+impl Table {
+    pub fn new() -> Table {
+        println!("| comparison | baseline | baseline median | plumb median | ratio |");
+        println!("|---|---|---|---|---|");
+        Table
+    }
+
+    /// Runs `rounds` alternating rounds of `iters` runs of each side and prints the row.
+    pub fn compare(
+        &self,
+        name: &str,
+        baseline: &str,
+        (rounds, iters): (usize, usize),
+        mut base: impl FnMut(),
+        mut ours: impl FnMut(),
+    ) {
+        let (mut b, mut o) = (Vec::new(), Vec::new());
+        base();
+        ours();
+        for _ in 0..rounds {
+            let t = Instant::now();
+            (0..iters).for_each(|_| base());
+            b.push(t.elapsed() / iters as u32);
+            let t = Instant::now();
+            (0..iters).for_each(|_| ours());
+            o.push(t.elapsed() / iters as u32);
+        }
+        let (b, o) = (median(b), median(o));
+        println!(
+            "| {name} | {baseline} | {b:.1?} | {o:.1?} | {:.3} |",
+            o.as_secs_f64() / b.as_secs_f64()
+        );
+    }
+}
+
+/// A loopback sshd and both remote machines on it, logged in as a user whose login shell
+/// is `/bin/sh` (made when we are root: root's login shell reads `.bashrc`).
+pub struct Remotes {
+    pub sshd: sshd::Sshd,
+    pub user: String,
+    pub ssh: SshMachine,
+    pub ssh2: Ssh2Machine,
+}
+
+impl Remotes {
+    pub fn start() -> Remotes {
+        let me = sh! { id -un }.read().unwrap();
+        let user = if me == "root" {
+            assert!(sshd::ensure_user("plumbtest", "/bin/sh"));
+            "plumbtest".to_string()
+        } else {
+            me
+        };
+        let d = sshd::start(user.clone());
+        let ssh = SshMachine::builder("127.0.0.1")
+            .port(d.port)
+            .user(&user)
+            .identity_file(&d.key)
+            .known_hosts_file(&d.known_hosts)
+            .connect()
+            .unwrap();
+        let ssh2 = Ssh2Machine::builder("127.0.0.1")
+            .port(d.port)
+            .user(&user)
+            .identity_file(&d.key)
+            .known_hosts_file(&d.known_hosts)
+            .connect()
+            .unwrap();
+        Remotes {
+            sshd: d,
+            user,
+            ssh,
+            ssh2,
+        }
+    }
+
+    /// The `ssh` binary with the fixture's key and host key, no multiplexing: what a
+    /// script would otherwise run per command.
+    pub fn fresh_ssh(&self) -> std::process::Command {
+        let mut c = std::process::Command::new("ssh");
+        self.key_args(&mut c);
+        c.args(["-p", &self.sshd.port.to_string()])
+            .arg(format!("{}@127.0.0.1", self.user));
+        c
+    }
+
+    /// `scp` with the same options (the port flag is `-P`).
+    pub fn scp(&self) -> std::process::Command {
+        let mut c = std::process::Command::new("scp");
+        c.arg("-q");
+        self.key_args(&mut c);
+        c.args(["-P", &self.sshd.port.to_string()]);
+        c
+    }
+
+    /// `user@127.0.0.1:path` for scp.
+    pub fn remote_path(&self, path: &std::path::Path) -> String {
+        format!("{}@127.0.0.1:{}", self.user, path.display())
+    }
+
+    fn key_args(&self, c: &mut std::process::Command) {
+        c.args(["-o", "BatchMode=yes", "-o", "IdentitiesOnly=yes", "-i"])
+            .arg(&self.sshd.key)
+            .arg("-o")
+            .arg(format!(
+                "UserKnownHostsFile={}",
+                self.sshd.known_hosts.display()
+            ));
+    }
+}
