@@ -7,6 +7,7 @@ use std::process::Stdio;
 
 use harness::{quick, Remotes, Table};
 use plumb::prelude::*;
+use plumb::Tunnels;
 
 fn main() {
     let r = Remotes::start();
@@ -70,6 +71,52 @@ fn main() {
         || drop(sh!(head -c $size /dev/zero).on(m2).read_bytes().unwrap()),
     );
 
+    let fresh_stdin = || {
+        let script = format!(
+            "head -c {size} /dev/zero | ssh -o BatchMode=yes -o IdentitiesOnly=yes -i {} -o UserKnownHostsFile={} -p {} {}@127.0.0.1 wc -c",
+            r.sshd.key.display(),
+            r.sshd.known_hosts.display(),
+            r.sshd.port,
+            r.user
+        );
+        assert!(std::process::Command::new("sh")
+            .arg("-c")
+            .arg(script)
+            .stdout(Stdio::null())
+            .status()
+            .unwrap()
+            .success());
+    };
+    t.compare(
+        &format!("`SshMachine` stdin, {size}"),
+        "`head | ssh host wc -c`",
+        big_runs,
+        fresh_stdin,
+        || {
+            drop(
+                (sh!(head -c $size /dev/zero) | sh! { wc -c }.on(m))
+                    .read()
+                    .unwrap(),
+            )
+        },
+    );
+    t.compare(
+        &format!("`Ssh2Machine` stdin, {size}"),
+        "`head | ssh host wc -c`",
+        big_runs,
+        fresh_stdin,
+        || {
+            drop(
+                (sh!(head -c $size /dev/zero) | sh! { wc -c }.on(m2))
+                    .read()
+                    .unwrap(),
+            )
+        },
+    );
+
+    tunnels(&r, &t);
+    concurrency(&r);
+
     let here = tempfile::tempdir().unwrap();
     let big = here.path().join("big.bin");
     let mb = if quick() { 20 } else { 100 };
@@ -124,4 +171,124 @@ fn main() {
         || m2.download(&dest, &back).unwrap(),
     );
     m.path(&remote_tmp).remove().unwrap();
+}
+
+/// A sink on the remote side's loopback (this host) that counts what it receives and
+/// answers with the count when the sender half-closes.
+fn sink() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for c in listener.incoming().flatten() {
+            std::thread::spawn(move || {
+                let mut c = c;
+                let n = std::io::copy(&mut c, &mut std::io::sink()).unwrap_or(0);
+                let _ = std::io::Write::write_all(&mut c, n.to_string().as_bytes());
+            });
+        }
+    });
+    port
+}
+
+/// Sends `bytes` through `stream` and waits for the sink's count.
+fn push<S: std::io::Read + std::io::Write>(
+    mut stream: S,
+    bytes: usize,
+    half_close: impl FnOnce(&mut S),
+) {
+    let chunk = vec![0u8; 256 * 1024];
+    let mut left = bytes;
+    while left > 0 {
+        let n = left.min(chunk.len());
+        stream.write_all(&chunk[..n]).unwrap();
+        left -= n;
+    }
+    half_close(&mut stream);
+    let mut count = String::new();
+    stream.read_to_string(&mut count).unwrap();
+    assert_eq!(count, bytes.to_string());
+}
+
+fn tunnels(r: &Remotes, t: &Table) {
+    let port = sink();
+    let bytes = if quick() { 50 << 20 } else { 500 << 20 };
+    let runs = (if quick() { 2 } else { 5 }, 1);
+    // The baseline: `ssh -L` started once, its startup not counted.
+    let local_port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut forward = r
+        .fresh_ssh()
+        .arg("-N")
+        .arg("-L")
+        .arg(format!("127.0.0.1:{local_port}:127.0.0.1:{port}"))
+        .spawn()
+        .unwrap();
+    while std::net::TcpStream::connect(("127.0.0.1", local_port)).is_err() {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let tcp = |port: u16| {
+        let s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+        s.set_nodelay(true).unwrap();
+        s
+    };
+    let half_close = |s: &mut std::net::TcpStream| s.shutdown(std::net::Shutdown::Write).unwrap();
+    let baseline = || push(tcp(local_port), bytes, half_close);
+    let mb = bytes >> 20;
+    for (name, m) in [
+        ("SshMachine", &r.ssh as &dyn Tunnels),
+        ("Ssh2Machine", &r.ssh2 as &dyn Tunnels),
+    ] {
+        t.compare(
+            &format!("`{name}::connect_sock`, {mb} MB"),
+            "`ssh -L`",
+            runs,
+            baseline,
+            || {
+                push(m.connect_sock(port).unwrap(), bytes, |s| {
+                    s.shutdown_write().unwrap()
+                })
+            },
+        );
+        let fwd = m.forward_local("127.0.0.1", port).unwrap();
+        let fport = fwd.local_addr().port();
+        t.compare(
+            &format!("`{name}::forward_local`, {mb} MB"),
+            "`ssh -L`",
+            runs,
+            baseline,
+            || push(tcp(fport), bytes, half_close),
+        );
+    }
+    let _ = forward.kill();
+    let _ = forward.wait();
+}
+
+/// Commands per second from 1 to 16 threads on one `Ssh2Machine`.
+fn concurrency(r: &Remotes) {
+    let per_thread = if quick() { 10 } else { 50 };
+    println!();
+    println!("| threads on one `Ssh2Machine` | commands/s | speed-up over 1 thread |");
+    println!("|---|---|---|");
+    let mut one = 0.0;
+    for threads in [1usize, 2, 4, 8, 16] {
+        let started = std::time::Instant::now();
+        std::thread::scope(|s| {
+            for _ in 0..threads {
+                s.spawn(|| {
+                    for _ in 0..per_thread {
+                        sh!(true).on(&r.ssh2).run().unwrap();
+                    }
+                });
+            }
+        });
+        let rate = (threads * per_thread) as f64 / started.elapsed().as_secs_f64();
+        if threads == 1 {
+            one = rate;
+        }
+        println!("| {threads} | {rate:.0} | {:.2}× |", rate / one);
+    }
+    println!();
 }

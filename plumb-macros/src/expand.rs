@@ -54,13 +54,30 @@ fn command_tokens(c: &Command) -> TokenStream {
 
 fn simple(s: &Simple) -> TokenStream {
     let argv = syn::Ident::new("argv", Span::mixed_site());
-    let pushes = s.words.iter().map(|w| match w.parts.as_slice() {
-        [Part::Splat(e, span)] => quote_spanned!(*span=> #argv.extend(__p::splat(#e));),
-        _ => {
-            let w = word(w);
-            quote!(#argv.push(#w);)
+    // Runs of plain literal words become one slice: less code for the compiler to check.
+    let mut pushes = Vec::new();
+    let mut literals: Vec<String> = Vec::new();
+    let flush = |literals: &mut Vec<String>, pushes: &mut Vec<TokenStream>| {
+        if !literals.is_empty() {
+            let lits = std::mem::take(literals);
+            pushes.push(quote!(__p::lits(&mut #argv, &[#(#lits),*]);));
         }
-    });
+    };
+    for w in &s.words {
+        match w.parts.as_slice() {
+            [Part::Lit(text)] => literals.push(text.clone()),
+            [Part::Splat(e, span)] => {
+                flush(&mut literals, &mut pushes);
+                pushes.push(quote_spanned!(*span=> #argv.extend(__p::splat(#e));));
+            }
+            _ => {
+                flush(&mut literals, &mut pushes);
+                let w = word(w);
+                pushes.push(quote!(#argv.push(#w);));
+            }
+        }
+    }
+    flush(&mut literals, &mut pushes);
     let env = s.env.iter().map(|(name, value)| {
         let value = word(value);
         quote!((#name, #value))

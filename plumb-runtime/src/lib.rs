@@ -50,6 +50,10 @@ pub mod __private {
         OsString::from(s)
     }
 
+    pub fn lits(argv: &mut Vec<OsString>, words: &[&str]) {
+        argv.extend(words.iter().map(OsString::from));
+    }
+
     pub fn value<T: ToArg + ?Sized>(v: &T) -> OsString {
         v.to_arg()
     }
