@@ -273,6 +273,31 @@ fn a_stream_fails_after_close(kind: Kind) {
     }
 }
 
+/// A service that answers and hangs up at once: the remote side closes each channel while
+/// this side may still be sending. (Ssh2Machine once sent an EOF after its CLOSE here, and
+/// the server dropped the whole connection.)
+fn short_tunnels_closed_by_the_remote(kind: Kind) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    thread::spawn(move || {
+        for c in listener.incoming().flatten() {
+            let mut c = c;
+            let mut b = [0u8; 4];
+            if c.read_exact(&mut b).is_ok() {
+                let _ = c.write_all(&b);
+            }
+        }
+    });
+    let m = fixture(kind);
+    for _ in 0..200 {
+        let mut s = m.connect_sock(port).unwrap();
+        s.write_all(b"ping").unwrap();
+        let mut b = [0u8; 4];
+        s.read_exact(&mut b).unwrap();
+        assert_eq!(&b, b"ping");
+    }
+}
+
 fn forward_local_carries_many_connections(kind: Kind) {
     let m = fixture(kind);
     let port = echo_server();
@@ -374,6 +399,7 @@ for_both_remotes!(
     close_ends_the_connection,
     connect_sock_reaches_a_remote_port,
     a_stream_fails_after_close,
+    short_tunnels_closed_by_the_remote,
     forward_local_carries_many_connections,
     forward_remote_reports_the_chosen_port,
     machine_handles_share_the_connection,

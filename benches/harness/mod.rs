@@ -15,6 +15,14 @@ pub fn quick() -> bool {
     std::env::args().any(|a| a == "--quick")
 }
 
+/// `--only TEXT`: run just the comparisons whose name contains TEXT.
+fn only() -> Option<String> {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter()
+        .position(|a| a == "--only")
+        .and_then(|i| args.get(i + 1).cloned())
+}
+
 fn median(mut v: Vec<Duration>) -> Duration {
     v.sort();
     v[v.len() / 2]
@@ -39,6 +47,9 @@ impl Table {
         mut base: impl FnMut(),
         mut ours: impl FnMut(),
     ) {
+        if only().is_some_and(|o| !name.contains(&o)) {
+            return;
+        }
         let (mut b, mut o) = (Vec::new(), Vec::new());
         base();
         ours();

@@ -109,16 +109,14 @@ pub(crate) fn render(expr: &Expr, ctx: &Context, files: &ScriptFiles, kill_tree:
         r.raw("; ");
     }
     if let Some(dir) = &ctx.dir {
-        r.raw("cd ");
-        r.quoted(dir.as_os_str().as_bytes());
+        r.cd(dir.as_os_str().as_bytes());
         r.raw(" || exit 1; ");
     }
     r.env(&ctx.env);
     // The root's own options apply to the whole script.
     let opts = expr.opts();
     if let Some(dir) = &opts.dir {
-        r.raw("cd ");
-        r.quoted(dir.as_os_str().as_bytes());
+        r.cd(dir.as_os_str().as_bytes());
         r.raw(" || exit 1; ");
     }
     r.env(&opts.env);
@@ -187,6 +185,17 @@ impl Renderer {
         quote_into(bytes, &mut self.out);
     }
 
+    /// `cd DIR`, with a relative DIR written as `./DIR`: the shell's `cd` would otherwise
+    /// read `-x` as an option, `-` as the previous directory, and search `CDPATH`.
+    fn cd(&mut self, dir: &[u8]) {
+        self.raw("cd ");
+        if dir.starts_with(b"/") {
+            self.quoted(dir);
+        } else {
+            self.quoted(&[b"./".as_slice(), dir].concat());
+        }
+    }
+
     fn env(&mut self, env: &[(std::ffi::OsString, Option<std::ffi::OsString>)]) {
         for (k, v) in env {
             match v {
@@ -217,8 +226,7 @@ impl Renderer {
         if scoped {
             self.raw("( ");
             if let Some(dir) = &opts.dir {
-                self.raw("cd ");
-                self.quoted(dir.as_os_str().as_bytes());
+                self.cd(dir.as_os_str().as_bytes());
                 self.raw(" || exit 1; ");
             }
             self.env(&opts.env);
@@ -236,8 +244,8 @@ impl Renderer {
             Node::Cmd(cmd) => self.command(cmd, dup, false),
             Node::Cd(dir) => {
                 let i = self.next_leaf();
-                self.raw("{ cd ");
-                self.quoted(dir.as_bytes());
+                self.raw("{ ");
+                self.cd(dir.as_bytes());
                 self.raw(&format!("; _p {i} $?; }}"));
             }
             Node::Seq(items) => {

@@ -234,12 +234,12 @@ fn pump(tcp: TcpStream, mut tunnel: Tunnel) {
     let mut tcp_write = tcp;
     let mut tcp_read = tcp_read;
     let up = thread::spawn(move || {
-        let _ = io::copy(&mut tcp_read, &mut writer);
+        let _ = copy(&mut tcp_read, &mut writer);
         let _ = writer.flush();
         drop(writer);
     });
     thread::spawn(move || {
-        let _ = io::copy(&mut reader, &mut tcp_write);
+        let _ = copy(&mut reader, &mut tcp_write);
         let _ = tcp_write.shutdown(Shutdown::Write);
         let _ = up.join();
         if let Some(mut child) = guard {
@@ -247,6 +247,22 @@ fn pump(tcp: TcpStream, mut tunnel: Tunnel) {
             let _ = child.wait();
         }
     });
+}
+
+/// `io::copy` with a buffer large enough for bulk transfers (it uses 8 KiB).
+fn copy(from: &mut dyn Read, to: &mut dyn Write) -> io::Result<u64> {
+    let mut buf = vec![0u8; 128 * 1024];
+    let mut total = 0;
+    loop {
+        let n = match from.read(&mut buf) {
+            Ok(0) => return Ok(total),
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        to.write_all(&buf[..n])?;
+        total += n as u64;
+    }
 }
 
 impl Drop for Forward {

@@ -134,8 +134,9 @@ pub fn start_with(user: String, extra: &str) -> Sshd {
              AuthorizedKeysFile {dir}/authorized_keys\nPasswordAuthentication no\n\
              KbdInteractiveAuthentication no\nUsePAM no\nStrictModes no\nPermitRootLogin yes\n\
              AllowTcpForwarding yes\nGatewayPorts no\nMaxStartups 100:30:200\n\
-             Subsystem sftp /usr/lib/openssh/sftp-server\nLogLevel ERROR\n{extra}",
+             Subsystem sftp /usr/lib/openssh/sftp-server\nLogLevel {level}\n{extra}",
             host = host_key.display(),
+            level = std::env::var("PLUMB_SSHD_LOG").unwrap_or_else(|_| "ERROR".into()),
             dir = dir.display(),
         ),
     )

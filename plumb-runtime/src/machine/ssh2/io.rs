@@ -120,11 +120,49 @@ fn fd_write(fd: RawFd, buf: &[u8]) -> io::Result<usize> {
     }
 }
 
+/// A chunk in flight, allocated once per direction: bytes `pos..len` of `data` are still
+/// to be delivered.
+struct Buf {
+    data: Box<[u8]>,
+    len: usize,
+    pos: usize,
+}
+
+impl Buf {
+    fn new() -> Buf {
+        Buf {
+            data: vec![0u8; CHUNK].into_boxed_slice(),
+            len: 0,
+            pos: 0,
+        }
+    }
+
+    fn pending(&self) -> &[u8] {
+        &self.data[self.pos..self.len]
+    }
+
+    fn is_empty(&self) -> bool {
+        self.pos >= self.len
+    }
+
+    fn clear(&mut self) {
+        self.len = 0;
+        self.pos = 0;
+    }
+
+    /// Fills the (empty) buffer from `read`.
+    fn fill(&mut self, read: impl FnOnce(&mut [u8]) -> io::Result<usize>) -> io::Result<usize> {
+        self.clear();
+        let n = read(&mut self.data)?;
+        self.len = n;
+        Ok(n)
+    }
+}
+
 /// One direction from a channel stream to a local descriptor.
 struct Sink {
     fd: Option<OwnedFd>,
-    buf: Vec<u8>,
-    pos: usize,
+    buf: Buf,
     /// The channel stream has ended.
     eof: bool,
     /// Shut the socket's sending half at the end instead of closing it (tunnels).
@@ -138,15 +176,14 @@ impl Sink {
         }
         Sink {
             fd,
-            buf: Vec::new(),
-            pos: 0,
+            buf: Buf::new(),
             eof: false,
             shutdown,
         }
     }
 
     fn pending(&self) -> bool {
-        self.pos < self.buf.len()
+        !self.buf.is_empty()
     }
 
     /// Writes what is buffered; true on progress.
@@ -156,12 +193,11 @@ impl Sink {
             let Some(fd) = &self.fd else {
                 // Nobody reads it: drop the bytes.
                 self.buf.clear();
-                self.pos = 0;
                 return true;
             };
-            match fd_write(fd.as_raw_fd(), &self.buf[self.pos..]) {
+            match fd_write(fd.as_raw_fd(), self.buf.pending()) {
                 Ok(n) => {
-                    self.pos += n;
+                    self.buf.pos += n;
                     progress = true;
                 }
                 Err(e) if io_would_block(&e) => return progress,
@@ -172,7 +208,6 @@ impl Sink {
             }
         }
         self.buf.clear();
-        self.pos = 0;
         if self.eof {
             self.finish();
         }
@@ -203,13 +238,13 @@ struct Pump {
     ch: Channel,
     kind: Kind,
     input: Option<OwnedFd>,
-    in_buf: Vec<u8>,
-    in_pos: usize,
+    in_buf: Buf,
     /// EOF has been sent to the channel.
     eof_sent: bool,
     /// The local input has ended (or there is none).
     input_done: bool,
     out: [Sink; 2],
+    /// We began closing the channel.
     closed: bool,
 }
 
@@ -235,8 +270,7 @@ impl Pump {
             kind,
             input_done: input.is_none(),
             input,
-            in_buf: Vec::new(),
-            in_pos: 0,
+            in_buf: Buf::new(),
             eof_sent: false,
             out: [Sink::new(out, tunnel), Sink::new(err, false)],
             closed: false,
@@ -245,11 +279,7 @@ impl Pump {
 
     /// The descriptors to poll and for what.
     fn interests(&self, fds: &mut Vec<libc::pollfd>) {
-        if let (Some(fd), false, true) = (
-            &self.input,
-            self.input_done,
-            self.in_pos >= self.in_buf.len(),
-        ) {
+        if let (Some(fd), false, true) = (&self.input, self.input_done, self.in_buf.is_empty()) {
             fds.push(libc::pollfd {
                 fd: fd.as_raw_fd(),
                 events: libc::POLLIN,
@@ -275,12 +305,14 @@ impl Pump {
             if self.out[i].eof || self.out[i].pending() {
                 continue;
             }
-            let mut chunk = vec![0u8; CHUNK];
-            let got = if i == 0 {
-                self.ch.read(&mut chunk)
-            } else {
-                self.ch.stderr().read(&mut chunk)
-            };
+            let ch = &mut self.ch;
+            let got = self.out[i].buf.fill(|data| {
+                if i == 0 {
+                    ch.read(data)
+                } else {
+                    ch.stderr().read(data)
+                }
+            });
             match got {
                 Ok(0) => {
                     if self.ch.eof() {
@@ -290,9 +322,6 @@ impl Pump {
                     }
                 }
                 Ok(n) => {
-                    chunk.truncate(n);
-                    self.out[i].buf = chunk;
-                    self.out[i].pos = 0;
                     self.out[i].flush();
                     progress = true;
                 }
@@ -300,38 +329,34 @@ impl Pump {
                 Err(e) => return Err(e.to_string()),
             }
         }
-        // Local -> channel.
-        if !self.input_done && self.in_pos >= self.in_buf.len() {
+        // Local -> channel, until the channel is closing: an EOF or data sent after our
+        // CLOSE may reach a channel the server has freed, and it disconnects us for that.
+        if self.closed {
+            self.input_done = true;
+            self.eof_sent = true;
+            self.in_buf.clear();
+            self.input = None;
+        }
+        if !self.input_done && self.in_buf.is_empty() {
             if let Some(fd) = &self.input {
-                self.in_buf.resize(CHUNK, 0);
-                match fd_read(fd.as_raw_fd(), &mut self.in_buf) {
+                match self.in_buf.fill(|data| fd_read(fd.as_raw_fd(), data)) {
                     Ok(0) => {
                         self.input_done = true;
-                        self.in_buf.clear();
-                        self.in_pos = 0;
                         progress = true;
                     }
-                    Ok(n) => {
-                        self.in_buf.truncate(n);
-                        self.in_pos = 0;
-                        progress = true;
-                    }
-                    Err(e) if io_would_block(&e) => {
-                        self.in_buf.clear();
-                        self.in_pos = 0;
-                    }
+                    Ok(_) => progress = true,
+                    Err(e) if io_would_block(&e) => {}
                     Err(_) => {
                         self.input_done = true;
                         self.in_buf.clear();
-                        self.in_pos = 0;
                     }
                 }
             }
         }
-        while self.in_pos < self.in_buf.len() {
-            match self.ch.write(&self.in_buf[self.in_pos..]) {
+        while !self.in_buf.is_empty() {
+            match self.ch.write(self.in_buf.pending()) {
                 Ok(n) => {
-                    self.in_pos += n;
+                    self.in_buf.pos += n;
                     progress = true;
                 }
                 Err(e) if io_would_block(&e) => break,
@@ -339,11 +364,10 @@ impl Pump {
                 Err(_) => {
                     self.input_done = true;
                     self.in_buf.clear();
-                    self.in_pos = 0;
                 }
             }
         }
-        if self.input_done && self.in_pos >= self.in_buf.len() && !self.eof_sent {
+        if self.input_done && self.in_buf.is_empty() && !self.eof_sent {
             match self.ch.send_eof() {
                 Ok(()) => {
                     self.eof_sent = true;
@@ -357,11 +381,15 @@ impl Pump {
         // Both output streams done: close and report.
         if self.out[0].done() && self.out[1].done() {
             if !self.closed {
-                match self.ch.close() {
-                    Ok(()) => self.closed = true,
-                    Err(e) if would_block(&e) => return Ok(Step::Working(progress)),
-                    Err(_) => self.closed = true,
-                }
+                // From here on nothing else is sent on this channel; `close` sends our EOF
+                // first if it was not sent.
+                self.closed = true;
+                self.eof_sent = true;
+            }
+            match self.ch.close() {
+                Ok(()) => {}
+                Err(e) if would_block(&e) => return Ok(Step::Working(progress)),
+                Err(_) => {}
             }
             match self.ch.wait_close() {
                 Ok(()) => {}
@@ -651,11 +679,16 @@ pub(crate) fn run(
     let mut refused: Option<Opening> = None;
     let mut next_keepalive = Instant::now() + keepalive;
     let mut closing = false;
+    // Requests are always checked; the wake-up pipe is drained only when poll saw it.
+    let mut woken = true;
     let mut next_liveness = Instant::now() + keepalive;
     let why: String = 'outer: loop {
         let mut progress = false;
-        let mut drain = [0u8; 64];
-        while matches!(wake.read(&mut drain), Ok(n) if n > 0) {}
+        if woken {
+            let mut drain = [0u8; 64];
+            while matches!(wake.read(&mut drain), Ok(n) if n > 0) {}
+            woken = false;
+        }
         loop {
             match requests.try_recv() {
                 Ok(req) => queue.push_back(Opening::from(req)),
@@ -696,7 +729,7 @@ pub(crate) fn run(
                     break;
                 }
                 Ok(_) => progress = true,
-                Err(e) => break 'outer format!("the connection failed: {e}"),
+                Err(e) => break 'outer format!("the connection failed: {e} [{:?}]", e.code()),
             }
         }
 
@@ -733,7 +766,9 @@ pub(crate) fn run(
                     }
                 }
                 Err(e) if would_block(&e) => {}
-                Err(e) if fatal(&e) => break 'outer format!("the connection failed: {e}"),
+                Err(e) if fatal(&e) => {
+                    break 'outer format!("the connection failed: {e} [{:?}]", e.code())
+                }
                 Err(_) => {}
             }
         }
@@ -745,16 +780,16 @@ pub(crate) fn run(
                     next_keepalive = Instant::now() + Duration::from_secs(u64::from(secs.max(1)))
                 }
                 Err(e) if would_block(&e) => {}
-                Err(e) => break 'outer format!("the connection failed: {e}"),
+                Err(e) => break 'outer format!("the connection failed: {e} [{:?}]", e.code()),
             }
-        }
-        if let Some(e) = socket_error(&socket) {
-            break 'outer format!("the connection failed: {e}");
         }
         // The server answers every keepalive: silence for three intervals means the link
         // is dead, even when the kernel still acknowledges what we send (a frozen peer).
         if Instant::now() >= next_liveness {
             next_liveness = Instant::now() + Duration::from_secs(1);
+            if let Some(e) = socket_error(&socket) {
+                break 'outer format!("the connection failed: {e}");
+            }
             if let Some(silent) = silent_for(&socket) {
                 if silent > keepalive * 3 + Duration::from_secs(1) {
                     break 'outer format!(
@@ -803,6 +838,7 @@ pub(crate) fn run(
         {
             break 'outer "the connection was closed by the remote host".to_string();
         }
+        woken = fds[1].revents != 0;
     };
     *shared.dead.lock().unwrap_or_else(PoisonError::into_inner) = Some(why.clone());
     for p in pumps {

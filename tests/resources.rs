@@ -1,0 +1,81 @@
+//! Long use leaks nothing: open file descriptors and memory stay flat over a thousand
+//! commands and a thousand tunnel connections on one machine.
+
+mod common;
+
+use std::io::{Read, Write};
+
+use plumb::sh;
+
+fn open_fds() -> usize {
+    std::fs::read_dir("/proc/self/fd").unwrap().count()
+}
+
+fn rss_kib() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
+    line.split_whitespace().nth(1).unwrap().parse().unwrap()
+}
+
+/// Runs `f` 1000 times after a warm-up and checks descriptors and memory before and after.
+fn flat(what: &str, mut f: impl FnMut()) {
+    for _ in 0..50 {
+        f();
+    }
+    let (fds, rss) = (open_fds(), rss_kib());
+    for _ in 0..1000 {
+        f();
+    }
+    let (fds_after, rss_after) = (open_fds(), rss_kib());
+    assert!(
+        fds_after <= fds + 2,
+        "{what}: {fds} open descriptors became {fds_after}"
+    );
+    assert!(
+        rss_after < rss + 16 * 1024,
+        "{what}: memory grew from {rss} KiB to {rss_after} KiB"
+    );
+}
+
+/// One test: descriptors are counted process-wide, so nothing else may run meanwhile.
+#[test]
+fn a_thousand_commands_and_tunnels_leave_nothing_open() {
+    commands();
+    tunnels();
+}
+
+fn commands() {
+    let ssh2 = common::ssh2();
+    flat("ssh2 commands", || {
+        sh!(echo x).on_dyn(ssh2.clone()).read().map(drop).unwrap()
+    });
+    let local = common::local();
+    flat("local commands", || {
+        sh!(echo x | cat)
+            .on_dyn(local.clone())
+            .read()
+            .map(drop)
+            .unwrap()
+    });
+}
+
+fn tunnels() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for c in listener.incoming().flatten() {
+            let mut c = c;
+            let mut b = [0u8; 4];
+            if c.read_exact(&mut b).is_ok() {
+                let _ = c.write_all(&b);
+            }
+        }
+    });
+    let m = common::ssh2_builder().connect().unwrap();
+    flat("ssh2 tunnels", || {
+        let mut s = m.connect_sock(port).unwrap();
+        s.write_all(b"ping").unwrap();
+        let mut b = [0u8; 4];
+        s.read_exact(&mut b).unwrap();
+    });
+}
