@@ -321,7 +321,7 @@ impl Pump {
                         progress = true;
                     }
                 }
-                Ok(n) => {
+                Ok(_) => {
                     self.out[i].flush();
                     progress = true;
                 }
