@@ -89,7 +89,7 @@ fn main() {
     };
     t.compare(
         &format!("`SshMachine` stdin, {size}"),
-        "`head | ssh host wc -c`",
+        "fresh `ssh host wc -c` fed by `head`",
         big_runs,
         fresh_stdin,
         || {
@@ -102,7 +102,7 @@ fn main() {
     );
     t.compare(
         &format!("`Ssh2Machine` stdin, {size}"),
-        "`head | ssh host wc -c`",
+        "fresh `ssh host wc -c` fed by `head`",
         big_runs,
         fresh_stdin,
         || {
@@ -115,7 +115,6 @@ fn main() {
     );
 
     tunnels(&r, &t);
-    concurrency(&r);
 
     let here = tempfile::tempdir().unwrap();
     let big = here.path().join("big.bin");
@@ -171,6 +170,7 @@ fn main() {
         || m2.download(&dest, &back).unwrap(),
     );
     m.path(&remote_tmp).remove().unwrap();
+    concurrency(&r);
 }
 
 /// A sink on the remote side's loopback (this host) that counts what it receives and

@@ -144,6 +144,42 @@
 //! assert_eq!(here.path(".").glob("*.txt").unwrap().len(), 1);
 //! ```
 //!
+//! # Remote machines
+//!
+//! The same expressions run on a remote host:
+//!
+//! - [`SshMachine`] drives the system `ssh` client, so `~/.ssh/config`, agents and jump
+//!   hosts work as they do in a terminal; one OpenSSH ControlMaster connection carries every
+//!   command.
+//! - [`Ssh2Machine`] keeps one libssh2 session: each command on its own channel, many at
+//!   once (a few milliseconds each), and tunnels over the same connection.
+//!
+//! ```no_run
+//! use plumb::prelude::*;
+//! use std::net::TcpStream;
+//!
+//! # fn main() -> Result<(), plumb::Error> {
+//! let web = Ssh2Machine::connect("deploy@web1.example.com")?;
+//! sh!(systemctl restart myapp).on(&web).run()?;
+//! let log = sh!(journalctl -u myapp -n 20).on(&web).read()?;
+//!
+//! // Bytes cross machines through this process: local | remote.
+//! let pattern = "ERROR";
+//! let errors = (sh!(cat app.log).on(&plumb::local()) | sh!(grep -c $pattern).on(&web)).read()?;
+//!
+//! // A database listening on the remote host's localhost, reached through the connection.
+//! let mut db = web.connect_sock(5432)?;
+//! let forward = web.forward_local("127.0.0.1", 5432)?;
+//! let _client = TcpStream::connect(forward.local_addr());
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! Every argument is single-quoted for the remote shell in one place ([`quote`]), the
+//! command runs under `/bin/sh` whatever the login shell is (fish and tcsh included), and a
+//! timeout or `kill()` ends the remote process group too. Host keys are checked against
+//! `known_hosts` by default ([`HostKeyPolicy::Strict`]).
+//!
 //! # Observability
 //!
 //! Every command emits a `tracing` event (target `plumb`) with the machine, the command
