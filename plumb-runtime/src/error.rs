@@ -174,7 +174,7 @@ impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let e = &self.0;
         match &e.command {
-            Some(c) => write!(f, "command `{c}` on {}", e.machine)?,
+            Some(c) => write!(f, "command `{}` on {}", shorten(c), e.machine)?,
             None => write!(f, "on {}", e.machine)?,
         }
         if let Some(stage) = &e.stage {
@@ -215,6 +215,29 @@ impl std::error::Error for Error {
     }
 }
 
+/// A command line for a message: a huge one (thousands of arguments) is cut in the middle.
+fn shorten(command: &str) -> std::borrow::Cow<'_, str> {
+    const MAX: usize = 400;
+    if command.len() <= MAX {
+        return command.into();
+    }
+    let mut head = MAX / 2;
+    while !command.is_char_boundary(head) {
+        head -= 1;
+    }
+    let mut tail = command.len() - MAX / 4;
+    while !command.is_char_boundary(tail) {
+        tail += 1;
+    }
+    let cut = command.len() - head - (command.len() - tail);
+    format!(
+        "{} ... ({cut} bytes) ... {}",
+        &command[..head],
+        &command[tail..]
+    )
+    .into()
+}
+
 /// The last lines of stderr, bounded in lines and bytes, trimmed.
 fn tail(stderr: &[u8]) -> String {
     let text = String::from_utf8_lossy(stderr);
@@ -239,6 +262,16 @@ fn tail(stderr: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_huge_command_is_shortened_in_messages() {
+        let huge = "x ".repeat(100_000);
+        let e = Error::exit("local", ExitStatus::from_code(1), ErrorKind::Exit)
+            .with_command(huge.clone());
+        assert!(e.to_string().len() < 600, "{}", e.to_string().len());
+        assert!(e.to_string().contains("bytes) ..."));
+        assert_eq!(e.command(), Some(huge.as_str()));
+    }
 
     #[test]
     fn tail_is_bounded() {

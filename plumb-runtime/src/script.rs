@@ -427,6 +427,25 @@ pub(crate) fn login_command(script: &[u8], posix_login: bool) -> Vec<u8> {
     out
 }
 
+/// The longest single argument Linux passes to a program (MAX_ARG_STRLEN): sshd hands the
+/// whole command line to the login shell as one argument.
+const MAX_REMOTE_COMMAND: usize = 128 * 1024 - 1;
+
+/// Refuses a login command no remote shell can receive, with a clear message instead of
+/// whatever the transport would say.
+pub(crate) fn check_size(login_command: &[u8]) -> Result<(), String> {
+    if login_command.len() > MAX_REMOTE_COMMAND {
+        Err(format!(
+            "the command line is {} bytes, more than a remote shell can receive ({} bytes); \
+             pass large data through stdin (`stdin_bytes`, `<<<`) or a file",
+            login_command.len(),
+            MAX_REMOTE_COMMAND
+        ))
+    } else {
+        Ok(())
+    }
+}
+
 /// The shell command that ends a job whose script wrote its pid to `pid_file`: its whole
 /// process group, waiting briefly for the file in case the kill comes first.
 pub(crate) fn kill_command(pid_file: &str) -> Vec<u8> {

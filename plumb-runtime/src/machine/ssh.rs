@@ -206,7 +206,7 @@ impl SshMachine {
         let mut c = self.conn.ssh();
         c.arg(&self.conn.destination)
             .arg("--")
-            .arg(self.conn.login_command(script));
+            .arg(self.conn.login_command(script)?);
         c.stdin(StdStdio::piped())
             .stdout(StdStdio::piped())
             .stderr(StdStdio::piped());
@@ -525,9 +525,12 @@ impl Conn {
         }
     }
 
-    fn login_command(&self, script: &[u8]) -> OsString {
+    fn login_command(&self, script: &[u8]) -> Result<OsString> {
         let posix = self.posix_login.load(std::sync::atomic::Ordering::Relaxed);
-        OsString::from_vec(script::login_command(script, posix))
+        let command = script::login_command(script, posix);
+        script::check_size(&command)
+            .map_err(|msg| Error::new(ErrorKind::InvalidInput, &self.name, msg))?;
+        Ok(OsString::from_vec(command))
     }
 
     /// Refuses to run through a master that is gone: `ssh` would silently make a new
@@ -640,7 +643,7 @@ impl Machine for SshMachine {
         let mut c = self.conn.ssh();
         c.arg(&self.conn.destination)
             .arg("--")
-            .arg(self.conn.login_command(&script));
+            .arg(self.conn.login_command(&script)?);
         c.stdin(std_stdio(stdin))
             .stdout(std_stdio(job.stdout))
             .stderr(std_stdio(job.stderr));

@@ -215,7 +215,7 @@ impl Ssh2Machine {
         stdout: Option<OwnedFd>,
         stderr: Option<OwnedFd>,
     ) -> Result<mpsc::Receiver<std::result::Result<Exit, String>>> {
-        let command = self.conn.login_command(script);
+        let command = self.conn.login_command(script)?;
         let (tx, rx) = mpsc::channel();
         self.conn.send(Request::Exec {
             command,
@@ -296,14 +296,13 @@ impl Conn {
         Error::new(ErrorKind::Connect, &self.name, why)
     }
 
-    fn login_command(&self, script: &[u8]) -> String {
+    fn login_command(&self, script: &[u8]) -> Result<String> {
         // libssh2 takes the command as text: a script with non-UTF-8 bytes goes encoded.
-        match std::str::from_utf8(script) {
-            Ok(_) if self.posix_login => {
-                String::from_utf8(script::login_command(script, true)).unwrap_or_default()
-            }
-            _ => String::from_utf8(script::login_command(script, false)).unwrap_or_default(),
-        }
+        let posix = self.posix_login && std::str::from_utf8(script).is_ok();
+        let command = script::login_command(script, posix);
+        script::check_size(&command)
+            .map_err(|msg| Error::new(ErrorKind::InvalidInput, &self.name, msg))?;
+        Ok(String::from_utf8(command).unwrap_or_default())
     }
 
     fn close(&self) {
