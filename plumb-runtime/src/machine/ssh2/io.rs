@@ -442,214 +442,144 @@ fn signal_number(name: &str) -> i32 {
 }
 
 /// A request whose channel is being opened: libssh2 opens one channel at a time, so
-/// requests wait their turn in a queue.
-enum Opening {
-    Exec {
-        command: String,
-        ch: Option<Channel>,
-        io: (Option<OwnedFd>, Option<OwnedFd>, Option<OwnedFd>),
-        done: Sender<Result<Exit, String>>,
-    },
-    Direct {
-        host: String,
-        port: u16,
-        local: OwnedFd,
-        opened: Sender<Result<(), String>>,
-    },
-    Listen {
-        port: u16,
-        target: SocketAddr,
-        stop: Arc<AtomicBool>,
-        bound: Sender<Result<u16, String>>,
-    },
+/// requests wait their turn in a queue. `ch` holds a session channel opened before its
+/// `exec` would block.
+struct Opening {
+    req: Request,
+    ch: Option<Channel>,
 }
 
 enum Opened {
-    Pending,
-    Pump(Pump),
-    Listener(RemoteListener),
+    /// Not done yet: call again.
+    Pending(Opening),
     /// Refused; retry once a channel closes (the server's session limit).
     Refused(Opening),
+    Pump(Pump),
+    Listener(RemoteListener),
+    /// Failed; the caller has its answer.
     Failed,
 }
 
 impl Opening {
-    fn from(req: Request) -> Opening {
-        match req {
-            Request::Exec {
-                command,
-                stdin,
-                stdout,
-                stderr,
-                done,
-            } => Opening::Exec {
-                command,
-                ch: None,
-                io: (stdin, stdout, stderr),
-                done,
-            },
-            Request::Direct {
-                host,
-                port,
-                local,
-                opened,
-            } => Opening::Direct {
-                host,
-                port,
-                local,
-                opened,
-            },
-            Request::Listen {
-                port,
-                target,
-                stop,
-                bound,
-            } => Opening::Listen {
-                port,
-                target,
-                stop,
-                bound,
-            },
-        }
+    fn new(req: Request) -> Opening {
+        Opening { req, ch: None }
     }
 
-    fn step(self, session: &Session, busy: bool) -> Result<(Opened, Option<Opening>), ssh2::Error> {
-        match self {
-            Opening::Exec {
-                command,
-                mut ch,
-                io,
-                done,
-            } => {
-                if ch.is_none() {
-                    match session.channel_session() {
-                        Ok(c) => ch = Some(c),
-                        Err(e) if would_block(&e) => {
-                            return Ok((
-                                Opened::Pending,
-                                Some(Opening::Exec {
-                                    command,
-                                    ch,
-                                    io,
-                                    done,
-                                }),
-                            ))
-                        }
-                        Err(e) if fatal(&e) => return Err(e),
-                        Err(e) => {
-                            let me = Opening::Exec {
-                                command,
-                                ch,
-                                io,
-                                done,
-                            };
-                            if busy {
-                                return Ok((Opened::Refused(me), None));
-                            }
-                            if let Opening::Exec { done, .. } = me {
-                                let _ =
-                                    done.send(Err(format!("the server refused a channel: {e}")));
-                            }
-                            return Ok((Opened::Failed, None));
-                        }
+    /// One more step of opening. Errors are those of the whole session.
+    fn step(self, session: &Session, busy: bool) -> Result<Opened, ssh2::Error> {
+        match &self.req {
+            Request::Exec { .. } => self.step_exec(session, busy),
+            Request::Direct { host, port, .. } => {
+                match session.channel_direct_tcpip(host, *port, None) {
+                    Ok(c) => {
+                        let Request::Direct { local, opened, .. } = self.req else {
+                            unreachable!("matched above")
+                        };
+                        let out = local.try_clone().ok();
+                        let _ = opened.send(Ok(()));
+                        Ok(Opened::Pump(Pump::new(
+                            c,
+                            Kind::Tunnel,
+                            Some(local),
+                            out,
+                            None,
+                        )))
                     }
-                }
-                let mut c = ch.take().expect("opened above");
-                match c.exec(&command) {
-                    Ok(()) => {
-                        let (i, o, e) = io;
-                        Ok((Opened::Pump(Pump::new(c, Kind::Exec(done), i, o, e)), None))
-                    }
-                    Err(e) if would_block(&e) => Ok((
-                        Opened::Pending,
-                        Some(Opening::Exec {
-                            command,
-                            ch: Some(c),
-                            io,
-                            done,
-                        }),
-                    )),
+                    Err(e) if would_block(&e) => Ok(Opened::Pending(self)),
                     Err(e) if fatal(&e) => Err(e),
                     Err(e) => {
-                        let _ =
-                            done.send(Err(format!("the server refused to run the command: {e}")));
-                        Ok((Opened::Failed, None))
+                        let why = format!("cannot reach {host}:{port} from the remote host: {e}");
+                        self.fail(&why);
+                        Ok(Opened::Failed)
                     }
                 }
             }
-            Opening::Direct {
-                host,
-                port,
-                local,
-                opened,
-            } => match session.channel_direct_tcpip(&host, port, None) {
-                Ok(c) => {
-                    let out = local.try_clone().ok();
-                    let _ = opened.send(Ok(()));
-                    Ok((
-                        Opened::Pump(Pump::new(c, Kind::Tunnel, Some(local), out, None)),
-                        None,
-                    ))
-                }
-                Err(e) if would_block(&e) => Ok((
-                    Opened::Pending,
-                    Some(Opening::Direct {
-                        host,
-                        port,
-                        local,
-                        opened,
-                    }),
-                )),
-                Err(e) if fatal(&e) => Err(e),
-                Err(e) => {
-                    let _ = opened.send(Err(format!(
-                        "cannot reach {host}:{port} from the remote host: {e}"
-                    )));
-                    Ok((Opened::Failed, None))
-                }
-            },
-            Opening::Listen {
-                port,
-                target,
-                stop,
-                bound,
-            } => match session.channel_forward_listen(port, Some("127.0.0.1"), None) {
-                Ok((listener, port)) => {
-                    let _ = bound.send(Ok(port));
-                    Ok((
-                        Opened::Listener(RemoteListener {
+            Request::Listen { port, .. } => {
+                match session.channel_forward_listen(*port, Some("127.0.0.1"), None) {
+                    Ok((listener, bound_port)) => {
+                        let Request::Listen {
+                            target,
+                            stop,
+                            bound,
+                            ..
+                        } = self.req
+                        else {
+                            unreachable!("matched above")
+                        };
+                        let _ = bound.send(Ok(bound_port));
+                        Ok(Opened::Listener(RemoteListener {
                             listener,
                             target,
                             stop,
-                        }),
-                        None,
-                    ))
+                        }))
+                    }
+                    Err(e) if would_block(&e) => Ok(Opened::Pending(self)),
+                    Err(e) if fatal(&e) => Err(e),
+                    Err(e) => {
+                        let why = format!("the server refused to listen on port {port}: {e}");
+                        self.fail(&why);
+                        Ok(Opened::Failed)
+                    }
                 }
-                Err(e) if would_block(&e) => Ok((
-                    Opened::Pending,
-                    Some(Opening::Listen {
-                        port,
-                        target,
-                        stop,
-                        bound,
-                    }),
-                )),
-                Err(e) if fatal(&e) => Err(e),
-                Err(e) => {
-                    let _ = bound.send(Err(format!(
-                        "the server refused to listen on port {port}: {e}"
-                    )));
-                    Ok((Opened::Failed, None))
-                }
-            },
+            }
         }
     }
 
+    fn step_exec(mut self, session: &Session, busy: bool) -> Result<Opened, ssh2::Error> {
+        if self.ch.is_none() {
+            match session.channel_session() {
+                Ok(c) => self.ch = Some(c),
+                Err(e) if would_block(&e) => return Ok(Opened::Pending(self)),
+                Err(e) if fatal(&e) => return Err(e),
+                Err(_) if busy => return Ok(Opened::Refused(self)),
+                Err(e) => {
+                    self.fail(&format!("the server refused a channel: {e}"));
+                    return Ok(Opened::Failed);
+                }
+            }
+        }
+        let (Request::Exec { command, .. }, Some(ch)) = (&self.req, self.ch.as_mut()) else {
+            unreachable!("an exec request with its channel")
+        };
+        match ch.exec(command) {
+            Ok(()) => {
+                let (
+                    Request::Exec {
+                        stdin,
+                        stdout,
+                        stderr,
+                        done,
+                        ..
+                    },
+                    Some(ch),
+                ) = (self.req, self.ch)
+                else {
+                    unreachable!("an exec request with its channel")
+                };
+                Ok(Opened::Pump(Pump::new(
+                    ch,
+                    Kind::Exec(done),
+                    stdin,
+                    stdout,
+                    stderr,
+                )))
+            }
+            Err(e) if would_block(&e) => Ok(Opened::Pending(self)),
+            Err(e) if fatal(&e) => Err(e),
+            Err(e) => {
+                self.fail(&format!("the server refused to run the command: {e}"));
+                Ok(Opened::Failed)
+            }
+        }
+    }
+
+    /// Answers the caller with `why`.
     fn fail(self, why: &str) {
-        match self {
-            Opening::Exec { done, .. } => drop(done.send(Err(why.to_string()))),
-            Opening::Direct { opened, .. } => drop(opened.send(Err(why.to_string()))),
-            Opening::Listen { bound, .. } => drop(bound.send(Err(why.to_string()))),
+        let why = why.to_string();
+        match self.req {
+            Request::Exec { done, .. } => drop(done.send(Err(why))),
+            Request::Direct { opened, .. } => drop(opened.send(Err(why))),
+            Request::Listen { bound, .. } => drop(bound.send(Err(why))),
         }
     }
 }
@@ -691,7 +621,7 @@ pub(crate) fn run(
         }
         loop {
             match requests.try_recv() {
-                Ok(req) => queue.push_back(Opening::from(req)),
+                Ok(req) => queue.push_back(Opening::new(req)),
                 Err(std::sync::mpsc::TryRecvError::Empty) => break,
                 Err(std::sync::mpsc::TryRecvError::Disconnected) => {
                     // Closed: finish what runs, then stop.
@@ -711,25 +641,25 @@ pub(crate) fn run(
         while refused.is_none() {
             let Some(op) = queue.pop_front() else { break };
             match op.step(&session, !pumps.is_empty()) {
-                Ok((Opened::Pending, Some(back))) => {
+                Ok(Opened::Pending(back)) => {
                     queue.push_front(back);
                     break;
                 }
-                Ok((Opened::Pump(p), _)) => {
+                Ok(Opened::Pump(p)) => {
                     pumps.push(p);
                     progress = true;
                 }
-                Ok((Opened::Listener(l), _)) => {
+                Ok(Opened::Listener(l)) => {
                     listeners.push(l);
                     progress = true;
                 }
-                Ok((Opened::Refused(op), _)) => {
+                Ok(Opened::Refused(op)) => {
                     // Wait for a channel to close, then try again.
                     refused = Some(op);
                     break;
                 }
-                Ok(_) => progress = true,
-                Err(e) => break 'outer format!("the connection failed: {e} [{:?}]", e.code()),
+                Ok(Opened::Failed) => progress = true,
+                Err(e) => break 'outer format!("the connection failed: {e}"),
             }
         }
 
@@ -849,7 +779,7 @@ pub(crate) fn run(
     }
     // Whatever is still queued gets the same answer.
     while let Ok(req) = requests.try_recv() {
-        Opening::from(req).fail(&why);
+        Opening::new(req).fail(&why);
     }
     drop(listeners);
     let _ = session.disconnect(None, "bye", None);
