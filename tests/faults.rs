@@ -117,3 +117,50 @@ fn ssh_frozen() {
 fn ssh2_frozen() {
     everything_fails_in_time(Kind::Ssh2, Relay::freeze, Duration::from_secs(10));
 }
+
+/// After the server restarts, running commands fail, and `reconnect()` restores service
+/// for every clone of the machine.
+#[test]
+fn reconnect_after_a_server_restart() {
+    let d = common::sshd::start_with(sshd().user.clone(), "MaxSessions 100\n");
+    let ssh = SshMachine::builder("127.0.0.1")
+        .port(d.port)
+        .user(&d.user)
+        .identity_file(&d.key)
+        .known_hosts_file(&d.known_hosts)
+        .connect()
+        .unwrap();
+    let ssh2 = Ssh2Machine::builder("127.0.0.1")
+        .port(d.port)
+        .user(&d.user)
+        .identity_file(&d.key)
+        .known_hosts_file(&d.known_hosts)
+        .keepalive(Duration::from_secs(1))
+        .connect()
+        .unwrap();
+    let (ssh_clone, ssh2_clone) = (ssh.clone(), ssh2.clone());
+    assert_eq!(sh!(echo before).on(&ssh).read().unwrap(), "before");
+    assert_eq!(sh!(echo before).on(&ssh2).read().unwrap(), "before");
+    let mut running = sh!(sleep 60).on(&ssh2).spawn().unwrap();
+
+    d.restart();
+    let err = running.wait().unwrap_err();
+    assert!(
+        matches!(err.kind(), ErrorKind::Connect | ErrorKind::Protocol),
+        "{err}"
+    );
+    // The old connections are gone...
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while sh!(true).on(&ssh).run().is_ok() || sh!(true).on(&ssh2).run().is_ok() {
+        assert!(
+            Instant::now() < deadline,
+            "a dead connection still runs commands"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // ...and reconnect() brings them back, for the clones too.
+    ssh.reconnect().unwrap();
+    ssh2.reconnect().unwrap();
+    assert_eq!(sh!(echo after).on(&ssh_clone).read().unwrap(), "after");
+    assert_eq!(sh!(echo after).on(&ssh2_clone).read().unwrap(), "after");
+}

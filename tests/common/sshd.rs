@@ -17,6 +17,29 @@ pub struct Sshd {
     pub key: PathBuf,
     pub known_hosts: PathBuf,
     pub dir: PathBuf,
+    config: PathBuf,
+    pid: std::sync::atomic::AtomicU32,
+}
+
+impl Sshd {
+    /// Stops this sshd and its sessions (every connection drops), then starts it again on
+    /// the same port with the same keys.
+    pub fn restart(&self) {
+        let pid = self.pid.load(std::sync::atomic::Ordering::SeqCst);
+        for p in std::iter::once(pid).chain(descendants(pid)) {
+            // SAFETY: kill(2) on processes of the sshd we started.
+            unsafe { libc::kill(p as libc::pid_t, libc::SIGKILL) };
+        }
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+            assert!(Instant::now() < deadline, "sshd did not stop");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        self.pid.store(
+            spawn(&self.config, self.port),
+            std::sync::atomic::Ordering::SeqCst,
+        );
+    }
 }
 
 /// The login user: a `/bin/sh` user made for the tests when we are root (root's login runs
@@ -142,14 +165,32 @@ pub fn start_with(user: String, extra: &str) -> Sshd {
     )
     .unwrap();
 
+    let pid = spawn(&config, port);
+    Sshd {
+        config,
+        pid: std::sync::atomic::AtomicU32::new(pid),
+        port,
+        user,
+        key,
+        known_hosts,
+        dir,
+    }
+}
+
+/// Starts sshd on `config` and waits until it listens on `port`; returns its pid.
+fn spawn(config: &Path, port: u16) -> u32 {
     // sshd is started by a thread that lives as long as the process and is killed when the
     // process ends (PR_SET_PDEATHSIG follows the thread that forked it).
     let (tx, rx) = mpsc::channel();
-    let cfg = config.clone();
+    let cfg = config.to_path_buf();
     std::thread::spawn(move || {
-        let mut cmd = Command::new(sshd_bin);
+        let mut cmd = Command::new("/usr/sbin/sshd");
         // Its log goes to a file: sessions it forks must not hold the tests' output pipes.
-        let log = std::fs::File::create(cfg.with_file_name("sshd.log")).unwrap();
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(cfg.with_file_name("sshd.log"))
+            .unwrap();
         cmd.arg("-D").arg("-e").arg("-f").arg(&cfg);
         cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(log);
         // SAFETY: prctl is async-signal-safe.
@@ -169,7 +210,7 @@ pub fn start_with(user: String, extra: &str) -> Sshd {
             }
         }
     });
-    rx.recv().unwrap().expect("cannot start /usr/sbin/sshd");
+    let pid = rx.recv().unwrap().expect("cannot start /usr/sbin/sshd");
     let deadline = Instant::now() + Duration::from_secs(10);
     while TcpStream::connect(("127.0.0.1", port)).is_err() {
         assert!(
@@ -178,11 +219,34 @@ pub fn start_with(user: String, extra: &str) -> Sshd {
         );
         std::thread::sleep(Duration::from_millis(20));
     }
-    Sshd {
-        port,
-        user,
-        key,
-        known_hosts,
-        dir,
+    pid
+}
+
+/// Every process below `pid`, from `/proc`.
+fn descendants(pid: u32) -> Vec<u32> {
+    let parents: Vec<(u32, u32)> = std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter_map(|p| {
+            let stat = std::fs::read_to_string(format!("/proc/{p}/stat")).ok()?;
+            // The field after the parenthesised command name is the state, then the ppid.
+            let after = &stat[stat.rfind(')')? + 2..];
+            let ppid = after.split_whitespace().nth(1)?.parse().ok()?;
+            Some((p, ppid))
+        })
+        .collect();
+    let mut found = vec![pid];
+    let mut i = 0;
+    while i < found.len() {
+        let parent = found[i];
+        found.extend(
+            parents
+                .iter()
+                .filter(|(_, pp)| *pp == parent)
+                .map(|(p, _)| *p),
+        );
+        i += 1;
     }
+    found.remove(0);
+    found
 }

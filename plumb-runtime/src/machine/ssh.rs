@@ -56,6 +56,7 @@ struct Conn {
     master: Mutex<Option<SharedChild>>,
     /// Whether the login shell reads POSIX quoting (see [`script::login_command`]).
     posix_login: std::sync::atomic::AtomicBool,
+    connect_timeout: Duration,
 }
 
 /// Options for [`SshMachine`]; from [`SshMachine::builder`].
@@ -134,6 +135,27 @@ impl SshMachine {
             conn: self.conn.clone(),
             ctx: Arc::new(self.ctx.with_env(key.as_ref(), value.as_ref())),
         }
+    }
+
+    /// Connects again after the connection was lost (the server restarted, the network
+    /// failed): commands that were running have failed; new ones work again. Every clone
+    /// and handle shares the new connection.
+    pub fn reconnect(&self) -> Result<()> {
+        self.conn.stop_master();
+        std::fs::DirBuilder::new()
+            .mode(0o700)
+            .recursive(true)
+            .create(&self.conn.dir)
+            .map_err(|e| {
+                Error::io(
+                    &self.conn.name,
+                    "cannot create the control socket directory",
+                    e,
+                )
+            })?;
+        self.conn.start_master(self.conn.connect_timeout)?;
+        self.conn.detect_login_shell();
+        Ok(())
     }
 
     /// A byte stream to `port` on the remote host's loopback interface (`ssh -W`).
@@ -357,6 +379,7 @@ impl SshBuilder {
             socket,
             master: Mutex::new(None),
             posix_login: std::sync::atomic::AtomicBool::new(true),
+            connect_timeout: self.connect_timeout,
         };
         conn.start_master(self.connect_timeout)?;
         conn.detect_login_shell();
@@ -556,6 +579,12 @@ impl Conn {
     }
 
     fn close(&self) {
+        self.stop_master();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+
+    /// Ends the master (politely first) and removes its socket.
+    fn stop_master(&self) {
         let master = self
             .master
             .lock()
@@ -570,7 +599,7 @@ impl Conn {
             let _ = m.kill();
             let _ = m.wait();
         }
-        let _ = std::fs::remove_dir_all(&self.dir);
+        let _ = std::fs::remove_file(&self.socket);
     }
 }
 

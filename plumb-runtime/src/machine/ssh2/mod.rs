@@ -51,10 +51,21 @@ pub struct Ssh2Machine {
 
 struct Conn {
     name: String,
+    /// What a reconnect needs.
+    builder: Ssh2Builder,
     requests: Mutex<Option<Sender<Request>>>,
     wake: Mutex<os_pipe::PipeWriter>,
-    shared: Arc<Shared>,
+    shared: Mutex<Arc<Shared>>,
     thread: Mutex<Option<JoinHandle<()>>>,
+    posix_login: AtomicBool,
+}
+
+/// A session just opened, and its I/O thread.
+struct Live {
+    requests: Sender<Request>,
+    wake: os_pipe::PipeWriter,
+    shared: Arc<Shared>,
+    thread: JoinHandle<()>,
     posix_login: bool,
 }
 
@@ -136,6 +147,13 @@ impl Ssh2Machine {
         }
     }
 
+    /// Connects again after the connection was lost (the server restarted, the network
+    /// failed): commands and tunnels that were running have failed; new ones work again.
+    /// Every clone and handle shares the new session.
+    pub fn reconnect(&self) -> Result<()> {
+        self.conn.reopen()
+    }
+
     /// A byte stream to `port` on the remote host's loopback interface (`direct-tcpip`).
     pub fn connect_sock(&self, port: u16) -> Result<Tunnel> {
         self.connect_sock_to("127.0.0.1", port)
@@ -160,7 +178,7 @@ impl Ssh2Machine {
         let reader = ours
             .try_clone()
             .map_err(|e| Error::io(&self.conn.name, "cannot duplicate a socket", e))?;
-        let shared = self.conn.shared.clone();
+        let shared = self.conn.shared();
         Ok(Tunnel::from_parts(
             Box::new(Guarded {
                 inner: reader,
@@ -272,9 +290,17 @@ impl Drop for Guarded {
 }
 
 impl Conn {
+    /// The state shared with the current session's I/O thread.
+    fn shared(&self) -> Arc<Shared> {
+        self.shared
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
     fn send(&self, req: Request) -> Result<()> {
         let sent = match &*self.requests.lock().unwrap_or_else(PoisonError::into_inner) {
-            Some(tx) if self.shared.dead().is_none() => tx.send(req).is_ok(),
+            Some(tx) if self.shared().dead().is_none() => tx.send(req).is_ok(),
             _ => false,
         };
         if !sent {
@@ -290,7 +316,7 @@ impl Conn {
 
     fn gone(&self) -> Error {
         let why = self
-            .shared
+            .shared()
             .dead()
             .unwrap_or_else(|| "the machine was closed".to_string());
         Error::new(ErrorKind::Connect, &self.name, why)
@@ -298,15 +324,27 @@ impl Conn {
 
     fn login_command(&self, script: &[u8]) -> Result<String> {
         // libssh2 takes the command as text: a script with non-UTF-8 bytes goes encoded.
-        let posix = self.posix_login && std::str::from_utf8(script).is_ok();
+        let posix = self.posix_login.load(Ordering::Relaxed) && std::str::from_utf8(script).is_ok();
         let command = script::login_command(script, posix);
         script::check_size(&command)
             .map_err(|msg| Error::new(ErrorKind::InvalidInput, &self.name, msg))?;
         Ok(String::from_utf8(command).unwrap_or_default())
     }
 
+    /// Replaces a closed or dead session with a new one.
+    fn reopen(&self) -> Result<()> {
+        self.close();
+        let live = self.builder.open()?;
+        *self.requests.lock().unwrap_or_else(PoisonError::into_inner) = Some(live.requests);
+        *self.wake.lock().unwrap_or_else(PoisonError::into_inner) = live.wake;
+        *self.shared.lock().unwrap_or_else(PoisonError::into_inner) = live.shared;
+        *self.thread.lock().unwrap_or_else(PoisonError::into_inner) = Some(live.thread);
+        self.posix_login.store(live.posix_login, Ordering::Relaxed);
+        Ok(())
+    }
+
     fn close(&self) {
-        self.shared.close.store(true, Ordering::SeqCst);
+        self.shared().close.store(true, Ordering::SeqCst);
         self.requests
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
@@ -387,12 +425,36 @@ impl Ssh2Builder {
 
     /// Connects, checks the host key, authenticates, and starts the I/O thread.
     pub fn connect(self) -> Result<Ssh2Machine> {
-        let user = self
-            .user
+        let live = self.open()?;
+        Ok(Ssh2Machine {
+            conn: Arc::new(Conn {
+                name: self.name(),
+                requests: Mutex::new(Some(live.requests)),
+                wake: Mutex::new(live.wake),
+                shared: Mutex::new(live.shared),
+                thread: Mutex::new(Some(live.thread)),
+                posix_login: AtomicBool::new(live.posix_login),
+                builder: self,
+            }),
+            ctx: Arc::new(Context::default()),
+        })
+    }
+
+    fn login_user(&self) -> String {
+        self.user
             .clone()
             .or_else(|| std::env::var("USER").ok())
-            .unwrap_or_else(|| "root".into());
-        let name = format!("{user}@{}:{}", self.host, self.port);
+            .unwrap_or_else(|| "root".into())
+    }
+
+    fn name(&self) -> String {
+        format!("{}@{}:{}", self.login_user(), self.host, self.port)
+    }
+
+    /// A new session and its I/O thread.
+    fn open(&self) -> Result<Live> {
+        let user = self.login_user();
+        let name = self.name();
         let connect_err = |msg: String| Error::new(ErrorKind::Connect, &name, msg);
         let addrs: Vec<SocketAddr> = (self.host.as_str(), self.port)
             .to_socket_addrs()
@@ -457,16 +519,12 @@ impl Ssh2Builder {
             .name("plumb-ssh2".into())
             .spawn(move || io::run(session, tcp, rx, wake_r, keepalive, thread_shared))
             .map_err(|e| Error::io(&name, "cannot start the I/O thread", e))?;
-        Ok(Ssh2Machine {
-            conn: Arc::new(Conn {
-                name,
-                requests: Mutex::new(Some(tx)),
-                wake: Mutex::new(wake_w),
-                shared,
-                thread: Mutex::new(Some(thread)),
-                posix_login,
-            }),
-            ctx: Arc::new(Context::default()),
+        Ok(Live {
+            requests: tx,
+            wake: wake_w,
+            shared,
+            thread,
+            posix_login,
         })
     }
 
