@@ -221,3 +221,40 @@ fn commands_that_cargo_fmt_split_are_refused() {
         e.message
     );
 }
+
+mod never_panics {
+    //! The lexer, parser and expander on arbitrary input: an error or tokens, never a panic.
+    //! (A cheap, always-on cousin of fuzzing; shell-flavoured characters are overweighted.)
+
+    use proptest::prelude::*;
+
+    fn shellish() -> impl Strategy<Value = String> {
+        let piece = prop_oneof![
+            4 => prop::sample::select(vec![
+                "ls", "-la", " ", "  ", "\n", "|", "|&", "&&", "||", ";", "&", ">", ">>", "<", "<<<",
+                "2>", "2>&1", ">&2", "&>", "2>&7", "$", "$x", "${", "}", "${x}", "$[", "]", "$[v]",
+                "$$", "\"", "'", "\\", "(", ")", "{", "[", "cd", "A=1", "=", "#", "`", "//", "/*",
+                "r\"x\"", "'a'", "1.5", "::", "-", "--", "+", "*", "/", "!", "?", ".",
+            ]).prop_map(str::to_string),
+            1 => any::<char>().prop_map(|c| c.to_string()),
+        ];
+        prop::collection::vec(piece, 0..24).prop_map(|v| v.concat())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 2000, failure_persistence: None, ..ProptestConfig::default() })]
+
+        #[test]
+        fn token_form(src in shellish()) {
+            if let Ok(tokens) = src.parse::<proc_macro2::TokenStream>() {
+                let _ = crate::compile(tokens);
+            }
+        }
+
+        #[test]
+        fn string_form(src in shellish()) {
+            let lit = proc_macro2::Literal::string(&src);
+            let _ = crate::compile(proc_macro2::TokenTree::Literal(lit).into());
+        }
+    }
+}
