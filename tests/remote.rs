@@ -358,6 +358,22 @@ fn machine_handles_share_the_connection(kind: Kind) {
     dir.remove().unwrap();
 }
 
+/// Closing a machine ends the remote processes of commands still running (sshd would let
+/// them run on).
+fn close_ends_running_remote_commands(kind: Kind) {
+    let m = fixture(kind);
+    let mark = common::marker();
+    let script = format!("sleep {mark} & sleep {mark}");
+    let _running = sh!(sh -c $script).on_dyn(m.clone()).spawn().unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(
+        !common::survivors(&common::local(), &mark).is_empty(),
+        "the job did not start"
+    );
+    m.close().unwrap();
+    common::assert_no_survivors(&common::local(), &mark);
+}
+
 fn commands_from_many_threads_overlap(kind: Kind) {
     let m = fixture(kind);
     let started = Instant::now();
@@ -403,6 +419,7 @@ for_both_remotes!(
     forward_local_carries_many_connections,
     forward_remote_reports_the_chosen_port,
     machine_handles_share_the_connection,
+    close_ends_running_remote_commands,
     commands_from_many_threads_overlap,
     big_output_on_both_streams,
 );

@@ -17,6 +17,41 @@ pub(crate) struct RawOutput {
     pub stderr: Vec<u8>,
 }
 
+/// The pid files of a connection's running jobs that can be killed, so that closing the
+/// connection ends their processes on the remote host too: sshd does not signal the
+/// processes of a session it closes.
+#[derive(Default, Debug)]
+pub(crate) struct LiveJobs(std::sync::Mutex<Vec<String>>);
+
+impl LiveJobs {
+    pub(crate) fn add(&self, pid_file: &str) {
+        self.lock().push(pid_file.to_string());
+    }
+
+    pub(crate) fn remove(&self, pid_file: &str) {
+        self.lock().retain(|p| p != pid_file);
+    }
+
+    /// One script that ends every live job, or `None` when there is none; forgets them.
+    pub(crate) fn kill_all_script(&self) -> Option<Vec<u8>> {
+        let files = std::mem::take(&mut *self.lock());
+        if files.is_empty() {
+            return None;
+        }
+        let parts: Vec<Vec<u8>> = files
+            .iter()
+            .map(|f| crate::script::kill_command(f))
+            .collect();
+        Some(parts.join(&b"; "[..]))
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<String>> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
 /// A machine that runs a script through `/bin/sh`.
 pub(crate) trait RemoteShell: Machine + Clone + 'static {
     /// Runs `script` with `stdin`, outside the `Expr` machinery.

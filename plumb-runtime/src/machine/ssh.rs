@@ -57,6 +57,7 @@ struct Conn {
     /// Whether the login shell reads POSIX quoting (see [`script::login_command`]).
     posix_login: std::sync::atomic::AtomicBool,
     connect_timeout: Duration,
+    jobs: remote::LiveJobs,
 }
 
 /// Options for [`SshMachine`]; from [`SshMachine::builder`].
@@ -380,6 +381,7 @@ impl SshBuilder {
             master: Mutex::new(None),
             posix_login: std::sync::atomic::AtomicBool::new(true),
             connect_timeout: self.connect_timeout,
+            jobs: remote::LiveJobs::default(),
         };
         conn.start_master(self.connect_timeout)?;
         conn.detect_login_shell();
@@ -579,8 +581,27 @@ impl Conn {
     }
 
     fn close(&self) {
+        self.kill_live_jobs();
         self.stop_master();
         let _ = std::fs::remove_dir_all(&self.dir);
+    }
+
+    /// Ends the remote processes of jobs still running, while the connection still works.
+    fn kill_live_jobs(&self) {
+        let Some(script) = self.jobs.kill_all_script() else {
+            return;
+        };
+        if !self.alive() {
+            return;
+        }
+        if let Ok(command) = self.login_command(&script) {
+            let mut c = self.ssh();
+            c.arg(&self.destination)
+                .arg("--")
+                .arg(command)
+                .stdin(StdStdio::null());
+            let _ = c.output();
+        }
     }
 
     /// Ends the master (politely first) and removes its socket.
@@ -678,6 +699,9 @@ impl Machine for SshMachine {
             .stderr(std_stdio(job.stderr));
         let child = SharedChild::spawn(&mut c)
             .map_err(|e| Error::io(&self.conn.name, "cannot start ssh", e))?;
+        if job.kill_tree {
+            self.conn.jobs.add(&files.pid);
+        }
         Ok(Box::new(SshProcess {
             machine: self.clone(),
             child,
@@ -755,6 +779,7 @@ impl Process for SshProcess {
             .child
             .wait()
             .map_err(|e| Error::io(&self.machine.conn.name, "waiting for ssh failed", e))?;
+        self.machine.conn.jobs.remove(&self.files.pid);
         let outcome = self.outcome(status)?;
         *self.done.lock().unwrap_or_else(PoisonError::into_inner) = Some(outcome.clone());
         Ok(outcome)

@@ -58,6 +58,7 @@ struct Conn {
     shared: Mutex<Arc<Shared>>,
     thread: Mutex<Option<JoinHandle<()>>>,
     posix_login: AtomicBool,
+    jobs: remote::LiveJobs,
 }
 
 /// A session just opened, and its I/O thread.
@@ -343,7 +344,29 @@ impl Conn {
         Ok(())
     }
 
+    /// Ends the remote processes of jobs still running, while the session still works.
+    fn kill_live_jobs(&self) {
+        let Some(script) = self.jobs.kill_all_script() else {
+            return;
+        };
+        let Ok(command) = self.login_command(&script) else {
+            return;
+        };
+        let (tx, rx) = mpsc::channel();
+        let req = Request::Exec {
+            command,
+            stdin: None,
+            stdout: None,
+            stderr: None,
+            done: tx,
+        };
+        if self.send(req).is_ok() {
+            let _ = rx.recv_timeout(Duration::from_secs(10));
+        }
+    }
+
     fn close(&self) {
+        self.kill_live_jobs();
         self.shared().close.store(true, Ordering::SeqCst);
         self.requests
             .lock()
@@ -434,6 +457,7 @@ impl Ssh2Builder {
                 shared: Mutex::new(live.shared),
                 thread: Mutex::new(Some(live.thread)),
                 posix_login: AtomicBool::new(live.posix_login),
+                jobs: remote::LiveJobs::default(),
                 builder: self,
             }),
             ctx: Arc::new(Context::default()),
@@ -744,6 +768,9 @@ impl Machine for Ssh2Machine {
         let stdout = stream_out(job.stdout, false, &mut copiers).map_err(setup)?;
         let stderr = stream_out(job.stderr, true, &mut copiers).map_err(setup)?;
         let done = self.exec(&script, stdin, stdout, stderr)?;
+        if job.kill_tree {
+            self.conn.jobs.add(&files.pid);
+        }
         Ok(Box::new(Ssh2Process {
             machine: self.clone(),
             done: Mutex::new(Some(done)),
@@ -816,6 +843,7 @@ struct Ssh2Process {
 
 impl Ssh2Process {
     fn finish(&self, exit: std::result::Result<Exit, String>) -> Result<Outcome> {
+        self.machine.conn.jobs.remove(&self.files.pid);
         for t in self
             .copiers
             .lock()
