@@ -164,3 +164,34 @@ fn reconnect_after_a_server_restart() {
     assert_eq!(sh!(echo after).on(&ssh_clone).read().unwrap(), "after");
     assert_eq!(sh!(echo after).on(&ssh2_clone).read().unwrap(), "after");
 }
+
+/// A program that ends without cleaning up (no destructors run) or loses its connection
+/// leaves no remote processes behind: a watchdog in the job's script ends its process group
+/// once the session's sshd process is gone.
+fn no_remote_orphans_when_the_connection_goes(kind: Kind) {
+    let relay = Relay::start(sshd().port);
+    let m = through(kind, &relay);
+    let mark = common::marker();
+    let script = format!("sleep {mark} & sleep {mark}");
+    let handle = sh!(sh -c $script).on_dyn(m.clone()).spawn().unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(
+        !common::survivors(&common::local(), &mark).is_empty(),
+        "the job did not start"
+    );
+    // As at process exit: nothing is dropped, the connection just goes away.
+    std::mem::forget(handle);
+    std::mem::forget(m);
+    relay.cut();
+    common::assert_no_survivors(&common::local(), &mark);
+}
+
+#[test]
+fn ssh_no_remote_orphans_when_the_connection_goes() {
+    no_remote_orphans_when_the_connection_goes(Kind::Ssh);
+}
+
+#[test]
+fn ssh2_no_remote_orphans_when_the_connection_goes() {
+    no_remote_orphans_when_the_connection_goes(Kind::Ssh2);
+}

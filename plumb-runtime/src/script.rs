@@ -106,7 +106,13 @@ pub(crate) fn render(expr: &Expr, ctx: &Context, files: &ScriptFiles, kill_tree:
     if kill_tree {
         r.raw("printf '%s' $$ >");
         r.quoted(files.pid.as_bytes());
-        r.raw("; ");
+        // A watchdog: when the connection goes (the program ended without cleaning up, the
+        // network died), sshd's session process goes too, and nothing signals ours; the
+        // watchdog then ends the whole process group.
+        r.raw(
+            "; _w() { while kill -0 \"$1\" 2>/dev/null; do sleep 1; done; kill -KILL -$$; }; \
+             _w $PPID </dev/null >/dev/null 2>&1 & _wd=$!; ",
+        );
     }
     if let Some(dir) = &ctx.dir {
         r.cd(dir.as_os_str().as_bytes());
@@ -131,7 +137,7 @@ pub(crate) fn render(expr: &Expr, ctx: &Context, files: &ScriptFiles, kill_tree:
     r.node_body(expr);
     r.raw("; _rc=$?; ");
     if kill_tree {
-        r.raw("rm -f ");
+        r.raw("kill $_wd 2>/dev/null; rm -f ");
         r.quoted(files.pid.as_bytes());
         r.raw("; ");
     }
