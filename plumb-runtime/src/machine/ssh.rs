@@ -247,7 +247,7 @@ impl SshMachine {
             .wait_with_output()
             .map_err(|e| Error::io(&self.conn.name, "ssh failed", e))?;
         let _ = writer.join();
-        if out.status.code() == Some(255) && !self.conn.alive() {
+        if out.status.code() == Some(255) && self.conn.lost() {
             return Err(Error::new(
                 ErrorKind::Connect,
                 &self.conn.name,
@@ -572,6 +572,24 @@ impl Conn {
         }
     }
 
+    /// After ssh exited with 255 (its own failures, or a remote command's exit code):
+    /// whether the connection is gone. The master may take a moment to notice a cut link
+    /// after the session has ended, so a live master gets up to a second to exit.
+    fn lost(&self) -> bool {
+        let deadline = Instant::now() + Duration::from_secs(1);
+        while self.alive() {
+            if Instant::now() >= deadline
+                || self
+                    .control(&["-O", "check"])
+                    .is_ok_and(|o| !o.status.success())
+            {
+                return !self.alive();
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        true
+    }
+
     /// Whether the master still runs.
     fn alive(&self) -> bool {
         let master = self.master.lock().unwrap_or_else(PoisonError::into_inner);
@@ -749,7 +767,7 @@ impl SshProcess {
         } else {
             ExitStatus::from_std(status)
         };
-        if status.code() == Some(255) && !self.machine.conn.alive() {
+        if status.code() == Some(255) && self.machine.conn.lost() {
             return Err(Error::new(
                 ErrorKind::Connect,
                 name,
