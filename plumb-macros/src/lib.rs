@@ -2,8 +2,8 @@
 //! no runtime code.
 //!
 //! The work is split by stage, each a plain function of the previous one's output:
-//! [`lex`] (tokens or a string -> shell tokens with spans), [`parse`] (-> AST, with the
-//! checks that make spanned errors) and [`expand`] (AST -> calls into `plumb::__private`).
+//! `lex.rs` (tokens or a string -> shell tokens with spans), `parse.rs` (-> AST, with the
+//! checks that make spanned errors) and `expand.rs` (AST -> calls into `plumb::__private`).
 
 mod expand;
 mod lex;

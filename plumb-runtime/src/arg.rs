@@ -5,7 +5,7 @@ use std::ffi::{OsStr, OsString};
 use std::path::{Path, PathBuf};
 
 /// A value that can stand in a command line as exactly one argument, via `$name` or
-/// `${expr}` in [`sh!`](crate::sh).
+/// `${expr}` in `plumb::sh!`.
 ///
 /// The argument arrives byte for byte: it is never re-split, globbed or interpreted by any
 /// shell. Implemented for strings, paths, `OsStr`, numbers, `char`, `bool`,

@@ -15,7 +15,7 @@ use crate::Result;
 
 /// A command, pipeline or sequence that has not run yet.
 ///
-/// Made by [`sh!`](crate::sh) (or [`cmd`](crate::cmd)), cheap to clone (an `Arc`), and
+/// Made by `plumb::sh!` (or [`cmd`](crate::cmd)), cheap to clone (an `Arc`), and
 /// immutable: every modifier returns a new `Expr`. Nothing runs until a terminal call:
 /// [`run`](Expr::run), [`read`](Expr::read), [`read_bytes`](Expr::read_bytes),
 /// [`output`](Expr::output), [`code`](Expr::code), [`success`](Expr::success),

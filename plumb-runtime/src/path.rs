@@ -14,7 +14,7 @@ use crate::Result;
 /// A path on a machine, with file operations that run there.
 ///
 /// Made by [`MachineExt::path`](crate::MachineExt::path). `Display`s as the path, and
-/// interpolates into [`sh!`](crate::sh) as one argument.
+/// interpolates into `plumb::sh!` as one argument.
 ///
 /// ```
 /// # extern crate plumb_runtime as plumb;
