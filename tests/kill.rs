@@ -88,3 +88,29 @@ on_every_machine!(
     dropping_a_handle_kills,
     dropping_lines_early_kills,
 );
+
+/// A program that exits without cleaning up (`std::process::exit`: no destructors) leaves
+/// no process tree behind: a watchdog kills it when the program's end closes its pipe.
+/// The test runs itself as a child program that spawns a tree and exits.
+#[test]
+fn no_local_orphans_after_process_exit() {
+    if let Ok(mark) = std::env::var("PLUMB_TEST_EXIT_MARK") {
+        let script = format!("sleep {mark} & sh -c 'sleep {mark}' & sleep {mark}; wait");
+        let handle = sh!(sh -c $script).spawn().unwrap();
+        std::thread::sleep(Duration::from_millis(300));
+        std::mem::forget(handle);
+        std::process::exit(0);
+    }
+    let mark = marker();
+    let status = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "no_local_orphans_after_process_exit",
+            "--nocapture",
+        ])
+        .env("PLUMB_TEST_EXIT_MARK", &mark)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    assert_no_survivors(&common::local(), &mark);
+}

@@ -165,6 +165,7 @@ impl Machine for LocalMachine {
             kill_tree: job.kill_tree,
             killed: AtomicBool::new(false),
             live: Mutex::new(Vec::new()),
+            watchdogs: Mutex::new(Vec::new()),
         });
         let io = Io {
             stdin: job.stdin,
@@ -213,6 +214,41 @@ struct Shared {
     killed: AtomicBool,
     /// Processes started and not yet reaped.
     live: Mutex<Vec<Arc<SharedChild>>>,
+    /// With `kill_tree`: a watchdog per process group, which kills the group if this
+    /// program ends without cleaning up (`std::process::exit`, a crash, a Handle kept in a
+    /// `static`).
+    watchdogs: Mutex<Vec<(u32, Watchdog)>>,
+}
+
+/// A `sh` that waits for EOF on a pipe whose write end only this process holds: when this
+/// process ends, however it ends, the kernel closes the pipe and the watchdog kills the
+/// process group it guards. Cleared (killed first) when the group's leader is reaped.
+struct Watchdog {
+    process: std::process::Child,
+    _pipe: os_pipe::PipeWriter,
+}
+
+impl Watchdog {
+    fn guard(pgid: u32) -> io::Result<Watchdog> {
+        let (r, w) = os_pipe::pipe()?;
+        let mut c = Command::new("/bin/sh");
+        c.args(["-c", "read _; kill -KILL -\"$1\"", "plumb-watchdog"])
+            .arg(pgid.to_string())
+            .stdin(r)
+            .stdout(process::Stdio::null())
+            .stderr(process::Stdio::null())
+            // Out of the terminal's group, so that Ctrl-C leaves it to do its job.
+            .process_group(0);
+        Ok(Watchdog {
+            process: c.spawn()?,
+            _pipe: w,
+        })
+    }
+
+    fn dismiss(mut self) {
+        let _ = self.process.kill();
+        let _ = self.process.wait();
+    }
 }
 
 impl Shared {
@@ -225,12 +261,28 @@ impl Shared {
         }
         let child = Arc::new(SharedChild::spawn(command)?);
         live.push(child.clone());
+        if self.kill_tree {
+            // Best effort: without a watchdog the job still runs, only unguarded.
+            if let Ok(w) = Watchdog::guard(child.id()) {
+                self.watchdogs
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .push((child.id(), w));
+            }
+        }
         Ok(child)
     }
 
     fn reaped(&self, handle: &Arc<SharedChild>) {
         let mut live = self.live.lock().unwrap_or_else(PoisonError::into_inner);
         live.retain(|h| !Arc::ptr_eq(h, handle));
+        let mut watchdogs = self
+            .watchdogs
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some(i) = watchdogs.iter().position(|(pid, _)| *pid == handle.id()) {
+            watchdogs.swap_remove(i).1.dismiss();
+        }
     }
 
     fn kill(&self) {
