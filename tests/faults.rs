@@ -123,18 +123,8 @@ fn ssh2_frozen() {
 #[test]
 fn reconnect_after_a_server_restart() {
     let d = common::sshd::start_with(sshd().user.clone(), "MaxSessions 100\n");
-    let ssh = SshMachine::builder("127.0.0.1")
-        .port(d.port)
-        .user(&d.user)
-        .identity_file(&d.key)
-        .known_hosts_file(&d.known_hosts)
-        .connect()
-        .unwrap();
-    let ssh2 = Ssh2Machine::builder("127.0.0.1")
-        .port(d.port)
-        .user(&d.user)
-        .identity_file(&d.key)
-        .known_hosts_file(&d.known_hosts)
+    let ssh = common::ssh_builder_for(&d).connect().unwrap();
+    let ssh2 = common::ssh2_builder_for(&d)
         .keepalive(Duration::from_secs(1))
         .connect()
         .unwrap();

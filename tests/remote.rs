@@ -461,13 +461,7 @@ fn connect_parses_user_host_port() {
 #[test]
 fn ssh2_queues_commands_beyond_max_sessions() {
     let d = common::sshd::start_with(sshd().user.clone(), "MaxSessions 2\n");
-    let m = Ssh2Machine::builder("127.0.0.1")
-        .port(d.port)
-        .user(&d.user)
-        .identity_file(&d.key)
-        .known_hosts_file(&d.known_hosts)
-        .connect()
-        .unwrap();
+    let m = common::ssh2_builder_for(&d).connect().unwrap();
     let threads: Vec<_> = (0..6)
         .map(|i| {
             let m = m.clone();

@@ -49,7 +49,11 @@ pub fn local() -> Arc<dyn Machine> {
 
 /// The builder for an `SshMachine` on the tests' sshd.
 pub fn ssh_builder() -> plumb::SshBuilder {
-    let d = sshd::sshd();
+    ssh_builder_for(sshd::sshd())
+}
+
+/// The builder for an `SshMachine` on `d`.
+pub fn ssh_builder_for(d: &sshd::Sshd) -> plumb::SshBuilder {
     plumb::SshMachine::builder("127.0.0.1")
         .port(d.port)
         .user(&d.user)
@@ -104,7 +108,11 @@ pub fn path_on(m: &Arc<dyn Machine>, p: &str) -> MPath {
 
 /// The builder for an `Ssh2Machine` on the tests' sshd.
 pub fn ssh2_builder() -> plumb::Ssh2Builder {
-    let d = sshd::sshd();
+    ssh2_builder_for(sshd::sshd())
+}
+
+/// The builder for an `Ssh2Machine` on `d`.
+pub fn ssh2_builder_for(d: &sshd::Sshd) -> plumb::Ssh2Builder {
     plumb::Ssh2Machine::builder("127.0.0.1")
         .port(d.port)
         .user(&d.user)
