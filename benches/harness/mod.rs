@@ -4,8 +4,10 @@
 //! both sides alike. `--quick` shrinks every run for a smoke test.
 #![allow(dead_code)]
 
-#[path = "../../tests/common/sshd.rs"]
-pub mod sshd;
+// The tests' loopback sshd and machine builders, so that benchmarks log in exactly as the
+// tests do.
+#[path = "../../tests/common/mod.rs"]
+pub mod common;
 
 use std::time::{Duration, Instant};
 
@@ -72,7 +74,7 @@ impl Table {
 /// A loopback sshd and both remote machines on it, logged in as a user whose login shell
 /// is `/bin/sh` (made when we are root: root's login shell reads `.bashrc`).
 pub struct Remotes {
-    pub sshd: sshd::Sshd,
+    pub sshd: &'static common::sshd::Sshd,
     pub user: String,
     pub ssh: SshMachine,
     pub ssh2: Ssh2Machine,
@@ -80,33 +82,12 @@ pub struct Remotes {
 
 impl Remotes {
     pub fn start() -> Remotes {
-        let me = sh! { id -un }.read().unwrap();
-        let user = if me == "root" {
-            assert!(sshd::ensure_user("plumbtest", "/bin/sh"));
-            "plumbtest".to_string()
-        } else {
-            me
-        };
-        let d = sshd::start(user.clone());
-        let ssh = SshMachine::builder("127.0.0.1")
-            .port(d.port)
-            .user(&user)
-            .identity_file(&d.key)
-            .known_hosts_file(&d.known_hosts)
-            .connect()
-            .unwrap();
-        let ssh2 = Ssh2Machine::builder("127.0.0.1")
-            .port(d.port)
-            .user(&user)
-            .identity_file(&d.key)
-            .known_hosts_file(&d.known_hosts)
-            .connect()
-            .unwrap();
+        let d = common::sshd::sshd();
         Remotes {
             sshd: d,
-            user,
-            ssh,
-            ssh2,
+            user: d.user.clone(),
+            ssh: common::ssh_builder().connect().unwrap(),
+            ssh2: common::ssh2_builder().connect().unwrap(),
         }
     }
 
