@@ -93,7 +93,7 @@ fn main() -> Result<(), plumb::Error> {
     Ok(())
 }
 
-#[path = "../tests/common/sshd.rs"]
+#[path = "../tests/it/common/sshd.rs"]
 mod sshd;
 
 /// The remote machines for the tour: `PLUMB_TOUR_SSH=user@host[:port]` when set, else a

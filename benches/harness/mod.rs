@@ -6,7 +6,7 @@
 
 // The tests' loopback sshd and machine builders, so that benchmarks log in exactly as the
 // tests do.
-#[path = "../../tests/common/mod.rs"]
+#[path = "../../tests/it/common/mod.rs"]
 pub mod common;
 
 use std::time::{Duration, Instant};

@@ -1,10 +1,8 @@
 //! `MPath`, `which`, and recursive upload/download, on every machine.
 
-mod common;
-
 use std::time::{Duration, SystemTime};
 
-use common::Ctx;
+use crate::common::Ctx;
 use plumb::prelude::*;
 use plumb::ErrorKind;
 

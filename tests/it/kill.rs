@@ -1,10 +1,9 @@
 //! Timeouts, `kill()` and dropped handles end the whole process tree: nothing is left.
 
-mod common;
-
+use crate::common;
 use std::time::Duration;
 
-use common::{assert_no_survivors, marker, Ctx};
+use crate::common::{assert_no_survivors, marker, Ctx};
 use plumb::{sh, ErrorKind};
 
 /// A script that leaves a child and a grandchild running `sleep MARKER`.
@@ -102,15 +101,7 @@ fn no_local_orphans_after_process_exit() {
         std::process::exit(0);
     }
     let mark = marker();
-    let status = std::process::Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--exact",
-            "no_local_orphans_after_process_exit",
-            "--nocapture",
-        ])
-        .env("PLUMB_TEST_EXIT_MARK", &mark)
-        .status()
-        .unwrap();
-    assert!(status.success());
+    let name = test_path!(no_local_orphans_after_process_exit);
+    assert!(common::run_alone(name, ("PLUMB_TEST_EXIT_MARK", &mark)));
     assert_no_survivors(&common::local(), &mark);
 }

@@ -1,14 +1,13 @@
 //! A connection that is cut or frozen ends every running command and tunnel with an error,
 //! in bounded time, never a hang; a new machine works afterwards.
 
-mod common;
-
+use crate::common;
 use std::io::{Read, Write};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::relay::Relay;
-use common::sshd::sshd;
+use crate::common::relay::Relay;
+use crate::common::sshd::sshd;
 use plumb::prelude::*;
 use plumb::{sh, ErrorKind, HostKeyPolicy, Ssh2Machine};
 

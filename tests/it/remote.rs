@@ -2,8 +2,7 @@
 //! tunnels, closing. Each test body runs for `SshMachine` and `Ssh2Machine`, against the
 //! tests' own sshd on 127.0.0.1.
 
-mod common;
-
+use crate::common;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -11,7 +10,7 @@ use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::sshd::sshd;
+use crate::common::sshd::sshd;
 use plumb::prelude::*;
 use plumb::{sh, ErrorKind, HostKeyPolicy, Ssh2Machine};
 

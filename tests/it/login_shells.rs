@@ -1,13 +1,11 @@
 //! Commands run under `/bin/sh` whatever the user's login shell is: fish and tcsh read
 //! quotes differently from sh, so the same scripts must arrive intact through them.
 
-mod common;
-
 use std::ffi::OsString;
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::time::Duration;
 
-use common::{assert_no_survivors, marker, ssh_builder, sshd::ensure_user};
+use crate::common::{assert_no_survivors, marker, ssh_builder, sshd::ensure_user};
 use plumb::prelude::*;
 use plumb::{sh, ErrorKind};
 

@@ -1,8 +1,6 @@
 //! Bad input at run time gets a clear error, never a panic or a hang, on every machine.
 
-mod common;
-
-use common::Ctx;
+use crate::common::Ctx;
 use plumb::sh;
 
 /// More argument bytes than any system accepts (ARG_MAX is 2 MiB here).

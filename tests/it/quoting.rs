@@ -1,11 +1,9 @@
 //! Interpolated values arrive byte for byte: never re-split, globbed or interpreted.
 
-mod common;
-
 use std::ffi::OsString;
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 
-use common::Ctx;
+use crate::common::Ctx;
 use plumb::{sh, ErrorKind};
 
 fn nasty() -> Vec<OsString> {

@@ -1,8 +1,6 @@
 //! Every form of the `sh!` grammar, on every machine.
 
-mod common;
-
-use common::Ctx;
+use crate::common::Ctx;
 use plumb::sh;
 
 /// Splits `printf '%s\n'` output back into the arguments it received.

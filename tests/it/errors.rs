@@ -1,8 +1,6 @@
 //! Errors name the command, the machine, the code and the stderr tail.
 
-mod common;
-
-use common::Ctx;
+use crate::common::Ctx;
 use plumb::{sh, ErrorKind};
 
 fn exit_error_reads_like_a_sentence(t: &Ctx) {

@@ -4,12 +4,10 @@
 //! `PLUMB_PROPTEST_CASES` sets the number of cases (default 64 per property and machine;
 //! the long run uses 10 000).
 
-mod common;
-
 use std::ffi::OsString;
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 
-use common::Ctx;
+use crate::common::Ctx;
 use plumb::sh;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};

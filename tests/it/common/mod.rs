@@ -174,3 +174,33 @@ pub fn marker() -> String {
         7
     )
 }
+
+/// Runs the test `name` (its path below the crate root, e.g. `kill::some_test`) alone in a
+/// child process of this test binary, with `env` set, and tells whether it passed.
+///
+/// For tests that measure the whole process (open descriptors, memory) or end it
+/// (`process::exit`): in this one binary, other tests run beside them on other threads.
+pub fn run_alone(name: &str, env: (&str, &str)) -> bool {
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", name, "--nocapture", "--test-threads=1"])
+        .env(env.0, env.1)
+        .output()
+        .unwrap();
+    // Shown only on failure: the child's own summary would read like this binary's.
+    if !out.status.success() {
+        eprintln!("{}", String::from_utf8_lossy(&out.stdout));
+        eprintln!("{}", String::from_utf8_lossy(&out.stderr));
+    }
+    out.status.success()
+}
+
+/// The path of a test function below the crate root, for [`run_alone`].
+#[macro_export]
+macro_rules! test_path {
+    ($name:ident) => {
+        concat!(module_path!(), "::", stringify!($name))
+            .split_once("::")
+            .unwrap()
+            .1
+    };
+}

@@ -1,11 +1,9 @@
 //! Every terminal call and modifier of `Expr`, on every machine.
 
-mod common;
-
 use std::io::{Read, Write};
 use std::time::{Duration, Instant};
 
-use common::Ctx;
+use crate::common::Ctx;
 use plumb::{sh, ErrorKind};
 
 fn run_checks_the_status(t: &Ctx) {

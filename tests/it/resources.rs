@@ -1,11 +1,11 @@
 //! Long use leaks nothing: open file descriptors and memory stay flat over a thousand
 //! commands and a thousand tunnel connections on one machine.
 
-mod common;
-
 use std::io::{Read, Write};
 
 use plumb::sh;
+
+use crate::common;
 
 fn open_fds() -> usize {
     std::fs::read_dir("/proc/self/fd").unwrap().count()
@@ -37,9 +37,15 @@ fn flat(what: &str, mut f: impl FnMut()) {
     );
 }
 
-/// One test: descriptors are counted process-wide, so nothing else may run meanwhile.
+/// One test, run alone in a child process: descriptors and memory are counted
+/// process-wide, so nothing else may run meanwhile.
 #[test]
 fn a_thousand_commands_and_tunnels_leave_nothing_open() {
+    if std::env::var_os("PLUMB_TEST_ALONE").is_none() {
+        let name = test_path!(a_thousand_commands_and_tunnels_leave_nothing_open);
+        assert!(common::run_alone(name, ("PLUMB_TEST_ALONE", "1")));
+        return;
+    }
     commands();
     tunnels();
 }

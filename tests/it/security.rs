@@ -1,7 +1,6 @@
 //! Secrets stay secret and private things stay private.
 
-mod common;
-
+use crate::common;
 use std::os::unix::fs::PermissionsExt;
 
 use plumb::{ErrorKind, Ssh2Machine};

@@ -1,8 +1,6 @@
 //! Pipelines: pipefail, big data, no deadlocks, pipes across machines.
 
-mod common;
-
-use common::Ctx;
+use crate::common::Ctx;
 use plumb::prelude::*;
 use plumb::{sh, ErrorKind};
 

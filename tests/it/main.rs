@@ -1,0 +1,21 @@
+//! plumb's integration tests: one binary (each extra one would link the whole crate again),
+//! one module per capability, each test body instantiated for every machine it applies to.
+
+#[macro_use]
+mod common;
+
+mod bad_input;
+mod calls;
+mod errors;
+mod faults;
+mod grammar;
+mod injection;
+mod kill;
+mod login_shells;
+mod paths;
+mod pipes;
+mod quoting;
+mod remote;
+mod resources;
+mod security;
+mod ui;
