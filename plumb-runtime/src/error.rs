@@ -63,7 +63,8 @@ struct Inner {
     stdout: Option<Vec<u8>>,
     stderr: Option<Vec<u8>>,
     message: Option<String>,
-    source: Option<io::Error>,
+    /// The underlying failure: an OS error, what each authentication method said.
+    source: Option<Box<dyn std::error::Error + Send + Sync>>,
 }
 
 /// How much of stderr `Display` shows.
@@ -95,7 +96,7 @@ impl Error {
             _ => ErrorKind::Io,
         };
         let mut e = Error::new(kind, machine, message);
-        e.0.source = Some(source);
+        e.0.source = Some(Box::new(source));
         e
     }
 
@@ -112,6 +113,16 @@ impl Error {
         e.0.message = None;
         e.0.timeout = Some(after);
         e
+    }
+
+    /// The same error, caused by `source`.
+    #[cfg_attr(not(feature = "ssh2"), allow(dead_code))]
+    pub(crate) fn with_source(
+        mut self,
+        source: impl std::error::Error + Send + Sync + 'static,
+    ) -> Error {
+        self.0.source = Some(Box::new(source));
+        self
     }
 
     pub(crate) fn with_command(mut self, command: impl Into<String>) -> Error {
@@ -211,7 +222,7 @@ impl fmt::Debug for Error {
 
 impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        self.0.source.as_ref().map(|s| s as _)
+        self.0.source.as_deref().map(|s| s as _)
     }
 }
 

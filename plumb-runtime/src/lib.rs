@@ -2,36 +2,52 @@
 //!
 //! Users depend on `plumb`, which re-exports everything here together with the `sh!` macro;
 //! the crate-level guide lives there.
+//!
+//! The modules are layers, each using only those above it in this list (two upward edges,
+//! commented where they are: `Expr`'s terminal calls reach into [`run`], and the default
+//! machine is the local one):
+//!
+//! - leaves: `error`, `output`, `arg`, `sys` (descriptor helpers);
+//! - `model`: `Expr`, its checks, jobs and outcomes;
+//! - `render`: quoting, the remote `sh` script, the login-shell line;
+//! - `machine`: the sealed `Machine` trait and the backends' seam;
+//! - `run`: launching an `Expr` on any machine, its streams, timers, handles;
+//! - `backends`: local processes; one remote machine over two transports;
+//! - `path`, `tunnel`: user-facing types over the seam.
+#![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
 
 mod arg;
+mod backends;
 mod error;
-mod exec;
-mod expr;
 mod machine;
+mod model;
 mod output;
 mod path;
-mod quote;
-mod script;
+mod render;
+mod run;
+mod sys;
 mod tunnel;
 
 pub use arg::{ToArg, ToStdin};
+#[cfg(feature = "ssh2")]
+pub use backends::libssh2::{Ssh2Builder, Ssh2Machine};
+pub use backends::local::{local, LocalMachine};
+pub use backends::openssh::{SshBuilder, SshMachine};
 pub use error::{Error, ErrorKind, Result};
-pub use exec::{ChildStdin, ChildStdout, Handle, Lines};
-pub use expr::{cmd, Expr};
-pub use machine::local::{local, LocalMachine};
-pub use machine::ssh::{SshBuilder, SshMachine};
-pub use machine::ssh2::{Ssh2Builder, Ssh2Machine};
 pub use machine::{FileType, HostKeyPolicy, Machine, MachineExt, Metadata};
+pub use model::{cmd, Expr};
 pub use output::{ExitStatus, Output};
 pub use path::MPath;
-pub use quote::quote;
+pub use render::quote::quote;
+pub use run::{ChildStdin, ChildStdout, Handle, Lines};
 pub use tunnel::{Forward, Tunnel, Tunnels};
 
 /// Everything a script needs: `use plumb::prelude::*;`.
 pub mod prelude {
+    #[cfg(feature = "ssh2")]
+    pub use crate::Ssh2Machine;
     pub use crate::{
-        local, Expr, HostKeyPolicy, LocalMachine, MPath, Machine, MachineExt, Ssh2Machine,
-        SshMachine, Tunnels,
+        local, Expr, HostKeyPolicy, LocalMachine, MPath, Machine, MachineExt, SshMachine, Tunnels,
     };
 }
 
@@ -41,9 +57,8 @@ pub mod __private {
     use std::ffi::OsString;
     use std::os::unix::ffi::OsStrExt;
 
-    use crate::expr::{Cmd, Expr, Node};
-    pub use crate::expr::{Redirect, SeqOp};
-    pub use crate::machine::{Fs, Job, Outcome, Process, Stdio};
+    use crate::model::expr::{Cmd, Expr, Node};
+    pub use crate::model::expr::{Redirect, SeqOp};
     use crate::{ToArg, ToStdin};
 
     pub fn lit(s: &str) -> OsString {
@@ -99,7 +114,7 @@ pub mod __private {
     }
 
     pub fn pipe(stages: Vec<(Expr, bool)>) -> Expr {
-        crate::expr::pipe(stages)
+        crate::model::expr::pipe(stages)
     }
 
     pub fn seq(items: Vec<(SeqOp, Expr)>) -> Expr {

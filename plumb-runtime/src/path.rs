@@ -107,7 +107,7 @@ impl MPath {
     /// A metadata question where "not found" is the answer `false`.
     fn probe(
         &self,
-        f: impl FnOnce(&dyn crate::machine::Fs, &Path) -> Result<bool>,
+        f: impl FnOnce(&dyn crate::machine::fs::Fs, &Path) -> Result<bool>,
     ) -> Result<bool> {
         match f(self.machine.fs(), &self.path) {
             Err(e) if e.kind() == ErrorKind::NotFound => Ok(false),

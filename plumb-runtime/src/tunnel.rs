@@ -26,43 +26,11 @@ pub trait Tunnels {
     fn forward_remote(&self, remote_port: u16, local: SocketAddr) -> Result<Forward>;
 }
 
-/// Implements [`Tunnels`] by the type's inherent methods of the same names.
-macro_rules! tunnels_by_inherent_methods {
-    ($t:ty) => {
-        impl $crate::tunnel::Tunnels for $t {
-            fn connect_sock(&self, port: u16) -> $crate::Result<$crate::tunnel::Tunnel> {
-                <$t>::connect_sock(self, port)
-            }
-            fn connect_sock_to(
-                &self,
-                host: &str,
-                port: u16,
-            ) -> $crate::Result<$crate::tunnel::Tunnel> {
-                <$t>::connect_sock_to(self, host, port)
-            }
-            fn forward_local(
-                &self,
-                host: &str,
-                port: u16,
-            ) -> $crate::Result<$crate::tunnel::Forward> {
-                <$t>::forward_local(self, host, port)
-            }
-            fn forward_remote(
-                &self,
-                remote_port: u16,
-                local: std::net::SocketAddr,
-            ) -> $crate::Result<$crate::tunnel::Forward> {
-                <$t>::forward_remote(self, remote_port, local)
-            }
-        }
-    };
-}
-pub(crate) use tunnels_by_inherent_methods;
-
 /// A byte stream to a port as seen from a remote machine; from `connect_sock`.
 ///
 /// `Read + Write`; [`shutdown_write`](Tunnel::shutdown_write) half-closes it. Once the
 /// machine is closed, reads end and writes fail.
+#[must_use = "a tunnel closes when dropped"]
 pub struct Tunnel {
     reader: Box<dyn Read + Send>,
     writer: Option<Box<dyn Write + Send>>,
@@ -89,6 +57,7 @@ impl Tunnel {
     }
 
     /// A tunnel from any pair of halves (the ssh2 machine's channels).
+    #[cfg_attr(not(feature = "ssh2"), allow(dead_code))]
     pub(crate) fn from_parts(
         reader: Box<dyn Read + Send>,
         writer: Box<dyn Write + Send>,
@@ -145,6 +114,7 @@ impl Drop for Tunnel {
 }
 
 /// A port forwarding that lasts until dropped; from `forward_local` or `forward_remote`.
+#[must_use = "a forward stops when dropped"]
 pub struct Forward {
     local_addr: SocketAddr,
     remote_port: u16,
@@ -276,5 +246,22 @@ impl Drop for Forward {
         if let Some(cancel) = self.on_drop.take() {
             cancel();
         }
+    }
+}
+
+impl std::fmt::Debug for Tunnel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Tunnel")
+            .field("writable", &self.writer.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl std::fmt::Debug for Forward {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Forward")
+            .field("local_addr", &self.local_addr)
+            .field("remote_port", &self.remote_port)
+            .finish_non_exhaustive()
     }
 }

@@ -114,7 +114,7 @@ fn upload_and_download_are_recursive(t: &Ctx) {
     );
     // A single file too.
     let one = here.path().join("one.txt");
-    t.m.download(&remote.join("top.txt"), &one).unwrap();
+    t.m.download(remote.join("top.txt"), &one).unwrap();
     assert_eq!(std::fs::read_to_string(one).unwrap(), "top");
 }
 

@@ -6,7 +6,7 @@
 use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
 
-use crate::expr::{Expr, Node, Redirect, SeqOp};
+use crate::model::expr::{Expr, Node, Redirect, SeqOp};
 
 /// Characters that never need quoting anywhere in a word.
 fn is_safe(b: u8) -> bool {

@@ -8,9 +8,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::arg::ToArg;
-use crate::exec::{self, Handle, Lines};
 use crate::machine::Machine;
 use crate::output::Output;
+use crate::run::{self, Handle, Lines};
 use crate::Result;
 
 /// A command, pipeline or sequence that has not run yet.
@@ -28,6 +28,7 @@ use crate::Result;
 /// assert_eq!(words.read().unwrap(), "a\nb\nc"); // an Expr can run again
 /// ```
 #[derive(Clone)]
+#[must_use = "an `Expr` does nothing until a terminal call such as `.run()`"]
 pub struct Expr(pub(crate) Arc<Inner>);
 
 #[derive(Clone)]
@@ -274,7 +275,7 @@ impl Expr {
     /// assert!(sh!(false).run().is_err());
     /// ```
     pub fn run(&self) -> Result<()> {
-        exec::run(self)
+        run::run(self)
     }
 
     /// Runs and returns stdout as text with trailing newlines trimmed. Stdin is empty
@@ -285,7 +286,7 @@ impl Expr {
     /// assert_eq!(sh!(echo hello).read().unwrap(), "hello");
     /// ```
     pub fn read(&self) -> Result<String> {
-        exec::read(self)
+        run::read(self)
     }
 
     /// Runs and returns stdout as bytes, untouched.
@@ -295,7 +296,7 @@ impl Expr {
     /// assert_eq!(sh!(printf "a\\n").read_bytes().unwrap(), b"a\n");
     /// ```
     pub fn read_bytes(&self) -> Result<Vec<u8>> {
-        Ok(exec::output(self)?.stdout)
+        Ok(run::output(self)?.stdout)
     }
 
     /// Runs and returns the status, stdout and stderr.
@@ -306,7 +307,7 @@ impl Expr {
     /// assert_eq!((out.stdout, out.stderr), (b"out\n".to_vec(), b"err\n".to_vec()));
     /// ```
     pub fn output(&self) -> Result<Output> {
-        exec::output(self)
+        run::output(self)
     }
 
     /// Runs like [`run`](Expr::run) and returns the exit code; a non-zero code is not an
@@ -317,7 +318,7 @@ impl Expr {
     /// assert_eq!(sh!(sh -c "exit 7").code().unwrap(), 7);
     /// ```
     pub fn code(&self) -> Result<i32> {
-        Ok(exec::status(self)?.shell_code())
+        Ok(run::status(self)?.shell_code())
     }
 
     /// Runs like [`run`](Expr::run) and tells whether it exited with code 0.
@@ -328,7 +329,7 @@ impl Expr {
     /// assert!(!sh!(test -f /).success().unwrap());
     /// ```
     pub fn success(&self) -> Result<bool> {
-        Ok(exec::status(self)?.success())
+        Ok(run::status(self)?.success())
     }
 
     /// Streams stdout line by line as the command runs. A failure arrives as the last item.
@@ -339,7 +340,7 @@ impl Expr {
     /// assert_eq!(lines, ["a", "b"]);
     /// ```
     pub fn lines(&self) -> Result<Lines> {
-        exec::lines(self)
+        run::lines(self)
     }
 
     /// Starts the command and returns at once with a [`Handle`] to its stdin and stdout.
@@ -352,7 +353,7 @@ impl Expr {
     /// assert_eq!(child.wait().unwrap().stdout, b"SHOUT");
     /// ```
     pub fn spawn(&self) -> Result<Handle> {
-        exec::spawn(self)
+        run::spawn(self)
     }
 }
 
@@ -383,13 +384,13 @@ impl BitOr<&Expr> for &Expr {
 impl fmt::Display for Expr {
     /// The command line, quoted for a POSIX shell.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&crate::quote::render(self))
+        f.write_str(&crate::render::quote::render(self))
     }
 }
 
 impl fmt::Debug for Expr {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Expr({})", crate::quote::render(self))
+        write!(f, "Expr({})", crate::render::quote::render(self))
     }
 }
 
@@ -445,71 +446,4 @@ where
         env: Vec::new(),
         redirects: Vec::new(),
     }))
-}
-
-/// Checks what no machine can run: an empty command, a NUL byte (no program can receive
-/// one), an environment variable name that is not `[A-Za-z_][A-Za-z0-9_]*`.
-pub(crate) fn validate(expr: &Expr) -> std::result::Result<(), String> {
-    use std::os::unix::ffi::OsStrExt;
-    let nul = |s: &OsStr| s.as_bytes().contains(&0);
-    let opts = expr.opts();
-    if opts.dir.as_deref().is_some_and(|d| nul(d.as_os_str())) {
-        return Err("the directory contains a NUL byte".into());
-    }
-    for (k, v) in &opts.env {
-        check_env(k, v.as_deref())?;
-    }
-    match expr.node() {
-        Node::Cmd(cmd) => {
-            if cmd.argv.is_empty() {
-                return Err("empty command: the program name expanded to nothing".into());
-            }
-            if let Some(i) = cmd.argv.iter().position(|a| nul(a)) {
-                return Err(format!(
-                    "argument {i} contains a NUL byte, which no program can receive"
-                ));
-            }
-            for (k, v) in &cmd.env {
-                check_env(k, Some(v))?;
-            }
-            for r in &cmd.redirects {
-                if let Redirect::Out { path, .. }
-                | Redirect::OutAll { path, .. }
-                | Redirect::In(path) = r
-                {
-                    if nul(path) {
-                        return Err("a redirection's file name contains a NUL byte".into());
-                    }
-                }
-            }
-            Ok(())
-        }
-        Node::Cd(dir) if nul(dir) => Err("`cd`'s directory contains a NUL byte".into()),
-        Node::Cd(_) => Ok(()),
-        Node::Pipe(stages) => stages.iter().try_for_each(|(e, _)| validate(e)),
-        Node::Seq(items) => items.iter().try_for_each(|(_, e)| validate(e)),
-    }
-}
-
-/// An environment variable every shell and machine can carry.
-pub(crate) fn check_env(key: &OsStr, value: Option<&OsStr>) -> std::result::Result<(), String> {
-    use std::os::unix::ffi::OsStrExt;
-    let k = key.as_bytes();
-    let valid = k
-        .first()
-        .is_some_and(|c| *c == b'_' || c.is_ascii_alphabetic())
-        && k.iter().all(|c| *c == b'_' || c.is_ascii_alphanumeric());
-    if !valid {
-        return Err(format!(
-            "`{}` is not a valid environment variable name",
-            key.to_string_lossy()
-        ));
-    }
-    if value.is_some_and(|v| v.as_bytes().contains(&0)) {
-        return Err(format!(
-            "environment variable `{}` contains a NUL byte",
-            key.to_string_lossy()
-        ));
-    }
-    Ok(())
 }

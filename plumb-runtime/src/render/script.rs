@@ -3,7 +3,7 @@
 //!
 //! What the script guarantees, without bash:
 //! - every argument, environment value, directory and file name is single-quoted
-//!   ([`crate::quote`]), so no value is ever interpreted;
+//!   ([`crate::render::quote`]), so no value is ever interpreted;
 //! - pipelines fail when any stage fails (pipefail), the rightmost failing stage deciding,
 //!   a stage that died of SIGPIPE before the last one excepted, each stage judged by its
 //!   own `ok_codes`/`unchecked`;
@@ -16,8 +16,8 @@
 use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
 
-use crate::expr::{Check, Cmd, Expr, Node, Opts, Redirect, SeqOp};
-use crate::quote::quote_into;
+use crate::model::expr::{Check, Cmd, Expr, Node, Opts, Redirect, SeqOp};
+use crate::render::quote::quote_into;
 
 /// The files a script shares with the machine that runs it, named by a nonce.
 #[derive(Clone, Debug)]
@@ -79,14 +79,6 @@ impl Context {
             env,
         }
     }
-}
-
-/// Whether a login shell (by its file name) reads POSIX quoting.
-pub(crate) fn is_posix_shell(name: &str) -> bool {
-    const POSIX: [&str; 11] = [
-        "sh", "bash", "dash", "zsh", "ksh", "mksh", "ksh93", "ash", "busybox", "yash", "rbash",
-    ];
-    name.is_empty() || POSIX.contains(&name)
 }
 
 /// Renders `expr` into a script for `sh -c`.
@@ -162,7 +154,7 @@ pub(crate) fn failed_stage(expr: &Expr, status_file: &[u8], code: i32) -> Option
     }
     let mut leaves = Vec::new();
     collect_leaves(expr, &mut leaves);
-    best.and_then(|i| leaves.get(i).map(crate::quote::render))
+    best.and_then(|i| leaves.get(i).map(crate::render::quote::render))
 }
 
 /// The commands and `cd`s of a tree, in the order the renderer numbers them.
@@ -404,52 +396,6 @@ fn ok_pattern(opts: &Opts, before_last: bool) -> String {
         return "''".into();
     }
     codes.join("|")
-}
-
-/// The command line for the remote login shell: the script, run by `/bin/sh` whatever the
-/// login shell is.
-///
-/// A POSIX login shell (sh, bash, zsh, ...) gets `exec /bin/sh -c 'SCRIPT'`. Others read
-/// quotes differently (fish treats backslashes inside single quotes as escapes; csh
-/// expands `!` and refuses line breaks inside them), so they get the script encoded as
-/// letters, digits, a few safe signs and `\0NNN` octal escapes, which `/bin/sh` turns
-/// back into bytes with `printf %b`: every shell passes that through untouched.
-pub(crate) fn login_command(script: &[u8], posix_login: bool) -> Vec<u8> {
-    let mut out = b"exec /bin/sh -c ".to_vec();
-    if posix_login {
-        quote_into(script, &mut out);
-        return out;
-    }
-    out.extend_from_slice(b"'eval \"$(printf %b \"");
-    for &b in script {
-        if b.is_ascii_alphanumeric() || b" _,.:/=+-".contains(&b) {
-            out.push(b);
-        } else {
-            out.extend_from_slice(format!("\\0{b:03o}").as_bytes());
-        }
-    }
-    // `$(...)` drops trailing newlines; the script never needs them.
-    out.extend_from_slice(b"\")\"'");
-    out
-}
-
-/// The longest single argument Linux passes to a program (MAX_ARG_STRLEN): sshd hands the
-/// whole command line to the login shell as one argument.
-const MAX_REMOTE_COMMAND: usize = 128 * 1024 - 1;
-
-/// Refuses a login command no remote shell can receive, with a clear message instead of
-/// whatever the transport would say.
-pub(crate) fn check_size(login_command: &[u8]) -> Result<(), String> {
-    if login_command.len() > MAX_REMOTE_COMMAND {
-        Err(format!(
-            "the command line is {} bytes, more than a remote shell can receive ({} bytes); \
-             pass large data through stdin (`stdin_bytes`, `<<<`) or a file",
-            login_command.len(),
-            MAX_REMOTE_COMMAND
-        ))
-    } else {
-        Ok(())
-    }
 }
 
 /// The shell command that ends a job whose script wrote its pid to `pid_file`: its whole

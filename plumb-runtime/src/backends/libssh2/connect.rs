@@ -1,0 +1,256 @@
+//! Opening a libssh2 session: TCP, handshake, the host key, authentication. What comes
+//! back is a session ready for the I/O thread.
+
+use std::fmt;
+use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
+use std::os::fd::AsRawFd;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use ssh2::{CheckResult, HashType, KnownHostFileKind, Session};
+
+use super::Ssh2Builder;
+use crate::backends::remote::options::home;
+use crate::error::{Error, ErrorKind};
+use crate::machine::HostKeyPolicy;
+use crate::Result;
+
+/// A session that has authenticated, in blocking mode, and its socket.
+pub(super) struct Opened {
+    pub(super) session: Session,
+    pub(super) socket: TcpStream,
+}
+
+impl Ssh2Builder {
+    /// Connects, checks the host key and authenticates.
+    pub(super) fn open_session(&self, user: &str, name: &str) -> Result<Opened> {
+        let socket = self.tcp(name)?;
+        let connect_err = |msg: String| Error::new(ErrorKind::Connect, name, msg);
+        let mut session = Session::new().map_err(|e| connect_err(e.to_string()))?;
+        session.set_tcp_stream(socket.try_clone().map_err(|e| connect_err(e.to_string()))?);
+        session.set_timeout(millis(self.opts.connect_timeout));
+        session.handshake().map_err(|e| {
+            Error::new(
+                ErrorKind::Protocol,
+                name,
+                format!("the SSH handshake failed: {e}"),
+            )
+        })?;
+        self.check_host_key(&session, name)?;
+        self.authenticate(&session, user, name)?;
+        Ok(Opened { session, socket })
+    }
+
+    /// A TCP connection to the first address of the host that answers.
+    fn tcp(&self, name: &str) -> Result<TcpStream> {
+        let connect_err = |msg: String| Error::new(ErrorKind::Connect, name, msg);
+        let host = self.opts.host.as_str();
+        let addrs: Vec<SocketAddr> = (host, self.opts.port())
+            .to_socket_addrs()
+            .map_err(|e| connect_err(format!("cannot resolve {host}: {e}")))?
+            .collect();
+        let mut last = None;
+        for addr in addrs {
+            match TcpStream::connect_timeout(&addr, self.opts.connect_timeout) {
+                Ok(s) => {
+                    tune(&s, self.keepalive);
+                    return Ok(s);
+                }
+                Err(e) => last = Some(e),
+            }
+        }
+        Err(connect_err(last.map_or_else(
+            || "no address".to_string(),
+            |e| e.to_string(),
+        )))
+    }
+
+    fn known_hosts_path(&self, name: &str) -> Result<PathBuf> {
+        match &self.opts.known_hosts_file {
+            Some(p) => Ok(p.clone()),
+            None => Ok(home(name, "known_hosts file")?.join(".ssh/known_hosts")),
+        }
+    }
+
+    fn check_host_key(&self, session: &Session, name: &str) -> Result<()> {
+        if self.opts.policy == HostKeyPolicy::Insecure {
+            return Ok(());
+        }
+        let (key, key_type) = session
+            .host_key()
+            .ok_or_else(|| Error::new(ErrorKind::Protocol, name, "the server sent no host key"))?;
+        let fingerprint = session
+            .host_key_hash(HashType::Sha256)
+            .map(|h| format!("SHA256:{}", base64(h)))
+            .unwrap_or_default();
+        let path = self.known_hosts_path(name)?;
+        let host_key_err = |msg: String| Error::new(ErrorKind::HostKey, name, msg);
+        let mut known = session
+            .known_hosts()
+            .map_err(|e| Error::new(ErrorKind::Protocol, name, e.to_string()))?;
+        if path.exists() {
+            known
+                .read_file(&path, KnownHostFileKind::OpenSSH)
+                .map_err(|e| host_key_err(format!("cannot read {}: {e}", path.display())))?;
+        }
+        let (host, port) = (self.opts.host.as_str(), self.opts.port());
+        match known.check_port(host, port, key) {
+            CheckResult::Match => Ok(()),
+            CheckResult::Mismatch => Err(host_key_err(format!(
+                "the host key has changed: the server offered {fingerprint}, which does not \
+                 match {}",
+                path.display()
+            ))),
+            CheckResult::NotFound | CheckResult::Failure
+                if self.opts.policy == HostKeyPolicy::AcceptNew =>
+            {
+                let entry = if port == 22 {
+                    host.to_string()
+                } else {
+                    format!("[{host}]:{port}")
+                };
+                known
+                    .add(&entry, key, "added by plumb", key_type.into())
+                    .and_then(|()| known.write_file(&path, KnownHostFileKind::OpenSSH))
+                    .map_err(|e| {
+                        host_key_err(format!(
+                            "cannot record the host key in {}: {e}",
+                            path.display()
+                        ))
+                    })
+            }
+            CheckResult::NotFound | CheckResult::Failure => Err(host_key_err(format!(
+                "the host key is unknown: the server offered {fingerprint}, which is not in {}",
+                path.display()
+            ))),
+        }
+    }
+
+    /// Tries the methods the builder names (identity file, password, agent), else the
+    /// agent and the default keys, as `ssh` does; what each one said becomes the error's
+    /// source when none works.
+    fn authenticate(&self, session: &Session, user: &str, name: &str) -> Result<()> {
+        let mut tried = Attempts::default();
+        let explicit = self.opts.identity_file.is_some() || self.password.is_some() || self.agent;
+        if let Some(key) = &self.opts.identity_file {
+            tried.note(
+                format!("key {}", key.display()),
+                session.userauth_pubkey_file(user, None, key, None),
+            );
+        }
+        if let (false, Some(pw)) = (session.authenticated(), &self.password) {
+            tried.note("password".into(), session.userauth_password(user, pw));
+        }
+        if !session.authenticated() && (self.agent || !explicit) {
+            try_agent(session, user, &mut tried);
+        }
+        if !session.authenticated() && !explicit {
+            let home = home(name, "key files")?;
+            for key in ["id_ed25519", "id_ecdsa", "id_rsa"] {
+                let path = home.join(".ssh").join(key);
+                if path.exists() && try_key(session, user, &path, &mut tried) {
+                    break;
+                }
+            }
+        }
+        if session.authenticated() {
+            return Ok(());
+        }
+        let msg = format!("permission denied for user `{user}` ({})", tried.summary());
+        Err(Error::new(ErrorKind::Auth, name, msg).with_source(tried))
+    }
+}
+
+fn try_key(session: &Session, user: &str, path: &Path, tried: &mut Attempts) -> bool {
+    let result = session.userauth_pubkey_file(user, None, path, None);
+    let ok = result.is_ok();
+    tried.note(format!("key {}", path.display()), result);
+    ok
+}
+
+/// Tries every identity of the agent, not only the first.
+fn try_agent(session: &Session, user: &str, tried: &mut Attempts) {
+    let mut agent = match session.agent() {
+        Ok(a) => a,
+        Err(e) => return tried.note("agent".into(), Err(e)),
+    };
+    if let Err(e) = agent.connect().and_then(|()| agent.list_identities()) {
+        return tried.note("agent".into(), Err(e));
+    }
+    for id in agent.identities().unwrap_or_default() {
+        let result = agent.userauth(user, &id);
+        let ok = result.is_ok();
+        tried.note(format!("agent key {}", id.comment()), result);
+        if ok {
+            break;
+        }
+    }
+    let _ = agent.disconnect();
+}
+
+/// What each authentication method said: the source of an `Auth` error.
+#[derive(Debug, Default)]
+pub(super) struct Attempts(Vec<(String, String)>);
+
+impl Attempts {
+    fn note(&mut self, method: String, result: std::result::Result<(), ssh2::Error>) {
+        if let Err(e) = result {
+            self.0.push((method, e.to_string()));
+        }
+    }
+
+    fn summary(&self) -> String {
+        if self.0.is_empty() {
+            return "no method to try: no key, password or agent".into();
+        }
+        let methods: Vec<&str> = self.0.iter().map(|(m, _)| m.as_str()).collect();
+        format!("tried {}", methods.join(", "))
+    }
+}
+
+impl fmt::Display for Attempts {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let lines: Vec<String> = self.0.iter().map(|(m, e)| format!("{m}: {e}")).collect();
+        f.write_str(&lines.join("; "))
+    }
+}
+
+impl std::error::Error for Attempts {}
+
+/// Socket options for a session: no Nagle (else each command pays ~45 ms of Nagle and
+/// delayed-ACK stalls), and a link that stops acknowledging fails after three keepalives.
+fn tune(socket: &TcpStream, keepalive: Duration) {
+    let _ = socket.set_nodelay(true);
+    let user_timeout = (keepalive * 3).as_millis().min(u32::MAX as u128) as libc::c_uint;
+    // SAFETY: setsockopt with a pointer to a c_uint of the right size.
+    unsafe {
+        libc::setsockopt(
+            socket.as_raw_fd(),
+            libc::IPPROTO_TCP,
+            libc::TCP_USER_TIMEOUT,
+            (&user_timeout as *const libc::c_uint).cast(),
+            std::mem::size_of::<libc::c_uint>() as libc::socklen_t,
+        )
+    };
+}
+
+pub(super) fn millis(d: Duration) -> u32 {
+    d.as_millis().min(u32::MAX as u128) as u32
+}
+
+fn base64(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for chunk in bytes.chunks(3) {
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..=chunk.len() {
+            out.push(ALPHABET[(n >> (18 - 6 * i)) as usize & 63] as char);
+        }
+    }
+    out
+}

@@ -1,0 +1,446 @@
+//! The one thread that owns a libssh2 session.
+//!
+//! libssh2 holds one lock per session: a blocking read on one channel stalls every other
+//! channel, and stdout and stderr share one receive window, so a command writing megabytes
+//! to stderr while its caller reads stdout would hang. So the session runs in non-blocking
+//! mode on this thread alone, which polls the socket, a wake-up pipe and the local ends of
+//! every channel, and pumps bytes both ways with flow control ([`super::pump`]): it reads
+//! from a channel only when the local side has taken what it read before, so memory stays
+//! bounded and a slow reader slows the remote writer (through the SSH window) instead of
+//! filling memory. Callers talk to it through [`Request`]s. All knowledge of libssh2's
+//! quirks lives in this module and the two beside it.
+
+use std::collections::VecDeque;
+use std::io::{self, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{Receiver, Sender, TryRecvError};
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use ssh2::{ErrorCode, Session};
+
+use super::opening::{Opened, Opening, RemoteListener};
+use super::pump::{Kind, Pump, Step};
+use crate::sys::set_nonblocking;
+
+/// How a remote command ended.
+#[derive(Clone, Copy, Debug)]
+pub(super) enum Exit {
+    Code(i32),
+    Signal(i32),
+}
+
+/// Where the I/O thread puts how a command ended (or why it could not run), for a caller
+/// that may wait on one thread and poll on another.
+#[derive(Default)]
+pub(super) struct ExitSlot {
+    exit: Mutex<Option<Result<Exit, String>>>,
+    set: Condvar,
+}
+
+impl ExitSlot {
+    /// Records the end; the first one counts.
+    pub(super) fn set(&self, exit: Result<Exit, String>) {
+        let mut slot = self.exit.lock().unwrap_or_else(PoisonError::into_inner);
+        if slot.is_none() {
+            *slot = Some(exit);
+            self.set.notify_all();
+        }
+    }
+
+    /// The end, once there is one.
+    pub(super) fn get(&self) -> Option<Result<Exit, String>> {
+        self.exit
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Blocks until the end is known.
+    pub(super) fn wait(&self) -> Result<Exit, String> {
+        let mut slot = self.exit.lock().unwrap_or_else(PoisonError::into_inner);
+        loop {
+            if let Some(exit) = &*slot {
+                return exit.clone();
+            }
+            slot = self.set.wait(slot).unwrap_or_else(PoisonError::into_inner);
+        }
+    }
+}
+
+/// What callers ask of the I/O thread.
+pub(super) enum Request {
+    /// Run `command` on a new channel, pumping the given local descriptors.
+    Exec {
+        command: String,
+        stdin: Option<OwnedFd>,
+        stdout: Option<OwnedFd>,
+        stderr: Option<OwnedFd>,
+        done: Arc<ExitSlot>,
+    },
+    /// Open a `direct-tcpip` channel to `host:port` and pump it to `local` (a socket).
+    Direct {
+        host: String,
+        port: u16,
+        local: OwnedFd,
+        opened: Sender<Result<(), String>>,
+    },
+    /// Ask the server to listen on `port` and deliver each connection to `target`.
+    Listen {
+        port: u16,
+        target: SocketAddr,
+        stop: Arc<AtomicBool>,
+        bound: Sender<Result<u16, String>>,
+    },
+}
+
+/// What the I/O thread shares with the machine.
+#[derive(Default)]
+pub(super) struct Shared {
+    /// Why the connection ended, once it has.
+    dead: Mutex<Option<String>>,
+    /// Set by `close()`: end everything now.
+    pub(super) close: AtomicBool,
+}
+
+impl Shared {
+    pub(super) fn dead(&self) -> Option<String> {
+        self.dead
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+}
+
+pub(super) fn would_block(e: &ssh2::Error) -> bool {
+    e.code() == ErrorCode::Session(-37)
+}
+
+/// Errors of the transport itself, after which nothing on the session can work.
+pub(super) fn fatal(e: &ssh2::Error) -> bool {
+    matches!(
+        e.code(),
+        // SOCKET_SEND, SOCKET_DISCONNECT, SOCKET_TIMEOUT, SOCKET_RECV, TIMEOUT, KEX failures
+        ErrorCode::Session(-7 | -13 | -30 | -43 | -9 | -5 | -8)
+    )
+}
+
+pub(super) fn io_would_block(e: &io::Error) -> bool {
+    e.kind() == io::ErrorKind::WouldBlock || e.kind() == io::ErrorKind::Interrupted
+}
+
+/// The I/O thread's state: the session, what waits to open, what runs.
+pub(super) struct Loop {
+    session: Session,
+    socket: TcpStream,
+    requests: Receiver<Request>,
+    wake: os_pipe::PipeReader,
+    keepalive: Duration,
+    shared: Arc<Shared>,
+    queue: VecDeque<Opening>,
+    pumps: Vec<Pump>,
+    listeners: Vec<RemoteListener>,
+    /// A request the server refused (its session limit), retried once a channel closes.
+    refused: Option<Opening>,
+    next_keepalive: Instant,
+    next_liveness: Instant,
+    /// All senders are gone: finish what runs, then stop.
+    closing: bool,
+    /// Requests are always checked; the wake-up pipe is drained only when poll saw it.
+    woken: bool,
+}
+
+/// Why the loop stopped: every caller still waiting gets this answer.
+type Stop = String;
+
+impl Loop {
+    pub(super) fn new(
+        session: Session,
+        socket: TcpStream,
+        requests: Receiver<Request>,
+        wake: os_pipe::PipeReader,
+        keepalive: Duration,
+        shared: Arc<Shared>,
+    ) -> Loop {
+        set_nonblocking(wake.as_raw_fd());
+        Loop {
+            session,
+            socket,
+            requests,
+            wake,
+            keepalive,
+            shared,
+            queue: VecDeque::new(),
+            pumps: Vec::new(),
+            listeners: Vec::new(),
+            refused: None,
+            next_keepalive: Instant::now() + keepalive,
+            next_liveness: Instant::now() + keepalive,
+            closing: false,
+            woken: true,
+        }
+    }
+
+    /// The thread's body. Returns when asked to close (all senders gone) or when the
+    /// connection dies; either way every waiting caller gets an answer.
+    pub(super) fn run(mut self) {
+        let why = loop {
+            match self.turn() {
+                Ok(true) => continue,
+                Ok(false) => {
+                    if let Err(why) = self.sleep() {
+                        break why;
+                    }
+                }
+                Err(why) => break why,
+            }
+        };
+        self.shut_down(why);
+    }
+
+    /// One turn of named steps; whether anything moved.
+    fn turn(&mut self) -> Result<bool, Stop> {
+        self.drain_requests()?;
+        let mut progress = self.open_channels()?;
+        progress |= self.pump_channels()?;
+        progress |= self.accept_forwarded()?;
+        self.send_keepalive()?;
+        self.check_liveness()?;
+        Ok(progress)
+    }
+
+    fn drain_requests(&mut self) -> Result<(), Stop> {
+        if self.woken {
+            let mut drain = [0u8; 64];
+            while matches!(self.wake.read(&mut drain), Ok(n) if n > 0) {}
+            self.woken = false;
+        }
+        loop {
+            match self.requests.try_recv() {
+                Ok(req) => self.queue.push_back(Opening::new(req)),
+                Err(TryRecvError::Empty) => break,
+                Err(TryRecvError::Disconnected) => {
+                    self.closing = true;
+                    break;
+                }
+            }
+        }
+        let idle = self.pumps.is_empty() && self.queue.is_empty() && self.refused.is_none();
+        if self.shared.close.load(Ordering::SeqCst) || (self.closing && idle) {
+            return Err("the machine was closed".to_string());
+        }
+        Ok(())
+    }
+
+    /// Opens channels, one at a time; none while the server refuses more.
+    fn open_channels(&mut self) -> Result<bool, Stop> {
+        let mut progress = false;
+        while self.refused.is_none() {
+            let Some(op) = self.queue.pop_front() else {
+                break;
+            };
+            match op.step(&self.session, !self.pumps.is_empty()) {
+                Ok(Opened::Pending(back)) => {
+                    self.queue.push_front(back);
+                    break;
+                }
+                Ok(Opened::Pump(p)) => self.pumps.push(p),
+                Ok(Opened::Listener(l)) => self.listeners.push(l),
+                // Wait for a channel to close, then try again.
+                Ok(Opened::Refused(op)) => {
+                    self.refused = Some(op);
+                    break;
+                }
+                Ok(Opened::Failed) => {}
+                Err(e) => return Err(format!("the connection failed: {e}")),
+            }
+            progress = true;
+        }
+        Ok(progress)
+    }
+
+    fn pump_channels(&mut self) -> Result<bool, Stop> {
+        let mut progress = false;
+        let mut i = 0;
+        while i < self.pumps.len() {
+            match self.pumps[i].step() {
+                Ok(Step::Working(p)) => {
+                    progress |= p;
+                    i += 1;
+                }
+                Ok(Step::Finished) => {
+                    self.pumps.swap_remove(i);
+                    progress = true;
+                    if let Some(op) = self.refused.take() {
+                        self.queue.push_front(op);
+                    }
+                }
+                Err(e) => return Err(format!("the connection failed: {e}")),
+            }
+        }
+        Ok(progress)
+    }
+
+    /// Accepts connections to `forward_remote` listeners, each tunnelled to its target.
+    fn accept_forwarded(&mut self) -> Result<bool, Stop> {
+        let mut progress = false;
+        self.listeners.retain(|l| !l.stop.load(Ordering::SeqCst));
+        for l in &mut self.listeners {
+            match l.listener.accept() {
+                Ok(ch) => {
+                    progress = true;
+                    if let Ok(stream) = TcpStream::connect(l.target) {
+                        let _ = stream.set_nodelay(true);
+                        let fd: OwnedFd = stream.into();
+                        let out = fd.try_clone().ok();
+                        self.pumps
+                            .push(Pump::new(ch, Kind::Tunnel, Some(fd), out, None));
+                    }
+                }
+                Err(e) if would_block(&e) => {}
+                Err(e) if fatal(&e) => {
+                    return Err(format!("the connection failed: {e} [{:?}]", e.code()))
+                }
+                Err(_) => {}
+            }
+        }
+        Ok(progress)
+    }
+
+    /// Keepalives: a frozen link then makes the socket fail (TCP_USER_TIMEOUT).
+    fn send_keepalive(&mut self) -> Result<(), Stop> {
+        if Instant::now() < self.next_keepalive {
+            return Ok(());
+        }
+        match self.session.keepalive_send() {
+            Ok(secs) => {
+                self.next_keepalive = Instant::now() + Duration::from_secs(u64::from(secs.max(1)));
+                Ok(())
+            }
+            Err(e) if would_block(&e) => Ok(()),
+            Err(e) => Err(format!("the connection failed: {e} [{:?}]", e.code())),
+        }
+    }
+
+    /// The server answers every keepalive: silence for three intervals means the link is
+    /// dead, even when the kernel still acknowledges what we send (a frozen peer).
+    fn check_liveness(&mut self) -> Result<(), Stop> {
+        if Instant::now() < self.next_liveness {
+            return Ok(());
+        }
+        self.next_liveness = Instant::now() + Duration::from_secs(1);
+        if let Some(e) = socket_error(&self.socket) {
+            return Err(format!("the connection failed: {e}"));
+        }
+        match silent_for(&self.socket) {
+            Some(silent) if silent > self.keepalive * 3 + Duration::from_secs(1) => Err(format!(
+                "the connection is dead: nothing from the server for {}s",
+                silent.as_secs()
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    /// Nothing moved: sleeps until the socket, a local end or a request wakes us.
+    fn sleep(&mut self) -> Result<(), Stop> {
+        let mut fds = vec![
+            libc::pollfd {
+                fd: self.socket.as_raw_fd(),
+                events: socket_events(&self.session),
+                revents: 0,
+            },
+            libc::pollfd {
+                fd: self.wake.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            },
+        ];
+        for p in &self.pumps {
+            p.interests(&mut fds);
+        }
+        let until_keepalive = self
+            .next_keepalive
+            .saturating_duration_since(Instant::now());
+        // Listeners are polled: libssh2 gives no descriptor for a forwarded connection.
+        let tick = if self.listeners.is_empty() { 1000 } else { 50 };
+        let timeout = until_keepalive.min(Duration::from_millis(tick));
+        // SAFETY: `fds` is a valid array of `fds.len()` pollfd structs for the whole call.
+        unsafe {
+            libc::poll(
+                fds.as_mut_ptr(),
+                fds.len() as libc::nfds_t,
+                timeout.as_millis() as libc::c_int,
+            )
+        };
+        if fds[0].revents & (libc::POLLERR | libc::POLLHUP) != 0
+            && fds[0].revents & libc::POLLIN == 0
+        {
+            return Err("the connection was closed by the remote host".to_string());
+        }
+        self.woken = fds[1].revents != 0;
+        Ok(())
+    }
+
+    /// Answers every waiting caller with `why` and ends the session.
+    fn shut_down(self, why: Stop) {
+        *self
+            .shared
+            .dead
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Some(why.clone());
+        for p in self.pumps {
+            p.fail(&why);
+        }
+        for op in self.queue.into_iter().chain(self.refused) {
+            op.fail(&why);
+        }
+        // Whatever is still queued gets the same answer.
+        while let Ok(req) = self.requests.try_recv() {
+            Opening::new(req).fail(&why);
+        }
+        drop(self.listeners);
+        let _ = self.session.disconnect(None, "bye", None);
+        let _ = self.socket.shutdown(std::net::Shutdown::Both);
+    }
+}
+
+fn socket_events(session: &Session) -> libc::c_short {
+    let dirs = session.block_directions();
+    let mut ev = libc::POLLIN;
+    if matches!(
+        dirs,
+        ssh2::BlockDirections::Outbound | ssh2::BlockDirections::Both
+    ) {
+        ev |= libc::POLLOUT;
+    }
+    ev
+}
+
+/// How long ago the socket last received data (Linux `TCP_INFO`).
+fn silent_for(socket: &TcpStream) -> Option<Duration> {
+    // SAFETY: tcp_info is plain data; getsockopt writes at most `len` bytes into it.
+    unsafe {
+        let mut info: libc::tcp_info = std::mem::zeroed();
+        let mut len = std::mem::size_of::<libc::tcp_info>() as libc::socklen_t;
+        let rc = libc::getsockopt(
+            socket.as_raw_fd(),
+            libc::IPPROTO_TCP,
+            libc::TCP_INFO,
+            (&mut info as *mut libc::tcp_info).cast(),
+            &mut len,
+        );
+        (rc == 0).then(|| Duration::from_millis(u64::from(info.tcpi_last_data_recv)))
+    }
+}
+
+/// A pending error on the socket (a timeout from TCP_USER_TIMEOUT, a reset).
+fn socket_error(socket: &TcpStream) -> Option<io::Error> {
+    socket.take_error().ok().flatten()
+}
+
+/// Wakes the I/O thread.
+pub(super) fn wake(w: &Mutex<os_pipe::PipeWriter>) {
+    let _ = w.lock().unwrap_or_else(PoisonError::into_inner).write(&[1]);
+}

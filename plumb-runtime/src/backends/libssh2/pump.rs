@@ -1,0 +1,374 @@
+//! A running channel and its local ends: bytes pumped both ways with flow control (a
+//! channel stream is read only once the previous chunk was delivered).
+
+use std::io::{self, Read, Write};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::sync::Arc;
+
+use ssh2::Channel;
+
+use super::io::{io_would_block, would_block, Exit, ExitSlot};
+use crate::sys::set_nonblocking;
+
+const CHUNK: usize = 32 * 1024;
+
+fn fd_read(fd: RawFd, buf: &mut [u8]) -> io::Result<usize> {
+    // SAFETY: `buf` is valid for `buf.len()` bytes.
+    let n = unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) };
+    if n < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(n as usize)
+    }
+}
+
+fn fd_write(fd: RawFd, buf: &[u8]) -> io::Result<usize> {
+    // SAFETY: `buf` is valid for `buf.len()` bytes. MSG_NOSIGNAL is not available for
+    // pipes, so a closed reader raises SIGPIPE, which Rust programs ignore by default.
+    let n = unsafe { libc::write(fd, buf.as_ptr().cast(), buf.len()) };
+    if n < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(n as usize)
+    }
+}
+
+/// A chunk in flight, allocated once per direction: bytes `pos..len` of `data` are still
+/// to be delivered.
+struct Buf {
+    data: Box<[u8]>,
+    len: usize,
+    pos: usize,
+}
+
+impl Buf {
+    fn new() -> Buf {
+        Buf {
+            data: vec![0u8; CHUNK].into_boxed_slice(),
+            len: 0,
+            pos: 0,
+        }
+    }
+
+    fn pending(&self) -> &[u8] {
+        &self.data[self.pos..self.len]
+    }
+
+    fn is_empty(&self) -> bool {
+        self.pos >= self.len
+    }
+
+    fn clear(&mut self) {
+        self.len = 0;
+        self.pos = 0;
+    }
+
+    /// Fills the (empty) buffer from `read`.
+    fn fill(&mut self, read: impl FnOnce(&mut [u8]) -> io::Result<usize>) -> io::Result<usize> {
+        self.clear();
+        let n = read(&mut self.data)?;
+        self.len = n;
+        Ok(n)
+    }
+}
+
+/// One direction from a channel stream to a local descriptor.
+struct Sink {
+    fd: Option<OwnedFd>,
+    buf: Buf,
+    /// The channel stream has ended.
+    eof: bool,
+    /// Shut the socket's sending half at the end instead of closing it (tunnels).
+    shutdown: bool,
+}
+
+impl Sink {
+    fn new(fd: Option<OwnedFd>, shutdown: bool) -> Sink {
+        if let Some(fd) = &fd {
+            set_nonblocking(fd.as_raw_fd());
+        }
+        Sink {
+            fd,
+            buf: Buf::new(),
+            eof: false,
+            shutdown,
+        }
+    }
+
+    fn pending(&self) -> bool {
+        !self.buf.is_empty()
+    }
+
+    /// Writes what is buffered; true on progress.
+    fn flush(&mut self) -> bool {
+        let mut progress = false;
+        while self.pending() {
+            let Some(fd) = &self.fd else {
+                // Nobody reads it: drop the bytes.
+                self.buf.clear();
+                return true;
+            };
+            match fd_write(fd.as_raw_fd(), self.buf.pending()) {
+                Ok(n) => {
+                    self.buf.pos += n;
+                    progress = true;
+                }
+                Err(e) if io_would_block(&e) => return progress,
+                Err(_) => {
+                    // The reader went away: keep draining the channel into nothing.
+                    self.fd = None;
+                }
+            }
+        }
+        self.buf.clear();
+        if self.eof {
+            self.finish();
+        }
+        progress
+    }
+
+    fn finish(&mut self) {
+        if let Some(fd) = self.fd.take() {
+            if self.shutdown {
+                // SAFETY: shutdown(2) on a socket we own.
+                unsafe { libc::shutdown(fd.as_raw_fd(), libc::SHUT_WR) };
+            }
+        }
+    }
+
+    fn done(&self) -> bool {
+        self.eof && !self.pending()
+    }
+}
+
+pub(super) enum Kind {
+    Exec(Arc<ExitSlot>),
+    Tunnel,
+}
+
+/// A running channel and its local ends.
+pub(super) struct Pump {
+    ch: Channel,
+    kind: Kind,
+    input: Option<OwnedFd>,
+    in_buf: Buf,
+    /// EOF has been sent to the channel.
+    eof_sent: bool,
+    /// The local input has ended (or there is none).
+    input_done: bool,
+    out: [Sink; 2],
+    /// We began closing the channel.
+    closed: bool,
+}
+
+pub(super) enum Step {
+    Working(bool),
+    Finished,
+}
+
+impl Pump {
+    pub(super) fn new(
+        ch: Channel,
+        kind: Kind,
+        input: Option<OwnedFd>,
+        out: Option<OwnedFd>,
+        err: Option<OwnedFd>,
+    ) -> Pump {
+        if let Some(fd) = &input {
+            set_nonblocking(fd.as_raw_fd());
+        }
+        let tunnel = matches!(kind, Kind::Tunnel);
+        Pump {
+            ch,
+            kind,
+            input_done: input.is_none(),
+            input,
+            in_buf: Buf::new(),
+            eof_sent: false,
+            out: [Sink::new(out, tunnel), Sink::new(err, false)],
+            closed: false,
+        }
+    }
+
+    /// The descriptors to poll and for what.
+    pub(super) fn interests(&self, fds: &mut Vec<libc::pollfd>) {
+        if let (Some(fd), false, true) = (&self.input, self.input_done, self.in_buf.is_empty()) {
+            fds.push(libc::pollfd {
+                fd: fd.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            });
+        }
+        for s in &self.out {
+            if let (Some(fd), true) = (&s.fd, s.pending()) {
+                fds.push(libc::pollfd {
+                    fd: fd.as_raw_fd(),
+                    events: libc::POLLOUT,
+                    revents: 0,
+                });
+            }
+        }
+    }
+
+    /// One turn: moves what can move without blocking, both ways, and closes the channel
+    /// once both output streams are done.
+    pub(super) fn step(&mut self) -> Result<Step, String> {
+        let mut progress = self.pump_output()?;
+        progress |= self.pump_input();
+        progress |= self.send_eof();
+        if self.out[0].done() && self.out[1].done() {
+            return Ok(self.close(progress));
+        }
+        Ok(Step::Working(progress))
+    }
+
+    /// Channel -> local, each stream read only once its previous chunk is delivered.
+    fn pump_output(&mut self) -> Result<bool, String> {
+        let mut progress = false;
+        for i in 0..2 {
+            progress |= self.out[i].flush();
+            if self.out[i].eof || self.out[i].pending() {
+                continue;
+            }
+            let ch = &mut self.ch;
+            let got = self.out[i].buf.fill(|data| {
+                if i == 0 {
+                    ch.read(data)
+                } else {
+                    ch.stderr().read(data)
+                }
+            });
+            match got {
+                Ok(0) => {
+                    if self.ch.eof() {
+                        self.out[i].eof = true;
+                        self.out[i].flush();
+                        progress = true;
+                    }
+                }
+                Ok(_) => {
+                    self.out[i].flush();
+                    progress = true;
+                }
+                Err(e) if io_would_block(&e) => {}
+                Err(e) => return Err(e.to_string()),
+            }
+        }
+        Ok(progress)
+    }
+
+    /// Local -> channel, until the channel is closing: an EOF or data sent after our
+    /// CLOSE may reach a channel the server has freed, and it disconnects us for that.
+    fn pump_input(&mut self) -> bool {
+        let mut progress = false;
+        if self.closed {
+            self.input_done = true;
+            self.eof_sent = true;
+            self.in_buf.clear();
+            self.input = None;
+        }
+        if let (false, true, Some(fd)) = (self.input_done, self.in_buf.is_empty(), &self.input) {
+            match self.in_buf.fill(|data| fd_read(fd.as_raw_fd(), data)) {
+                Ok(0) => {
+                    self.input_done = true;
+                    progress = true;
+                }
+                Ok(_) => progress = true,
+                Err(e) if io_would_block(&e) => {}
+                Err(_) => {
+                    self.input_done = true;
+                    self.in_buf.clear();
+                }
+            }
+        }
+        while !self.in_buf.is_empty() {
+            match self.ch.write(self.in_buf.pending()) {
+                Ok(n) => {
+                    self.in_buf.pos += n;
+                    progress = true;
+                }
+                Err(e) if io_would_block(&e) => break,
+                // The remote side stopped reading (it exited): drop the rest.
+                Err(_) => {
+                    self.input_done = true;
+                    self.in_buf.clear();
+                }
+            }
+        }
+        progress
+    }
+
+    /// EOF to the channel once the local input has ended and all of it was sent.
+    fn send_eof(&mut self) -> bool {
+        if !self.input_done || !self.in_buf.is_empty() || self.eof_sent {
+            return false;
+        }
+        match self.ch.send_eof() {
+            Ok(()) => {
+                self.eof_sent = true;
+                self.input = None;
+                true
+            }
+            Err(e) if would_block(&e) => false,
+            Err(_) => {
+                self.eof_sent = true;
+                false
+            }
+        }
+    }
+
+    /// Both output streams are done: close the channel and report how the command ended.
+    fn close(&mut self, progress: bool) -> Step {
+        if !self.closed {
+            // From here on nothing else is sent on this channel; `close` sends our EOF
+            // first if it was not sent.
+            self.closed = true;
+            self.eof_sent = true;
+        }
+        if matches!(self.ch.close(), Err(e) if would_block(&e))
+            || matches!(self.ch.wait_close(), Err(e) if would_block(&e))
+        {
+            return Step::Working(progress);
+        }
+        if let Kind::Exec(done) = &self.kind {
+            done.set(Ok(self.exit()));
+        }
+        Step::Finished
+    }
+
+    /// How the command ended. A process killed by a signal reports exit status 0, so the
+    /// signal is read first.
+    fn exit(&self) -> Exit {
+        if let Ok(sig) = self.ch.exit_signal() {
+            if let Some(name) = sig.exit_signal {
+                return Exit::Signal(signal_number(&name));
+            }
+        }
+        Exit::Code(self.ch.exit_status().unwrap_or(-1))
+    }
+
+    pub(super) fn fail(self, why: &str) {
+        if let Kind::Exec(done) = &self.kind {
+            done.set(Err(why.to_string()));
+        }
+    }
+}
+
+fn signal_number(name: &str) -> i32 {
+    match name.trim_start_matches("SIG") {
+        "HUP" => 1,
+        "INT" => 2,
+        "QUIT" => 3,
+        "ILL" => 4,
+        "ABRT" => 6,
+        "FPE" => 8,
+        "KILL" => 9,
+        "SEGV" => 11,
+        "PIPE" => 13,
+        "ALRM" => 14,
+        "TERM" => 15,
+        "USR1" => 10,
+        "USR2" => 12,
+        _ => 0,
+    }
+}

@@ -1,0 +1,275 @@
+//! The OpenSSH ControlMaster that carries every command, file operation and tunnel of an
+//! `SshMachine`: started in a private directory, bound to this process's life, and asked
+//! whether it still runs before anything goes through it (else `ssh` would silently open
+//! a connection of its own).
+
+use std::ffi::OsString;
+use std::io::{self, Read};
+use std::os::unix::fs::DirBuilderExt;
+use std::path::PathBuf;
+use std::process::{Command, Stdio as StdStdio};
+use std::sync::{Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use shared_child::SharedChild;
+
+use super::errors::connect_error;
+use crate::error::{Error, ErrorKind};
+use crate::render::script;
+use crate::Result;
+
+/// A master connection and how to reach it.
+#[derive(Debug)]
+pub(super) struct Master {
+    pub(super) name: String,
+    pub(super) destination: String,
+    /// Options for every `ssh` run: port, identity, host keys, `-o` options.
+    pub(super) args: Vec<OsString>,
+    /// The private directory that holds the control socket.
+    pub(super) dir: PathBuf,
+    pub(super) socket: PathBuf,
+    pub(super) connect_timeout: Duration,
+    pub(super) process: Mutex<Option<SharedChild>>,
+}
+
+impl Master {
+    /// Starts a master for `destination` with `args`, in a new private directory.
+    pub(super) fn start(
+        name: String,
+        destination: String,
+        args: Vec<OsString>,
+        connect_timeout: Duration,
+    ) -> Result<Master> {
+        let dir = private_dir()
+            .map_err(|e| Error::io(&name, "cannot create the control socket directory", e))?;
+        let master = Master {
+            socket: dir.join("master"),
+            dir,
+            name,
+            destination,
+            args,
+            connect_timeout,
+            process: Mutex::new(None),
+        };
+        master.start_master(connect_timeout)?;
+        Ok(master)
+    }
+
+    /// A new master after the old one was lost.
+    pub(super) fn restart(&self) -> Result<()> {
+        self.stop_master();
+        std::fs::DirBuilder::new()
+            .mode(0o700)
+            .recursive(true)
+            .create(&self.dir)
+            .map_err(|e| Error::io(&self.name, "cannot create the control socket directory", e))?;
+        self.start_master(self.connect_timeout)
+    }
+
+    /// Ends the master and removes its directory.
+    pub(super) fn close(&self) {
+        self.stop_master();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+
+    /// `ssh` with the options every run shares, through the master's socket.
+    pub(super) fn ssh(&self) -> Command {
+        let mut c = Command::new("ssh");
+        c.args(&self.args);
+        c.arg("-S")
+            .arg(&self.socket)
+            .arg("-o")
+            .arg("ControlMaster=no");
+        c
+    }
+
+    /// `ssh -O ...` control commands to the master.
+    pub(super) fn control(&self, op: &[&str]) -> io::Result<std::process::Output> {
+        let mut c = self.ssh();
+        c.args(op).arg(&self.destination);
+        c.stdin(StdStdio::null());
+        c.output()
+    }
+
+    pub(super) fn start_master(&self, timeout: Duration) -> Result<()> {
+        let mut c = Command::new("ssh");
+        c.args(&self.args)
+            .arg("-M")
+            .arg("-S")
+            .arg(&self.socket)
+            .arg("-N")
+            .arg("-o")
+            .arg("ControlPersist=no")
+            .arg(&self.destination);
+        c.stdin(StdStdio::null())
+            .stdout(StdStdio::null())
+            .stderr(StdStdio::piped());
+        let child = spawn_bound(c).map_err(|e| match e.kind() {
+            io::ErrorKind::NotFound => Error::new(
+                ErrorKind::NotFound,
+                &self.name,
+                "the `ssh` program is not installed",
+            ),
+            _ => Error::io(&self.name, "cannot start ssh", e),
+        })?;
+        let deadline = Instant::now() + timeout + Duration::from_secs(5);
+        loop {
+            if let Some(_status) = child
+                .try_wait()
+                .map_err(|e| Error::io(&self.name, "ssh failed", e))?
+            {
+                let mut stderr = Vec::new();
+                if let Some(mut s) = child.take_stderr() {
+                    let _ = s.read_to_end(&mut stderr);
+                }
+                let _ = std::fs::remove_dir_all(&self.dir);
+                return Err(connect_error(&self.name, &stderr));
+            }
+            if self.socket.exists()
+                && self
+                    .control(&["-O", "check"])
+                    .is_ok_and(|o| o.status.success())
+            {
+                break;
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                let _ = std::fs::remove_dir_all(&self.dir);
+                return Err(Error::new(
+                    ErrorKind::Connect,
+                    &self.name,
+                    "connecting timed out",
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        // The master keeps writing to stderr (warnings): drain it so that it never blocks.
+        if let Some(mut s) = child.take_stderr() {
+            std::thread::spawn(move || {
+                let _ = io::copy(&mut s, &mut io::sink());
+            });
+        }
+        *self.process.lock().unwrap_or_else(PoisonError::into_inner) = Some(child);
+        Ok(())
+    }
+
+    /// Refuses to run through a master that is gone: `ssh` would silently make a new
+    /// connection of its own instead.
+    pub(super) fn check_open(&self) -> Result<()> {
+        if self.alive() {
+            Ok(())
+        } else {
+            Err(Error::new(
+                ErrorKind::Connect,
+                &self.name,
+                "the connection is closed",
+            ))
+        }
+    }
+
+    /// After ssh exited with 255 (its own failures, or a remote command's exit code):
+    /// whether the connection is gone. The master may take a moment to notice a cut link
+    /// after the session has ended, so a live master gets up to a second to exit.
+    pub(super) fn lost(&self) -> bool {
+        let deadline = Instant::now() + Duration::from_secs(1);
+        while self.alive() {
+            if Instant::now() >= deadline
+                || self
+                    .control(&["-O", "check"])
+                    .is_ok_and(|o| !o.status.success())
+            {
+                return !self.alive();
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        true
+    }
+
+    /// Whether the master still runs.
+    pub(super) fn alive(&self) -> bool {
+        let master = self.process.lock().unwrap_or_else(PoisonError::into_inner);
+        master
+            .as_ref()
+            .is_some_and(|m| matches!(m.try_wait(), Ok(None)))
+    }
+
+    /// Ends the master (politely first) and removes its socket.
+    pub(super) fn stop_master(&self) {
+        let master = self
+            .process
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        if let Some(m) = master {
+            let _ = self.control(&["-O", "exit"]);
+            let deadline = Instant::now() + Duration::from_secs(2);
+            while matches!(m.try_wait(), Ok(None)) && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            let _ = m.kill();
+            let _ = m.wait();
+        }
+        let _ = std::fs::remove_file(&self.socket);
+    }
+}
+
+/// Spawns `command` from a thread that lives as long as this process, asking the kernel to
+/// kill the child when that thread (so the process) ends: a master connection must not
+/// outlive the program, even when its `SshMachine` is never dropped (in a `static`, or at
+/// `exit`). `PR_SET_PDEATHSIG` follows the thread that forks, hence the one long-lived
+/// thread.
+fn spawn_bound(command: Command) -> io::Result<SharedChild> {
+    use std::os::unix::process::CommandExt;
+    use std::sync::mpsc;
+    type Request = (Command, mpsc::Sender<io::Result<SharedChild>>);
+    static SPAWNER: Mutex<Option<mpsc::Sender<Request>>> = Mutex::new(None);
+    let (tx, rx) = mpsc::channel();
+    {
+        let mut spawner = SPAWNER.lock().unwrap_or_else(PoisonError::into_inner);
+        let sender = match &*spawner {
+            Some(s) => s.clone(),
+            None => {
+                let (s, requests) = mpsc::channel::<Request>();
+                std::thread::Builder::new()
+                    .name("plumb-ssh-spawner".into())
+                    .spawn(move || {
+                        for (mut command, reply) in requests {
+                            // SAFETY: prctl is async-signal-safe and touches no memory of ours.
+                            unsafe {
+                                command.pre_exec(|| {
+                                    libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
+                                    Ok(())
+                                });
+                            }
+                            let _ = reply.send(SharedChild::spawn(&mut command));
+                        }
+                    })?;
+                *spawner = Some(s.clone());
+                s
+            }
+        };
+        sender
+            .send((command, tx))
+            .map_err(|_| io::Error::other("the spawner thread is gone"))?;
+    }
+    rx.recv()
+        .map_err(|_| io::Error::other("the spawner thread is gone"))?
+}
+
+/// A new directory only we can enter, for the control socket.
+fn private_dir() -> io::Result<PathBuf> {
+    let base = std::env::temp_dir();
+    for _ in 0..16 {
+        let p = base.join(format!("plumb-ssh-{}", script::nonce()));
+        match std::fs::DirBuilder::new().mode(0o700).create(&p) {
+            Ok(()) => return Ok(p),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Err(io::Error::new(
+        io::ErrorKind::AlreadyExists,
+        "no free name for the socket directory",
+    ))
+}

@@ -1,0 +1,295 @@
+//! `SshMachine`: a remote host through the system `ssh` client.
+//!
+//! `connect` starts an OpenSSH ControlMaster on a socket in a private directory
+//! ([`master`]); every command, file operation and tunnel then goes through it, paying no
+//! new handshake. This module is only the transport: what runs there and how is the one
+//! remote machine's ([`crate::backends::remote`]).
+
+mod errors;
+mod master;
+
+use std::ffi::OsString;
+use std::net::SocketAddr;
+use std::process::{Command, Stdio as StdStdio};
+use std::sync::Arc;
+
+use shared_child::SharedChild;
+
+use self::master::Master;
+use crate::backends::remote::options::{common_setters, machine_name, Options};
+use crate::backends::remote::transport::{Child, Transport};
+use crate::backends::remote::{remote_machine, Remote};
+use crate::error::{Error, ErrorKind};
+use crate::machine::HostKeyPolicy;
+use crate::model::job::Stdio;
+use crate::output::ExitStatus;
+use crate::tunnel::{Forward, Tunnel};
+use crate::Result;
+
+/// A remote host reached through the system `ssh` client, with connection multiplexing.
+///
+/// Host aliases, agents, jump hosts and everything else in `~/.ssh/config` work, because
+/// the real `ssh` reads them. Cheap to clone: clones share the connection.
+///
+/// ```no_run
+/// # extern crate plumb_runtime as plumb; use plumb_macros::sh;
+/// use plumb::SshMachine;
+/// let remote = SshMachine::connect("deploy@example.com:22")?;
+/// let kernel = sh!(uname -r).on(&remote).read()?;
+/// # Ok::<(), plumb::Error>(())
+/// ```
+#[derive(Clone, Debug)]
+pub struct SshMachine {
+    remote: Remote,
+}
+
+remote_machine!(SshMachine);
+
+/// Options for [`SshMachine`]; from [`SshMachine::builder`].
+#[derive(Clone, Debug)]
+#[must_use = "a builder does nothing until `connect`"]
+pub struct SshBuilder {
+    opts: Options,
+    options: Vec<(String, String)>,
+}
+
+impl SshMachine {
+    /// Connects to `user@host:port` (user and port optional) with the default options.
+    pub fn connect(destination: &str) -> Result<SshMachine> {
+        SshBuilder {
+            opts: Options::from_destination(destination),
+            options: Vec::new(),
+        }
+        .connect()
+    }
+
+    /// Options for connecting to `host` (an address or a `~/.ssh/config` alias).
+    pub fn builder(host: impl Into<String>) -> SshBuilder {
+        SshBuilder {
+            opts: Options::new(host.into()),
+            options: Vec::new(),
+        }
+    }
+}
+
+impl SshBuilder {
+    common_setters!();
+
+    /// Any `ssh -o key=value` option.
+    pub fn option(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.options.push((key.into(), value.into()));
+        self
+    }
+
+    /// Starts the master connection and checks that it works.
+    pub fn connect(self) -> Result<SshMachine> {
+        let args = self.args();
+        let destination = match &self.opts.user {
+            Some(u) => format!("{u}@{}", self.opts.host),
+            None => self.opts.host.clone(),
+        };
+        let name = self.name(&args, &destination)?;
+        let master = Master::start(name.clone(), destination, args, self.opts.connect_timeout)?;
+        Ok(SshMachine {
+            remote: Remote::new(
+                name,
+                Box::new(OpenSsh {
+                    master: Arc::new(master),
+                }),
+            ),
+        })
+    }
+
+    /// `user@host:port` as ssh itself resolves them (`ssh -G` reads the config), so that
+    /// the name is the one of the host really reached.
+    fn name(&self, args: &[OsString], destination: &str) -> Result<String> {
+        let out = Command::new("ssh")
+            .args(args)
+            .arg("-G")
+            .arg(destination)
+            .stdin(StdStdio::null())
+            .output();
+        let fallback = || -> Result<String> {
+            Ok(machine_name(
+                &self.opts.user()?,
+                &self.opts.host,
+                self.opts.port(),
+            ))
+        };
+        let Ok(out) = out else {
+            return fallback();
+        };
+        let text = String::from_utf8_lossy(&out.stdout);
+        let value = |key: &str| {
+            text.lines()
+                .find_map(|l| l.strip_prefix(key)?.strip_prefix(' ').map(str::to_string))
+        };
+        match (value("user"), value("port").and_then(|p| p.parse().ok())) {
+            (Some(user), Some(port)) => Ok(machine_name(&user, &self.opts.host, port)),
+            _ => fallback(),
+        }
+    }
+
+    /// Options for every `ssh` run.
+    fn args(&self) -> Vec<OsString> {
+        let o = &self.opts;
+        let mut args: Vec<OsString> = vec!["-o".into(), "BatchMode=yes".into()];
+        if let Some(p) = o.port {
+            args.extend(["-p".into(), p.to_string().into()]);
+        }
+        if let Some(id) = &o.identity_file {
+            args.extend(["-i".into(), id.clone().into_os_string()]);
+        }
+        let mut opt = |s: String| args.extend(["-o".into(), s.into()]);
+        if o.identity_file.is_some() {
+            opt("IdentitiesOnly=yes".into());
+        }
+        opt(format!(
+            "ConnectTimeout={}",
+            o.connect_timeout.as_secs().max(1)
+        ));
+        match o.policy {
+            HostKeyPolicy::Strict => opt("StrictHostKeyChecking=yes".into()),
+            HostKeyPolicy::AcceptNew => opt("StrictHostKeyChecking=accept-new".into()),
+            HostKeyPolicy::Insecure => {
+                opt("StrictHostKeyChecking=no".into());
+                opt("UserKnownHostsFile=/dev/null".into());
+            }
+        }
+        if let (Some(kh), false) = (&o.known_hosts_file, o.policy == HostKeyPolicy::Insecure) {
+            // Quoted: ssh reads `-o` as a config line, which splits at spaces.
+            opt(format!("UserKnownHostsFile=\"{}\"", kh.display()));
+        }
+        for (k, v) in &self.options {
+            opt(format!("{k}={v}"));
+        }
+        // Keepalives so that a dead link ends commands instead of hanging them.
+        opt("ServerAliveInterval=5".into());
+        opt("ServerAliveCountMax=3".into());
+        args
+    }
+}
+
+/// The transport: every run goes through the master's socket.
+struct OpenSsh {
+    master: Arc<Master>,
+}
+
+impl Transport for OpenSsh {
+    fn exec(&self, command: &str, [stdin, stdout, stderr]: [Stdio; 3]) -> Result<Box<dyn Child>> {
+        self.master.check_open()?;
+        let mut c = self.master.ssh();
+        c.arg(&self.master.destination).arg("--").arg(command);
+        c.stdin(std_stdio(stdin))
+            .stdout(std_stdio(stdout))
+            .stderr(std_stdio(stderr));
+        let child = SharedChild::spawn(&mut c)
+            .map_err(|e| Error::io(&self.master.name, "cannot start ssh", e))?;
+        Ok(Box::new(SshChild {
+            child,
+            master: self.master.clone(),
+        }))
+    }
+
+    fn connect_sock_to(&self, host: &str, port: u16) -> Result<Tunnel> {
+        self.master.check_open()?;
+        let mut c = self.master.ssh();
+        c.arg("-W")
+            .arg(format!("{host}:{port}"))
+            .arg(&self.master.destination);
+        c.stdin(StdStdio::piped())
+            .stdout(StdStdio::piped())
+            .stderr(StdStdio::null());
+        let child = c
+            .spawn()
+            .map_err(|e| Error::io(&self.master.name, "cannot start ssh -W", e))?;
+        Tunnel::from_child(child, &self.master.name)
+    }
+
+    fn forward_remote(&self, remote_port: u16, local: SocketAddr) -> Result<Forward> {
+        let name = &self.master.name;
+        let spec = format!("127.0.0.1:{remote_port}:{local}");
+        let out = self
+            .master
+            .control(&["-O", "forward", "-R", &spec])
+            .map_err(|e| Error::io(name, "cannot ask ssh to forward", e))?;
+        if !out.status.success() {
+            let why = String::from_utf8_lossy(&out.stderr);
+            let why = format!("remote forwarding refused: {}", why.trim());
+            return Err(Error::new(ErrorKind::Protocol, name, why));
+        }
+        let port = if remote_port == 0 {
+            String::from_utf8_lossy(&out.stdout)
+                .split_whitespace()
+                .find_map(|w| w.parse().ok())
+                .unwrap_or(0)
+        } else {
+            remote_port
+        };
+        let cancel = format!("127.0.0.1:{port}:{local}");
+        let master = self.master.clone();
+        Ok(Forward::remote(port, local, move || {
+            let _ = master.control(&["-O", "cancel", "-R", &cancel]);
+        }))
+    }
+
+    fn reopen(&self) -> Result<()> {
+        self.master.restart()
+    }
+
+    fn close(&self) {
+        self.master.close();
+    }
+}
+
+fn std_stdio(s: Stdio) -> StdStdio {
+    match s {
+        Stdio::Inherit => StdStdio::inherit(),
+        Stdio::Null => StdStdio::null(),
+        Stdio::Fd(fd) => fd.into(),
+    }
+}
+
+/// One `ssh` client process running a command through the master.
+struct SshChild {
+    child: SharedChild,
+    master: Arc<Master>,
+}
+
+impl SshChild {
+    /// ssh exits with 255 for its own failures and for a remote command's exit code 255:
+    /// a lost connection is told apart by asking the master.
+    fn status(&self, status: std::process::ExitStatus) -> Result<ExitStatus> {
+        let status = ExitStatus::from_std(status);
+        if status.code() == Some(255) && self.master.lost() {
+            return Err(Error::new(
+                ErrorKind::Connect,
+                &self.master.name,
+                "the connection was lost",
+            ));
+        }
+        Ok(status)
+    }
+}
+
+impl Child for SshChild {
+    fn wait(&self) -> Result<ExitStatus> {
+        let status = self
+            .child
+            .wait()
+            .map_err(|e| Error::io(&self.master.name, "waiting for ssh failed", e))?;
+        self.status(status)
+    }
+
+    fn try_wait(&self) -> Result<Option<ExitStatus>> {
+        match self.child.try_wait() {
+            Ok(Some(status)) => self.status(status).map(Some),
+            Ok(None) => Ok(None),
+            Err(e) => Err(Error::io(&self.master.name, "cannot poll ssh", e)),
+        }
+    }
+
+    fn kill(&self) {
+        let _ = self.child.kill();
+    }
+}

@@ -1,0 +1,159 @@
+//! Remote jobs: how one ended, judged by its checks, and how a kill reaches every process
+//! of it on the host.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, MutexGuard, PoisonError};
+
+use super::transport::Child;
+use super::Remote;
+use crate::model::expr::{Expr, Node};
+use crate::model::job::{Outcome, Process};
+use crate::output::ExitStatus;
+use crate::render::script::{self, ScriptFiles};
+use crate::Result;
+
+/// The pid files of a connection's running jobs that can be killed, so that closing the
+/// connection ends their processes on the remote host too: sshd does not signal the
+/// processes of a session it closes.
+#[derive(Default, Debug)]
+pub(super) struct LiveJobs(Mutex<Vec<String>>);
+
+impl LiveJobs {
+    pub(super) fn add(&self, pid_file: &str) {
+        self.lock().push(pid_file.to_string());
+    }
+
+    fn remove(&self, pid_file: &str) {
+        self.lock().retain(|p| p != pid_file);
+    }
+
+    /// One script that ends every live job, or `None` when there is none; forgets them.
+    pub(super) fn kill_all_script(&self) -> Option<Vec<u8>> {
+        let files = std::mem::take(&mut *self.lock());
+        if files.is_empty() {
+            return None;
+        }
+        let parts: Vec<Vec<u8>> = files.iter().map(|f| script::kill_command(f)).collect();
+        Some(parts.join(&b"; "[..]))
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Vec<String>> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// A job started on a remote machine.
+pub(super) struct RemoteProcess {
+    remote: Remote,
+    child: Box<dyn Child>,
+    expr: Expr,
+    files: ScriptFiles,
+    kill_tree: bool,
+    killed: AtomicBool,
+    outcome: Mutex<Option<Outcome>>,
+}
+
+impl RemoteProcess {
+    pub(super) fn new(
+        remote: Remote,
+        child: Box<dyn Child>,
+        expr: Expr,
+        files: ScriptFiles,
+        kill_tree: bool,
+    ) -> RemoteProcess {
+        RemoteProcess {
+            remote,
+            child,
+            expr,
+            files,
+            kill_tree,
+            killed: AtomicBool::new(false),
+            outcome: Mutex::new(None),
+        }
+    }
+
+    fn known(&self) -> Option<Outcome> {
+        self.outcome
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Judges the status the job's script exited with, once.
+    fn finish(&self, status: ExitStatus) -> Outcome {
+        self.remote.conn.jobs.remove(&self.files.pid);
+        // Killed by us: the remote group died of SIGKILL, whatever the transport reports.
+        let status = if self.killed.load(Ordering::SeqCst) {
+            ExitStatus::from_signal(libc::SIGKILL)
+        } else {
+            status
+        };
+        let outcome = self.judge(status);
+        *self.outcome.lock().unwrap_or_else(PoisonError::into_inner) = Some(outcome.clone());
+        outcome
+    }
+
+    /// The outcome of a job whose script exited with `status`: judged by the job's checks,
+    /// and, when a compound job failed, the failing stage read from the status file its
+    /// script left behind (the file exists only then; reading removes it).
+    fn judge(&self, status: ExitStatus) -> Outcome {
+        let accepted = self.expr.opts().judge(&status, status.success());
+        let compound = !matches!(self.expr.node(), Node::Cmd(_));
+        let stage = match (compound, status.code()) {
+            (true, Some(code)) if code != 0 => {
+                let record = self
+                    .remote
+                    .run_script(&script::take_status_file(&self.files), &[])
+                    .map(|o| o.stdout)
+                    .unwrap_or_default();
+                script::failed_stage(&self.expr, &record, code).filter(|_| !accepted)
+            }
+            _ => None,
+        };
+        Outcome {
+            status,
+            stage,
+            accepted,
+            machine: None,
+        }
+    }
+}
+
+impl Process for RemoteProcess {
+    fn wait(&self) -> Result<Outcome> {
+        if let Some(o) = self.known() {
+            return Ok(o);
+        }
+        let status = self.child.wait();
+        if status.is_err() {
+            self.remote.conn.jobs.remove(&self.files.pid);
+        }
+        Ok(self.finish(status?))
+    }
+
+    fn try_wait(&self) -> Result<Option<Outcome>> {
+        if let Some(o) = self.known() {
+            return Ok(Some(o));
+        }
+        match self.child.try_wait()? {
+            Some(status) => Ok(Some(self.finish(status))),
+            None => Ok(None),
+        }
+    }
+
+    fn kill(&self) -> Result<()> {
+        if self.known().is_some() || !matches!(self.child.try_wait(), Ok(None)) {
+            return Ok(());
+        }
+        self.killed.store(true, Ordering::SeqCst);
+        if self.kill_tree {
+            // Ending the channel or the local client does not end the remote processes:
+            // end their process group there, which also ends the channel.
+            let _ = self
+                .remote
+                .run_script(&script::kill_command(&self.files.pid), &[]);
+        }
+        self.child.kill();
+        Ok(())
+    }
+}

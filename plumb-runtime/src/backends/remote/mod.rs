@@ -1,0 +1,406 @@
+//! The one remote machine, over a [`Transport`]: everything `SshMachine` and
+//! `Ssh2Machine` share is written here once.
+//!
+//! Each `Expr` is rendered once into a POSIX `sh` script ([`crate::render::script`]) and
+//! handed to the transport as a line for the user's login shell
+//! ([`crate::render::login`]). Here live the login-shell detection, the handle's directory
+//! and environment (`with_dir`/`with_env`), jobs and their kill, files as small POSIX
+//! scripts, transfers and `which`. The public types are thin wrappers made by
+//! [`remote_machine!`], so that users see `SshMachine` and `Ssh2Machine` and the code
+//! exists once.
+
+mod files;
+mod jobs;
+pub(crate) mod options;
+mod transfer;
+pub(crate) mod transport;
+
+use std::ffi::OsStr;
+use std::fmt;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread;
+
+use self::jobs::{LiveJobs, RemoteProcess};
+use self::transport::Transport;
+use crate::error::{Error, ErrorKind};
+use crate::machine::fs::Fs;
+use crate::machine::seam::Backend;
+use crate::machine::Machine;
+use crate::model::job::{Job, Process, Stdio};
+use crate::render::script::{self, Context, ScriptFiles};
+use crate::render::{login, script::join};
+use crate::sys::feed;
+use crate::tunnel::{Forward, Tunnel};
+use crate::Result;
+
+/// A remote host over some transport; cheap to clone, clones share the connection.
+#[derive(Clone)]
+pub(crate) struct Remote {
+    conn: Arc<Conn>,
+    /// The handle's directory and environment.
+    ctx: Arc<Context>,
+}
+
+/// The connection all clones share.
+struct Conn {
+    name: String,
+    transport: Box<dyn Transport>,
+    /// Whether the login shell reads POSIX quoting (see [`login::login_command`]).
+    posix_login: AtomicBool,
+    jobs: LiveJobs,
+}
+
+/// What a raw script left: its exit code and output.
+pub(crate) struct RawOutput {
+    pub(crate) code: Option<i32>,
+    pub(crate) stdout: Vec<u8>,
+    pub(crate) stderr: Vec<u8>,
+}
+
+impl fmt::Debug for Remote {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Remote")
+            .field("name", &self.conn.name)
+            .field("dir", &self.ctx.dir)
+            .field("env", &self.ctx.env)
+            .finish()
+    }
+}
+
+impl Remote {
+    /// The machine over a connected `transport`, after asking which login shell it runs.
+    pub(crate) fn new(name: String, transport: Box<dyn Transport>) -> Remote {
+        let remote = Remote {
+            conn: Arc::new(Conn {
+                name,
+                transport,
+                posix_login: AtomicBool::new(true),
+                jobs: LiveJobs::default(),
+            }),
+            ctx: Arc::new(Context::default()),
+        };
+        remote.conn.detect_login_shell();
+        remote
+    }
+
+    pub(crate) fn with_dir(&self, dir: &Path) -> Remote {
+        Remote {
+            conn: self.conn.clone(),
+            ctx: Arc::new(self.ctx.with_dir(dir)),
+        }
+    }
+
+    pub(crate) fn with_env(&self, key: &OsStr, value: &OsStr) -> Remote {
+        Remote {
+            conn: self.conn.clone(),
+            ctx: Arc::new(self.ctx.with_env(key, value)),
+        }
+    }
+
+    pub(crate) fn reconnect(&self) -> Result<()> {
+        self.conn.transport.reopen()?;
+        self.conn.detect_login_shell();
+        Ok(())
+    }
+
+    pub(crate) fn connect_sock_to(&self, host: &str, port: u16) -> Result<Tunnel> {
+        self.conn.transport.connect_sock_to(host, port)
+    }
+
+    pub(crate) fn forward_local(&self, host: &str, port: u16) -> Result<Forward> {
+        let me = self.clone();
+        let host = host.to_string();
+        Forward::local(&self.conn.name, port, move || {
+            me.connect_sock_to(&host, port)
+        })
+    }
+
+    pub(crate) fn forward_remote(&self, port: u16, local: std::net::SocketAddr) -> Result<Forward> {
+        self.conn.transport.forward_remote(port, local)
+    }
+
+    /// Runs `script` with `stdin` and collects what it wrote, outside the `Expr`
+    /// machinery (file operations, kills, status files).
+    pub(crate) fn run_script(&self, script: &[u8], stdin: &[u8]) -> Result<RawOutput> {
+        self.conn.run_script(script, stdin)
+    }
+
+    /// Runs `script`; its stdout, or an error from its stderr.
+    pub(crate) fn shell(&self, script: &[u8]) -> Result<Vec<u8>> {
+        let out = self.run_script(script, &[])?;
+        if out.code == Some(0) {
+            Ok(out.stdout)
+        } else {
+            Err(files::remote_error(&self.conn.name, &out.stderr, out.code))
+        }
+    }
+
+    /// `path` against the handle's directory.
+    pub(crate) fn resolve(&self, path: &Path) -> PathBuf {
+        join(self.ctx.dir.as_deref(), path)
+    }
+
+    pub(crate) fn name(&self) -> &str {
+        &self.conn.name
+    }
+}
+
+impl Conn {
+    /// Asks which login shell runs our commands: `echo $SHELL` reads the same in every
+    /// shell, so it goes unencoded. A host that does not answer keeps the POSIX default.
+    fn detect_login_shell(&self) {
+        if let Ok(out) = self.exec_raw("echo $SHELL", &[]) {
+            let shell = String::from_utf8_lossy(&out.stdout);
+            let name = shell.trim().rsplit('/').next().unwrap_or("");
+            let posix = login::is_posix_shell(name);
+            self.posix_login.store(posix, Ordering::Relaxed);
+        }
+    }
+
+    fn login_command(&self, script: &[u8]) -> Result<String> {
+        let posix = self.posix_login.load(Ordering::Relaxed);
+        login::login_command(script, posix)
+            .map_err(|msg| Error::new(ErrorKind::InvalidInput, &self.name, msg))
+    }
+
+    /// Runs `script` with `stdin` and collects what it wrote.
+    fn run_script(&self, script: &[u8], stdin: &[u8]) -> Result<RawOutput> {
+        self.exec_raw(&self.login_command(script)?, stdin)
+    }
+
+    fn exec_raw(&self, command: &str, stdin: &[u8]) -> Result<RawOutput> {
+        let setup = |e| Error::io(&self.name, "cannot create a pipe", e);
+        let stdin = if stdin.is_empty() {
+            Stdio::Null
+        } else {
+            feed(stdin.into()).map_err(setup)?
+        };
+        let (mut out_r, out_w) = os_pipe::pipe().map_err(setup)?;
+        let (mut err_r, err_w) = os_pipe::pipe().map_err(setup)?;
+        let stdio = [stdin, Stdio::Fd(out_w.into()), Stdio::Fd(err_w.into())];
+        let child = self.transport.exec(command, stdio)?;
+        let err_thread = thread::spawn(move || {
+            let mut v = Vec::new();
+            let _ = err_r.read_to_end(&mut v);
+            v
+        });
+        let mut stdout = Vec::new();
+        let _ = out_r.read_to_end(&mut stdout);
+        let stderr = err_thread.join().unwrap_or_default();
+        let status = child.wait()?;
+        Ok(RawOutput {
+            code: Some(status.shell_code()),
+            stdout,
+            stderr,
+        })
+    }
+
+    /// Ends the remote processes of jobs still running, while the connection still works,
+    /// then the connection.
+    fn close(&self) {
+        if let Some(script) = self.jobs.kill_all_script() {
+            let _ = self.run_script(&script, &[]);
+        }
+        self.transport.close();
+    }
+}
+
+impl Drop for Conn {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+impl Machine for Remote {
+    fn name(&self) -> &str {
+        &self.conn.name
+    }
+
+    fn which(&self, program: &str) -> Result<PathBuf> {
+        transfer::which(self, program)
+    }
+
+    fn close(&self) -> Result<()> {
+        self.conn.close();
+        Ok(())
+    }
+}
+
+impl Backend for Remote {
+    fn start(&self, job: Job) -> Result<Box<dyn Process>> {
+        let files = ScriptFiles::new();
+        let script = script::render(&job.expr, &self.ctx, &files, job.kill_tree);
+        let stdin = match &job.expr.opts().stdin {
+            Some(bytes) => feed(bytes.clone())
+                .map_err(|e| Error::io(&self.conn.name, "cannot create a pipe", e))?,
+            None => job.stdin,
+        };
+        let command = self.conn.login_command(&script)?;
+        let child = self
+            .conn
+            .transport
+            .exec(&command, [stdin, job.stdout, job.stderr])?;
+        if job.kill_tree {
+            self.conn.jobs.add(&files.pid);
+        }
+        Ok(Box::new(RemoteProcess::new(
+            self.clone(),
+            child,
+            job.expr,
+            files,
+            job.kill_tree,
+        )))
+    }
+
+    fn fs(&self) -> &dyn Fs {
+        self
+    }
+
+    fn identity(&self) -> usize {
+        Arc::as_ptr(&self.ctx) as usize
+    }
+
+    fn upload_path(&self, local: &Path, remote: &Path) -> Result<()> {
+        transfer::upload(self, local, remote)
+    }
+
+    fn download_path(&self, remote: &Path, local: &Path) -> Result<()> {
+        transfer::download(self, remote, local)
+    }
+}
+
+/// The public remote machine types: a newtype over [`Remote`] with the methods and trait
+/// implementations they all share, written once.
+macro_rules! remote_machine {
+    ($t:ident) => {
+        impl $t {
+            /// A handle whose commands and relative paths start in `dir`; it shares the
+            /// connection.
+            pub fn with_dir(&self, dir: impl AsRef<std::path::Path>) -> $t {
+                $t {
+                    remote: self.remote.with_dir(dir.as_ref()),
+                }
+            }
+
+            /// A handle whose commands get this environment variable; it shares the
+            /// connection.
+            pub fn with_env(
+                &self,
+                key: impl AsRef<std::ffi::OsStr>,
+                value: impl AsRef<std::ffi::OsStr>,
+            ) -> $t {
+                $t {
+                    remote: self.remote.with_env(key.as_ref(), value.as_ref()),
+                }
+            }
+
+            /// Connects again after the connection was lost (the server restarted, the
+            /// network failed): commands and tunnels that were running have failed; new
+            /// ones work again. Every clone and handle shares the new connection.
+            pub fn reconnect(&self) -> $crate::Result<()> {
+                self.remote.reconnect()
+            }
+
+            /// A byte stream to `port` on the remote host's loopback interface.
+            pub fn connect_sock(&self, port: u16) -> $crate::Result<$crate::Tunnel> {
+                self.remote.connect_sock_to("127.0.0.1", port)
+            }
+
+            /// A byte stream to `host:port` as seen from the remote host.
+            pub fn connect_sock_to(&self, host: &str, port: u16) -> $crate::Result<$crate::Tunnel> {
+                self.remote.connect_sock_to(host, port)
+            }
+
+            /// Listens on `127.0.0.1:0` here; every connection to it is tunnelled to
+            /// `host:port` as seen from the remote host. Dropping the [`Forward`] stops it.
+            ///
+            /// [`Forward`]: crate::Forward
+            pub fn forward_local(&self, host: &str, port: u16) -> $crate::Result<$crate::Forward> {
+                self.remote.forward_local(host, port)
+            }
+
+            /// Listens on `remote_port` (0: the server chooses) on the remote host's
+            /// loopback interface; every connection is tunnelled to `local` here.
+            pub fn forward_remote(
+                &self,
+                remote_port: u16,
+                local: std::net::SocketAddr,
+            ) -> $crate::Result<$crate::Forward> {
+                self.remote.forward_remote(remote_port, local)
+            }
+        }
+
+        impl $crate::Machine for $t {
+            fn name(&self) -> &str {
+                $crate::Machine::name(&self.remote)
+            }
+
+            fn which(&self, program: &str) -> $crate::Result<std::path::PathBuf> {
+                $crate::Machine::which(&self.remote, program)
+            }
+
+            fn close(&self) -> $crate::Result<()> {
+                $crate::Machine::close(&self.remote)
+            }
+        }
+
+        impl $crate::machine::seam::Backend for $t {
+            fn start(
+                &self,
+                job: $crate::model::job::Job,
+            ) -> $crate::Result<Box<dyn $crate::model::job::Process>> {
+                $crate::machine::seam::Backend::start(&self.remote, job)
+            }
+
+            fn fs(&self) -> &dyn $crate::machine::fs::Fs {
+                $crate::machine::seam::Backend::fs(&self.remote)
+            }
+
+            fn identity(&self) -> usize {
+                $crate::machine::seam::Backend::identity(&self.remote)
+            }
+
+            fn upload_path(
+                &self,
+                local: &std::path::Path,
+                remote: &std::path::Path,
+            ) -> $crate::Result<()> {
+                $crate::machine::seam::Backend::upload_path(&self.remote, local, remote)
+            }
+
+            fn download_path(
+                &self,
+                remote: &std::path::Path,
+                local: &std::path::Path,
+            ) -> $crate::Result<()> {
+                $crate::machine::seam::Backend::download_path(&self.remote, remote, local)
+            }
+        }
+
+        impl $crate::Tunnels for $t {
+            fn connect_sock(&self, port: u16) -> $crate::Result<$crate::Tunnel> {
+                <$t>::connect_sock(self, port)
+            }
+
+            fn connect_sock_to(&self, host: &str, port: u16) -> $crate::Result<$crate::Tunnel> {
+                <$t>::connect_sock_to(self, host, port)
+            }
+
+            fn forward_local(&self, host: &str, port: u16) -> $crate::Result<$crate::Forward> {
+                <$t>::forward_local(self, host, port)
+            }
+
+            fn forward_remote(
+                &self,
+                remote_port: u16,
+                local: std::net::SocketAddr,
+            ) -> $crate::Result<$crate::Forward> {
+                <$t>::forward_remote(self, remote_port, local)
+            }
+        }
+    };
+}
+pub(crate) use remote_machine;

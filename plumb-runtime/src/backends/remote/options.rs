@@ -1,0 +1,216 @@
+//! The options both remote builders share, with OpenSSH's defaults: port 22; the user from
+//! the config, else `$USER`, else the passwd entry (never a guessed `root`).
+
+use std::ffi::CStr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::error::{Error, ErrorKind};
+use crate::machine::HostKeyPolicy;
+use crate::Result;
+
+/// Where and how to connect, as the user gave it.
+#[derive(Clone, Debug)]
+pub(crate) struct Options {
+    pub(crate) host: String,
+    pub(crate) user: Option<String>,
+    pub(crate) port: Option<u16>,
+    pub(crate) identity_file: Option<PathBuf>,
+    pub(crate) known_hosts_file: Option<PathBuf>,
+    pub(crate) policy: HostKeyPolicy,
+    pub(crate) connect_timeout: Duration,
+}
+
+impl Options {
+    pub(crate) fn new(host: String) -> Options {
+        Options {
+            host,
+            user: None,
+            port: None,
+            identity_file: None,
+            known_hosts_file: None,
+            policy: HostKeyPolicy::Strict,
+            connect_timeout: Duration::from_secs(10),
+        }
+    }
+
+    /// The options of `user@host:port` (user and port optional; `[v6]:port` for IPv6).
+    pub(crate) fn from_destination(dest: &str) -> Options {
+        let (user, rest) = match dest.rsplit_once('@') {
+            Some((u, r)) => (Some(u.to_string()), r),
+            None => (None, dest),
+        };
+        let (host, port) = split_port(rest);
+        Options {
+            user,
+            port,
+            ..Options::new(host)
+        }
+    }
+
+    /// The port, 22 unless given.
+    pub(crate) fn port(&self) -> u16 {
+        self.port.unwrap_or(22)
+    }
+
+    /// The user to log in as: the one given, else `$USER`, else this process's passwd
+    /// entry.
+    pub(crate) fn user(&self) -> Result<String> {
+        if let Some(u) = &self.user {
+            return Ok(u.clone());
+        }
+        std::env::var("USER")
+            .ok()
+            .filter(|u| !u.is_empty())
+            .or_else(passwd_user)
+            .ok_or_else(|| {
+                Error::new(
+                    ErrorKind::Auth,
+                    &self.host,
+                    "no user to log in as: none given, $USER is unset and this process's \
+                     uid has no passwd entry",
+                )
+            })
+    }
+}
+
+/// The machine's name in messages, the same for every backend: `user@host:port`.
+pub(crate) fn machine_name(user: &str, host: &str, port: u16) -> String {
+    if host.contains(':') {
+        format!("{user}@[{host}]:{port}")
+    } else {
+        format!("{user}@{host}:{port}")
+    }
+}
+
+fn split_port(rest: &str) -> (String, Option<u16>) {
+    if let Some(inner) = rest.strip_prefix('[') {
+        if let Some((host, after)) = inner.split_once(']') {
+            let port = after.strip_prefix(':').and_then(|p| p.parse().ok());
+            return (host.to_string(), port);
+        }
+    }
+    match rest.rsplit_once(':') {
+        Some((host, port)) if !host.contains(':') => match port.parse() {
+            Ok(p) => (host.to_string(), Some(p)),
+            Err(_) => (rest.to_string(), None),
+        },
+        _ => (rest.to_string(), None),
+    }
+}
+
+/// The login name of this process's uid, from the passwd database.
+fn passwd_user() -> Option<String> {
+    let mut buf = vec![0u8; 16 * 1024];
+    // SAFETY: `pwd` is plain data that getpwuid_r fills; `buf` outlives every pointer into
+    // it, which we read (pw_name) before it goes.
+    unsafe {
+        let mut pwd: libc::passwd = std::mem::zeroed();
+        let mut found: *mut libc::passwd = std::ptr::null_mut();
+        let rc = libc::getpwuid_r(
+            libc::getuid(),
+            &mut pwd,
+            buf.as_mut_ptr().cast(),
+            buf.len(),
+            &mut found,
+        );
+        if rc != 0 || found.is_null() || pwd.pw_name.is_null() {
+            return None;
+        }
+        Some(CStr::from_ptr(pwd.pw_name).to_string_lossy().into_owned())
+    }
+}
+
+/// `$HOME`, or a clear error: a default file under an unset home would otherwise be
+/// looked up (or written!) in the current directory.
+#[cfg_attr(not(feature = "ssh2"), allow(dead_code))]
+pub(crate) fn home(machine: &str, what: &str) -> Result<PathBuf> {
+    match std::env::var_os("HOME") {
+        Some(h) if !h.is_empty() => Ok(PathBuf::from(h)),
+        _ => Err(Error::new(
+            ErrorKind::InvalidInput,
+            machine,
+            format!("$HOME is not set, so there is no default {what}; name one in the builder"),
+        )),
+    }
+}
+
+/// The setters every remote builder has, written once; the builder holds `opts: Options`.
+macro_rules! common_setters {
+    () => {
+        /// The user to log in as (default: the config's, else `$USER`, else the passwd
+        /// entry of this process).
+        pub fn user(mut self, user: impl Into<String>) -> Self {
+            self.opts.user = Some(user.into());
+            self
+        }
+
+        /// The port (default: the config's, else 22).
+        pub fn port(mut self, port: u16) -> Self {
+            self.opts.port = Some(port);
+            self
+        }
+
+        /// Authenticate with this private key file (only that one is offered).
+        pub fn identity_file(mut self, path: impl AsRef<std::path::Path>) -> Self {
+            self.opts.identity_file = Some(path.as_ref().to_path_buf());
+            self
+        }
+
+        /// The known_hosts file to check and record host keys in (default
+        /// `~/.ssh/known_hosts`).
+        pub fn known_hosts_file(mut self, path: impl AsRef<std::path::Path>) -> Self {
+            self.opts.known_hosts_file = Some(path.as_ref().to_path_buf());
+            self
+        }
+
+        /// What to do with an unknown host key (default [`HostKeyPolicy::Strict`]).
+        ///
+        /// [`HostKeyPolicy::Strict`]: crate::HostKeyPolicy::Strict
+        pub fn host_key_policy(mut self, policy: $crate::HostKeyPolicy) -> Self {
+            self.opts.policy = policy;
+            self
+        }
+
+        /// How long connecting may take (default 10 s).
+        pub fn connect_timeout(mut self, timeout: std::time::Duration) -> Self {
+            self.opts.connect_timeout = timeout;
+            self
+        }
+    };
+}
+pub(crate) use common_setters;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn destinations() {
+        let o = Options::from_destination("deploy@web1:2222");
+        assert_eq!(
+            (o.user.as_deref(), o.host.as_str(), o.port),
+            (Some("deploy"), "web1", Some(2222))
+        );
+        let o = Options::from_destination("[::1]:22");
+        assert_eq!((o.user, o.host.as_str(), o.port), (None, "::1", Some(22)));
+        let o = Options::from_destination("web1");
+        assert_eq!((o.host.as_str(), o.port()), ("web1", 22));
+    }
+
+    #[test]
+    fn the_user_is_never_guessed() {
+        let o = Options::from_destination("web1");
+        // Whatever $USER says, the answer is a real account's name, never a made-up root.
+        let user = o.user().unwrap();
+        assert_eq!(
+            user,
+            std::env::var("USER")
+                .ok()
+                .filter(|u| !u.is_empty())
+                .or_else(passwd_user)
+                .unwrap()
+        );
+        assert_eq!(machine_name("u", "::1", 22), "u@[::1]:22");
+    }
+}

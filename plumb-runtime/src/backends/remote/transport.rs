@@ -1,0 +1,42 @@
+//! The seam below the one remote machine: what a way of reaching a host (the OpenSSH
+//! client, a libssh2 session) must provide. Everything else about remote machines is
+//! written once, above it.
+
+use std::net::SocketAddr;
+
+use crate::model::job::Stdio;
+use crate::output::ExitStatus;
+use crate::tunnel::{Forward, Tunnel};
+use crate::Result;
+
+/// A connection to one host.
+pub(crate) trait Transport: Send + Sync + 'static {
+    /// Runs `command`, a line for the user's login shell, with these local streams.
+    fn exec(&self, command: &str, stdio: [Stdio; 3]) -> Result<Box<dyn Child>>;
+
+    /// A byte stream to `host:port` as seen from the remote host.
+    fn connect_sock_to(&self, host: &str, port: u16) -> Result<Tunnel>;
+
+    /// Asks the server to listen on `port` (0: it chooses) on its loopback interface and
+    /// tunnel every connection to `local` here.
+    fn forward_remote(&self, port: u16, local: SocketAddr) -> Result<Forward>;
+
+    /// Replaces a lost connection with a new one.
+    fn reopen(&self) -> Result<()>;
+
+    /// Ends the connection; what still runs on it fails.
+    fn close(&self);
+}
+
+/// A command started by [`Transport::exec`].
+pub(crate) trait Child: Send + Sync {
+    /// Blocks until the command ends; a lost connection is a `Connect` error.
+    fn wait(&self) -> Result<ExitStatus>;
+
+    /// The status if the command has ended, without blocking.
+    fn try_wait(&self) -> Result<Option<ExitStatus>>;
+
+    /// Lets go of the command on this side (the `ssh` client process, for one). The remote
+    /// processes are ended by the layer above, which knows their process group.
+    fn kill(&self);
+}

@@ -1,0 +1,94 @@
+//! A job: an expression to start on one machine with its standard streams, and how it
+//! ended ([`Outcome`], with the pipefail rule that judges a pipeline).
+
+use std::os::fd::OwnedFd;
+
+use crate::model::expr::{Expr, Opts};
+use crate::output::ExitStatus;
+use crate::Result;
+
+/// Where one of a job's standard streams goes.
+#[derive(Debug)]
+pub enum Stdio {
+    /// This process's own stream.
+    Inherit,
+    /// `/dev/null`.
+    Null,
+    /// A file descriptor of this process: a pipe end or a file.
+    Fd(OwnedFd),
+}
+
+impl Stdio {
+    /// A second handle to the same stream.
+    pub(crate) fn try_clone(&self) -> std::io::Result<Stdio> {
+        Ok(match self {
+            Stdio::Inherit => Stdio::Inherit,
+            Stdio::Null => Stdio::Null,
+            Stdio::Fd(fd) => Stdio::Fd(fd.try_clone()?),
+        })
+    }
+}
+
+/// A tree to start on one machine, with its standard streams.
+#[derive(Debug)]
+pub struct Job {
+    pub expr: Expr,
+    pub stdin: Stdio,
+    pub stdout: Stdio,
+    pub stderr: Stdio,
+    /// Put the processes in their own process groups so that a kill reaches their
+    /// children too.
+    pub kill_tree: bool,
+}
+
+/// How a job ended.
+#[derive(Clone, Debug)]
+pub struct Outcome {
+    pub status: ExitStatus,
+    /// The rendered stage that decided the status, when it is a part of the whole.
+    pub stage: Option<String>,
+    /// Whether `status` passed the checks of the stage that produced it.
+    pub accepted: bool,
+    /// The machine of the stage that decided the status, when the job spans several.
+    pub machine: Option<String>,
+}
+
+/// A started job.
+pub trait Process: Send + Sync {
+    /// Blocks until the job ends.
+    fn wait(&self) -> Result<Outcome>;
+    /// The outcome if the job has ended.
+    fn try_wait(&self) -> Result<Option<Outcome>>;
+    /// Kills every process of the job (their trees too, with `kill_tree`).
+    fn kill(&self) -> Result<()>;
+}
+
+impl Outcome {
+    /// Pipefail: the rightmost stage that failed its check decides the pipeline's status;
+    /// when none failed, the last stage does.
+    ///
+    /// A stage before the last one that died of SIGPIPE is not a failure: its reader
+    /// stopped reading (`yes | head -n 1`), which is how pipelines end early.
+    /// `opts` are the pipeline's own options, which judge its status.
+    pub(crate) fn pipeline(mut stages: Vec<Outcome>, opts: &Opts) -> Outcome {
+        let n = stages.len();
+        for stage in stages.iter_mut().take(n.saturating_sub(1)) {
+            if stage.status.signal() == Some(libc::SIGPIPE) {
+                stage.accepted = true;
+            }
+        }
+        let decisive = stages
+            .iter()
+            .rposition(|o| !o.accepted)
+            .unwrap_or(stages.len().saturating_sub(1));
+        let all_ok = stages.iter().all(|o| o.accepted);
+        let decisive = stages
+            .into_iter()
+            .nth(decisive)
+            .expect("a pipeline has at least one stage");
+        Outcome {
+            accepted: opts.judge(&decisive.status, all_ok),
+            ..decisive
+        }
+    }
+}

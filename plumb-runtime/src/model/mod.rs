@@ -1,0 +1,8 @@
+//! The model: what to run ([`Expr`]), how it is checked before it runs, and the jobs and
+//! outcomes that machines deal in. Knows nothing of any machine's transport.
+
+pub(crate) mod expr;
+pub(crate) mod job;
+pub(crate) mod validate;
+
+pub use expr::{cmd, Expr};

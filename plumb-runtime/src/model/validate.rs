@@ -1,0 +1,71 @@
+//! What no machine can run, refused before anything starts.
+
+use std::ffi::OsStr;
+use std::os::unix::ffi::OsStrExt;
+
+use crate::model::expr::{Expr, Node, Redirect};
+
+/// Checks what no machine can run: an empty command, a NUL byte (no program can receive
+/// one), an environment variable name that is not `[A-Za-z_][A-Za-z0-9_]*`.
+pub(crate) fn validate(expr: &Expr) -> std::result::Result<(), String> {
+    let nul = |s: &OsStr| s.as_bytes().contains(&0);
+    let opts = expr.opts();
+    if opts.dir.as_deref().is_some_and(|d| nul(d.as_os_str())) {
+        return Err("the directory contains a NUL byte".into());
+    }
+    for (k, v) in &opts.env {
+        check_env(k, v.as_deref())?;
+    }
+    match expr.node() {
+        Node::Cmd(cmd) => {
+            if cmd.argv.is_empty() {
+                return Err("empty command: the program name expanded to nothing".into());
+            }
+            if let Some(i) = cmd.argv.iter().position(|a| nul(a)) {
+                return Err(format!(
+                    "argument {i} contains a NUL byte, which no program can receive"
+                ));
+            }
+            for (k, v) in &cmd.env {
+                check_env(k, Some(v))?;
+            }
+            for r in &cmd.redirects {
+                if let Redirect::Out { path, .. }
+                | Redirect::OutAll { path, .. }
+                | Redirect::In(path) = r
+                {
+                    if nul(path) {
+                        return Err("a redirection's file name contains a NUL byte".into());
+                    }
+                }
+            }
+            Ok(())
+        }
+        Node::Cd(dir) if nul(dir) => Err("`cd`'s directory contains a NUL byte".into()),
+        Node::Cd(_) => Ok(()),
+        Node::Pipe(stages) => stages.iter().try_for_each(|(e, _)| validate(e)),
+        Node::Seq(items) => items.iter().try_for_each(|(_, e)| validate(e)),
+    }
+}
+
+/// An environment variable every shell and machine can carry.
+pub(crate) fn check_env(key: &OsStr, value: Option<&OsStr>) -> std::result::Result<(), String> {
+    let k = key.as_bytes();
+    let valid = k
+        .first()
+        .is_some_and(|c| *c == b'_' || c.is_ascii_alphabetic())
+        && k.iter().all(|c| *c == b'_' || c.is_ascii_alphanumeric());
+    if !valid {
+        return Err(format!(
+            "`{}` is not a valid environment variable name",
+            key.to_string_lossy()
+        ));
+    }
+    if value.is_some_and(|v| v.as_bytes().contains(&0)) {
+        return Err(format!(
+            "environment variable `{}` contains a NUL byte",
+            key.to_string_lossy()
+        ));
+    }
+    Ok(())
+}

@@ -1,0 +1,404 @@
+//! Running an `Expr`: above the machine seam and the same for every machine.
+//!
+//! Here live the standard streams of each terminal call (captured, inherited, teed,
+//! handed to the caller: [`capture`], [`handle`]), timeouts ([`timer`]), the final check and
+//! the error it makes, `echo`, tracing, and pipelines whose stages run on different machines
+//! ([`cross`]).
+
+mod capture;
+mod cross;
+mod handle;
+mod timer;
+
+use std::io::{self, BufReader};
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+use self::capture::{collect, Sink};
+use self::timer::Timer;
+use crate::backends::local::LocalMachine;
+use crate::error::{Error, ErrorKind};
+use crate::machine::Machine;
+use crate::model::expr::{Expr, Node};
+use crate::model::job::{Job, Outcome, Process, Stdio};
+use crate::model::validate::validate;
+use crate::output::{ExitStatus, Output};
+use crate::render::quote;
+use crate::Result;
+
+pub use self::handle::{ChildStdin, ChildStdout, Handle, Lines};
+
+#[derive(Clone, Copy, PartialEq)]
+enum In {
+    Inherit,
+    Null,
+    Pipe,
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Out {
+    Inherit,
+    Capture,
+    Tee,
+    Pipe,
+}
+
+/// A started expression and everything needed to finish it.
+pub(crate) struct Started {
+    command: String,
+    machine: String,
+    process: Arc<dyn Process>,
+    stdout: Option<Sink>,
+    stderr: Option<Sink>,
+    timer: Option<Timer>,
+    began: Instant,
+    finished: bool,
+}
+
+/// The streams handed back to the caller.
+struct Streams {
+    stdin: Option<os_pipe::PipeWriter>,
+    stdout: Option<os_pipe::PipeReader>,
+}
+
+/// The job's three streams, and what the caller keeps of them.
+struct Wiring {
+    job: [Stdio; 3],
+    caller: Streams,
+    stdout: Option<Sink>,
+    stderr: Option<Sink>,
+}
+
+/// The machine an expression not bound with `.on` runs on. An upward edge on purpose: the
+/// default machine is the local one.
+fn default_machine() -> Arc<dyn Machine> {
+    static LOCAL: OnceLock<Arc<dyn Machine>> = OnceLock::new();
+    LOCAL.get_or_init(|| Arc::new(LocalMachine::new())).clone()
+}
+
+/// The shortest timeout anywhere in the tree bounds the whole run.
+fn timeout_of(expr: &Expr) -> Option<Duration> {
+    let own = expr.opts().timeout;
+    let inner = match expr.node() {
+        Node::Pipe(stages) => stages.iter().filter_map(|(e, _)| timeout_of(e)).min(),
+        Node::Seq(items) => items.iter().filter_map(|(_, e)| timeout_of(e)).min(),
+        Node::Cmd(_) | Node::Cd(_) => None,
+    };
+    own.into_iter().chain(inner).min()
+}
+
+fn launch(expr: &Expr, stdin: In, stdout: Out, stderr: Out) -> Result<(Started, Streams)> {
+    let machine = expr.opts().machine.clone().unwrap_or_else(default_machine);
+    let command = quote::render(expr);
+    let setup = |e: io::Error| {
+        Error::io(machine.name(), "cannot set up the standard streams", e)
+            .with_command(command.clone())
+    };
+    if let Err(msg) = validate(expr) {
+        return Err(Error::new(ErrorKind::InvalidInput, machine.name(), msg).with_command(command));
+    }
+    let timeout = timeout_of(expr);
+    if expr.opts().echo {
+        match machine.name() {
+            "local" => eprintln!("$ {command}"),
+            name => eprintln!("{name}$ {command}"),
+        }
+    }
+    let wiring = wire(stdin, stdout, stderr).map_err(setup)?;
+    // A kill has to reach whole process trees only when one can come.
+    let kill_tree = timeout.is_some() || stdout == Out::Pipe;
+    let process = start(expr, &machine, wiring.job, kill_tree, &command)?;
+    let timer = match timeout {
+        Some(after) => Some(Timer::start(process.clone(), after).map_err(setup)?),
+        None => None,
+    };
+    let started = Started {
+        command,
+        machine: machine.name().to_string(),
+        process,
+        stdout: wiring.stdout,
+        stderr: wiring.stderr,
+        timer,
+        began: Instant::now(),
+        finished: false,
+    };
+    Ok((started, wiring.caller))
+}
+
+/// The pipes between the job and the caller for one kind of call.
+fn wire(stdin: In, stdout: Out, stderr: Out) -> io::Result<Wiring> {
+    let mut caller = Streams {
+        stdin: None,
+        stdout: None,
+    };
+    let job_stdin = match stdin {
+        In::Inherit => Stdio::Inherit,
+        In::Null => Stdio::Null,
+        In::Pipe => {
+            let (r, w) = os_pipe::pipe()?;
+            caller.stdin = Some(w);
+            Stdio::Fd(r.into())
+        }
+    };
+    let mut out_capture = None;
+    let job_stdout = match stdout {
+        Out::Inherit => Stdio::Inherit,
+        Out::Capture | Out::Tee | Out::Pipe => {
+            let (r, w) = os_pipe::pipe()?;
+            match stdout {
+                Out::Pipe => caller.stdout = Some(r),
+                _ => out_capture = Some(Sink::inline(r, stdout == Out::Tee)),
+            }
+            Stdio::Fd(w.into())
+        }
+    };
+    let mut err_capture = None;
+    let job_stderr = match stderr {
+        Out::Inherit => Stdio::Inherit,
+        Out::Pipe | Out::Capture | Out::Tee => {
+            let (r, w) = os_pipe::pipe()?;
+            // When the caller reads stdout itself, stderr needs a reader of its own.
+            err_capture = Some(if stdout == Out::Pipe {
+                Sink::thread(r)?
+            } else {
+                Sink::inline(r, stderr == Out::Tee)
+            });
+            Stdio::Fd(w.into())
+        }
+    };
+    Ok(Wiring {
+        job: [job_stdin, job_stdout, job_stderr],
+        caller,
+        stdout: out_capture,
+        stderr: err_capture,
+    })
+}
+
+/// Starts the job on its machine, or as a group of jobs when its stages are bound to
+/// different machines.
+fn start(
+    expr: &Expr,
+    machine: &Arc<dyn Machine>,
+    [stdin, stdout, stderr]: [Stdio; 3],
+    kill_tree: bool,
+    command: &str,
+) -> Result<Arc<dyn Process>> {
+    if let Some(segments) = cross::segments(expr, machine) {
+        let group = cross::Group::start(expr, segments, [stdin, stdout, stderr], kill_tree)?;
+        return Ok(Arc::new(group));
+    }
+    let job = Job {
+        expr: expr.clone(),
+        stdin,
+        stdout,
+        stderr,
+        kill_tree,
+    };
+    match machine.start(job) {
+        Ok(p) => Ok(Arc::from(p)),
+        Err(e) if e.has_command() => Err(e),
+        Err(e) => Err(e.with_command(command)),
+    }
+}
+
+/// How a finished expression ended, with what it wrote.
+struct Finished {
+    outcome: Outcome,
+    stdout: Vec<u8>,
+    stderr: Option<Vec<u8>>,
+    timed_out: Option<Duration>,
+}
+
+impl Started {
+    fn finish(&mut self) -> Result<Finished> {
+        self.finished = true;
+        let [stdout, stderr] = collect([self.stdout.take(), self.stderr.take()]);
+        let waited = self.process.wait();
+        let timed_out = self.timer.take().and_then(|t| {
+            let after = t.after;
+            t.stop().then_some(after)
+        });
+        let stdout = stdout.unwrap_or_default();
+        let outcome = waited?;
+        tracing::debug!(
+            target: "plumb",
+            machine = %self.machine,
+            command = %self.command,
+            code = ?outcome.status.code(),
+            signal = ?outcome.status.signal(),
+            elapsed = ?self.began.elapsed(),
+            "command finished"
+        );
+        Ok(Finished {
+            outcome,
+            stdout,
+            stderr,
+            timed_out,
+        })
+    }
+
+    /// The error for a finished expression that failed, if it did.
+    fn check(&self, f: Finished, captured_stdout: bool) -> Result<Finished> {
+        if f.timed_out.is_none() && f.outcome.accepted {
+            return Ok(f);
+        }
+        let machine = f
+            .outcome
+            .machine
+            .clone()
+            .unwrap_or_else(|| self.machine.clone());
+        // Moved, not copied: the output can be large.
+        let stdout = captured_stdout.then_some(f.stdout);
+        let error = match f.timed_out {
+            Some(after) => Error::timed_out(&machine, after),
+            None => {
+                // A shell's "command not found".
+                let kind = match f.outcome.status.code() {
+                    Some(127) => ErrorKind::NotFound,
+                    _ => ErrorKind::Exit,
+                };
+                Error::exit(&machine, f.outcome.status, kind)
+            }
+        };
+        Err(error
+            .with_command(self.command.clone())
+            .with_stage(f.outcome.stage)
+            .with_output(stdout, f.stderr))
+    }
+
+    /// Ends the process if the caller walked away from it.
+    fn abandon(&mut self) {
+        if !self.finished {
+            let _ = self.process.kill();
+            let _ = self.finish();
+        }
+    }
+}
+
+fn stdin_mode(expr: &Expr, default: In) -> In {
+    // The machine feeds `stdin_bytes`; the job's own stdin is then never read.
+    if expr.opts().stdin.is_some() {
+        In::Null
+    } else {
+        default
+    }
+}
+
+pub(crate) fn run(expr: &Expr) -> Result<()> {
+    let (mut started, _) = launch(expr, stdin_mode(expr, In::Inherit), Out::Inherit, Out::Tee)?;
+    let f = started.finish()?;
+    started.check(f, false).map(drop)
+}
+
+pub(crate) fn status(expr: &Expr) -> Result<ExitStatus> {
+    let (mut started, _) = launch(expr, stdin_mode(expr, In::Inherit), Out::Inherit, Out::Tee)?;
+    let f = started.finish()?;
+    if let Some(after) = f.timed_out {
+        return Err(Error::timed_out(&started.machine, after)
+            .with_command(started.command.clone())
+            .with_output(None, f.stderr));
+    }
+    Ok(f.outcome.status)
+}
+
+pub(crate) fn output(expr: &Expr) -> Result<Output> {
+    let (mut started, _) = launch(expr, stdin_mode(expr, In::Null), Out::Capture, Out::Capture)?;
+    let f = started.finish()?;
+    let f = started.check(f, true)?;
+    Ok(Output {
+        status: f.outcome.status,
+        stdout: f.stdout,
+        stderr: f.stderr.unwrap_or_default(),
+    })
+}
+
+pub(crate) fn read(expr: &Expr) -> Result<String> {
+    let out = output(expr)?;
+    let text = String::from_utf8(out.stdout).map_err(|e| {
+        Error::new(
+            ErrorKind::Utf8,
+            expr.opts().machine.as_ref().map_or("local", |m| m.name()),
+            format!(
+                "the output is not valid UTF-8 ({}); use `read_bytes`",
+                e.utf8_error()
+            ),
+        )
+        .with_command(quote::render(expr))
+    })?;
+    Ok(text.trim_end_matches(['\n', '\r']).to_string())
+}
+
+pub(crate) fn lines(expr: &Expr) -> Result<Lines> {
+    let (started, streams) = launch(expr, stdin_mode(expr, In::Null), Out::Pipe, Out::Capture)?;
+    Ok(Lines {
+        reader: streams.stdout.map(BufReader::new),
+        started,
+        done: false,
+    })
+}
+
+pub(crate) fn spawn(expr: &Expr) -> Result<Handle> {
+    let (started, streams) = launch(expr, stdin_mode(expr, In::Pipe), Out::Pipe, Out::Capture)?;
+    Ok(Handle {
+        started,
+        stdin: streams.stdin.map(ChildStdin),
+        stdout: streams.stdout.map(ChildStdout),
+        result: None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use tracing::field::{Field, Visit};
+    use tracing::span::{Attributes, Id, Record};
+    use tracing::{Event, Metadata, Subscriber};
+
+    /// Records the fields of every event.
+    struct Recorder(Arc<Mutex<Vec<String>>>);
+
+    struct Fields<'a>(&'a mut String);
+
+    impl Visit for Fields<'_> {
+        fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
+            self.0.push_str(&format!("{}={:?} ", field.name(), value));
+        }
+    }
+
+    impl Subscriber for Recorder {
+        fn enabled(&self, _: &Metadata<'_>) -> bool {
+            true
+        }
+        fn new_span(&self, _: &Attributes<'_>) -> Id {
+            Id::from_u64(1)
+        }
+        fn record(&self, _: &Id, _: &Record<'_>) {}
+        fn record_follows_from(&self, _: &Id, _: &Id) {}
+        fn event(&self, event: &Event<'_>) {
+            let mut line = String::new();
+            event.record(&mut Fields(&mut line));
+            self.0.lock().unwrap().push(line);
+        }
+        fn enter(&self, _: &Id) {}
+        fn exit(&self, _: &Id) {}
+    }
+
+    #[test]
+    fn every_command_emits_a_tracing_event() {
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        tracing::subscriber::with_default(Recorder(seen.clone()), || {
+            crate::cmd("sh", ["-c", "exit 3"])
+                .unchecked()
+                .run()
+                .unwrap();
+        });
+        let seen = seen.lock().unwrap();
+        assert_eq!(seen.len(), 1, "{seen:?}");
+        let e = &seen[0];
+        assert!(e.contains("machine=local"), "{e}");
+        assert!(e.contains("command=sh -c 'exit 3'"), "{e}");
+        assert!(e.contains("code=Some(3)"), "{e}");
+        assert!(e.contains("elapsed="), "{e}");
+    }
+}
