@@ -186,13 +186,33 @@
 //! line, its status and how long it took. [`Expr::echo`] prints `$ command` to stderr
 //! before running, like `set -x`.
 
-pub use plumb_macros::sh;
 pub use plumb_runtime::*;
+
+/// Parses shell syntax at compile time into a lazy [`Expr`]; see the crate documentation
+/// for the grammar.
+///
+/// ```
+/// let greeting = "hello world";
+/// assert_eq!(plumb::sh!(echo $greeting | tr a-z A-Z).read()?, "HELLO WORLD");
+/// # Ok::<(), plumb::Error>(())
+/// ```
+///
+/// It names the runtime through `$crate`, so it works when the dependency is renamed
+/// (`shellx = { package = "plumb", .. }`) and when another crate re-exports it.
+#[macro_export]
+macro_rules! sh {
+    ($($shell:tt)*) => {
+        $crate::__sh_in!($crate; $($shell)*)
+    };
+}
+
+#[doc(hidden)]
+pub use plumb_macros::sh_in as __sh_in;
 
 /// Everything a script needs: `use plumb::prelude::*;` brings [`sh!`], [`Expr`], the
 /// machines and [`MPath`].
 pub mod prelude {
-    pub use plumb_macros::sh;
+    pub use crate::sh;
     pub use plumb_runtime::prelude::*;
 }
 

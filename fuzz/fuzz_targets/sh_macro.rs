@@ -22,7 +22,7 @@ mod parse;
 fn compile(input: proc_macro2::TokenStream) {
     if let Ok(toks) = lex::lex(input) {
         if let Ok(script) = parse::parse(toks) {
-            let _ = expand::script(&script);
+            let _ = expand::script(&script, &quote::quote!(::plumb));
         }
     }
 }

@@ -1,4 +1,5 @@
-//! Stage 3: AST -> Rust code that builds an `Expr` through `::plumb::__private`.
+//! Stage 3: AST -> Rust code that builds an `Expr` through `plumb::__private`, `plumb`
+//! being the path the caller names the crate by (`$crate` through the facade's `sh!`).
 //!
 //! Every interpolated expression is emitted with its own span, so a type error or an
 //! undefined name points at the user's `$name`, not at the macro.
@@ -9,7 +10,7 @@ use quote::{quote, quote_spanned};
 use crate::lex::{Part, Word};
 use crate::parse::{Command, Pipeline, Redirect, Script, SeqOp, Simple};
 
-pub fn script(script: &Script) -> TokenStream {
+pub fn script(script: &Script, krate: &TokenStream) -> TokenStream {
     let body = if let [(_, pipeline)] = script.items.as_slice() {
         pipeline_tokens(pipeline)
     } else {
@@ -26,7 +27,7 @@ pub fn script(script: &Script) -> TokenStream {
     };
     quote!({
         #[allow(unused_imports)]
-        use ::plumb::__private as __p;
+        use #krate::__private as __p;
         #body
     })
 }

@@ -157,6 +157,45 @@ enum Unit {
     Part(Part, Span),
 }
 
+/// Whether the macro was invoked with braces. The invocation's own text tells, when it is
+/// the user's `sh!{...}`; through the facade's `macro_rules!` wrapper it is the wrapper's
+/// text, so the user's source file is read back from the first token to its delimiter (only
+/// on this rare path: input that looks formatted).
+fn in_braces(trees: &[TokenTree], invocation: Option<&str>) -> bool {
+    let delimiter = |text: &str| {
+        text.find(['(', '[', '{'])
+            .map(|i| text[i..].starts_with('{'))
+    };
+    if let Some(braces) = invocation
+        .filter(|t| !t.starts_with('$'))
+        .and_then(delimiter)
+    {
+        return braces;
+    }
+    let Some(first) = trees.first() else {
+        return false;
+    };
+    let span = first.span();
+    let Some(text) = span
+        .local_file()
+        .and_then(|f| std::fs::read_to_string(f).ok())
+    else {
+        return false;
+    };
+    let at = start(span);
+    let line_start: usize = text
+        .split_inclusive('\n')
+        .take(at.line - 1)
+        .map(str::len)
+        .sum();
+    let offset = text[line_start..]
+        .char_indices()
+        .nth(at.column)
+        .map_or(text.len(), |(i, _)| line_start + i);
+    // The last delimiter before the first token, skipping blanks (and a `sh` or `!`).
+    text[..offset].trim_end().ends_with('{')
+}
+
 /// Lexes the macro input: one string literal is the string form, anything else the token
 /// form.
 pub fn lex(input: TokenStream) -> Result<Vec<Tok>> {
@@ -209,12 +248,6 @@ fn continue_lines(toks: Vec<Tok>) -> Vec<Tok> {
 ///
 /// `invocation` is the source text of the whole `sh!(...)`, when the compiler has it.
 pub fn check_rustfmt(trees: &[TokenTree], invocation: Option<&str>) -> Result<()> {
-    let braces = invocation
-        .and_then(|text| {
-            text.find(['(', '[', '{'])
-                .map(|i| text[i..].starts_with('{'))
-        })
-        .unwrap_or(false);
     let risky =
         |tt: &TokenTree| matches!(tt, TokenTree::Punct(p) if "-+*/%^=!".contains(p.as_char()));
     let spaced = |i: usize| {
@@ -223,7 +256,7 @@ pub fn check_rustfmt(trees: &[TokenTree], invocation: Option<&str>) -> Result<()
                 .get(i + 1)
                 .is_some_and(|next| start(next.span()) != end(trees[i].span()))
     };
-    if braces || !(0..trees.len()).any(spaced) {
+    if !(0..trees.len()).any(spaced) || in_braces(trees, invocation) {
         return Ok(());
     }
     let stream: TokenStream = trees.iter().cloned().collect();

@@ -14,20 +14,45 @@ mod tests;
 
 use proc_macro::TokenStream;
 
-/// Parses shell syntax at compile time into a lazy `plumb::Expr`.
+/// Parses shell syntax at compile time into a lazy `plumb::Expr`, reaching the runtime as
+/// `::plumb`.
 ///
-/// See the `plumb` crate documentation for the grammar.
+/// See the `plumb` crate documentation for the grammar. Users call `plumb::sh!`, which
+/// goes through [`sh_in!`] with the path of the crate as the caller names it.
 #[proc_macro]
 pub fn sh(input: TokenStream) -> TokenStream {
-    match compile(input.into()) {
+    finish(compile(input.into(), &quote::quote!(::plumb)))
+}
+
+/// `sh_in!(PATH; shell...)`: [`sh!`] reaching the runtime through `PATH`. The facade's
+/// `sh!` passes `$crate`, so that a renamed dependency and a re-exported macro both work.
+#[doc(hidden)]
+#[proc_macro]
+pub fn sh_in(input: TokenStream) -> TokenStream {
+    let mut tokens = proc_macro2::TokenStream::from(input).into_iter();
+    let mut krate = proc_macro2::TokenStream::new();
+    for t in tokens.by_ref() {
+        match &t {
+            proc_macro2::TokenTree::Punct(p) if p.as_char() == ';' => break,
+            _ => krate.extend([t]),
+        }
+    }
+    finish(compile(tokens.collect(), &krate))
+}
+
+fn finish(result: lex::Result<proc_macro2::TokenStream>) -> TokenStream {
+    match result {
         Ok(tokens) => tokens.into(),
         Err(e) => syn::Error::new(e.span, e.message).to_compile_error().into(),
     }
 }
 
 /// The whole pipeline, on proc-macro2 tokens so that tests can run it without a compiler.
-fn compile(input: proc_macro2::TokenStream) -> lex::Result<proc_macro2::TokenStream> {
+fn compile(
+    input: proc_macro2::TokenStream,
+    krate: &proc_macro2::TokenStream,
+) -> lex::Result<proc_macro2::TokenStream> {
     let toks = lex::lex(input)?;
     let script = parse::parse(toks)?;
-    Ok(expand::script(&script))
+    Ok(expand::script(&script, krate))
 }

@@ -181,7 +181,8 @@ fn empty_input_is_an_error() {
 
 #[test]
 fn expansion_compiles_to_tokens() {
-    let out = crate::compile("ls -l $dir | grep x > out.txt".parse().unwrap()).unwrap();
+    let krate = quote::quote!(::plumb);
+    let out = crate::compile("ls -l $dir | grep x > out.txt".parse().unwrap(), &krate).unwrap();
     let text = out.to_string();
     assert!(text.contains("__p :: pipe"), "{text}");
     assert!(text.contains("\"out.txt\""), "{text}");
@@ -247,14 +248,14 @@ mod never_panics {
         #[test]
         fn token_form(src in shellish()) {
             if let Ok(tokens) = src.parse::<proc_macro2::TokenStream>() {
-                let _ = crate::compile(tokens);
+                let _ = crate::compile(tokens, &quote::quote!(::plumb));
             }
         }
 
         #[test]
         fn string_form(src in shellish()) {
             let lit = proc_macro2::Literal::string(&src);
-            let _ = crate::compile(proc_macro2::TokenTree::Literal(lit).into());
+            let _ = crate::compile(proc_macro2::TokenTree::Literal(lit).into(), &quote::quote!(::plumb));
         }
     }
 }

@@ -9,7 +9,9 @@ use std::time::{Duration, Instant};
 use crate::common::relay::Relay;
 use crate::common::sshd::sshd;
 use plumb::prelude::*;
-use plumb::{sh, ErrorKind, HostKeyPolicy, Ssh2Machine};
+#[cfg(feature = "ssh2")]
+use plumb::Ssh2Machine;
+use plumb::{sh, ErrorKind, HostKeyPolicy};
 
 trait Remote: Machine + Tunnels {}
 impl<T: Machine + Tunnels> Remote for T {}
@@ -17,6 +19,7 @@ impl<T: Machine + Tunnels> Remote for T {}
 #[derive(Clone, Copy)]
 enum Kind {
     Ssh,
+    #[cfg(feature = "ssh2")]
     Ssh2,
 }
 
@@ -35,6 +38,7 @@ fn through(kind: Kind, relay: &Relay) -> Arc<dyn Remote> {
                 .connect()
                 .unwrap(),
         ),
+        #[cfg(feature = "ssh2")]
         Kind::Ssh2 => Arc::new(
             Ssh2Machine::builder("127.0.0.1")
                 .port(relay.port)
@@ -103,6 +107,7 @@ fn ssh_cut() {
 }
 
 #[test]
+#[cfg(feature = "ssh2")]
 fn ssh2_cut() {
     everything_fails_in_time(Kind::Ssh2, Relay::cut, Duration::from_secs(10));
 }
@@ -113,8 +118,29 @@ fn ssh_frozen() {
 }
 
 #[test]
+#[cfg(feature = "ssh2")]
 fn ssh2_frozen() {
     everything_fails_in_time(Kind::Ssh2, Relay::freeze, Duration::from_secs(10));
+}
+
+/// A machine of each kind on `d` (clones kept), with a way to reconnect it.
+type Reconnectable = (Arc<dyn Machine>, Box<dyn Fn() -> plumb::Result<()>>);
+
+fn reconnectable(d: &common::sshd::Sshd) -> Vec<Reconnectable> {
+    let ssh = common::ssh_builder_for(d).connect().unwrap();
+    let again = ssh.clone();
+    #[cfg_attr(not(feature = "ssh2"), allow(unused_mut))]
+    let mut all: Vec<Reconnectable> = vec![(Arc::new(ssh), Box::new(move || again.reconnect()))];
+    #[cfg(feature = "ssh2")]
+    {
+        let ssh2 = common::ssh2_builder_for(d)
+            .keepalive(Duration::from_secs(1))
+            .connect()
+            .unwrap();
+        let again = ssh2.clone();
+        all.push((Arc::new(ssh2), Box::new(move || again.reconnect())));
+    }
+    all
 }
 
 /// After the server restarts, running commands fail, and `reconnect()` restores service
@@ -122,15 +148,14 @@ fn ssh2_frozen() {
 #[test]
 fn reconnect_after_a_server_restart() {
     let d = common::sshd::start_with(sshd().user.clone(), "MaxSessions 100\n");
-    let ssh = common::ssh_builder_for(&d).connect().unwrap();
-    let ssh2 = common::ssh2_builder_for(&d)
-        .keepalive(Duration::from_secs(1))
-        .connect()
+    let machines = reconnectable(&d);
+    for (m, _) in &machines {
+        assert_eq!(sh!(echo before).on(m).read().unwrap(), "before");
+    }
+    let mut running = sh!(sleep 60)
+        .on(&machines.last().unwrap().0)
+        .spawn()
         .unwrap();
-    let (ssh_clone, ssh2_clone) = (ssh.clone(), ssh2.clone());
-    assert_eq!(sh!(echo before).on(&ssh).read().unwrap(), "before");
-    assert_eq!(sh!(echo before).on(&ssh2).read().unwrap(), "before");
-    let mut running = sh!(sleep 60).on(&ssh2).spawn().unwrap();
 
     d.restart();
     let err = running.wait().unwrap_err();
@@ -140,7 +165,7 @@ fn reconnect_after_a_server_restart() {
     );
     // The old connections are gone...
     let deadline = Instant::now() + Duration::from_secs(10);
-    while sh!(true).on(&ssh).run().is_ok() || sh!(true).on(&ssh2).run().is_ok() {
+    while machines.iter().any(|(m, _)| sh!(true).on(m).run().is_ok()) {
         assert!(
             Instant::now() < deadline,
             "a dead connection still runs commands"
@@ -148,10 +173,10 @@ fn reconnect_after_a_server_restart() {
         std::thread::sleep(Duration::from_millis(100));
     }
     // ...and reconnect() brings them back, for the clones too.
-    ssh.reconnect().unwrap();
-    ssh2.reconnect().unwrap();
-    assert_eq!(sh!(echo after).on(&ssh_clone).read().unwrap(), "after");
-    assert_eq!(sh!(echo after).on(&ssh2_clone).read().unwrap(), "after");
+    for (m, reconnect) in &machines {
+        reconnect().unwrap();
+        assert_eq!(sh!(echo after).on(m).read().unwrap(), "after");
+    }
 }
 
 /// A program that ends without cleaning up (no destructors run) or loses its connection
@@ -181,6 +206,7 @@ fn ssh_no_remote_orphans_when_the_connection_goes() {
 }
 
 #[test]
+#[cfg(feature = "ssh2")]
 fn ssh2_no_remote_orphans_when_the_connection_goes() {
     no_remote_orphans_when_the_connection_goes(Kind::Ssh2);
 }

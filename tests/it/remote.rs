@@ -12,7 +12,9 @@ use std::time::{Duration, Instant};
 
 use crate::common::sshd::sshd;
 use plumb::prelude::*;
-use plumb::{sh, ErrorKind, HostKeyPolicy, Ssh2Machine};
+#[cfg(feature = "ssh2")]
+use plumb::Ssh2Machine;
+use plumb::{sh, ErrorKind, HostKeyPolicy};
 
 /// A remote machine of either kind.
 trait Remote: Machine + Tunnels {}
@@ -21,6 +23,7 @@ impl<T: Machine + Tunnels> Remote for T {}
 #[derive(Clone, Copy, Debug)]
 enum Kind {
     Ssh,
+    #[cfg(feature = "ssh2")]
     Ssh2,
 }
 
@@ -53,6 +56,7 @@ fn connect(kind: Kind, o: Opts) -> plumb::Result<Arc<dyn Remote>> {
                 .connect_timeout(timeout)
                 .connect()?,
         ),
+        #[cfg(feature = "ssh2")]
         Kind::Ssh2 => Arc::new(
             Ssh2Machine::builder("127.0.0.1")
                 .port(port)
@@ -76,6 +80,7 @@ macro_rules! for_both_remotes {
         mod ssh {
             $( #[test] fn $name() { super::$name(super::Kind::Ssh) } )*
         }
+        #[cfg(feature = "ssh2")]
         mod ssh2 {
             $( #[test] fn $name() { super::$name(super::Kind::Ssh2) } )*
         }
@@ -116,6 +121,7 @@ fn changed_host_key_is_refused_even_with_accept_new(kind: Kind) {
             .err()
             .unwrap();
         assert_eq!(err.kind(), ErrorKind::HostKey, "{err}");
+        #[cfg(feature = "ssh2")]
         if let Kind::Ssh2 = kind {
             // The error shows the key the server offered.
             assert!(err.to_string().contains("SHA256:"), "{err}");
@@ -447,17 +453,21 @@ fn connect_parses_user_host_port() {
         "{err}"
     );
     assert_eq!(err.machine(), format!("nobody-here@127.0.0.1:{}", d.port));
-    let err = Ssh2Machine::connect(&format!("nobody-here@127.0.0.1:{}", d.port)).unwrap_err();
-    assert!(
-        matches!(err.kind(), ErrorKind::HostKey | ErrorKind::Auth),
-        "{err}"
-    );
-    assert_eq!(err.machine(), format!("nobody-here@127.0.0.1:{}", d.port));
+    #[cfg(feature = "ssh2")]
+    {
+        let err = Ssh2Machine::connect(&format!("nobody-here@127.0.0.1:{}", d.port)).unwrap_err();
+        assert!(
+            matches!(err.kind(), ErrorKind::HostKey | ErrorKind::Auth),
+            "{err}"
+        );
+        assert_eq!(err.machine(), format!("nobody-here@127.0.0.1:{}", d.port));
+    }
 }
 
 /// sshd refuses more sessions per connection than `MaxSessions`: an `Ssh2Machine` queues
 /// the extra commands until a channel closes.
 #[test]
+#[cfg(feature = "ssh2")]
 fn ssh2_queues_commands_beyond_max_sessions() {
     let d = common::sshd::start_with(sshd().user.clone(), "MaxSessions 2\n");
     let m = common::ssh2_builder_for(&d).connect().unwrap();

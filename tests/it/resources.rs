@@ -1,8 +1,6 @@
 //! Long use leaks nothing: open file descriptors and memory stay flat over a thousand
 //! commands and a thousand tunnel connections on one machine.
 
-use std::io::{Read, Write};
-
 use plumb::sh;
 
 use crate::common;
@@ -47,14 +45,18 @@ fn a_thousand_commands_and_tunnels_leave_nothing_open() {
         return;
     }
     commands();
+    #[cfg(feature = "ssh2")]
     tunnels();
 }
 
 fn commands() {
-    let ssh2 = common::ssh2();
-    flat("ssh2 commands", || {
-        sh!(echo x).on_dyn(ssh2.clone()).read().map(drop).unwrap()
-    });
+    #[cfg(feature = "ssh2")]
+    {
+        let ssh2 = common::ssh2();
+        flat("ssh2 commands", || {
+            sh!(echo x).on_dyn(ssh2.clone()).read().map(drop).unwrap()
+        });
+    }
     let local = common::local();
     flat("local commands", || {
         sh!(echo x | cat)
@@ -65,7 +67,9 @@ fn commands() {
     });
 }
 
+#[cfg(feature = "ssh2")]
 fn tunnels() {
+    use std::io::{Read, Write};
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     std::thread::spawn(move || {

@@ -3,8 +3,6 @@
 use crate::common;
 use std::os::unix::fs::PermissionsExt;
 
-use plumb::{ErrorKind, Ssh2Machine};
-
 #[test]
 fn the_control_socket_directory_is_private() {
     let before: Vec<_> = socket_dirs();
@@ -30,10 +28,12 @@ fn socket_dirs() -> Vec<std::path::PathBuf> {
 }
 
 #[test]
+#[cfg(feature = "ssh2")]
 fn a_password_never_appears_in_errors_or_debug_output() {
+    use plumb::ErrorKind;
     let secret = "hunter2-do-not-print";
     let d = common::sshd::sshd();
-    let b = Ssh2Machine::builder("127.0.0.1")
+    let b = plumb::Ssh2Machine::builder("127.0.0.1")
         .port(d.port)
         .user(&d.user)
         .known_hosts_file(&d.known_hosts)

@@ -29,6 +29,7 @@ macro_rules! on_every_machine {
                 }
             )*
         }
+        #[cfg(feature = "ssh2")]
         mod ssh2 {
             $(
                 #[test]
@@ -107,11 +108,13 @@ pub fn path_on(m: &Arc<dyn Machine>, p: &str) -> MPath {
 }
 
 /// The builder for an `Ssh2Machine` on the tests' sshd.
+#[cfg(feature = "ssh2")]
 pub fn ssh2_builder() -> plumb::Ssh2Builder {
     ssh2_builder_for(sshd::sshd())
 }
 
 /// The builder for an `Ssh2Machine` on `d`.
+#[cfg(feature = "ssh2")]
 pub fn ssh2_builder_for(d: &sshd::Sshd) -> plumb::Ssh2Builder {
     plumb::Ssh2Machine::builder("127.0.0.1")
         .port(d.port)
@@ -121,6 +124,7 @@ pub fn ssh2_builder_for(d: &sshd::Sshd) -> plumb::Ssh2Builder {
 }
 
 /// One `Ssh2Machine` shared by the tests of a binary: one session, many channels.
+#[cfg(feature = "ssh2")]
 pub fn ssh2() -> Arc<dyn Machine> {
     static SSH2: OnceLock<Arc<dyn Machine>> = OnceLock::new();
     SSH2.get_or_init(|| {

@@ -1,0 +1,2 @@
+//! An internal-tools crate (the xtask pattern) that hands plumb's macro on.
+pub use plumb::{sh, Error};
