@@ -151,15 +151,18 @@
 //! - [`SshMachine`] drives the system `ssh` client, so `~/.ssh/config`, agents and jump
 //!   hosts work as they do in a terminal; one OpenSSH ControlMaster connection carries every
 //!   command.
-//! - [`Ssh2Machine`] keeps one libssh2 session: each command on its own channel, many at
-//!   once (a few milliseconds each), and tunnels over the same connection.
+//! - `Ssh2Machine` (cargo feature `ssh2`, on by default) keeps one libssh2 session: each
+//!   command on its own channel, many at once (a few milliseconds each), and tunnels over
+//!   the same connection.
+//!
+//! Both have the same calls; the example reads the same with either.
 //!
 //! ```no_run
 //! use plumb::prelude::*;
 //! use std::net::TcpStream;
 //!
 //! # fn main() -> Result<(), plumb::Error> {
-//! let web = Ssh2Machine::connect("deploy@web1.example.com")?;
+//! let web = SshMachine::connect("deploy@web1.example.com")?;
 //! sh!(systemctl restart myapp).on(&web).run()?;
 //! let log = sh!(journalctl -u myapp -n 20).on(&web).read()?;
 //!
@@ -179,6 +182,45 @@
 //! command runs under `/bin/sh` whatever the login shell is (fish and tcsh included), and a
 //! timeout or `kill()` ends the remote process group too. Host keys are checked against
 //! `known_hosts` by default ([`HostKeyPolicy::Strict`]).
+//!
+//! # In a build script
+//!
+//! plumb runs commands from `build.rs` as well as from a program. Take it without default
+//! features there: the local machine and `SshMachine` need no C library, so the build does
+//! not compile libssh2 or need OpenSSL's headers.
+//!
+//! ```toml
+//! [build-dependencies]
+//! plumb = { version = "0.1", default-features = false }
+//! ```
+//!
+//! ```no_run
+//! // build.rs
+//! use plumb::prelude::*;
+//!
+//! fn main() -> Result<(), plumb::Error> {
+//!     let out = std::env::var("OUT_DIR").unwrap();
+//!     let version = sh!(git describe --always --dirty).read()?;
+//!     std::fs::write(format!("{out}/version.txt"), version).unwrap();
+//!     sh!(protoc --rust_out=$out proto/api.proto).run()?;
+//!     Ok(())
+//! }
+//! ```
+//!
+//! A failing command makes `main` return the [`Error`], which cargo shows under the build
+//! script's stderr: ``Error: command `protoc ...` on local exited with code 1: ...``.
+//! `tests/crates/build-script` is such a crate, built by the tests.
+//!
+//! # Cargo features
+//!
+//! - `ssh2` (default): `Ssh2Machine`, over libssh2 and OpenSSL. Without it the dependency
+//!   tree has neither.
+//!
+//! # Renamed or re-exported
+//!
+//! `sh!` reaches the runtime through `$crate`, so it works under another name
+//! (`shellx = { package = "plumb", ... }`, then `shellx::sh!`) and when a crate of yours
+//! re-exports it (`pub use plumb::sh;`) for crates that do not depend on plumb themselves.
 //!
 //! # Observability
 //!

@@ -4,7 +4,7 @@
 //! the crate-level guide lives there.
 //!
 //! The modules are layers, each using only those above it in this list (two upward edges,
-//! commented where they are: `Expr`'s terminal calls reach into [`run`], and the default
+//! commented where they are: `Expr`'s terminal calls reach into `run`, and the default
 //! machine is the local one):
 //!
 //! - leaves: `error`, `output`, `arg`, `sys` (descriptor helpers);

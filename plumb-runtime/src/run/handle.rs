@@ -7,7 +7,7 @@ use crate::output::{ExitStatus, Output};
 use crate::run::Started;
 use crate::Result;
 
-/// The lines of a running command's stdout, as they come; from [`Expr::lines`].
+/// The lines of a running command's stdout, as they come; from [`Expr::lines`](crate::Expr::lines).
 ///
 /// Each item is a line without its line ending. If the command fails, the last item is the
 /// error (with the stderr tail). Dropping the iterator early kills the command.
@@ -76,7 +76,7 @@ impl Drop for Lines {
     }
 }
 
-/// A running command; from [`Expr::spawn`].
+/// A running command; from [`Expr::spawn`](crate::Expr::spawn).
 ///
 /// Write to its [`stdin`](Handle::stdin), read its [`stdout`](Handle::stdout), then
 /// [`wait`](Handle::wait) for its [`Output`]. Dropping a handle that was not waited for
