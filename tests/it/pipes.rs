@@ -77,7 +77,46 @@ fn cross_machine_pipefail(t: &Ctx) {
     assert_eq!(err.machine(), t.m.name());
 }
 
+/// A stage's own `ok_codes` accept its code, last stage included, on every machine alike.
+/// (Remote machines once judged a pipeline whose last stage's accepted code was non-zero
+/// as failed.)
+fn a_stage_s_own_ok_codes_count_last_stage_included(t: &Ctx) {
+    let last = sh!(echo x) | sh!(sh -c "cat >/dev/null; exit 3").ok_codes(&[3]);
+    let out = t.on(last).output().unwrap();
+    assert_eq!(out.status.code(), Some(3));
+    let first = sh!(sh -c "exit 3").ok_codes(&[3]) | sh!(echo y);
+    assert_eq!(t.on(first).read().unwrap(), "y");
+    // Not accepted: the check belongs to the other stage.
+    let other = sh!(echo x).ok_codes(&[3]) | sh!(sh -c "cat >/dev/null; exit 3");
+    assert_eq!(t.on(other).run().unwrap_err().code(), Some(3));
+    // In a sequence the last item that ran decides, by its own check.
+    let seq = sh!(false || sh -c "exit 3");
+    assert!(t.on(seq).run().is_err());
+}
+
+/// An item of a sequence that cannot start fails like it would in a shell, and the
+/// sequence goes on: the fallback runs on every machine.
+fn a_missing_program_in_a_sequence_runs_the_fallback(t: &Ctx) {
+    let out = t
+        .on(sh!(plumb-no-such-program || echo fallback))
+        .output()
+        .unwrap();
+    assert_eq!(out.stdout, b"fallback\n");
+    assert!(
+        !out.stderr.is_empty(),
+        "the shell-like complaint goes to stderr"
+    );
+    let err = t
+        .on(sh!(plumb-no-such-program && echo never))
+        .read()
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::NotFound, "{err}");
+    assert_eq!(err.code(), Some(127), "{err}");
+}
+
 on_every_machine!(
+    a_stage_s_own_ok_codes_count_last_stage_included,
+    a_missing_program_in_a_sequence_runs_the_fallback,
     pipefail_names_the_failing_stage,
     early_exit_of_the_reader_is_not_a_failure,
     big_stdout_and_stderr_at_once_never_deadlock,

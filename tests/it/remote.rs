@@ -429,6 +429,115 @@ for_both_remotes!(
     big_output_on_both_streams,
 );
 
+/// Without a user given, both machines log in as `$USER` (else the passwd entry), and
+/// name themselves alike: `user@host:port`.
+#[test]
+fn the_default_user_and_the_name_are_the_same_on_both() {
+    let d = sshd();
+    let me = std::env::var("USER").unwrap_or_default();
+    let names = [
+        SshMachine::builder("127.0.0.1")
+            .port(d.port)
+            .known_hosts_file(&d.known_hosts)
+            .identity_file(&d.key)
+            .connect_timeout(Duration::from_secs(3))
+            .connect()
+            .map(|m| m.name().to_string())
+            .unwrap_or_else(|e| e.machine().to_string()),
+        #[cfg(feature = "ssh2")]
+        Ssh2Machine::builder("127.0.0.1")
+            .port(d.port)
+            .known_hosts_file(&d.known_hosts)
+            .identity_file(&d.key)
+            .connect_timeout(Duration::from_secs(3))
+            .connect()
+            .map(|m| m.name().to_string())
+            .unwrap_or_else(|e| e.machine().to_string()),
+    ];
+    for name in names {
+        if !me.is_empty() {
+            assert_eq!(name, format!("{me}@127.0.0.1:{}", d.port));
+        }
+        assert!(!name.is_empty() && name.ends_with(&format!("@127.0.0.1:{}", d.port)));
+    }
+}
+
+/// `run()` on an `Ssh2Machine` gives the remote command an empty stdin (reading this
+/// process's stdin would take a thread that outlives the command and steals later input);
+/// `SshMachine` passes the real one. Pinned here: the command sees EOF at once.
+#[test]
+#[cfg(feature = "ssh2")]
+fn ssh2_run_gives_the_command_an_empty_stdin() {
+    let m = common::ssh2();
+    let dir = sh! {mktemp -d}.on_dyn(m.clone()).read().unwrap();
+    let file = format!("{dir}/stdin");
+    sh!(sh -c "cat > $$0" $file)
+        .on_dyn(m.clone())
+        .run()
+        .unwrap();
+    assert_eq!(m.path(&file).read().unwrap(), b"");
+    m.path(&dir).remove().unwrap();
+}
+
+/// A refused login keeps what each method said, as the error's source.
+#[test]
+#[cfg(feature = "ssh2")]
+fn ssh2_auth_errors_keep_what_each_method_said() {
+    let d = sshd();
+    let other = tempfile::tempdir().unwrap();
+    let key = other.path().join("id");
+    let made = std::process::Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+        .arg(&key)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let err = common::ssh2_builder()
+        .identity_file(&key)
+        .connect()
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Auth, "{err}");
+    let source = std::error::Error::source(&err).expect("what the methods said");
+    assert!(
+        source.to_string().contains(&key.display().to_string()),
+        "{source}"
+    );
+    assert!(
+        err.to_string().contains(&format!("user `{}`", d.user)),
+        "{err}"
+    );
+}
+
+/// With `HOME` unset there is no default known_hosts file: a clear error, and no file
+/// written in the current directory. Runs alone in a child without `HOME`.
+#[test]
+#[cfg(feature = "ssh2")]
+fn ssh2_without_home_is_a_clear_error() {
+    if std::env::var_os("PLUMB_TEST_NO_HOME").is_none() {
+        let cwd = tempfile::tempdir().unwrap();
+        let name = test_path!(ssh2_without_home_is_a_clear_error);
+        assert!(common::run_alone_with(name, |c| {
+            c.env("PLUMB_TEST_NO_HOME", "1")
+                .env_remove("HOME")
+                .current_dir(cwd.path());
+        }));
+        assert_eq!(std::fs::read_dir(cwd.path()).unwrap().count(), 0);
+        return;
+    }
+    let d = sshd();
+    for policy in [HostKeyPolicy::Strict, HostKeyPolicy::AcceptNew] {
+        let err = Ssh2Machine::builder("127.0.0.1")
+            .port(d.port)
+            .user(&d.user)
+            .identity_file(&d.key)
+            .host_key_policy(policy)
+            .connect()
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidInput, "{err}");
+        assert!(err.to_string().contains("$HOME is not set"), "{err}");
+    }
+}
+
 #[test]
 fn ssh_close_removes_the_socket_directory() {
     let m = common::ssh_builder().connect().unwrap();

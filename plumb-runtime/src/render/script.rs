@@ -13,6 +13,7 @@
 //!   whole job, since sshd starts every session with `setsid`) to a file, so that a kill
 //!   can reach every process.
 
+use std::collections::HashMap;
 use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
 
@@ -137,21 +138,29 @@ pub(crate) fn render(expr: &Expr, ctx: &Context, files: &ScriptFiles, kill_tree:
     r.out
 }
 
+/// The codes the status file recorded, by command index (the last one of each).
+pub(crate) fn leaf_codes(status_file: &[u8]) -> HashMap<usize, i32> {
+    let mut codes = HashMap::new();
+    for line in String::from_utf8_lossy(status_file).lines() {
+        let mut it = line.split_whitespace();
+        if let (Some(Ok(i)), Some(Ok(c))) = (
+            it.next().map(str::parse::<usize>),
+            it.next().map(str::parse::<i32>),
+        ) {
+            codes.insert(i, c);
+        }
+    }
+    codes
+}
+
 /// The stage that failed, from the status file's content: the last command (in the order
 /// of the expression) whose recorded code is the job's final code.
 pub(crate) fn failed_stage(expr: &Expr, status_file: &[u8], code: i32) -> Option<String> {
-    let mut best: Option<usize> = None;
-    for line in String::from_utf8_lossy(status_file).lines() {
-        let mut it = line.split_whitespace();
-        let (Some(i), Some(c)) = (it.next(), it.next()) else {
-            continue;
-        };
-        if let (Ok(i), Ok(c)) = (i.parse::<usize>(), c.parse::<i32>()) {
-            if c == code && best.is_none_or(|b| i > b) {
-                best = Some(i);
-            }
-        }
-    }
+    let best = leaf_codes(status_file)
+        .into_iter()
+        .filter(|&(_, c)| c == code)
+        .map(|(i, _)| i)
+        .max();
     let mut leaves = Vec::new();
     collect_leaves(expr, &mut leaves);
     best.and_then(|i| leaves.get(i).map(crate::render::quote::render))

@@ -185,11 +185,18 @@ pub fn marker() -> String {
 /// For tests that measure the whole process (open descriptors, memory) or end it
 /// (`process::exit`): in this one binary, other tests run beside them on other threads.
 pub fn run_alone(name: &str, env: (&str, &str)) -> bool {
-    let out = std::process::Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", name, "--nocapture", "--test-threads=1"])
-        .env(env.0, env.1)
-        .output()
-        .unwrap();
+    run_alone_with(name, |c| {
+        c.env(env.0, env.1);
+    })
+}
+
+/// [`run_alone`], with the child's command set up by `setup` (its environment, its
+/// directory).
+pub fn run_alone_with(name: &str, setup: impl FnOnce(&mut std::process::Command)) -> bool {
+    let mut c = std::process::Command::new(std::env::current_exe().unwrap());
+    c.args(["--exact", name, "--nocapture", "--test-threads=1"]);
+    setup(&mut c);
+    let out = c.output().unwrap();
     // Shown only on failure: the child's own summary would read like this binary's.
     if !out.status.success() {
         eprintln!("{}", String::from_utf8_lossy(&out.stdout));

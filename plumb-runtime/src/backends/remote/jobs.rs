@@ -1,12 +1,13 @@
 //! Remote jobs: how one ended, judged by its checks, and how a kill reaches every process
 //! of it on the host.
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use super::transport::Child;
 use super::Remote;
-use crate::model::expr::{Expr, Node};
+use crate::model::expr::{Expr, Node, SeqOp};
 use crate::model::job::{Outcome, Process};
 use crate::output::ExitStatus;
 use crate::render::script::{self, ScriptFiles};
@@ -93,28 +94,83 @@ impl RemoteProcess {
         outcome
     }
 
-    /// The outcome of a job whose script exited with `status`: judged by the job's checks,
-    /// and, when a compound job failed, the failing stage read from the status file its
-    /// script left behind (the file exists only then; reading removes it).
+    /// The outcome of a job whose script exited with `status`, judged by the job's checks.
+    /// When a compound job exited non-zero, its script left a status file with the code of
+    /// every command that exited non-zero (reading removes it): the tree is judged from
+    /// those codes by the rules the local machine applies, and the failing stage named.
     fn judge(&self, status: ExitStatus) -> Outcome {
-        let accepted = self.expr.opts().judge(&status, status.success());
         let compound = !matches!(self.expr.node(), Node::Cmd(_));
-        let stage = match (compound, status.code()) {
+        let (accepted, stage) = match (compound, status.code()) {
             (true, Some(code)) if code != 0 => {
                 let record = self
                     .remote
                     .run_script(&script::take_status_file(&self.files), &[])
                     .map(|o| o.stdout)
                     .unwrap_or_default();
-                script::failed_stage(&self.expr, &record, code).filter(|_| !accepted)
+                let codes = script::leaf_codes(&record);
+                let accepted = replay(&self.expr, &codes, &mut 0).accepted;
+                let stage = script::failed_stage(&self.expr, &record, code);
+                (accepted, stage.filter(|_| !accepted))
             }
-            _ => None,
+            _ => (self.expr.opts().judge(&status, status.success()), None),
         };
         Outcome {
             status,
             stage,
             accepted,
             machine: None,
+        }
+    }
+}
+
+/// The outcome of `expr` from the exit codes of its commands (`codes[i]` for the i-th
+/// leaf; absent: 0), by the rules the local machine applies as it runs: each command
+/// judged by its own checks, pipefail (`Outcome::pipeline`), a sequence by its last item
+/// that ran. `next` numbers the leaves as the script does.
+fn replay(expr: &Expr, codes: &HashMap<usize, i32>, next: &mut usize) -> Outcome {
+    let judged = |status: ExitStatus, parts_ok: bool| Outcome {
+        accepted: expr.opts().judge(&status, parts_ok),
+        status,
+        stage: None,
+        machine: None,
+    };
+    match expr.node() {
+        Node::Cmd(_) | Node::Cd(_) => {
+            let code = codes.get(next).copied().unwrap_or(0);
+            *next += 1;
+            judged(ExitStatus::from_code(code), code == 0)
+        }
+        Node::Pipe(stages) => {
+            let n = stages.len();
+            let mut outcomes: Vec<Outcome> = stages
+                .iter()
+                .map(|(stage, _)| replay(stage, codes, next))
+                .collect();
+            // A shell reports a stage killed by SIGPIPE as 128 + 13.
+            for o in outcomes.iter_mut().take(n.saturating_sub(1)) {
+                o.accepted |= o.status.code() == Some(128 + libc::SIGPIPE);
+            }
+            Outcome::pipeline(outcomes, expr.opts())
+        }
+        Node::Seq(items) => {
+            let mut last: Option<Outcome> = None;
+            for (op, item) in items {
+                let prev_ok = last.as_ref().is_none_or(|o| o.status.success());
+                let runs = match op {
+                    SeqOp::Then => true,
+                    SeqOp::And => prev_ok,
+                    SeqOp::Or => !prev_ok,
+                };
+                // Numbered either way: the script numbers every leaf.
+                let outcome = replay(item, codes, next);
+                if runs {
+                    last = Some(outcome);
+                }
+            }
+            match last {
+                Some(o) => judged(o.status, o.accepted),
+                None => judged(ExitStatus::from_code(0), true),
+            }
         }
     }
 }
