@@ -1,8 +1,28 @@
 //! Stage 3: AST -> Rust code that builds an `Expr` through `plumb::__private`, `plumb`
 //! being the path the caller names the crate by (`$crate` through the facade's `sh!`).
 //!
-//! Every interpolated expression is emitted with its own span, so a type error or an
+//! The shape of the command (words, pipes, sequences, redirections) is encoded into one
+//! string literal, a *plan*, that the runtime decodes; only the interpolated values are
+//! Rust code: `__p::build(PLAN, &mut [values...])`. One call and one array per `sh!`
+//! instead of a tree of vectors and blocks keeps compile times near those of a plain
+//! function call. Every value is emitted with its own span, so a type error or an
 //! undefined name points at the user's `$name`, not at the macro.
+//!
+//! The plan's grammar (decoded by `plumb_runtime::__private::plan`; both sides change
+//! together):
+//!
+//! ```text
+//! script   := item*                       item := ('T' | 'A' | 'O') pipeline   (; && ||)
+//! pipeline := count stage*                stage := ('|' | '&') command         (| |&)
+//! command  := 'D' word                                                          (cd)
+//!           | 'S' count (name word)* count word* count redirect*
+//! word     := count part*                 part := 'L' count text | 'V' | 'X'   (value, splat)
+//! name     := count text
+//! redirect := 'o' fd append word | 'a' append word | 'i' word | 'h' word | 'd' fd fd
+//! count    := decimal ':'                 fd, append := one digit
+//! ```
+//!
+//! `V` and `X` take the next value of the array, in the order they appear.
 
 use proc_macro2::{Span, TokenStream};
 use quote::{quote, quote_spanned};
@@ -11,130 +31,126 @@ use crate::lex::{Part, Word};
 use crate::parse::{Command, Pipeline, Redirect, Script, SeqOp, Simple};
 
 pub fn script(script: &Script, krate: &TokenStream) -> TokenStream {
-    let body = if let [(_, pipeline)] = script.items.as_slice() {
-        pipeline_tokens(pipeline)
-    } else {
-        let items = script.items.iter().map(|(op, p)| {
-            let op = match op {
-                SeqOp::Then => quote!(Then),
-                SeqOp::And => quote!(And),
-                SeqOp::Or => quote!(Or),
-            };
-            let p = pipeline_tokens(p);
-            quote!((__p::SeqOp::#op, #p))
+    let mut plan = Plan::default();
+    for (op, pipeline) in &script.items {
+        plan.raw(match op {
+            SeqOp::Then => "T",
+            SeqOp::And => "A",
+            SeqOp::Or => "O",
         });
-        quote!(__p::seq(::std::vec![#(#items),*]))
-    };
+        plan.pipeline(pipeline);
+    }
+    let text = syn::LitStr::new(&plan.text, Span::call_site());
+    let values = plan.values;
     quote!({
         #[allow(unused_imports)]
         use #krate::__private as __p;
-        #body
+        __p::build(#text, &mut [#(#values),*])
     })
 }
 
-fn pipeline_tokens(p: &Pipeline) -> TokenStream {
-    if let [(command, _)] = p.stages.as_slice() {
-        return command_tokens(command);
-    }
-    let stages = p.stages.iter().map(|(c, all)| {
-        let c = command_tokens(c);
-        quote!((#c, #all))
-    });
-    quote!(__p::pipe(::std::vec![#(#stages),*]))
+/// The plan being written, and the values it refers to.
+#[derive(Default)]
+struct Plan {
+    text: String,
+    values: Vec<TokenStream>,
 }
 
-fn command_tokens(c: &Command) -> TokenStream {
-    match c {
-        Command::Cd(dir) => {
-            let dir = word(dir);
-            quote!(__p::cd(#dir))
-        }
-        Command::Simple(s) => simple(s),
+impl Plan {
+    fn raw(&mut self, s: &str) {
+        self.text.push_str(s);
     }
-}
 
-fn simple(s: &Simple) -> TokenStream {
-    let argv = syn::Ident::new("argv", Span::mixed_site());
-    // Runs of plain literal words become one slice: less code for the compiler to check.
-    let mut pushes = Vec::new();
-    let mut literals: Vec<String> = Vec::new();
-    let flush = |literals: &mut Vec<String>, pushes: &mut Vec<TokenStream>| {
-        if !literals.is_empty() {
-            let lits = std::mem::take(literals);
-            pushes.push(quote!(__p::lits(&mut #argv, &[#(#lits),*]);));
-        }
-    };
-    for w in &s.words {
-        match w.parts.as_slice() {
-            [Part::Lit(text)] => literals.push(text.clone()),
-            [Part::Splat(e, span)] => {
-                flush(&mut literals, &mut pushes);
-                pushes.push(quote_spanned!(*span=> #argv.extend(__p::splat(#e));));
-            }
-            _ => {
-                flush(&mut literals, &mut pushes);
-                let w = word(w);
-                pushes.push(quote!(#argv.push(#w);));
+    fn count(&mut self, n: usize) {
+        self.text.push_str(&n.to_string());
+        self.text.push(':');
+    }
+
+    fn text(&mut self, s: &str) {
+        self.count(s.len());
+        self.text.push_str(s);
+    }
+
+    fn pipeline(&mut self, p: &Pipeline) {
+        self.count(p.stages.len());
+        for (command, all) in &p.stages {
+            self.raw(if *all { "&" } else { "|" });
+            match command {
+                Command::Cd(dir) => {
+                    self.raw("D");
+                    self.word(dir);
+                }
+                Command::Simple(s) => self.simple(s),
             }
         }
     }
-    flush(&mut literals, &mut pushes);
-    let env = s.env.iter().map(|(name, value)| {
-        let value = word(value);
-        quote!((#name, #value))
-    });
-    let redirects = s.redirects.iter().map(redirect);
-    quote!({
-        let mut #argv = ::std::vec::Vec::new();
-        #(#pushes)*
-        __p::command(#argv, ::std::vec![#(#env),*], ::std::vec![#(#redirects),*])
-    })
-}
 
-fn redirect(r: &Redirect) -> TokenStream {
-    match r {
-        Redirect::Out { fd, append, target } => {
-            let target = word(target);
-            quote!(__p::Redirect::Out { fd: #fd, append: #append, path: #target })
+    fn simple(&mut self, s: &Simple) {
+        self.raw("S");
+        self.count(s.env.len());
+        for (name, value) in &s.env {
+            self.text(name);
+            self.word(value);
         }
-        Redirect::OutAll { append, target } => {
-            let target = word(target);
-            quote!(__p::Redirect::OutAll { append: #append, path: #target })
+        self.count(s.words.len());
+        for w in &s.words {
+            self.word(w);
         }
-        Redirect::In(target) => {
-            let target = word(target);
-            quote!(__p::Redirect::In(#target))
-        }
-        Redirect::Here(w) => match w.parts.as_slice() {
-            [Part::Value(e, span)] => {
-                quote_spanned!(*span=> __p::Redirect::Here(__p::stdin_value(&(#e))))
-            }
-            _ => {
-                let w = word(w);
-                quote!(__p::Redirect::Here(__p::word_bytes(#w)))
-            }
-        },
-        Redirect::Dup { from, to } => quote!(__p::Redirect::Dup { from: #from, to: #to }),
-    }
-}
-
-/// A word as an expression of type `OsString`.
-fn word(w: &Word) -> TokenStream {
-    match w.parts.as_slice() {
-        [] => quote!(__p::lit("")),
-        [part] => part_tokens(part),
-        parts => {
-            let parts = parts.iter().map(part_tokens);
-            quote!(__p::concat(&[#(#parts),*]))
+        self.count(s.redirects.len());
+        for r in &s.redirects {
+            self.redirect(r);
         }
     }
-}
 
-fn part_tokens(part: &Part) -> TokenStream {
-    match part {
-        Part::Lit(s) => quote!(__p::lit(#s)),
-        Part::Value(e, span) => quote_spanned!(*span=> __p::value(&(#e))),
-        // The parser rejects splats anywhere but as a whole argument.
-        Part::Splat(e, span) => quote_spanned!(*span=> __p::value(&(#e))),
+    fn redirect(&mut self, r: &Redirect) {
+        let digit = |b: bool| if b { "1" } else { "0" };
+        match r {
+            Redirect::Out { fd, append, target } => {
+                self.raw(&format!("o{fd}{}", digit(*append)));
+                self.word(target);
+            }
+            Redirect::OutAll { append, target } => {
+                self.raw(&format!("a{}", digit(*append)));
+                self.word(target);
+            }
+            Redirect::In(target) => {
+                self.raw("i");
+                self.word(target);
+            }
+            Redirect::Here(w) => {
+                self.raw("h");
+                match w.parts.as_slice() {
+                    // A lone value is fed as bytes (`ToStdin`), not as an argument.
+                    [Part::Value(e, span)] => {
+                        self.raw("1:V");
+                        let v = quote_spanned!(*span=> __p::stdin_value(&(#e)));
+                        self.values.push(v);
+                    }
+                    _ => self.word(w),
+                }
+            }
+            Redirect::Dup { from, to } => self.raw(&format!("d{from}{to}")),
+        }
+    }
+
+    fn word(&mut self, w: &Word) {
+        self.count(w.parts.len());
+        for part in &w.parts {
+            match part {
+                Part::Lit(s) => {
+                    self.raw("L");
+                    self.text(s);
+                }
+                Part::Value(e, span) => {
+                    self.raw("V");
+                    self.values.push(quote_spanned!(*span=> __p::value(&(#e))));
+                }
+                // The parser rejects splats anywhere but as a whole argument.
+                Part::Splat(e, span) => {
+                    self.raw("X");
+                    self.values.push(quote_spanned!(*span=> __p::splat(#e)));
+                }
+            }
+        }
     }
 }

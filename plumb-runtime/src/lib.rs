@@ -55,73 +55,31 @@ pub mod prelude {
 #[doc(hidden)]
 pub mod __private {
     use std::ffi::OsString;
-    use std::os::unix::ffi::OsStrExt;
 
-    use crate::model::expr::{Cmd, Expr, Node};
-    pub use crate::model::expr::{Redirect, SeqOp};
+    pub use crate::model::plan::{build, Val};
     use crate::{ToArg, ToStdin};
 
-    pub fn lit(s: &str) -> OsString {
-        OsString::from(s)
+    /// `$x` and `${expr}`: one argument.
+    pub fn value<T: ToArg + ?Sized>(v: &T) -> Val {
+        Val::One(v.to_arg())
     }
 
-    pub fn lits(argv: &mut Vec<OsString>, words: &[&str]) {
-        argv.extend(words.iter().map(OsString::from));
-    }
-
-    pub fn value<T: ToArg + ?Sized>(v: &T) -> OsString {
-        v.to_arg()
-    }
-
-    pub fn splat<I>(values: I) -> impl Iterator<Item = OsString>
+    /// `$[xs]`: zero or more arguments.
+    pub fn splat<I>(values: I) -> Val
     where
         I: IntoIterator,
         I::Item: ToArg,
     {
-        values.into_iter().map(|v| v.to_arg())
+        Val::Many(
+            values
+                .into_iter()
+                .map(|v| v.to_arg())
+                .collect::<Vec<OsString>>(),
+        )
     }
 
-    pub fn concat(parts: &[OsString]) -> OsString {
-        let mut s = OsString::new();
-        for p in parts {
-            s.push(p);
-        }
-        s
-    }
-
-    pub fn stdin_value<T: ToStdin + ?Sized>(v: &T) -> Vec<u8> {
-        v.to_stdin()
-    }
-
-    pub fn word_bytes(w: OsString) -> Vec<u8> {
-        w.as_bytes().to_vec()
-    }
-
-    pub fn command(
-        argv: Vec<OsString>,
-        env: Vec<(&str, OsString)>,
-        redirects: Vec<Redirect>,
-    ) -> Expr {
-        let env = env
-            .into_iter()
-            .map(|(k, v)| (OsString::from(k), v))
-            .collect();
-        Expr::from_node(Node::Cmd(Cmd {
-            argv,
-            env,
-            redirects,
-        }))
-    }
-
-    pub fn pipe(stages: Vec<(Expr, bool)>) -> Expr {
-        crate::model::expr::pipe(stages)
-    }
-
-    pub fn seq(items: Vec<(SeqOp, Expr)>) -> Expr {
-        Expr::from_node(Node::Seq(items))
-    }
-
-    pub fn cd(dir: OsString) -> Expr {
-        Expr::from_node(Node::Cd(dir))
+    /// `<<< $x`: bytes for stdin.
+    pub fn stdin_value<T: ToStdin + ?Sized>(v: &T) -> Val {
+        Val::Bytes(v.to_stdin())
     }
 }

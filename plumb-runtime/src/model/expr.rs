@@ -56,9 +56,8 @@ pub(crate) struct Cmd {
 }
 
 /// How an item of a sequence decides whether it runs.
-#[doc(hidden)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum SeqOp {
+pub(crate) enum SeqOp {
     /// `;`: always.
     Then,
     /// `&&`: when the previous status is success.
@@ -68,9 +67,8 @@ pub enum SeqOp {
 }
 
 /// A redirection written in `sh!`, performed on the machine that runs the command.
-#[doc(hidden)]
 #[derive(Clone, Debug)]
-pub enum Redirect {
+pub(crate) enum Redirect {
     /// `>`, `>>`, `2>`, `2>>`
     Out {
         fd: u8,

@@ -1,0 +1,244 @@
+//! What `sh!` expands to: a *plan*, the shape of the command encoded as a string literal by
+//! the macro, and the interpolated values; decoded here into an [`Expr`]. The grammar is
+//! written down in `plumb-macros/src/expand.rs`; both sides change together.
+//!
+//! One string and one array per `sh!`, instead of the code to build the tree, is what
+//! keeps a file with many `sh!` quick to compile.
+
+use std::ffi::OsString;
+use std::os::unix::ffi::OsStringExt;
+
+use crate::model::expr::{pipe, Cmd, Expr, Node, Redirect, SeqOp};
+
+/// An interpolated value: one argument (`$x`), any number (`$[xs]`), or stdin bytes
+/// (`<<< $x`).
+#[derive(Debug, Default)]
+pub enum Val {
+    /// Taken already (each value is used once).
+    #[default]
+    Used,
+    /// One argument.
+    One(OsString),
+    /// Zero or more arguments.
+    Many(Vec<OsString>),
+    /// Bytes for stdin.
+    Bytes(Vec<u8>),
+}
+
+/// The `Expr` of `plan` with `values`. A plan the runtime cannot read (the macro and the
+/// runtime from different versions of plumb) becomes a command that fails with a message
+/// saying so, never a panic.
+pub fn build(plan: &str, values: &mut [Val]) -> Expr {
+    let mut r = Reader {
+        plan: plan.as_bytes(),
+        pos: 0,
+        values: values.iter_mut(),
+    };
+    r.script().unwrap_or_else(|| {
+        let why = "plumb: the sh! macro and the runtime come from different plumb versions";
+        Expr::from_node(Node::Cmd(Cmd {
+            argv: vec![why.into()],
+            env: Vec::new(),
+            redirects: Vec::new(),
+        }))
+    })
+}
+
+struct Reader<'a> {
+    plan: &'a [u8],
+    pos: usize,
+    values: std::slice::IterMut<'a, Val>,
+}
+
+impl Reader<'_> {
+    fn script(&mut self) -> Option<Expr> {
+        let mut items = Vec::new();
+        while let Some(op) = self.next_byte() {
+            let op = match op {
+                b'T' => SeqOp::Then,
+                b'A' => SeqOp::And,
+                b'O' => SeqOp::Or,
+                _ => return None,
+            };
+            items.push((op, self.pipeline()?));
+        }
+        match items.len() {
+            0 => None,
+            1 => items.pop().map(|(_, e)| e),
+            _ => Some(Expr::from_node(Node::Seq(items))),
+        }
+    }
+
+    fn pipeline(&mut self) -> Option<Expr> {
+        let n = self.count()?;
+        let mut stages = Vec::with_capacity(n);
+        for _ in 0..n {
+            let all = match self.next_byte()? {
+                b'|' => false,
+                b'&' => true,
+                _ => return None,
+            };
+            stages.push((self.command()?, all));
+        }
+        match stages.as_slice() {
+            [(_, false)] => stages.pop().map(|(e, _)| e),
+            _ => Some(pipe(stages)),
+        }
+    }
+
+    fn command(&mut self) -> Option<Expr> {
+        match self.next_byte()? {
+            b'D' => {
+                let dir = self.word()?;
+                Some(Expr::from_node(Node::Cd(dir)))
+            }
+            b'S' => self.simple(),
+            _ => None,
+        }
+    }
+
+    fn simple(&mut self) -> Option<Expr> {
+        let mut env = Vec::new();
+        for _ in 0..self.count()? {
+            let name = OsString::from(self.text()?);
+            env.push((name, self.word()?));
+        }
+        let mut argv = Vec::new();
+        for _ in 0..self.count()? {
+            self.arg(&mut argv)?;
+        }
+        let mut redirects = Vec::new();
+        for _ in 0..self.count()? {
+            redirects.push(self.redirect()?);
+        }
+        Some(Expr::from_node(Node::Cmd(Cmd {
+            argv,
+            env,
+            redirects,
+        })))
+    }
+
+    /// One word of a command line: a splat adds any number of arguments.
+    fn arg(&mut self, argv: &mut Vec<OsString>) -> Option<()> {
+        if self.plan[self.pos..].starts_with(b"1:X") {
+            self.pos += 3;
+            match self.take() {
+                Val::Many(args) => argv.extend(args),
+                Val::One(arg) => argv.push(arg),
+                _ => return None,
+            }
+        } else {
+            argv.push(self.word()?);
+        }
+        Some(())
+    }
+
+    fn redirect(&mut self) -> Option<Redirect> {
+        Some(match self.next_byte()? {
+            b'o' => {
+                let fd = self.digit()?;
+                let append = self.digit()? == 1;
+                Redirect::Out {
+                    fd,
+                    append,
+                    path: self.word()?,
+                }
+            }
+            b'a' => {
+                let append = self.digit()? == 1;
+                Redirect::OutAll {
+                    append,
+                    path: self.word()?,
+                }
+            }
+            b'i' => Redirect::In(self.word()?),
+            b'h' if self.plan[self.pos..].starts_with(b"1:V") => {
+                self.pos += 3;
+                match self.take() {
+                    Val::Bytes(b) => Redirect::Here(b),
+                    Val::One(s) => Redirect::Here(s.into_vec()),
+                    _ => return None,
+                }
+            }
+            b'h' => Redirect::Here(self.word()?.into_vec()),
+            b'd' => Redirect::Dup {
+                from: self.digit()?,
+                to: self.digit()?,
+            },
+            _ => return None,
+        })
+    }
+
+    /// A word: its parts, concatenated.
+    fn word(&mut self) -> Option<OsString> {
+        let mut word = OsString::new();
+        for _ in 0..self.count()? {
+            match self.next_byte()? {
+                b'L' => word.push(self.text()?),
+                b'V' | b'X' => match self.take() {
+                    Val::One(s) => word.push(s),
+                    _ => return None,
+                },
+                _ => return None,
+            }
+        }
+        Some(word)
+    }
+
+    fn take(&mut self) -> Val {
+        self.values.next().map(std::mem::take).unwrap_or_default()
+    }
+
+    fn next_byte(&mut self) -> Option<u8> {
+        let b = *self.plan.get(self.pos)?;
+        self.pos += 1;
+        Some(b)
+    }
+
+    fn digit(&mut self) -> Option<u8> {
+        let b = self.next_byte()?;
+        b.is_ascii_digit().then(|| b - b'0')
+    }
+
+    /// `decimal ':'`
+    fn count(&mut self) -> Option<usize> {
+        let len = self.plan[self.pos..].iter().position(|&b| b == b':')?;
+        let digits = std::str::from_utf8(&self.plan[self.pos..self.pos + len]).ok()?;
+        let n = digits.parse().ok()?;
+        self.pos += len + 1;
+        Some(n)
+    }
+
+    /// `count text`: the plan is a `str`, and counts are byte lengths of whole strings.
+    fn text(&mut self) -> Option<&str> {
+        let n = self.count()?;
+        let bytes = self.plan.get(self.pos..self.pos + n)?;
+        self.pos += n;
+        std::str::from_utf8(bytes).ok()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_plan_decodes_into_the_expression() {
+        let mut values = [
+            Val::One("src".into()),
+            Val::Many(vec!["a".into(), "b c".into()]),
+            Val::One(".txt".into()),
+        ];
+        let e = build(
+            "T2:|S0:3:1:L2:ls1:V1:X1:o102:L3:outV|S0:1:1:L2:wc0:",
+            &mut values,
+        );
+        assert_eq!(e.to_string(), "ls src a 'b c' > out.txt | wc");
+    }
+
+    #[test]
+    fn a_plan_from_another_version_is_a_failing_command() {
+        let e = build("Q", &mut []);
+        assert!(e.to_string().contains("different plumb versions"), "{e}");
+    }
+}
