@@ -367,26 +367,7 @@ fn string_units(text: &str, span: Span) -> Result<Vec<Unit>> {
                 }
             }
             '"' => {
-                let mut inner = String::new();
-                let mut closed = false;
-                while let Some((_, c)) = chars.next() {
-                    match c {
-                        '"' => {
-                            closed = true;
-                            break;
-                        }
-                        // POSIX: inside double quotes a backslash escapes only these.
-                        '\\' if chars.peek().is_some_and(|&(_, n)| "\"\\`".contains(n)) => {
-                            inner.push(chars.next().unwrap().1)
-                        }
-                        '\\' if chars.peek().is_some_and(|&(_, n)| n == '$') => {
-                            chars.next();
-                            inner.push_str("$$");
-                        }
-                        c => inner.push(c),
-                    }
-                }
-                if !closed {
+                let Some(inner) = double_quoted_text(&mut chars) else {
                     return error(
                         span,
                         format!(
@@ -394,7 +375,7 @@ fn string_units(text: &str, span: Span) -> Result<Vec<Unit>> {
                             at(text, i)
                         ),
                     );
-                }
+                };
                 for part in double_quoted(&inner, span)? {
                     units.push(Unit::Part(part, span));
                 }
@@ -427,6 +408,34 @@ fn string_units(text: &str, span: Span) -> Result<Vec<Unit>> {
         }
     }
     Ok(units)
+}
+
+/// The text of a double-quoted string up to its closing `"` (consumed), with POSIX's
+/// backslash escapes applied (`\$` kept as `$$`, a literal dollar); `None` when it is never
+/// closed.
+fn double_quoted_text(
+    chars: &mut std::iter::Peekable<std::str::CharIndices<'_>>,
+) -> Option<String> {
+    let mut inner = String::new();
+    while let Some((_, c)) = chars.next() {
+        match c {
+            '"' => return Some(inner),
+            // POSIX: inside double quotes a backslash escapes only these.
+            '\\' => match chars.peek().map(|&(_, n)| n) {
+                Some(n @ ('"' | '\\' | '`')) => {
+                    chars.next();
+                    inner.push(n);
+                }
+                Some('$') => {
+                    chars.next();
+                    inner.push_str("$$");
+                }
+                _ => inner.push('\\'),
+            },
+            c => inner.push(c),
+        }
+    }
+    None
 }
 
 /// Parses what follows a `$` in text (string form, or inside any double-quoted text).
@@ -834,8 +843,7 @@ fn words(units: Vec<Unit>) -> Result<Vec<Tok>> {
 /// four). Returns it and how many units it used.
 fn operator(chars: &str, fd: Option<&str>, span: Span, units: &[Unit]) -> Result<(Op, usize)> {
     // Digits before `|`, `&` or `;` are an ordinary word (`echo 10|cat`).
-    let fd = fd.filter(|_| chars.starts_with(['>', '<']));
-    let fd_num = match fd {
+    let fd = match fd.filter(|_| chars.starts_with(['>', '<'])) {
         None => None,
         Some(t) => Some(
             t.parse::<u8>()
@@ -843,105 +851,96 @@ fn operator(chars: &str, fd: Option<&str>, span: Span, units: &[Unit]) -> Result
                 .filter(|n| *n <= 2)
                 .ok_or_else(|| Error {
                     span,
-                    message: format!(
-                        "file descriptor {t}: only 1 (stdout) and 2 (stderr) can be redirected"
-                    ),
+                    message: bad_fd(t),
                 })?,
         ),
     };
-    let out_fd = |span| -> Result<u8> {
-        match fd_num {
-            None | Some(1) => Ok(1),
-            Some(2) => Ok(2),
-            Some(n) => error(
-                span,
-                format!("file descriptor {n}: only 1 (stdout) and 2 (stderr) can be redirected"),
-            ),
-        }
-    };
     let b = chars.as_bytes();
     let at = |k: usize| b.get(k).copied();
-    Ok(match (at(0), at(1), at(2)) {
-        (Some(b'|'), Some(b'|'), _) => (Op::Or, 2),
-        (Some(b'|'), Some(b'&'), _) => (Op::PipeAll, 2),
-        (Some(b'|'), _, _) => (Op::Pipe, 1),
-        (Some(b'&'), Some(b'&'), _) => (Op::And, 2),
-        (Some(b'&'), Some(b'>'), Some(b'>')) => (Op::OutAll(true), 3),
-        (Some(b'&'), Some(b'>'), _) => (Op::OutAll(false), 2),
-        (Some(b'&'), _, _) => {
-            return error(
-                span,
-                "`&` (run in background) is not supported: use `.spawn()` on the expression",
-            )
+    match (at(0), at(1), at(2)) {
+        (Some(b'|'), Some(b'|'), _) => Ok((Op::Or, 2)),
+        (Some(b'|'), Some(b'&'), _) => Ok((Op::PipeAll, 2)),
+        (Some(b'|'), _, _) => Ok((Op::Pipe, 1)),
+        (Some(b'&'), Some(b'&'), _) => Ok((Op::And, 2)),
+        (Some(b'&'), Some(b'>'), Some(b'>')) => Ok((Op::OutAll(true), 3)),
+        (Some(b'&'), Some(b'>'), _) => Ok((Op::OutAll(false), 2)),
+        (Some(b'&'), _, _) => error(
+            span,
+            "`&` (run in background) is not supported: use `.spawn()` on the expression",
+        ),
+        (Some(b';'), Some(b';'), _) => error(span, "`;;` is not a command separator"),
+        (Some(b';'), _, _) => Ok((Op::Semi, 1)),
+        (Some(b'>'), next, _) => output(next, fd, span, units),
+        (Some(b'<'), next, after) => input(next, after, fd, span),
+        _ => error(span, "unexpected operator"),
+    }
+}
+
+fn bad_fd(fd: impl std::fmt::Display) -> String {
+    format!("file descriptor {fd}: only 1 (stdout) and 2 (stderr) can be redirected")
+}
+
+/// `>`, `>>`, `>&N` after an optional descriptor (`2>`); `next` is the byte after `>`.
+fn output(next: Option<u8>, fd: Option<u8>, span: Span, units: &[Unit]) -> Result<(Op, usize)> {
+    let from = match fd {
+        None | Some(1) => 1,
+        Some(2) => 2,
+        Some(n) => return error(span, bad_fd(n)),
+    };
+    match next {
+        Some(b'&') => {
+            let (to, len) = dup_target(span, units)?;
+            Ok((Op::Dup(from, to), 2 + len))
         }
-        (Some(b';'), Some(b';'), _) => return error(span, "`;;` is not a command separator"),
-        (Some(b';'), _, _) => (Op::Semi, 1),
-        (Some(b'>'), Some(b'&'), _) => {
-            let from = out_fd(span)?;
-            // The target descriptor: the digits right after `>&`, in the same word.
-            let target: String = units[2..]
-                .iter()
-                .map_while(|u| match u {
-                    Unit::Ch(c, _) if c.is_ascii_alphanumeric() => Some(*c),
-                    _ => None,
-                })
-                .collect();
-            let to = match target.as_str() {
-                "1" => 1,
-                "2" => 2,
-                "" => {
-                    return error(
-                        span,
-                        "`>&` needs a file descriptor: `2>&1` sends stderr to stdout, `>&2` \
-                         stdout to stderr",
-                    )
-                }
-                t if t.bytes().all(|b| b.is_ascii_digit()) => {
-                    return error(
-                        span,
-                        format!(
-                            "file descriptor {t}: only 1 (stdout) and 2 (stderr) can be \
-                             redirected"
-                        ),
-                    )
-                }
-                t => {
-                    return error(
-                        span,
-                        format!(
-                            "`>&{t}`: write `&> {t}` to send stdout and stderr to a file, or \
-                             `>&1`/`>&2` for a descriptor"
-                        ),
-                    )
-                }
-            };
-            (Op::Dup(from, to), 2 + target.len())
-        }
-        (Some(b'>'), Some(b'>'), _) => (Op::Out(out_fd(span)?, true), 2),
-        (Some(b'>'), Some(b'|'), _) => {
-            return error(span, "`>|` is not supported: `>` always overwrites")
-        }
-        (Some(b'>'), _, _) => (Op::Out(out_fd(span)?, false), 1),
-        (Some(b'<'), Some(b'<'), Some(b'<')) => (Op::HereString, 3),
-        (Some(b'<'), Some(b'<'), _) => {
-            return error(
-                span,
-                "here-documents (`<<`) are not supported: use `<<< $value` to feed a Rust value \
-                 to stdin",
-            )
-        }
-        (Some(b'<'), Some(b'&'), _) | (Some(b'<'), Some(b'>'), _) => {
-            return error(
-                span,
-                "only `<` (stdin from a file) and `<<<` are supported for input",
-            )
-        }
-        (Some(b'<'), _, _) => {
-            if fd_num.is_some_and(|n| n != 0) {
-                return error(span, "only stdin (0) can be redirected with `<`");
-            }
-            (Op::In, 1)
-        }
-        _ => unreachable!("operator() is called on an operator character"),
-    })
+        Some(b'>') => Ok((Op::Out(from, true), 2)),
+        Some(b'|') => error(span, "`>|` is not supported: `>` always overwrites"),
+        _ => Ok((Op::Out(from, false), 1)),
+    }
+}
+
+/// The target descriptor of `>&`: the digits right after it, in the same word, and their
+/// length.
+fn dup_target(span: Span, units: &[Unit]) -> Result<(u8, usize)> {
+    let target: String = units[2..]
+        .iter()
+        .map_while(|u| match u {
+            Unit::Ch(c, _) if c.is_ascii_alphanumeric() => Some(*c),
+            _ => None,
+        })
+        .collect();
+    match target.as_str() {
+        "1" => Ok((1, 1)),
+        "2" => Ok((2, 1)),
+        "" => error(
+            span,
+            "`>&` needs a file descriptor: `2>&1` sends stderr to stdout, `>&2` stdout to \
+             stderr",
+        ),
+        t if t.bytes().all(|b| b.is_ascii_digit()) => error(span, bad_fd(t)),
+        t => error(
+            span,
+            format!(
+                "`>&{t}`: write `&> {t}` to send stdout and stderr to a file, or `>&1`/`>&2` \
+                 for a descriptor"
+            ),
+        ),
+    }
+}
+
+/// `<` and `<<<`; `next` and `after` are the bytes after the first `<`.
+fn input(next: Option<u8>, after: Option<u8>, fd: Option<u8>, span: Span) -> Result<(Op, usize)> {
+    match (next, after) {
+        (Some(b'<'), Some(b'<')) => Ok((Op::HereString, 3)),
+        (Some(b'<'), _) => error(
+            span,
+            "here-documents (`<<`) are not supported: use `<<< $value` to feed a Rust value to \
+             stdin",
+        ),
+        (Some(b'&' | b'>'), _) => error(
+            span,
+            "only `<` (stdin from a file) and `<<<` are supported for input",
+        ),
+        _ if fd.is_some_and(|n| n != 0) => error(span, "only stdin (0) can be redirected with `<`"),
+        _ => Ok((Op::In, 1)),
+    }
 }
