@@ -227,6 +227,7 @@
 //! Every command emits a `tracing` event (target `plumb`) with the machine, the command
 //! line, its status and how long it took. [`Expr::echo`] prints `$ command` to stderr
 //! before running, like `set -x`.
+#![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
 
 pub use plumb_runtime::*;
 

@@ -30,7 +30,7 @@ use quote::{quote, quote_spanned};
 use crate::lex::{Part, Word};
 use crate::parse::{Command, Pipeline, Redirect, Script, SeqOp, Simple};
 
-pub fn script(script: &Script, krate: &TokenStream) -> TokenStream {
+pub(crate) fn script(script: &Script, krate: &TokenStream) -> TokenStream {
     let mut plan = Plan::default();
     for (op, pipeline) in &script.items {
         plan.raw(match op {

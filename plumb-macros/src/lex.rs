@@ -12,14 +12,14 @@ use proc_macro2::{Delimiter, Group, Ident, LineColumn, Literal, Span, TokenStrea
 
 /// A compile error at a span.
 #[derive(Debug)]
-pub struct Error {
+pub(crate) struct Error {
     pub span: Span,
     pub message: String,
 }
 
-pub type Result<T> = std::result::Result<T, Error>;
+pub(crate) type Result<T> = std::result::Result<T, Error>;
 
-pub fn error<T>(span: Span, message: impl Into<String>) -> Result<T> {
+pub(crate) fn error<T>(span: Span, message: impl Into<String>) -> Result<T> {
     Err(Error {
         span,
         message: message.into(),
@@ -28,7 +28,7 @@ pub fn error<T>(span: Span, message: impl Into<String>) -> Result<T> {
 
 /// A piece of a shell word.
 #[derive(Debug, Clone)]
-pub enum Part {
+pub(crate) enum Part {
     /// Literal text, quoted or not.
     Lit(String),
     /// `$name` or `${expr}`: exactly one argument.
@@ -39,7 +39,7 @@ pub enum Part {
 
 /// A shell word: concatenated parts.
 #[derive(Debug, Clone)]
-pub struct Word {
+pub(crate) struct Word {
     pub parts: Vec<Part>,
     pub span: Span,
     /// The unquoted, uninterpolated prefix as written (used to recognise `cd`, `NAME=`,
@@ -82,14 +82,14 @@ impl Word {
     }
 
     /// The literal text when the word is a plain unquoted literal.
-    pub fn as_bare(&self) -> Option<&str> {
+    pub(crate) fn as_bare(&self) -> Option<&str> {
         self.bare.then_some(self.bare_prefix.as_str())
     }
 }
 
 /// Shell operators.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Op {
+pub(crate) enum Op {
     Pipe,
     PipeAll,
     And,
@@ -108,7 +108,7 @@ pub enum Op {
 }
 
 impl Op {
-    pub fn text(self) -> String {
+    pub(crate) fn text(self) -> String {
         match self {
             Op::Pipe => "|".into(),
             Op::PipeAll => "|&".into(),
@@ -129,14 +129,14 @@ impl Op {
 }
 
 #[derive(Debug, Clone)]
-pub enum Tok {
+pub(crate) enum Tok {
     Word(Word),
     Op(Op, Span),
     Newline(Span),
 }
 
 impl Tok {
-    pub fn span(&self) -> Span {
+    pub(crate) fn span(&self) -> Span {
         match self {
             Tok::Word(w) => w.span,
             Tok::Op(_, s) | Tok::Newline(s) => *s,
@@ -198,7 +198,7 @@ fn in_braces(trees: &[TokenTree], invocation: Option<&str>) -> bool {
 
 /// Lexes the macro input: one string literal is the string form, anything else the token
 /// form.
-pub fn lex(input: TokenStream) -> Result<Vec<Tok>> {
+pub(crate) fn lex(input: TokenStream) -> Result<Vec<Tok>> {
     let trees: Vec<TokenTree> = input.into_iter().collect();
     if trees.is_empty() {
         return error(
@@ -247,7 +247,7 @@ fn continue_lines(toks: Vec<Tok>) -> Vec<Tok> {
 /// and the string form are never refused.
 ///
 /// `invocation` is the source text of the whole `sh!(...)`, when the compiler has it.
-pub fn check_rustfmt(trees: &[TokenTree], invocation: Option<&str>) -> Result<()> {
+pub(crate) fn check_rustfmt(trees: &[TokenTree], invocation: Option<&str>) -> Result<()> {
     let risky =
         |tt: &TokenTree| matches!(tt, TokenTree::Punct(p) if "-+*/%^=!".contains(p.as_char()));
     let spaced = |i: usize| {

@@ -5,6 +5,8 @@
 //! `lex.rs` (tokens or a string -> shell tokens with spans), `parse.rs` (-> AST, with the
 //! checks that make spanned errors) and `expand.rs` (AST -> calls into `plumb::__private`).
 
+#![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
+
 mod expand;
 mod lex;
 mod parse;

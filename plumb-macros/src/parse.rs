@@ -18,38 +18,38 @@ use crate::lex::{error, Op, Part, Result, Tok, Word};
 /// A whole `sh!` input: and-or lists joined by `;` / newlines, flattened in order. The first
 /// item's operator is `;`.
 #[derive(Debug)]
-pub struct Script {
+pub(crate) struct Script {
     pub items: Vec<(SeqOp, Pipeline)>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SeqOp {
+pub(crate) enum SeqOp {
     Then,
     And,
     Or,
 }
 
 #[derive(Debug)]
-pub struct Pipeline {
+pub(crate) struct Pipeline {
     /// Each stage, and whether its stderr also goes into the pipe after it (`|&`).
     pub stages: Vec<(Command, bool)>,
 }
 
 #[derive(Debug)]
-pub enum Command {
+pub(crate) enum Command {
     Simple(Simple),
     Cd(Word),
 }
 
 #[derive(Debug)]
-pub struct Simple {
+pub(crate) struct Simple {
     pub env: Vec<(String, Word)>,
     pub words: Vec<Word>,
     pub redirects: Vec<Redirect>,
 }
 
 #[derive(Debug)]
-pub enum Redirect {
+pub(crate) enum Redirect {
     /// `>`, `>>`, `2>`, `2>>` to a file.
     Out { fd: u8, append: bool, target: Word },
     /// `&>`, `&>>` to a file.
@@ -67,7 +67,7 @@ struct Parser {
     pos: usize,
 }
 
-pub fn parse(toks: Vec<Tok>) -> Result<Script> {
+pub(crate) fn parse(toks: Vec<Tok>) -> Result<Script> {
     let mut p = Parser { toks, pos: 0 };
     p.skip_newlines();
     if p.peek().is_none() {

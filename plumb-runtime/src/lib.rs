@@ -3,17 +3,18 @@
 //! Users depend on `plumb`, which re-exports everything here together with the `sh!` macro;
 //! the crate-level guide lives there.
 //!
-//! The modules are layers, each using only those above it in this list (two upward edges,
-//! commented where they are: `Expr`'s terminal calls reach into `run`, and the default
-//! machine is the local one):
+//! The modules are layers, each using only those above it in this list. Two upward edges,
+//! commented where they are: an `Expr` is bound to a `machine` and its terminal calls reach
+//! into `run` (the user's API lives on `Expr`), and the default machine is the local one.
 //!
-//! - leaves: `error`, `output`, `arg`, `sys` (descriptor helpers);
-//! - `model`: `Expr`, its checks, jobs and outcomes;
-//! - `render`: quoting, the remote `sh` script, the login-shell line;
+//! - leaves: `error`, `output`, `arg`, `sys` (descriptor helpers), `tunnel` (byte streams
+//!   and listeners, whatever carries them);
+//! - `model`: `Expr`, its checks, the plan `sh!` expands to, jobs and outcomes;
+//! - `render`: quoting, an `Expr` as text, the remote `sh` script, the login-shell line;
 //! - `machine`: the sealed `Machine` trait and the backends' seam;
 //! - `run`: launching an `Expr` on any machine, its streams, timers, handles;
 //! - `backends`: local processes; one remote machine over two transports;
-//! - `path`, `tunnel`: user-facing types over the seam.
+//! - `path`: `MPath`, files on any machine, over the seam.
 #![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
 
 mod arg;
@@ -34,10 +35,10 @@ pub use backends::libssh2::{Ssh2Builder, Ssh2Machine};
 pub use backends::local::{local, LocalMachine};
 pub use backends::openssh::{SshBuilder, SshMachine};
 pub use error::{Error, ErrorKind, Result};
-pub use machine::{FileType, HostKeyPolicy, Machine, MachineExt, Metadata};
+pub use machine::{FileType, HostKeyPolicy, Machine, Metadata};
 pub use model::{cmd, Expr};
 pub use output::{ExitStatus, Output};
-pub use path::MPath;
+pub use path::{MPath, MachineExt};
 pub use render::quote::quote;
 pub use run::{ChildStdin, ChildStdout, Handle, Lines};
 pub use tunnel::{Forward, Tunnel, Tunnels};

@@ -299,6 +299,22 @@ impl ToArg for MPath {
     }
 }
 
+/// Conveniences for every machine.
+pub trait MachineExt: Machine + Clone + 'static {
+    /// A path on this machine.
+    ///
+    /// ```
+    /// # extern crate plumb_runtime as plumb;
+    /// use plumb::prelude::*;
+    /// assert!(plumb::local().path("/").is_dir().unwrap());
+    /// ```
+    fn path(&self, path: impl AsRef<Path>) -> MPath {
+        MPath::new(Arc::new(self.clone()), path.as_ref().to_path_buf())
+    }
+}
+
+impl<M: Machine + Clone + 'static> MachineExt for M {}
+
 #[cfg(test)]
 mod tests {
     use super::wildcard;

@@ -1,25 +1,9 @@
 //! Small helpers over file descriptors that several layers use.
 
-use std::io::{self, Write};
+use std::io;
 use std::os::fd::RawFd;
-use std::sync::Arc;
-use std::thread;
 
-use crate::model::job::Stdio;
-
-/// Feeds `bytes` to a new pipe from a thread and returns its read end.
-pub(crate) fn feed(bytes: Arc<[u8]>) -> io::Result<Stdio> {
-    let (r, mut w) = os_pipe::pipe()?;
-    thread::Builder::new()
-        .name("plumb-stdin".into())
-        .spawn(move || {
-            // A reader that stops early (`head`) closes the pipe: not an error.
-            let _ = w.write_all(&bytes);
-        })?;
-    Ok(Stdio::Fd(r.into()))
-}
-
-pub(crate) fn set_nonblocking(fd: std::os::fd::RawFd) {
+pub(crate) fn set_nonblocking(fd: RawFd) {
     // SAFETY: fcntl on a descriptor we own; no memory is involved.
     unsafe {
         let flags = libc::fcntl(fd, libc::F_GETFL);

@@ -4,13 +4,12 @@
 //! machine-agnostic; each backend below it knows one transport. `Machine` is what users
 //! call; what a backend implements is the crate-private [`seam::Backend`], a supertrait
 //! nobody outside can name, so the trait is sealed: users hold machines, they do not write
-//! them, and no call can skip the checks that [`crate::run`] makes before a job starts.
+//! them, and no call can skip the checks that `crate::run` makes before a job starts.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use crate::path::MPath;
 use crate::Result;
 
 pub(crate) mod fs;
@@ -157,19 +156,3 @@ impl<M: Machine + ?Sized> seam::Backend for Arc<M> {
         (**self).download_path(remote, local)
     }
 }
-
-/// Conveniences for every machine.
-pub trait MachineExt: Machine + Clone + 'static {
-    /// A path on this machine.
-    ///
-    /// ```
-    /// # extern crate plumb_runtime as plumb;
-    /// use plumb::prelude::*;
-    /// assert!(plumb::local().path("/").is_dir().unwrap());
-    /// ```
-    fn path(&self, path: impl AsRef<Path>) -> MPath {
-        MPath::new(Arc::new(self.clone()), path.as_ref().to_path_buf())
-    }
-}
-
-impl<M: Machine + Clone + 'static> MachineExt for M {}

@@ -1,13 +1,14 @@
 //! `Expr`: a lazy, immutable, machine-independent command tree.
 
 use std::ffi::{OsStr, OsString};
-use std::fmt;
 use std::ops::BitOr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
 use crate::arg::ToArg;
+// The one upward edge of the model, on purpose: the user's API lives on `Expr`, so an
+// `Expr` is bound to a machine (`.on`) and its terminal calls hand it to `run`.
 use crate::machine::Machine;
 use crate::output::Output;
 use crate::run::{self, Handle, Lines};
@@ -376,19 +377,6 @@ impl BitOr<&Expr> for &Expr {
 
     fn bitor(self, rhs: &Expr) -> Expr {
         self.clone() | rhs.clone()
-    }
-}
-
-impl fmt::Display for Expr {
-    /// The command line, quoted for a POSIX shell.
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&crate::render::quote::render(self))
-    }
-}
-
-impl fmt::Debug for Expr {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Expr({})", crate::render::quote::render(self))
     }
 }
 

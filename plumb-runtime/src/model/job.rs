@@ -2,6 +2,7 @@
 //! ended ([`Outcome`], with the pipefail rule that judges a pipeline).
 
 use std::os::fd::OwnedFd;
+use std::sync::Arc;
 
 use crate::model::expr::{Expr, Opts};
 use crate::output::ExitStatus;
@@ -19,6 +20,18 @@ pub enum Stdio {
 }
 
 impl Stdio {
+    /// A pipe fed `bytes` from a thread: stdin from a value.
+    pub(crate) fn feed(bytes: Arc<[u8]>) -> std::io::Result<Stdio> {
+        let (r, mut w) = os_pipe::pipe()?;
+        std::thread::Builder::new()
+            .name("plumb-stdin".into())
+            .spawn(move || {
+                // A reader that stops early (`head`) closes the pipe: not an error.
+                let _ = std::io::Write::write_all(&mut w, &bytes);
+            })?;
+        Ok(Stdio::Fd(r.into()))
+    }
+
     /// A second handle to the same stream.
     pub(crate) fn try_clone(&self) -> std::io::Result<Stdio> {
         Ok(match self {

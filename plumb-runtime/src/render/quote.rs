@@ -4,6 +4,7 @@
 //! shell treats specially; otherwise it is single-quoted, with each `'` written as `'\''`.
 
 use std::ffi::OsStr;
+use std::fmt;
 use std::os::unix::ffi::OsStrExt;
 
 use crate::model::expr::{Expr, Node, Redirect, SeqOp};
@@ -135,6 +136,19 @@ fn redirect(r: &Redirect, out: &mut Vec<u8>) {
     };
     out.extend_from_slice(op.as_bytes());
     quote_into(target, out);
+}
+
+impl fmt::Display for Expr {
+    /// The command line, quoted for a POSIX shell.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&render(self))
+    }
+}
+
+impl fmt::Debug for Expr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Expr({})", render(self))
+    }
 }
 
 #[cfg(test)]

@@ -19,7 +19,6 @@ use crate::error::{Error, ErrorKind};
 use crate::model::expr::{Cmd, Expr, Redirect};
 use crate::model::job::Stdio;
 use crate::render::quote;
-use crate::sys::feed;
 use crate::Result;
 
 /// Where one of a command's three standard streams goes while its redirections are
@@ -177,7 +176,7 @@ fn redirect(fds: &mut [Target; 3], r: &Redirect, ctx: &Ctx) -> Result<()> {
             fds[0] = Target::Fd(file.into());
         }
         Redirect::Here(bytes) => {
-            let stdin = feed(bytes.as_slice().into())
+            let stdin = Stdio::feed(bytes.as_slice().into())
                 .map_err(|e| Error::io(NAME, "cannot create a pipe", e))?;
             fds[0] = Target::from_stdio(stdin, 0);
         }

@@ -19,7 +19,6 @@ use crate::model::expr::{Expr, Node, SeqOp};
 use crate::model::job::{Outcome, Process, Stdio};
 use crate::output::ExitStatus;
 use crate::render::quote;
-use crate::sys::feed;
 use crate::Result;
 
 /// The standard streams of one node.
@@ -55,7 +54,7 @@ pub(super) fn start_node(
 ) -> Result<Running> {
     let ctx = ctx.enter(expr);
     if let Some(bytes) = &expr.opts().stdin {
-        io.stdin = feed(bytes.clone()).map_err(|e| spawn_error(expr, e))?;
+        io.stdin = Stdio::feed(bytes.clone()).map_err(|e| spawn_error(expr, e))?;
     }
     let node_dup = late_dup || expr.opts().stderr_to_stdout;
     match expr.node() {

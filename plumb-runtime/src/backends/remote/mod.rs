@@ -32,7 +32,6 @@ use crate::machine::Machine;
 use crate::model::job::{Job, Process, Stdio};
 use crate::render::script::{self, Context, ScriptFiles};
 use crate::render::{login, script::join};
-use crate::sys::feed;
 use crate::tunnel::{Forward, Tunnel};
 use crate::Result;
 
@@ -176,7 +175,7 @@ impl Conn {
         let stdin = if stdin.is_empty() {
             Stdio::Null
         } else {
-            feed(stdin.into()).map_err(setup)?
+            Stdio::feed(stdin.into()).map_err(setup)?
         };
         let (mut out_r, out_w) = os_pipe::pipe().map_err(setup)?;
         let (mut err_r, err_w) = os_pipe::pipe().map_err(setup)?;
@@ -234,7 +233,7 @@ impl Backend for Remote {
         let files = ScriptFiles::new();
         let script = script::render(&job.expr, &self.ctx, &files, job.kill_tree);
         let stdin = match &job.expr.opts().stdin {
-            Some(bytes) => feed(bytes.clone())
+            Some(bytes) => Stdio::feed(bytes.clone())
                 .map_err(|e| Error::io(&self.conn.name, "cannot create a pipe", e))?,
             None => job.stdin,
         };
