@@ -47,6 +47,39 @@ fn a_thousand_commands_and_tunnels_leave_nothing_open() {
     commands();
     #[cfg(feature = "ssh2")]
     tunnels();
+    #[cfg(feature = "ssh2")]
+    idle_costs_nothing();
+}
+
+/// CPU time of this process so far, in clock ticks.
+#[cfg(feature = "ssh2")]
+fn cpu_ticks() -> u64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap();
+    // The fields after the command name, which is in parentheses.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .unwrap()
+        .1
+        .split_whitespace()
+        .collect();
+    fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()
+}
+
+/// An idle session costs no CPU, also after keepalives were answered (a reply nobody reads
+/// once kept the I/O thread spinning on a readable socket).
+#[cfg(feature = "ssh2")]
+fn idle_costs_nothing() {
+    let m = common::ssh2_builder()
+        .keepalive(std::time::Duration::from_secs(1))
+        .connect()
+        .unwrap();
+    sh!(true).on(&m).run().unwrap();
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    let before = cpu_ticks();
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    let used = cpu_ticks() - before;
+    // 3 s are 300 ticks; a few keepalives take well under one.
+    assert!(used < 15, "an idle session used {used} ticks of CPU in 3 s");
 }
 
 fn commands() {

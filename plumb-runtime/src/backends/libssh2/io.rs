@@ -70,6 +70,23 @@ impl ExitSlot {
     }
 }
 
+/// The I/O thread's end of an [`ExitSlot`]: answers with the exit, or, dropped without an
+/// answer (a request lost in a closing channel, an unwinding thread), with a lost
+/// connection, so that no caller ever waits forever.
+pub(super) struct Reply(pub(super) Arc<ExitSlot>);
+
+impl Reply {
+    pub(super) fn send(&self, exit: Result<Exit, String>) {
+        self.0.set(exit);
+    }
+}
+
+impl Drop for Reply {
+    fn drop(&mut self) {
+        self.0.set(Err("the connection was lost".to_string()));
+    }
+}
+
 /// What callers ask of the I/O thread.
 pub(super) enum Request {
     /// Run `command` on a new channel, pumping the given local descriptors.
@@ -78,7 +95,7 @@ pub(super) enum Request {
         stdin: Option<OwnedFd>,
         stdout: Option<OwnedFd>,
         stderr: Option<OwnedFd>,
-        done: Arc<ExitSlot>,
+        done: Reply,
     },
     /// Open a `direct-tcpip` channel to `host:port` and pump it to `local` (a socket).
     Direct {
@@ -345,10 +362,16 @@ impl Loop {
 
     /// Nothing moved: sleeps until the socket, a local end or a request wakes us.
     fn sleep(&mut self) -> Result<(), Stop> {
+        // The socket is watched for input only when something would read it: bytes nobody
+        // reads (a keepalive's reply on an idle session, data for a channel whose reader
+        // is slow) would keep it readable and this loop spinning.
+        let wants_data = !self.queue.is_empty()
+            || !self.listeners.is_empty()
+            || self.pumps.iter().any(Pump::wants_data);
         let mut fds = vec![
             libc::pollfd {
                 fd: self.socket.as_raw_fd(),
-                events: socket_events(&self.session),
+                events: socket_events(&self.session, wants_data),
                 revents: 0,
             },
             libc::pollfd {
@@ -374,9 +397,8 @@ impl Loop {
                 timeout.as_millis() as libc::c_int,
             )
         };
-        if fds[0].revents & (libc::POLLERR | libc::POLLHUP) != 0
-            && fds[0].revents & libc::POLLIN == 0
-        {
+        let closed = libc::POLLERR | libc::POLLHUP | if wants_data { 0 } else { libc::POLLRDHUP };
+        if fds[0].revents & closed != 0 && fds[0].revents & libc::POLLIN == 0 {
             return Err("the connection was closed by the remote host".to_string());
         }
         self.woken = fds[1].revents != 0;
@@ -406,11 +428,15 @@ impl Loop {
     }
 }
 
-fn socket_events(session: &Session) -> libc::c_short {
-    let dirs = session.block_directions();
-    let mut ev = libc::POLLIN;
+/// What to watch the socket for. A server that closes the connection is seen either way
+/// (`POLLRDHUP`), also while nothing reads.
+fn socket_events(session: &Session, wants_data: bool) -> libc::c_short {
+    let mut ev = libc::POLLRDHUP;
+    if wants_data {
+        ev |= libc::POLLIN;
+    }
     if matches!(
-        dirs,
+        session.block_directions(),
         ssh2::BlockDirections::Outbound | ssh2::BlockDirections::Both
     ) {
         ev |= libc::POLLOUT;

@@ -20,7 +20,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
-use self::io::{Exit, ExitSlot, Request, Shared};
+use self::io::{Exit, ExitSlot, Reply, Request, Shared};
 use crate::backends::remote::options::{common_setters, machine_name, Options};
 use crate::backends::remote::transport::{Child, Transport};
 use crate::backends::remote::{remote_machine, Remote};
@@ -242,7 +242,7 @@ impl Transport for Libssh2 {
             stdin,
             stdout,
             stderr,
-            done: done.clone(),
+            done: Reply(done.clone()),
         })?;
         Ok(Box::new(Ssh2Child {
             name: self.name.clone(),

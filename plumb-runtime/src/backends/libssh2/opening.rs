@@ -146,7 +146,7 @@ impl Opening {
     pub(super) fn fail(self, why: &str) {
         let why = why.to_string();
         match self.req {
-            Request::Exec { done, .. } => done.set(Err(why)),
+            Request::Exec { done, .. } => done.send(Err(why)),
             Request::Direct { opened, .. } => drop(opened.send(Err(why))),
             Request::Listen { bound, .. } => drop(bound.send(Err(why))),
         }

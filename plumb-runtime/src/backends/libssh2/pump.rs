@@ -3,11 +3,10 @@
 
 use std::io::{self, Read, Write};
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
-use std::sync::Arc;
 
 use ssh2::Channel;
 
-use super::io::{io_would_block, would_block, Exit, ExitSlot};
+use super::io::{io_would_block, would_block, Exit, Reply};
 use crate::sys::set_nonblocking;
 
 const CHUNK: usize = 32 * 1024;
@@ -142,7 +141,7 @@ impl Sink {
 }
 
 pub(super) enum Kind {
-    Exec(Arc<ExitSlot>),
+    Exec(Reply),
     Tunnel,
 }
 
@@ -188,6 +187,13 @@ impl Pump {
             out: [Sink::new(out, tunnel), Sink::new(err, false)],
             closed: false,
         }
+    }
+
+    /// Whether this channel would read from the session now: a stream whose last chunk
+    /// was delivered, or a finished one waiting for the channel to close. A channel whose
+    /// both streams wait for their local readers reads nothing.
+    pub(super) fn wants_data(&self) -> bool {
+        self.out.iter().any(|s| !s.pending())
     }
 
     /// The descriptors to poll and for what.
@@ -331,7 +337,7 @@ impl Pump {
             return Step::Working(progress);
         }
         if let Kind::Exec(done) = &self.kind {
-            done.set(Ok(self.exit()));
+            done.send(Ok(self.exit()));
         }
         Step::Finished
     }
@@ -349,7 +355,7 @@ impl Pump {
 
     pub(super) fn fail(self, why: &str) {
         if let Kind::Exec(done) = &self.kind {
-            done.set(Err(why.to_string()));
+            done.send(Err(why.to_string()));
         }
     }
 }
