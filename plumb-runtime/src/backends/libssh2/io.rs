@@ -161,6 +161,8 @@ pub(super) struct Loop {
     listeners: Vec<RemoteListener>,
     /// A request the server refused (its session limit), retried once a channel closes.
     refused: Option<Opening>,
+    /// When the last channel closed: the server may still count it for a moment.
+    last_close: Option<Instant>,
     next_keepalive: Instant,
     next_liveness: Instant,
     /// All senders are gone: finish what runs, then stop.
@@ -168,6 +170,10 @@ pub(super) struct Loop {
     /// Requests are always checked; the wake-up pipe is drained only when poll saw it.
     woken: bool,
 }
+
+/// How long after a channel closed the server may still count it against its session
+/// limit.
+const SESSION_FREED: Duration = Duration::from_secs(1);
 
 /// Why the loop stopped: every caller still waiting gets this answer.
 type Stop = String;
@@ -193,6 +199,7 @@ impl Loop {
             pumps: Vec::new(),
             listeners: Vec::new(),
             refused: None,
+            last_close: None,
             next_keepalive: Instant::now() + keepalive,
             next_liveness: Instant::now() + keepalive,
             closing: false,
@@ -254,11 +261,21 @@ impl Loop {
     /// Opens channels, one at a time; none while the server refuses more.
     fn open_channels(&mut self) -> Result<bool, Stop> {
         let mut progress = false;
+        // A refusal is the server's session limit while channels are open or have only
+        // just closed (the server may not have freed them yet): the request waits.
+        let recently = |t: Instant| t.elapsed() < SESSION_FREED;
+        let busy = !self.pumps.is_empty() || self.last_close.is_some_and(recently);
+        if self.pumps.is_empty() {
+            // Nothing left to close: retry now and then within the grace period.
+            if let Some(op) = self.refused.take() {
+                self.queue.push_front(op);
+            }
+        }
         while self.refused.is_none() {
             let Some(op) = self.queue.pop_front() else {
                 break;
             };
-            match op.step(&self.session, !self.pumps.is_empty()) {
+            match op.step(&self.session, busy) {
                 Ok(Opened::Pending(back)) => {
                     self.queue.push_front(back);
                     break;
@@ -289,6 +306,7 @@ impl Loop {
                 }
                 Ok(Step::Finished) => {
                     self.pumps.swap_remove(i);
+                    self.last_close = Some(Instant::now());
                     progress = true;
                     if let Some(op) = self.refused.take() {
                         self.queue.push_front(op);
@@ -386,8 +404,10 @@ impl Loop {
         let until_keepalive = self
             .next_keepalive
             .saturating_duration_since(Instant::now());
-        // Listeners are polled: libssh2 gives no descriptor for a forwarded connection.
-        let tick = if self.listeners.is_empty() { 1000 } else { 50 };
+        // Listeners are polled: libssh2 gives no descriptor for a forwarded connection; so
+        // is a refused request once no channel is left to close.
+        let polling = !self.listeners.is_empty() || self.refused.is_some();
+        let tick = if polling { 50 } else { 1000 };
         let timeout = until_keepalive.min(Duration::from_millis(tick));
         // SAFETY: `fds` is a valid array of `fds.len()` pollfd structs for the whole call.
         unsafe {
