@@ -4,7 +4,7 @@
 use std::os::fd::OwnedFd;
 use std::sync::Arc;
 
-use crate::model::expr::{Expr, Opts};
+use crate::model::expr::{Expr, Opts, SeqOp};
 use crate::output::ExitStatus;
 use crate::Result;
 
@@ -77,6 +77,33 @@ pub trait Process: Send + Sync {
 }
 
 impl Outcome {
+    /// Whether an item of a sequence runs after `last`, the outcome of the item that ran
+    /// before it (`None`: it is the first): `;` always, `&&` after a success, `||` after a
+    /// failure, as in a shell.
+    pub(crate) fn runs_next(last: Option<&Outcome>, op: SeqOp) -> bool {
+        let prev_ok = last.is_none_or(|o| o.status.success());
+        match op {
+            SeqOp::Then => true,
+            SeqOp::And => prev_ok,
+            SeqOp::Or => !prev_ok,
+        }
+    }
+
+    /// A sequence's outcome: its last item that ran, judged by the sequence's own options;
+    /// an empty sequence succeeds.
+    pub(crate) fn sequence(last: Option<Outcome>, opts: &Opts) -> Outcome {
+        let last = last.unwrap_or(Outcome {
+            status: ExitStatus::from_code(0),
+            stage: None,
+            accepted: true,
+            machine: None,
+        });
+        Outcome {
+            accepted: opts.judge(&last.status, last.accepted),
+            ..last
+        }
+    }
+
     /// Pipefail: the rightmost stage that failed its check decides the pipeline's status;
     /// when none failed, the last stage does.
     ///

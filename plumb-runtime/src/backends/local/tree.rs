@@ -119,13 +119,7 @@ fn run_seq(
 ) -> Result<Outcome> {
     let mut last: Option<Outcome> = None;
     for (op, item) in items {
-        let prev_ok = last.as_ref().is_none_or(|o| o.status.success());
-        let runs = match op {
-            SeqOp::Then => true,
-            SeqOp::And => prev_ok,
-            SeqOp::Or => !prev_ok,
-        };
-        if !runs {
+        if !Outcome::runs_next(last.as_ref(), *op) {
             continue;
         }
         if shared.killed() {
@@ -144,14 +138,7 @@ fn run_seq(
         };
         last = Some(outcome);
     }
-    let last = last.unwrap_or_else(|| Outcome {
-        status: ExitStatus::from_code(0),
-        stage: None,
-        accepted: true,
-        machine: None,
-    });
-    let accepted = expr.opts().judge(&last.status, last.accepted);
-    Ok(Outcome { accepted, ..last })
+    Ok(Outcome::sequence(last, expr.opts()))
 }
 
 fn killed() -> Outcome {

@@ -7,7 +7,7 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use super::transport::Child;
 use super::Remote;
-use crate::model::expr::{Expr, Node, SeqOp};
+use crate::model::expr::{Expr, Node};
 use crate::model::job::{Outcome, Process};
 use crate::output::ExitStatus;
 use crate::render::script::{self, ScriptFiles};
@@ -155,22 +155,14 @@ fn replay(expr: &Expr, codes: &HashMap<usize, i32>, next: &mut usize) -> Outcome
         Node::Seq(items) => {
             let mut last: Option<Outcome> = None;
             for (op, item) in items {
-                let prev_ok = last.as_ref().is_none_or(|o| o.status.success());
-                let runs = match op {
-                    SeqOp::Then => true,
-                    SeqOp::And => prev_ok,
-                    SeqOp::Or => !prev_ok,
-                };
+                let runs = Outcome::runs_next(last.as_ref(), *op);
                 // Numbered either way: the script numbers every leaf.
                 let outcome = replay(item, codes, next);
                 if runs {
                     last = Some(outcome);
                 }
             }
-            match last {
-                Some(o) => judged(o.status, o.accepted),
-                None => judged(ExitStatus::from_code(0), true),
-            }
+            Outcome::sequence(last, expr.opts())
         }
     }
 }
