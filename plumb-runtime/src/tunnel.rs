@@ -162,8 +162,9 @@ impl Forward {
         })
     }
 
-    /// A forwarding that the remote side listens for; `cancel` stops it.
-    pub(crate) fn remote(
+    /// A forwarding whose listener lives elsewhere (the server, the ssh master);
+    /// `cancel` stops it.
+    pub(crate) fn elsewhere(
         remote_port: u16,
         local_addr: SocketAddr,
         cancel: impl FnOnce() + Send + 'static,

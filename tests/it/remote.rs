@@ -538,6 +538,38 @@ fn ssh2_without_home_is_a_clear_error() {
     }
 }
 
+/// `SshMachine::forward_local` is the master's own forwarding, as `ssh -L`: no `ssh -W`
+/// process per connection.
+#[test]
+fn ssh_forward_local_goes_through_the_master() {
+    let m = common::ssh_builder().connect().unwrap();
+    let port = echo_server();
+    let fwd = m.forward_local("127.0.0.1", port).unwrap();
+    let mut c = TcpStream::connect(fwd.local_addr()).unwrap();
+    c.write_all(b"ping").unwrap();
+    let mut back = [0u8; 4];
+    c.read_exact(&mut back).unwrap();
+    assert_eq!(&back, b"ping");
+    let me = std::process::id().to_string();
+    let tunnels = std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            let stat = std::fs::read_to_string(p.join("stat")).unwrap_or_default();
+            let ppid = stat
+                .rsplit_once(')')
+                .map(|(_, r)| r.split_whitespace().nth(1));
+            ppid == Some(Some(me.as_str()))
+        })
+        .filter(|p| {
+            let cmdline = std::fs::read(p.join("cmdline")).unwrap_or_default();
+            cmdline.split(|&b| b == 0).any(|arg| arg == b"-W")
+        })
+        .count();
+    // The master carries the connection: no `ssh -W` client of ours.
+    assert_eq!(tunnels, 0, "an ssh process per connection");
+}
+
 #[test]
 fn ssh_close_removes_the_socket_directory() {
     let m = common::ssh_builder().connect().unwrap();

@@ -296,7 +296,7 @@ impl Transport for Libssh2 {
             Err(_) => return Err(gone(&self.name, &shared)),
         };
         let wake = self.live().wake.clone();
-        Ok(Forward::remote(port, local, move || {
+        Ok(Forward::elsewhere(port, local, move || {
             stop.store(true, Ordering::SeqCst);
             io::wake(&wake);
         }))

@@ -206,6 +206,12 @@ impl Transport for OpenSsh {
         Tunnel::from_child(child, &self.master.name)
     }
 
+    /// The master listens and forwards (`ssh -O forward -L`), as `ssh -L` does: no
+    /// process or thread here per connection.
+    fn forward_local(&self, host: &str, port: u16) -> Option<Result<Forward>> {
+        Some(self.master_forward_local(host, port))
+    }
+
     fn forward_remote(&self, remote_port: u16, local: SocketAddr) -> Result<Forward> {
         let name = &self.master.name;
         let spec = format!("127.0.0.1:{remote_port}:{local}");
@@ -228,7 +234,7 @@ impl Transport for OpenSsh {
         };
         let cancel = format!("127.0.0.1:{port}:{local}");
         let master = self.master.clone();
-        Ok(Forward::remote(port, local, move || {
+        Ok(Forward::elsewhere(port, local, move || {
             let _ = master.control(&["-O", "cancel", "-R", &cancel]);
         }))
     }
@@ -239,6 +245,35 @@ impl Transport for OpenSsh {
 
     fn close(&self) {
         self.master.close();
+    }
+}
+
+impl OpenSsh {
+    /// Asks the master to listen on a free port of 127.0.0.1. The master cannot report a
+    /// port it chose for a local forward, so we choose: a port just free may be taken
+    /// before the master binds it, hence a few tries.
+    fn master_forward_local(&self, host: &str, port: u16) -> Result<Forward> {
+        let name = &self.master.name;
+        let mut refused = String::new();
+        for _ in 0..5 {
+            let free = std::net::TcpListener::bind("127.0.0.1:0")
+                .and_then(|l| l.local_addr())
+                .map_err(|e| Error::io(name, "cannot find a free port on 127.0.0.1", e))?;
+            let spec = format!("127.0.0.1:{}:{host}:{port}", free.port());
+            let out = self
+                .master
+                .control(&["-O", "forward", "-L", &spec])
+                .map_err(|e| Error::io(name, "cannot ask ssh to forward", e))?;
+            if out.status.success() {
+                let master = self.master.clone();
+                return Ok(Forward::elsewhere(port, free, move || {
+                    let _ = master.control(&["-O", "cancel", "-L", &spec]);
+                }));
+            }
+            refused = String::from_utf8_lossy(&out.stderr).trim().to_string();
+        }
+        let why = format!("local forwarding refused: {refused}");
+        Err(Error::new(ErrorKind::Protocol, name, why))
     }
 }
 

@@ -110,6 +110,9 @@ impl Remote {
     }
 
     pub(crate) fn forward_local(&self, host: &str, port: u16) -> Result<Forward> {
+        if let Some(forward) = self.conn.transport.forward_local(host, port) {
+            return forward;
+        }
         let me = self.clone();
         let host = host.to_string();
         Forward::local(&self.conn.name, port, move || {
