@@ -124,11 +124,26 @@ pub struct Forward {
 }
 
 impl Forward {
-    /// Listens on `127.0.0.1:0` and carries each connection over a tunnel from `connect`.
+    /// Listens on `127.0.0.1:0` and carries each connection over a tunnel from `connect`,
+    /// copied both ways by two threads.
     pub(crate) fn local(
         machine: &str,
         remote_port: u16,
         connect: impl Fn() -> Result<Tunnel> + Send + Sync + 'static,
+    ) -> Result<Forward> {
+        Forward::handing_off(machine, remote_port, move |tcp| {
+            if let Ok(tunnel) = connect() {
+                pump(tcp, tunnel);
+            }
+        })
+    }
+
+    /// Listens on `127.0.0.1:0` and hands each accepted connection (`TCP_NODELAY` set) to
+    /// `carry`, which owns it from then on.
+    pub(crate) fn handing_off(
+        machine: &str,
+        remote_port: u16,
+        carry: impl Fn(TcpStream) + Send + 'static,
     ) -> Result<Forward> {
         let listener = TcpListener::bind("127.0.0.1:0")
             .map_err(|e| Error::io(machine, "cannot listen on 127.0.0.1", e))?;
@@ -146,10 +161,7 @@ impl Forward {
                     }
                     let Ok(tcp) = conn else { continue };
                     let _ = tcp.set_nodelay(true);
-                    match connect() {
-                        Ok(tunnel) => pump(tcp, tunnel),
-                        Err(_) => drop(tcp),
-                    }
+                    carry(tcp);
                 }
             })
             .map_err(|e| Error::io(machine, "cannot start a thread", e))?;

@@ -545,6 +545,7 @@ fn ssh_forward_local_goes_through_the_master() {
     let m = common::ssh_builder().connect().unwrap();
     let port = echo_server();
     let fwd = m.forward_local("127.0.0.1", port).unwrap();
+    let target = format!("127.0.0.1:{port}");
     let mut c = TcpStream::connect(fwd.local_addr()).unwrap();
     c.write_all(b"ping").unwrap();
     let mut back = [0u8; 4];
@@ -562,8 +563,11 @@ fn ssh_forward_local_goes_through_the_master() {
             ppid == Some(Some(me.as_str()))
         })
         .filter(|p| {
+            // Other tests' tunnels reach other ports.
             let cmdline = std::fs::read(p.join("cmdline")).unwrap_or_default();
-            cmdline.split(|&b| b == 0).any(|arg| arg == b"-W")
+            let args: Vec<&[u8]> = cmdline.split(|&b| b == 0).collect();
+            args.windows(2)
+                .any(|w| w[0] == b"-W" && w[1] == target.as_bytes())
         })
         .count();
     // The master carries the connection: no `ssh -W` client of ours.

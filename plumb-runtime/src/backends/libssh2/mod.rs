@@ -124,7 +124,7 @@ impl Ssh2Builder {
             name: name.clone(),
             user,
             builder: self,
-            live: Mutex::new(live),
+            live: Arc::new(Mutex::new(live)),
         };
         Ok(Ssh2Machine {
             remote: Remote::new(name, Box::new(transport)),
@@ -170,7 +170,8 @@ struct Libssh2 {
     user: String,
     /// What a reconnect needs.
     builder: Ssh2Builder,
-    live: Mutex<Live>,
+    /// Shared with the acceptors of `forward_local`, which follow a reconnect.
+    live: Arc<Mutex<Live>>,
 }
 
 /// A session's I/O thread and the ways to reach it.
@@ -203,17 +204,22 @@ impl Libssh2 {
     }
 
     fn send(&self, req: Request) -> Result<Arc<Shared>> {
-        let live = self.live();
-        let sent = match &live.requests {
-            Some(tx) if live.shared.dead().is_none() => tx.send(req).is_ok(),
-            _ => false,
-        };
-        if !sent {
-            return Err(gone(&self.name, &live.shared));
-        }
-        live.wake_up();
-        Ok(live.shared.clone())
+        send(&self.live, &self.name, req)
     }
+}
+
+/// Sends `req` to the current session's I/O thread; the state shared with it.
+fn send(live: &Mutex<Live>, name: &str, req: Request) -> Result<Arc<Shared>> {
+    let live = live.lock().unwrap_or_else(PoisonError::into_inner);
+    let sent = match &live.requests {
+        Some(tx) if live.shared.dead().is_none() => tx.send(req).is_ok(),
+        _ => false,
+    };
+    if !sent {
+        return Err(gone(name, &live.shared));
+    }
+    live.wake_up();
+    Ok(live.shared.clone())
 }
 
 /// The error for a request to a session that has ended.
@@ -279,6 +285,24 @@ impl Transport for Libssh2 {
                 shared,
             }),
         ))
+    }
+
+    /// Each accepted connection goes to the I/O thread as it is: it pumps the TCP socket
+    /// itself, with no socket pair and no copying threads in between.
+    fn forward_local(&self, host: &str, port: u16) -> Option<Result<Forward>> {
+        let (host, live, name) = (host.to_string(), self.live.clone(), self.name.clone());
+        Some(Forward::handing_off(&self.name, port, move |tcp| {
+            // A channel that cannot open drops the socket: the client sees it closed; so
+            // does a closed machine, which drops the request.
+            let (opened, _) = mpsc::channel();
+            let req = Request::Direct {
+                host: host.clone(),
+                port,
+                local: tcp.into(),
+                opened,
+            };
+            let _ = send(&live, &name, req);
+        }))
     }
 
     fn forward_remote(&self, remote_port: u16, local: SocketAddr) -> Result<Forward> {
