@@ -2,7 +2,7 @@
 //! listener whose every connection is tunnelled).
 
 use std::io::{self, Read, Write};
-use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::process::Child;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -124,22 +124,9 @@ pub struct Forward {
 }
 
 impl Forward {
-    /// Listens on `127.0.0.1:0` and carries each connection over a tunnel from `connect`,
-    /// copied both ways by two threads.
-    pub(crate) fn local(
-        machine: &str,
-        remote_port: u16,
-        connect: impl Fn() -> Result<Tunnel> + Send + Sync + 'static,
-    ) -> Result<Forward> {
-        Forward::handing_off(machine, remote_port, move |tcp| {
-            if let Ok(tunnel) = connect() {
-                pump(tcp, tunnel);
-            }
-        })
-    }
-
     /// Listens on `127.0.0.1:0` and hands each accepted connection (`TCP_NODELAY` set) to
     /// `carry`, which owns it from then on.
+    #[cfg_attr(not(feature = "ssh2"), allow(dead_code))]
     pub(crate) fn handing_off(
         machine: &str,
         remote_port: u16,
@@ -200,51 +187,6 @@ impl Forward {
     /// (the one the server chose for port 0).
     pub fn remote_port(&self) -> u16 {
         self.remote_port
-    }
-}
-
-/// Copies bytes both ways between a local connection and a tunnel, half-closing each
-/// direction when its source ends.
-fn pump(tcp: TcpStream, mut tunnel: Tunnel) {
-    let Ok(tcp_read) = tcp.try_clone() else {
-        return;
-    };
-    let mut reader = std::mem::replace(&mut tunnel.reader, Box::new(io::empty()));
-    let guard = tunnel.guard.take();
-    let Some(mut writer) = tunnel.writer.take() else {
-        return;
-    };
-    let mut tcp_write = tcp;
-    let mut tcp_read = tcp_read;
-    let up = thread::spawn(move || {
-        let _ = copy(&mut tcp_read, &mut writer);
-        let _ = writer.flush();
-        drop(writer);
-    });
-    thread::spawn(move || {
-        let _ = copy(&mut reader, &mut tcp_write);
-        let _ = tcp_write.shutdown(Shutdown::Write);
-        let _ = up.join();
-        if let Some(mut child) = guard {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    });
-}
-
-/// `io::copy` with a buffer large enough for bulk transfers (it uses 8 KiB).
-fn copy(from: &mut dyn Read, to: &mut dyn Write) -> io::Result<u64> {
-    let mut buf = vec![0u8; 128 * 1024];
-    let mut total = 0;
-    loop {
-        let n = match from.read(&mut buf) {
-            Ok(0) => return Ok(total),
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
-        };
-        to.write_all(&buf[..n])?;
-        total += n as u64;
     }
 }
 

@@ -289,9 +289,9 @@ impl Transport for Libssh2 {
 
     /// Each accepted connection goes to the I/O thread as it is: it pumps the TCP socket
     /// itself, with no socket pair and no copying threads in between.
-    fn forward_local(&self, host: &str, port: u16) -> Option<Result<Forward>> {
+    fn forward_local(&self, host: &str, port: u16) -> Result<Forward> {
         let (host, live, name) = (host.to_string(), self.live.clone(), self.name.clone());
-        Some(Forward::handing_off(&self.name, port, move |tcp| {
+        Forward::handing_off(&self.name, port, move |tcp| {
             // A channel that cannot open drops the socket: the client sees it closed; so
             // does a closed machine, which drops the request.
             let (opened, _) = mpsc::channel();
@@ -302,7 +302,7 @@ impl Transport for Libssh2 {
                 opened,
             };
             let _ = send(&live, &name, req);
-        }))
+        })
     }
 
     fn forward_remote(&self, remote_port: u16, local: SocketAddr) -> Result<Forward> {

@@ -208,8 +208,8 @@ impl Transport for OpenSsh {
 
     /// The master listens and forwards (`ssh -O forward -L`), as `ssh -L` does: no
     /// process or thread here per connection.
-    fn forward_local(&self, host: &str, port: u16) -> Option<Result<Forward>> {
-        Some(self.master_forward_local(host, port))
+    fn forward_local(&self, host: &str, port: u16) -> Result<Forward> {
+        self.master_forward_local(host, port)
     }
 
     fn forward_remote(&self, remote_port: u16, local: SocketAddr) -> Result<Forward> {

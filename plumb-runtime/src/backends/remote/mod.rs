@@ -110,14 +110,7 @@ impl Remote {
     }
 
     pub(crate) fn forward_local(&self, host: &str, port: u16) -> Result<Forward> {
-        if let Some(forward) = self.conn.transport.forward_local(host, port) {
-            return forward;
-        }
-        let me = self.clone();
-        let host = host.to_string();
-        Forward::local(&self.conn.name, port, move || {
-            me.connect_sock_to(&host, port)
-        })
+        self.conn.transport.forward_local(host, port)
     }
 
     pub(crate) fn forward_remote(&self, port: u16, local: std::net::SocketAddr) -> Result<Forward> {

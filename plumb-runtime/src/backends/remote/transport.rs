@@ -18,12 +18,8 @@ pub(crate) trait Transport: Send + Sync + 'static {
     fn connect_sock_to(&self, host: &str, port: u16) -> Result<Tunnel>;
 
     /// Listens on 127.0.0.1 here and tunnels every connection to `host:port` as seen from
-    /// the remote host, when the transport does that itself (`None`: the remote machine
-    /// listens in this process and tunnels each connection through `connect_sock_to`).
-    fn forward_local(&self, host: &str, port: u16) -> Option<Result<Forward>> {
-        let _ = (host, port);
-        None
-    }
+    /// the remote host.
+    fn forward_local(&self, host: &str, port: u16) -> Result<Forward>;
 
     /// Asks the server to listen on `port` (0: it chooses) on its loopback interface and
     /// tunnel every connection to `local` here.
