@@ -13,7 +13,7 @@ use crate::render::quote::quote;
 use crate::Result;
 
 /// An error for a failed file operation, `NotFound` when the remote says so.
-pub(super) fn remote_error(machine: &str, stderr: &[u8], code: Option<i32>) -> Error {
+pub(super) fn remote_error(machine: &str, stderr: &[u8], code: i32) -> Error {
     let text = String::from_utf8_lossy(stderr).trim().to_string();
     let kind = if text.contains("No such file or directory") || text.contains("not found") {
         ErrorKind::NotFound
@@ -21,7 +21,7 @@ pub(super) fn remote_error(machine: &str, stderr: &[u8], code: Option<i32>) -> E
         ErrorKind::Io
     };
     let text = if text.is_empty() {
-        format!("exited with code {}", code.unwrap_or(-1))
+        format!("exited with code {code}")
     } else {
         text
     };
@@ -32,22 +32,15 @@ pub(super) fn remote_error(machine: &str, stderr: &[u8], code: Option<i32>) -> E
 impl Fs for Remote {
     fn read(&self, path: &Path) -> Result<Vec<u8>> {
         let path = self.resolve(path);
-        self.shell(&[b"exec cat -- ".as_slice(), &quote(&path)].concat())
+        self.shell(&[b"exec cat -- ".as_slice(), &quote(&path)].concat(), &[])
             .map_err(|e| path_error(e, "read", &path))
     }
 
     fn write(&self, path: &Path, data: &[u8]) -> Result<()> {
         let path = self.resolve(path);
-        let out = self.run_script(&[b"exec cat > ".as_slice(), &quote(&path)].concat(), data)?;
-        if out.code == Some(0) {
-            Ok(())
-        } else {
-            Err(path_error(
-                remote_error(Machine::name(self), &out.stderr, out.code),
-                "write",
-                &path,
-            ))
-        }
+        self.shell(&[b"exec cat > ".as_slice(), &quote(&path)].concat(), data)
+            .map(drop)
+            .map_err(|e| path_error(e, "write", &path))
     }
 
     fn metadata(&self, path: &Path, follow: bool) -> Result<Metadata> {
@@ -61,7 +54,7 @@ impl Fs for Remote {
         ]
         .concat();
         let out = self
-            .shell(&script)
+            .shell(&script, &[])
             .map_err(|e| path_error(e, "stat", &path))?;
         let text = String::from_utf8_lossy(&out);
         let mut it = text.split_whitespace();
@@ -101,7 +94,7 @@ impl Fs for Remote {
         ]
         .concat();
         let out = self
-            .shell(&script)
+            .shell(&script, &[])
             .map_err(|e| path_error(e, "list", &path))?;
         let mut names: Vec<OsString> = out
             .split(|&b| b == 0)
@@ -114,9 +107,12 @@ impl Fs for Remote {
 
     fn create_dir_all(&self, path: &Path) -> Result<()> {
         let path = self.resolve(path);
-        self.shell(&[b"exec mkdir -p -- ".as_slice(), &quote(&path)].concat())
-            .map(drop)
-            .map_err(|e| path_error(e, "create", &path))
+        self.shell(
+            &[b"exec mkdir -p -- ".as_slice(), &quote(&path)].concat(),
+            &[],
+        )
+        .map(drop)
+        .map_err(|e| path_error(e, "create", &path))
     }
 
     fn remove(&self, path: &Path) -> Result<()> {
@@ -131,7 +127,7 @@ impl Fs for Remote {
             &q,
         ]
         .concat();
-        self.shell(&script)
+        self.shell(&script, &[])
             .map(drop)
             .map_err(|e| path_error(e, "remove", &path))
     }
@@ -145,7 +141,7 @@ impl Fs for Remote {
             &quote(&to),
         ]
         .concat();
-        self.shell(&script)
+        self.shell(&script, &[])
             .map(drop)
             .map_err(|e| path_error(e, "rename", &from))
     }

@@ -52,9 +52,9 @@ struct Conn {
     jobs: LiveJobs,
 }
 
-/// What a raw script left: its exit code and output.
+/// What a raw script left: its exit code (128 + N for a signal) and output.
 pub(crate) struct RawOutput {
-    pub(crate) code: Option<i32>,
+    pub(crate) code: i32,
     pub(crate) stdout: Vec<u8>,
     pub(crate) stderr: Vec<u8>,
 }
@@ -123,10 +123,10 @@ impl Remote {
         self.conn.run_script(script, stdin)
     }
 
-    /// Runs `script`; its stdout, or an error from its stderr.
-    pub(crate) fn shell(&self, script: &[u8]) -> Result<Vec<u8>> {
-        let out = self.run_script(script, &[])?;
-        if out.code == Some(0) {
+    /// Runs `script` with `stdin`; its stdout, or an error from its stderr.
+    pub(crate) fn shell(&self, script: &[u8], stdin: &[u8]) -> Result<Vec<u8>> {
+        let out = self.run_script(script, stdin)?;
+        if out.code == 0 {
             Ok(out.stdout)
         } else {
             Err(files::remote_error(&self.conn.name, &out.stderr, out.code))
@@ -136,10 +136,6 @@ impl Remote {
     /// `path` against the handle's directory.
     pub(crate) fn resolve(&self, path: &Path) -> PathBuf {
         join(self.ctx.dir.as_deref(), path)
-    }
-
-    pub(crate) fn name(&self) -> &str {
-        &self.conn.name
     }
 }
 
@@ -187,7 +183,7 @@ impl Conn {
         let stderr = err_thread.join().unwrap_or_default();
         let status = child.wait()?;
         Ok(RawOutput {
-            code: Some(status.shell_code()),
+            code: status.shell_code(),
             stdout,
             stderr,
         })

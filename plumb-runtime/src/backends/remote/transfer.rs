@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use super::Remote;
 use crate::error::{Error, ErrorKind};
 use crate::machine::seam::Backend;
+use crate::machine::Machine;
 use crate::model::expr::{cmd, Cmd, Expr, Node, Redirect};
 use crate::render::quote::quote;
 use crate::Result;
@@ -16,12 +17,12 @@ pub(super) fn which(m: &Remote, program: &str) -> Result<PathBuf> {
     let script = [b"command -v -- ".as_slice(), &quote(program)].concat();
     let out = m.run_script(&script, &[])?;
     let path = String::from_utf8_lossy(&out.stdout).trim().to_string();
-    if out.code == Some(0) && path.starts_with('/') {
+    if out.code == 0 && path.starts_with('/') {
         Ok(PathBuf::from(path))
     } else {
         Err(Error::new(
             ErrorKind::NotFound,
-            m.name(),
+            Machine::name(m),
             format!("program `{program}` not found on PATH"),
         ))
     }
