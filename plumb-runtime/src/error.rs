@@ -21,6 +21,8 @@ pub enum ErrorKind {
     NotFound,
     /// An I/O error on this machine (spawning, pipes, files).
     Io,
+    /// The machine refused access to a file or directory.
+    PermissionDenied,
     /// The machine could not be reached.
     Connect,
     /// The machine refused our credentials.
@@ -92,6 +94,7 @@ impl Error {
     pub(crate) fn io(machine: &str, message: impl Into<String>, source: io::Error) -> Error {
         let kind = match source.kind() {
             io::ErrorKind::NotFound => ErrorKind::NotFound,
+            io::ErrorKind::PermissionDenied => ErrorKind::PermissionDenied,
             io::ErrorKind::InvalidInput => ErrorKind::InvalidInput,
             _ => ErrorKind::Io,
         };

@@ -38,7 +38,7 @@ pub use error::{Error, ErrorKind, Result};
 pub use machine::{FileType, HostKeyPolicy, Machine, Metadata};
 pub use model::{cmd, Expr};
 pub use output::{ExitStatus, Output};
-pub use path::{MPath, MachineExt};
+pub use path::{FileReader, FileWriter, MPath, MachineExt, TempDir, Walk};
 pub use render::quote::quote;
 pub use run::{ChildStdin, ChildStdout, Handle, Lines};
 pub use tunnel::{Forward, Tunnel, Tunnels};

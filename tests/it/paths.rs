@@ -4,7 +4,7 @@ use std::time::{Duration, SystemTime};
 
 use crate::common::Ctx;
 use plumb::prelude::*;
-use plumb::ErrorKind;
+use plumb::{sh, ErrorKind};
 
 fn read_write_and_metadata(t: &Ctx) {
     let f = t.path("notes.txt");
@@ -124,7 +124,157 @@ fn paths_interpolate_as_one_argument(t: &Ctx) {
     assert_eq!(t.on(plumb::sh!(cat $p)).read().unwrap(), "x");
 }
 
+fn append_touch_and_permissions(t: &Ctx) {
+    let f = t.path("log.txt");
+    f.append("one\n").unwrap();
+    f.append("two\n").unwrap();
+    assert_eq!(f.read_to_string().unwrap(), "one\ntwo\n");
+    let empty = t.path("empty");
+    empty.touch().unwrap();
+    assert_eq!(empty.metadata().unwrap().len(), 0);
+    empty.touch().unwrap();
+    f.set_permissions(0o640).unwrap();
+    let m = f.metadata().unwrap();
+    assert_eq!(m.mode(), 0o640);
+    let uid: u32 = t.on(plumb::sh!(id -u)).read().unwrap().parse().unwrap();
+    assert_eq!(m.uid(), Some(uid));
+    assert!(m.gid().is_some());
+}
+
+fn symlinks(t: &Ctx) {
+    let real = t.path("real.txt");
+    real.write("data").unwrap();
+    let link = t.path("real.txt").symlink(t.dir.as_path().join("link")).unwrap();
+    assert_eq!(link.read_link().unwrap().file_name().unwrap(), "real.txt");
+    assert_eq!(link.read_to_string().unwrap(), "data");
+    assert!(link.symlink_metadata().unwrap().is_symlink());
+    assert!(link.metadata().unwrap().is_file());
+    // A relative target is stored as written, and a dangling link still exists.
+    let dangling = plumb::local()
+        .path("nowhere")
+        .as_path()
+        .to_path_buf();
+    let d = t.m.path(&dangling).symlink(t.dir.as_path().join("dangling")).unwrap();
+    assert_eq!(d.read_link().unwrap(), dangling);
+    assert!(d.exists().unwrap());
+    assert_eq!(d.metadata().unwrap_err().kind(), ErrorKind::NotFound);
+    d.remove().unwrap();
+    assert!(!d.exists().unwrap());
+}
+
+fn copies_on_the_machine(t: &Ctx) {
+    let src = t.path("src");
+    src.join("deep").create_dir_all().unwrap();
+    src.join("deep/f.txt").write("f").unwrap();
+    src.join("top.sh").write("#!/bin/sh\n").unwrap();
+    src.join("top.sh").set_permissions(0o751).unwrap();
+    t.path("src/top.sh").symlink(src.as_path().join("ln")).unwrap();
+    let copy = src.copy_to(t.dir.as_path().join("copy")).unwrap();
+    assert_eq!(copy.join("deep/f.txt").read_to_string().unwrap(), "f");
+    assert_eq!(copy.join("top.sh").metadata().unwrap().mode(), 0o751);
+    assert!(copy.join("ln").symlink_metadata().unwrap().is_symlink());
+    let one = src.join("deep/f.txt").copy_to(t.dir.as_path().join("one.txt")).unwrap();
+    assert_eq!(one.read_to_string().unwrap(), "f");
+    // The destination is the copy itself: an existing directory there is refused.
+    assert!(src.copy_to(copy.as_path()).is_err());
+}
+
+fn walks_a_tree(t: &Ctx) {
+    for f in ["b/x.txt", "a/c/y.txt", "a/z.txt", ".h"] {
+        let p = t.path(f);
+        p.parent().unwrap().create_dir_all().unwrap();
+        p.touch().unwrap();
+    }
+    let found: Vec<String> = t
+        .dir
+        .walk()
+        .unwrap()
+        .map(|p| {
+            let p = p.unwrap();
+            p.as_path()
+                .strip_prefix(t.dir.as_path())
+                .unwrap()
+                .display()
+                .to_string()
+        })
+        .collect();
+    assert_eq!(
+        found,
+        [".h", "a", "a/c", "a/c/y.txt", "a/z.txt", "b", "b/x.txt"]
+    );
+}
+
+fn streams_a_file(t: &Ctx) {
+    use std::io::{Read, Write};
+    let f = t.path("stream.bin");
+    let block: Vec<u8> = (0..=255u8).cycle().take(1 << 20).collect();
+    let mut w = f.create().unwrap();
+    for _ in 0..3 {
+        w.write_all(&block).unwrap();
+    }
+    w.finish().unwrap();
+    assert_eq!(f.metadata().unwrap().len(), 3 << 20);
+    let mut r = f.open().unwrap();
+    let mut back = Vec::new();
+    r.read_to_end(&mut back).unwrap();
+    assert_eq!(back.len(), 3 << 20);
+    assert!(back.chunks(1 << 20).all(|c| c == block));
+    let mut w = f.append_stream().unwrap();
+    w.write_all(b"tail").unwrap();
+    w.finish().unwrap();
+    assert!(f.read().unwrap().ends_with(b"\xfftail"));
+    let missing = t.path("missing").open();
+    let err = match missing {
+        Err(e) => e,
+        // A shell stream learns it at the end.
+        Ok(mut r) => {
+            let e = r.read_to_end(&mut Vec::new()).unwrap_err();
+            e.into_inner().unwrap().downcast::<plumb::Error>().map(|e| *e).unwrap()
+        }
+    };
+    assert_eq!(err.kind(), ErrorKind::NotFound, "{err}");
+    assert!(err.to_string().contains("missing"), "{err}");
+}
+
+fn temp_dirs_go_away(t: &Ctx) {
+    let dir = t.m.temp_dir().unwrap();
+    let kept = dir.as_path().to_path_buf();
+    assert_eq!(dir.metadata().unwrap().mode(), 0o700);
+    dir.join("sub").create_dir_all().unwrap();
+    dir.join("sub/f").write("x").unwrap();
+    drop(dir);
+    assert!(!t.m.path(&kept).exists().unwrap());
+}
+
+fn errors_name_path_and_machine(t: &Ctx) {
+    let missing = t.path("nope/deeper");
+    for err in [
+        missing.read().unwrap_err(),
+        missing.metadata().unwrap_err(),
+        missing.read_dir().unwrap_err(),
+        missing.remove().unwrap_err(),
+        missing.write("x").unwrap_err(),
+    ] {
+        assert_eq!(err.kind(), ErrorKind::NotFound, "{err}");
+        assert!(err.to_string().contains("nope/deeper"), "{err}");
+        assert_eq!(err.machine(), t.m.name());
+    }
+    let root = sh!(id -u).on_dyn(t.m.clone()).read().unwrap() == "0";
+    if !root {
+        let err = t.m.path("/plumb-denied").write("x").unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::PermissionDenied, "{err}");
+        assert!(err.to_string().contains("/plumb-denied"), "{err}");
+    }
+}
+
 on_every_machine!(
+    append_touch_and_permissions,
+    symlinks,
+    copies_on_the_machine,
+    walks_a_tree,
+    streams_a_file,
+    temp_dirs_go_away,
+    errors_name_path_and_machine,
     read_write_and_metadata,
     directories,
     glob,

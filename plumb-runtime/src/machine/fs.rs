@@ -1,14 +1,24 @@
 //! Files on a machine: the operations every backend provides, and what they report.
 
-use std::path::Path;
+use std::ffi::OsString;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
 use crate::Result;
 
-/// File operations of a machine; use them through [`MPath`].
+/// File operations of a machine; use them through [`MPath`](crate::MPath). Every error
+/// names the path and the machine.
 pub trait Fs: Send + Sync {
     fn read(&self, path: &Path) -> Result<Vec<u8>>;
+    /// Creates or truncates the file.
     fn write(&self, path: &Path, data: &[u8]) -> Result<()>;
+    /// Adds to the end of the file, creating it if needed.
+    fn append(&self, path: &Path, data: &[u8]) -> Result<()>;
+    /// The file as a stream.
+    fn open(&self, path: &Path) -> Result<Box<dyn Read + Send>>;
+    /// A stream into the file: created or truncated, or appended to.
+    fn create(&self, path: &Path, append: bool) -> Result<Box<dyn WriteFile>>;
     /// Metadata without following a final symlink's target... unless `follow`.
     fn metadata(&self, path: &Path, follow: bool) -> Result<Metadata>;
     /// The names of the entries of a directory.
@@ -17,6 +27,47 @@ pub trait Fs: Send + Sync {
     /// Removes a file, a symlink or a whole directory tree.
     fn remove(&self, path: &Path) -> Result<()>;
     fn rename(&self, from: &Path, to: &Path) -> Result<()>;
+    /// Sets the permission bits (`0o644`), following symlinks.
+    fn set_permissions(&self, path: &Path, mode: u32) -> Result<()>;
+    /// Makes `link` a symbolic link to `target`.
+    fn symlink(&self, target: &Path, link: &Path) -> Result<()>;
+    fn read_link(&self, path: &Path) -> Result<PathBuf>;
+    /// Creates an empty file, or sets an existing one's times to now.
+    fn touch(&self, path: &Path) -> Result<()>;
+    /// Copies a file or a tree on the machine itself; symlinks are copied as links.
+    fn copy(&self, from: &Path, to: &Path) -> Result<()>;
+    /// Makes a new private directory for temporary files.
+    fn temp_dir(&self) -> Result<PathBuf>;
+}
+
+/// A stream into a file whose last writes can fail: `finish` says whether they all landed.
+pub trait WriteFile: Write + Send {
+    /// Writes what is buffered and closes the file; later calls do nothing.
+    fn finish(&mut self) -> Result<()>;
+}
+
+/// Tries fresh `plumb-…` names with `make` (which creates the directory, `None` when the
+/// name is taken) until one is new. Creating is the check, so a name someone else took
+/// first is never used.
+pub(crate) fn temp_name(mut make: impl FnMut(&str) -> Result<Option<PathBuf>>) -> Result<PathBuf> {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static COUNT: AtomicU32 = AtomicU32::new(0);
+    loop {
+        let nanos = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos());
+        let n = COUNT.fetch_add(1, Ordering::Relaxed);
+        let name = format!("plumb-{}-{nanos:08x}{n:x}", std::process::id());
+        if let Some(dir) = make(&name)? {
+            return Ok(dir);
+        }
+    }
+}
+
+/// Entry names, sorted: what `read_dir` returns.
+pub(crate) fn sorted(mut names: Vec<OsString>) -> Vec<OsString> {
+    names.sort();
+    names
 }
 
 /// What kind of file a [`Metadata`] describes.
@@ -39,6 +90,31 @@ pub struct Metadata {
     pub(crate) mode: u32,
     pub(crate) modified: Option<SystemTime>,
     pub(crate) file_type: FileType,
+    pub(crate) owner: Option<(u32, u32)>,
+}
+
+impl Metadata {
+    /// From a raw `st_mode` (type and permission bits).
+    pub(crate) fn from_mode(
+        mode: u32,
+        len: u64,
+        modified: Option<SystemTime>,
+        owner: Option<(u32, u32)>,
+    ) -> Metadata {
+        let file_type = match mode & 0o170000 {
+            0o040000 => FileType::Dir,
+            0o100000 => FileType::File,
+            0o120000 => FileType::Symlink,
+            _ => FileType::Other,
+        };
+        Metadata {
+            len,
+            mode,
+            modified,
+            file_type,
+            owner,
+        }
+    }
 }
 
 impl Metadata {
@@ -75,5 +151,20 @@ impl Metadata {
     /// True for a regular file.
     pub fn is_file(&self) -> bool {
         self.file_type == FileType::File
+    }
+
+    /// True for a symbolic link (only from [`MPath::symlink_metadata`](crate::MPath::symlink_metadata)).
+    pub fn is_symlink(&self) -> bool {
+        self.file_type == FileType::Symlink
+    }
+
+    /// The owner's numeric user id, when the machine reports it.
+    pub fn uid(&self) -> Option<u32> {
+        self.owner.map(|(uid, _)| uid)
+    }
+
+    /// The owner's numeric group id, when the machine reports it.
+    pub fn gid(&self) -> Option<u32> {
+        self.owner.map(|(_, gid)| gid)
     }
 }

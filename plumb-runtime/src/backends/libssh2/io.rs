@@ -91,7 +91,9 @@ impl Drop for Reply {
 pub(super) enum Request {
     /// Run `command` on a new channel, pumping the given local descriptors.
     Exec {
+        /// A command line, or a subsystem's name.
         command: String,
+        subsystem: bool,
         stdin: Option<OwnedFd>,
         stdout: Option<OwnedFd>,
         stderr: Option<OwnedFd>,

@@ -230,8 +230,14 @@ fn gone(name: &str, shared: &Shared) -> Error {
     Error::new(ErrorKind::Connect, name, why)
 }
 
-impl Transport for Libssh2 {
-    fn exec(&self, command: &str, [stdin, stdout, stderr]: [Stdio; 3]) -> Result<Box<dyn Child>> {
+impl Libssh2 {
+    /// A session channel running `command`, or the subsystem of that name.
+    fn channel(
+        &self,
+        command: &str,
+        subsystem: bool,
+        [stdin, stdout, stderr]: [Stdio; 3],
+    ) -> Result<Box<dyn Child>> {
         let setup = |e| Error::io(&self.name, "cannot set up the standard streams", e);
         let stdin = match stdin {
             Stdio::Fd(fd) => Some(fd),
@@ -245,6 +251,7 @@ impl Transport for Libssh2 {
         let done = Arc::new(ExitSlot::default());
         self.send(Request::Exec {
             command: command.to_string(),
+            subsystem,
             stdin,
             stdout,
             stderr,
@@ -255,6 +262,16 @@ impl Transport for Libssh2 {
             done,
             copiers: Mutex::new(copiers),
         }))
+    }
+}
+
+impl Transport for Libssh2 {
+    fn exec(&self, command: &str, stdio: [Stdio; 3]) -> Result<Box<dyn Child>> {
+        self.channel(command, false, stdio)
+    }
+
+    fn subsystem(&self, name: &str, stdio: [Stdio; 3]) -> Result<Box<dyn Child>> {
+        self.channel(name, true, stdio)
     }
 
     fn connect_sock_to(&self, host: &str, port: u16) -> Result<Tunnel> {

@@ -107,10 +107,21 @@ impl Opening {
                 }
             }
         }
-        let (Request::Exec { command, .. }, Some(ch)) = (&self.req, self.ch.as_mut()) else {
+        let (
+            Request::Exec {
+                command, subsystem, ..
+            },
+            Some(ch),
+        ) = (&self.req, self.ch.as_mut())
+        else {
             unreachable!("an exec request with its channel")
         };
-        match ch.exec(command) {
+        let started = if *subsystem {
+            ch.subsystem(command)
+        } else {
+            ch.exec(command)
+        };
+        match started {
             Ok(()) => {
                 let (
                     Request::Exec {

@@ -1,14 +1,14 @@
 //! Files here: `std::fs`, with errors that name the path.
 
 use std::ffi::OsString;
-use std::fs;
-use std::io;
-use std::os::unix::fs::MetadataExt;
-use std::path::Path;
+use std::fs::{self, File};
+use std::io::{self, Read, Write};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
 
 use super::{LocalMachine, NAME};
 use crate::error::Error;
-use crate::machine::fs::{FileType, Fs, Metadata};
+use crate::machine::fs::{sorted, temp_name, Fs, Metadata, WriteFile};
 use crate::Result;
 
 fn fs_error(what: &str, path: &Path, err: io::Error) -> Error {
@@ -26,6 +26,31 @@ impl Fs for LocalMachine {
         fs::write(&path, data).map_err(|e| fs_error("write", &path, e))
     }
 
+    fn append(&self, path: &Path, data: &[u8]) -> Result<()> {
+        let mut f = self.create(path, true)?;
+        f.write_all(data)
+            .map_err(|e| fs_error("write", &self.ctx.resolve(path), e))?;
+        f.finish()
+    }
+
+    fn open(&self, path: &Path) -> Result<Box<dyn Read + Send>> {
+        let path = self.ctx.resolve(path);
+        let f = File::open(&path).map_err(|e| fs_error("read", &path, e))?;
+        Ok(Box::new(f))
+    }
+
+    fn create(&self, path: &Path, append: bool) -> Result<Box<dyn WriteFile>> {
+        let path = self.ctx.resolve(path);
+        let f = fs::OpenOptions::new()
+            .create(true)
+            .write(true)
+            .append(append)
+            .truncate(!append)
+            .open(&path)
+            .map_err(|e| fs_error("write", &path, e))?;
+        Ok(Box::new(LocalFile { f, path }))
+    }
+
     fn metadata(&self, path: &Path, follow: bool) -> Result<Metadata> {
         let path = self.ctx.resolve(path);
         let m = if follow {
@@ -34,32 +59,22 @@ impl Fs for LocalMachine {
             fs::symlink_metadata(&path)
         };
         let m = m.map_err(|e| fs_error("stat", &path, e))?;
-        let ft = m.file_type();
-        Ok(Metadata {
-            len: m.len(),
-            mode: m.mode(),
-            modified: m.modified().ok(),
-            file_type: if ft.is_symlink() {
-                FileType::Symlink
-            } else if ft.is_dir() {
-                FileType::Dir
-            } else if ft.is_file() {
-                FileType::File
-            } else {
-                FileType::Other
-            },
-        })
+        Ok(Metadata::from_mode(
+            m.mode(),
+            m.len(),
+            m.modified().ok(),
+            Some((m.uid(), m.gid())),
+        ))
     }
 
     fn read_dir(&self, path: &Path) -> Result<Vec<OsString>> {
         let path = self.ctx.resolve(path);
         let entries = fs::read_dir(&path).map_err(|e| fs_error("list", &path, e))?;
-        let mut names = entries
+        let names = entries
             .map(|e| e.map(|e| e.file_name()))
             .collect::<io::Result<Vec<_>>>()
             .map_err(|e| fs_error("list", &path, e))?;
-        names.sort();
-        Ok(names)
+        Ok(sorted(names))
     }
 
     fn create_dir_all(&self, path: &Path) -> Result<()> {
@@ -81,6 +96,77 @@ impl Fs for LocalMachine {
     fn rename(&self, from: &Path, to: &Path) -> Result<()> {
         let (from, to) = (self.ctx.resolve(from), self.ctx.resolve(to));
         fs::rename(&from, &to).map_err(|e| fs_error("rename", &from, e))
+    }
+
+    fn set_permissions(&self, path: &Path, mode: u32) -> Result<()> {
+        let path = self.ctx.resolve(path);
+        fs::set_permissions(&path, fs::Permissions::from_mode(mode))
+            .map_err(|e| fs_error("set permissions of", &path, e))
+    }
+
+    fn symlink(&self, target: &Path, link: &Path) -> Result<()> {
+        let link = self.ctx.resolve(link);
+        std::os::unix::fs::symlink(target, &link).map_err(|e| fs_error("create link", &link, e))
+    }
+
+    fn read_link(&self, path: &Path) -> Result<PathBuf> {
+        let path = self.ctx.resolve(path);
+        fs::read_link(&path).map_err(|e| fs_error("read link", &path, e))
+    }
+
+    fn touch(&self, path: &Path) -> Result<()> {
+        let path = self.ctx.resolve(path);
+        let f = fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .map_err(|e| fs_error("touch", &path, e))?;
+        f.set_modified(std::time::SystemTime::now())
+            .map_err(|e| fs_error("touch", &path, e))
+    }
+
+    /// `to` is the copy itself: an existing directory there is refused, as remotely.
+    fn copy(&self, from: &Path, to: &Path) -> Result<()> {
+        let (from, to) = (self.ctx.resolve(from), self.ctx.resolve(to));
+        if fs::symlink_metadata(&to).is_ok_and(|m| m.is_dir()) {
+            let exists = io::Error::from(io::ErrorKind::AlreadyExists);
+            return Err(fs_error("copy to", &to, exists));
+        }
+        copy_tree(&from, &to)
+    }
+
+    fn temp_dir(&self) -> Result<PathBuf> {
+        let base = std::env::temp_dir();
+        temp_name(|name| {
+            let dir = base.join(name);
+            match fs::DirBuilder::new().mode(0o700).create(&dir) {
+                Ok(()) => Ok(Some(dir)),
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(None),
+                Err(e) => Err(fs_error("create", &dir, e)),
+            }
+        })
+    }
+}
+
+/// A local file being written; `finish` syncs nothing, it only reports the close.
+struct LocalFile {
+    f: File,
+    path: PathBuf,
+}
+
+impl Write for LocalFile {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.f.write(buf)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.f.flush()
+    }
+}
+
+impl WriteFile for LocalFile {
+    fn finish(&mut self) -> Result<()> {
+        self.f.flush().map_err(|e| fs_error("write", &self.path, e))
     }
 }
 

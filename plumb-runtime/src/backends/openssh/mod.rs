@@ -175,11 +175,16 @@ struct OpenSsh {
     master: Arc<Master>,
 }
 
-impl Transport for OpenSsh {
-    fn exec(&self, command: &str, [stdin, stdout, stderr]: [Stdio; 3]) -> Result<Box<dyn Child>> {
+impl OpenSsh {
+    /// An `ssh` client process through the master, with `args` after the destination.
+    fn spawn(
+        &self,
+        args: &[&str],
+        [stdin, stdout, stderr]: [Stdio; 3],
+    ) -> Result<Box<dyn Child>> {
         self.master.check_open()?;
         let mut c = self.master.ssh();
-        c.arg(&self.master.destination).arg("--").arg(command);
+        c.arg(&self.master.destination).args(args);
         c.stdin(std_stdio(stdin))
             .stdout(std_stdio(stdout))
             .stderr(std_stdio(stderr));
@@ -189,6 +194,17 @@ impl Transport for OpenSsh {
             child,
             master: self.master.clone(),
         }))
+    }
+}
+
+impl Transport for OpenSsh {
+    fn exec(&self, command: &str, stdio: [Stdio; 3]) -> Result<Box<dyn Child>> {
+        self.spawn(&["--", command], stdio)
+    }
+
+    /// `ssh -s`: the subsystem's name goes where a command would.
+    fn subsystem(&self, name: &str, stdio: [Stdio; 3]) -> Result<Box<dyn Child>> {
+        self.spawn(&["-s", "--", name], stdio)
     }
 
     fn connect_sock_to(&self, host: &str, port: u16) -> Result<Tunnel> {

@@ -1,22 +1,29 @@
-//! Every file operation as a small POSIX shell script, the same on any remote host.
+//! Files on a remote host: over SFTP when the server has it, else as small POSIX shell
+//! scripts that need nothing beyond BusyBox (no GNU `find -printf`, no `mv -T`).
 
-use std::ffi::OsString;
+use std::ffi::{OsStr, OsString};
+use std::io::{self, Read, Write};
 use std::os::unix::ffi::OsStringExt;
-use std::path::Path;
-use std::time::Duration;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, UNIX_EPOCH};
 
+use super::sftp::fs::SftpFs;
 use super::Remote;
 use crate::error::{Error, ErrorKind};
-use crate::machine::fs::{FileType, Fs, Metadata};
+use crate::machine::fs::{sorted, Fs, Metadata, WriteFile};
 use crate::machine::Machine;
+use crate::model::expr::cmd;
 use crate::render::quote::quote;
+use crate::{ChildStdin, ChildStdout, Handle};
 use crate::Result;
 
-/// An error for a failed file operation, `NotFound` when the remote says so.
+/// An error for a failed file operation, its kind read from what the remote said.
 pub(super) fn remote_error(machine: &str, stderr: &[u8], code: i32) -> Error {
     let text = String::from_utf8_lossy(stderr).trim().to_string();
     let kind = if text.contains("No such file or directory") || text.contains("not found") {
         ErrorKind::NotFound
+    } else if text.contains("Permission denied") {
+        ErrorKind::PermissionDenied
     } else {
         ErrorKind::Io
     };
@@ -28,122 +35,348 @@ pub(super) fn remote_error(machine: &str, stderr: &[u8], code: i32) -> Error {
     Error::new(kind, machine, text)
 }
 
-/// Every file operation as a small shell script: the same on any machine that runs one.
+impl Remote {
+    /// Runs `f` with the files of this host: SFTP when the server has it.
+    fn with_fs<T>(&self, f: impl FnOnce(&dyn Fs) -> Result<T>) -> Result<T> {
+        let shell = ShellFs(self);
+        match self.conn.sftp() {
+            Some(sftp) => f(&SftpFs {
+                sftp: &sftp,
+                machine: Machine::name(self),
+                shell: &shell,
+            }),
+            None => f(&shell),
+        }
+    }
+}
+
+/// Every operation against the handle's directory, on SFTP or the shell.
 impl Fs for Remote {
     fn read(&self, path: &Path) -> Result<Vec<u8>> {
-        let path = self.resolve(path);
-        self.shell(&[b"exec cat -- ".as_slice(), &quote(&path)].concat(), &[])
-            .map_err(|e| path_error(e, "read", &path))
+        self.with_fs(|fs| fs.read(&self.resolve(path)))
     }
 
     fn write(&self, path: &Path, data: &[u8]) -> Result<()> {
-        let path = self.resolve(path);
-        self.shell(&[b"exec cat > ".as_slice(), &quote(&path)].concat(), data)
-            .map(drop)
-            .map_err(|e| path_error(e, "write", &path))
+        self.with_fs(|fs| fs.write(&self.resolve(path), data))
+    }
+
+    fn append(&self, path: &Path, data: &[u8]) -> Result<()> {
+        self.with_fs(|fs| fs.append(&self.resolve(path), data))
+    }
+
+    fn open(&self, path: &Path) -> Result<Box<dyn Read + Send>> {
+        self.with_fs(|fs| fs.open(&self.resolve(path)))
+    }
+
+    fn create(&self, path: &Path, append: bool) -> Result<Box<dyn WriteFile>> {
+        self.with_fs(|fs| fs.create(&self.resolve(path), append))
     }
 
     fn metadata(&self, path: &Path, follow: bool) -> Result<Metadata> {
-        let path = self.resolve(path);
-        let flag: &[u8] = if follow { b"-L " } else { b"" };
-        let script = [
-            b"exec stat ".as_slice(),
-            flag,
-            b"-c '%s %f %Y' -- ",
-            &quote(&path),
-        ]
-        .concat();
-        let out = self
-            .shell(&script, &[])
-            .map_err(|e| path_error(e, "stat", &path))?;
-        let text = String::from_utf8_lossy(&out);
-        let mut it = text.split_whitespace();
-        let parse = || {
-            Error::new(
-                ErrorKind::Protocol,
-                Machine::name(self),
-                format!("unexpected `stat` output: {text}"),
-            )
-        };
-        let len: u64 = it.next().and_then(|s| s.parse().ok()).ok_or_else(parse)?;
-        let raw = it
-            .next()
-            .and_then(|s| u32::from_str_radix(s, 16).ok())
-            .ok_or_else(parse)?;
-        let mtime: u64 = it.next().and_then(|s| s.parse().ok()).ok_or_else(parse)?;
-        let file_type = match raw & 0o170000 {
-            0o040000 => FileType::Dir,
-            0o100000 => FileType::File,
-            0o120000 => FileType::Symlink,
-            _ => FileType::Other,
-        };
-        Ok(Metadata {
-            len,
-            mode: raw,
-            modified: Some(std::time::UNIX_EPOCH + Duration::from_secs(mtime)),
-            file_type,
-        })
+        self.with_fs(|fs| fs.metadata(&self.resolve(path), follow))
     }
 
     fn read_dir(&self, path: &Path) -> Result<Vec<OsString>> {
-        let path = self.resolve(path);
+        self.with_fs(|fs| fs.read_dir(&self.resolve(path)))
+    }
+
+    fn create_dir_all(&self, path: &Path) -> Result<()> {
+        self.with_fs(|fs| fs.create_dir_all(&self.resolve(path)))
+    }
+
+    fn remove(&self, path: &Path) -> Result<()> {
+        self.with_fs(|fs| fs.remove(&self.resolve(path)))
+    }
+
+    fn rename(&self, from: &Path, to: &Path) -> Result<()> {
+        self.with_fs(|fs| fs.rename(&self.resolve(from), &self.resolve(to)))
+    }
+
+    fn set_permissions(&self, path: &Path, mode: u32) -> Result<()> {
+        self.with_fs(|fs| fs.set_permissions(&self.resolve(path), mode))
+    }
+
+    /// `target` is stored as given: a relative target is relative to the link.
+    fn symlink(&self, target: &Path, link: &Path) -> Result<()> {
+        self.with_fs(|fs| fs.symlink(target, &self.resolve(link)))
+    }
+
+    fn read_link(&self, path: &Path) -> Result<PathBuf> {
+        self.with_fs(|fs| fs.read_link(&self.resolve(path)))
+    }
+
+    fn touch(&self, path: &Path) -> Result<()> {
+        self.with_fs(|fs| fs.touch(&self.resolve(path)))
+    }
+
+    fn copy(&self, from: &Path, to: &Path) -> Result<()> {
+        ShellFs(self).copy(&self.resolve(from), &self.resolve(to))
+    }
+
+    fn temp_dir(&self) -> Result<PathBuf> {
+        self.with_fs(|fs| fs.temp_dir())
+    }
+}
+
+/// Says "No such file or directory" (which the error's kind is read from) unless
+/// something, a dangling symlink included, is at `$p`.
+const NEED_P: &[u8] =
+    b"[ -e \"$p\" ] || [ -L \"$p\" ] || { echo \"$p: No such file or directory\" >&2; exit 2; }; ";
+
+/// The file operations as POSIX shell scripts, with paths already resolved. Each sets
+/// `p` (and `t`) to the quoted paths first, so a script reads like ordinary shell.
+pub(super) struct ShellFs<'a>(pub(super) &'a Remote);
+
+impl ShellFs<'_> {
+    /// Runs `body` with `p` set to `path`; its stdout, or an error naming the path.
+    fn run(&self, what: &str, path: &Path, body: &[u8], stdin: &[u8]) -> Result<Vec<u8>> {
+        let script = [b"p=".as_slice(), &quote(path), b"; ", body].concat();
+        self.0
+            .shell(&script, stdin)
+            .map_err(|e| path_error(e, what, path))
+    }
+
+    /// Runs `body` with `p` set to `from` and `t` to `to`.
+    fn run2(&self, what: &str, from: &Path, to: &Path, body: &[u8]) -> Result<Vec<u8>> {
+        let script = [b"t=".as_slice(), &quote(to), b"; ", body].concat();
+        self.run(what, from, &script, &[])
+    }
+
+    /// A command streaming the file to or from us.
+    fn spawn(&self, script: &str, path: &Path) -> Result<Handle> {
+        cmd("sh", [OsStr::new("-c"), OsStr::new(script), OsStr::new("sh"), path.as_os_str()])
+            .on(self.0)
+            .spawn()
+    }
+}
+
+impl Fs for ShellFs<'_> {
+    fn read(&self, path: &Path) -> Result<Vec<u8>> {
+        self.run("read", path, b"exec cat -- \"$p\"", &[])
+    }
+
+    fn write(&self, path: &Path, data: &[u8]) -> Result<()> {
+        self.run("write", path, b"exec cat > \"$p\"", data).map(drop)
+    }
+
+    fn append(&self, path: &Path, data: &[u8]) -> Result<()> {
+        self.run("write", path, b"exec cat >> \"$p\"", data).map(drop)
+    }
+
+    fn open(&self, path: &Path) -> Result<Box<dyn Read + Send>> {
+        let mut handle = self.spawn("exec cat -- \"$1\"", path)?;
+        let out = handle.take_stdout().expect("a spawned command's stdout");
+        Ok(Box::new(ShellReader {
+            handle,
+            out,
+            path: path.to_path_buf(),
+        }))
+    }
+
+    fn create(&self, path: &Path, append: bool) -> Result<Box<dyn WriteFile>> {
+        let script = if append {
+            "exec cat >> \"$1\""
+        } else {
+            "exec cat > \"$1\""
+        };
+        let mut handle = self.spawn(script, path)?;
+        let input = handle.take_stdin();
+        Ok(Box::new(ShellWriter {
+            handle,
+            input,
+            path: path.to_path_buf(),
+        }))
+    }
+
+    /// `stat -c` is GNU's and BusyBox's, `stat -f` BSD's and macOS's: whichever works.
+    fn metadata(&self, path: &Path, follow: bool) -> Result<Metadata> {
+        let l: &[u8] = if follow { b"-L " } else { b"" };
         let script = [
-            b"cd -- ".as_slice(),
-            &quote(&path),
-            b" && exec find . -mindepth 1 -maxdepth 1 -printf '%f\\0'",
+            NEED_P,
+            b"if stat -c %s / >/dev/null 2>&1; then exec stat ",
+            l,
+            b"-c '%s %f %Y %u %g' -- \"$p\"; else exec stat ",
+            l,
+            b"-f '%z %Xp %m %u %g' -- \"$p\"; fi",
         ]
         .concat();
-        let out = self
-            .shell(&script, &[])
-            .map_err(|e| path_error(e, "list", &path))?;
-        let mut names: Vec<OsString> = out
+        let out = self.run("stat", path, &script, &[])?;
+        parse_stat(&out).ok_or_else(|| {
+            Error::new(
+                ErrorKind::Protocol,
+                Machine::name(self.0),
+                format!(
+                    "unexpected `stat` output for `{}`: {}",
+                    path.display(),
+                    String::from_utf8_lossy(&out)
+                ),
+            )
+        })
+    }
+
+    /// A glob loop, not `find -printf`: the three patterns cover every name, hidden ones
+    /// too, and each name ends with a NUL, so any byte but `/` and NUL survives.
+    fn read_dir(&self, path: &Path) -> Result<Vec<OsString>> {
+        let script = [
+            NEED_P,
+            b"cd -- \"$p\" || exit; for f in * .[!.]* ..?*; do \
+              if [ -e \"$f\" ] || [ -L \"$f\" ]; then printf '%s\\000' \"$f\"; fi; done"
+                .as_slice(),
+        ]
+        .concat();
+        let out = self.run("list", path, &script, &[])?;
+        let names = out
             .split(|&b| b == 0)
             .filter(|n| !n.is_empty())
             .map(|n| OsString::from_vec(n.to_vec()))
             .collect();
-        names.sort();
-        Ok(names)
+        Ok(sorted(names))
     }
 
     fn create_dir_all(&self, path: &Path) -> Result<()> {
-        let path = self.resolve(path);
-        self.shell(
-            &[b"exec mkdir -p -- ".as_slice(), &quote(&path)].concat(),
-            &[],
-        )
-        .map(drop)
-        .map_err(|e| path_error(e, "create", &path))
+        self.run("create", path, b"exec mkdir -p -- \"$p\"", &[])
+            .map(drop)
     }
 
     fn remove(&self, path: &Path) -> Result<()> {
-        let path = self.resolve(path);
-        let q = quote(&path);
-        let script = [
-            b"[ -e ".as_slice(),
-            &q,
-            b" ] || [ -L ",
-            &q,
-            b" ] || { echo 'No such file or directory' >&2; exit 1; }; exec rm -rf -- ",
-            &q,
-        ]
-        .concat();
-        self.shell(&script, &[])
-            .map(drop)
-            .map_err(|e| path_error(e, "remove", &path))
+        let script = [NEED_P, b"exec rm -rf -- \"$p\"".as_slice()].concat();
+        self.run("remove", path, &script, &[]).map(drop)
     }
 
+    /// `rename(2)`'s rules without GNU `mv -T`: a directory replaces an empty directory,
+    /// never moves into it.
     fn rename(&self, from: &Path, to: &Path) -> Result<()> {
-        let (from, to) = (self.resolve(from), self.resolve(to));
         let script = [
-            b"exec mv -T -- ".as_slice(),
-            &quote(&from),
-            b" ",
-            &quote(&to),
+            NEED_P,
+            b"if [ -d \"$t\" ] && [ ! -L \"$t\" ]; then \
+              if [ -d \"$p\" ]; then rmdir -- \"$t\" || exit; \
+              else echo \"$t: Is a directory\" >&2; exit 1; fi; fi; \
+              exec mv -f -- \"$p\" \"$t\""
+                .as_slice(),
         ]
         .concat();
-        self.shell(&script, &[])
+        self.run2("rename", from, to, &script).map(drop)
+    }
+
+    fn set_permissions(&self, path: &Path, mode: u32) -> Result<()> {
+        let script = format!("exec chmod -- {:o} \"$p\"", mode & 0o7777);
+        self.run("set permissions of", path, script.as_bytes(), &[])
             .map(drop)
-            .map_err(|e| path_error(e, "rename", &from))
+    }
+
+    fn symlink(&self, target: &Path, link: &Path) -> Result<()> {
+        self.run2("create link", link, target, b"exec ln -s -- \"$t\" \"$p\"")
+            .map(drop)
+    }
+
+    fn read_link(&self, path: &Path) -> Result<PathBuf> {
+        let mut out = self.run("read link", path, b"exec readlink -- \"$p\"", &[])?;
+        if out.last() == Some(&b'\n') {
+            out.pop();
+        }
+        Ok(PathBuf::from(OsString::from_vec(out)))
+    }
+
+    fn touch(&self, path: &Path) -> Result<()> {
+        self.run("touch", path, b"exec touch -- \"$p\"", &[])
+            .map(drop)
+    }
+
+    /// `cp -R -P -p` is POSIX: links stay links, modes and times are kept. `to` is the
+    /// copy itself, so an existing directory there is an error, not a place to copy into.
+    fn copy(&self, from: &Path, to: &Path) -> Result<()> {
+        let script = [
+            NEED_P,
+            b"if [ -d \"$t\" ] && [ ! -L \"$t\" ]; then echo \"$t: File exists\" >&2; exit 1; fi; \
+              exec cp -R -P -p -- \"$p\" \"$t\""
+                .as_slice(),
+        ]
+        .concat();
+        self.run2("copy", from, to, &script).map(drop)
+    }
+
+    fn temp_dir(&self) -> Result<PathBuf> {
+        let script = b"exec mktemp -d \"${TMPDIR:-/tmp}/plumb-XXXXXXXX\"";
+        let mut out = self.run("create", Path::new("a temporary directory"), script, &[])?;
+        if out.last() == Some(&b'\n') {
+            out.pop();
+        }
+        Ok(PathBuf::from(OsString::from_vec(out)))
+    }
+}
+
+/// `len mode(hex) mtime uid gid`, as both `stat` formats above print it.
+fn parse_stat(out: &[u8]) -> Option<Metadata> {
+    let text = std::str::from_utf8(out).ok()?;
+    let mut it = text.split_whitespace();
+    let len = it.next()?.parse().ok()?;
+    let mode = u32::from_str_radix(it.next()?, 16).ok()?;
+    let mtime: u64 = it.next()?.parse().ok()?;
+    let uid = it.next()?.parse().ok()?;
+    let gid = it.next()?.parse().ok()?;
+    Some(Metadata::from_mode(
+        mode,
+        len,
+        Some(UNIX_EPOCH + Duration::from_secs(mtime)),
+        Some((uid, gid)),
+    ))
+}
+
+/// A remote `cat` streaming a file to us; its failure shows at the end of the stream.
+struct ShellReader {
+    handle: Handle,
+    out: ChildStdout,
+    path: PathBuf,
+}
+
+impl Read for ShellReader {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.out.read(buf)?;
+        if n == 0 && !buf.is_empty() {
+            if let Err(e) = self.handle.wait() {
+                let e = path_error(e, "read", &self.path);
+                return Err(io::Error::other(e));
+            }
+        }
+        Ok(n)
+    }
+}
+
+/// A remote `cat` writing the file: `finish` closes its stdin and waits for it.
+struct ShellWriter {
+    handle: Handle,
+    input: Option<ChildStdin>,
+    path: PathBuf,
+}
+
+impl Write for ShellWriter {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match &mut self.input {
+            Some(input) => input.write(buf),
+            None => Err(io::Error::other("the file is already closed")),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.input.as_mut().map_or(Ok(()), |i| i.flush())
+    }
+}
+
+impl WriteFile for ShellWriter {
+    fn finish(&mut self) -> Result<()> {
+        if self.input.take().is_none() {
+            return Ok(());
+        }
+        self.handle
+            .wait()
+            .map(drop)
+            .map_err(|e| path_error(e, "write", &self.path))
+    }
+}
+
+impl Drop for ShellWriter {
+    fn drop(&mut self) {
+        let _ = self.finish();
     }
 }
 

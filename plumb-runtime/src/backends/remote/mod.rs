@@ -12,6 +12,7 @@
 mod files;
 mod jobs;
 pub(crate) mod options;
+mod sftp;
 mod transfer;
 pub(crate) mod transport;
 
@@ -20,10 +21,11 @@ use std::fmt;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::thread;
 
 use self::jobs::{LiveJobs, RemoteProcess};
+use self::sftp::Sftp;
 use self::transport::Transport;
 use crate::error::{Error, ErrorKind};
 use crate::machine::fs::Fs;
@@ -50,6 +52,16 @@ struct Conn {
     /// Whether the login shell reads POSIX quoting (see [`login::login_command`]).
     posix_login: AtomicBool,
     jobs: LiveJobs,
+    sftp: Mutex<SftpSlot>,
+}
+
+/// The connection's SFTP session, started on the first file operation.
+enum SftpSlot {
+    /// Not started, or lost: the next file operation starts one.
+    Untried,
+    Ready(Arc<Sftp>),
+    /// The server has no SFTP subsystem: files go through the shell.
+    Absent,
 }
 
 /// What a raw script left: its exit code (128 + N for a signal) and output.
@@ -78,6 +90,7 @@ impl Remote {
                 transport,
                 posix_login: AtomicBool::new(true),
                 jobs: LiveJobs::default(),
+                sftp: Mutex::new(SftpSlot::Untried),
             }),
             ctx: Arc::new(Context::default()),
         };
@@ -100,6 +113,7 @@ impl Remote {
     }
 
     pub(crate) fn reconnect(&self) -> Result<()> {
+        *self.conn.sftp.lock().unwrap() = SftpSlot::Untried;
         self.conn.transport.reopen()?;
         self.conn.detect_login_shell();
         Ok(())
@@ -151,6 +165,33 @@ impl Conn {
         }
     }
 
+    /// The SFTP session, started on first use; `None` when the server has no SFTP or it
+    /// cannot start (then the shell path runs, and reports a lost connection itself).
+    fn sftp(&self) -> Option<Arc<Sftp>> {
+        let mut slot = self.sftp.lock().unwrap();
+        match &*slot {
+            SftpSlot::Ready(s) if !s.is_lost() => return Some(s.clone()),
+            SftpSlot::Absent => return None,
+            _ => {}
+        }
+        match Sftp::start(&*self.transport, &self.name) {
+            Ok(Some(s)) => {
+                let s = Arc::new(s);
+                *slot = SftpSlot::Ready(s.clone());
+                Some(s)
+            }
+            Ok(None) => {
+                tracing::debug!(machine = %self.name, "no SFTP subsystem: files go through the shell");
+                *slot = SftpSlot::Absent;
+                None
+            }
+            Err(_) => {
+                *slot = SftpSlot::Untried;
+                None
+            }
+        }
+    }
+
     fn login_command(&self, script: &[u8]) -> Result<String> {
         let posix = self.posix_login.load(Ordering::Relaxed);
         login::login_command(script, posix)
@@ -192,6 +233,7 @@ impl Conn {
     /// Ends the remote processes of jobs still running, while the connection still works,
     /// then the connection.
     fn close(&self) {
+        *self.sftp.lock().unwrap() = SftpSlot::Untried;
         if let Some(script) = self.jobs.kill_all_script() {
             let _ = self.run_script(&script, &[]);
         }

@@ -14,6 +14,10 @@ pub(crate) trait Transport: Send + Sync + 'static {
     /// Runs `command`, a line for the user's login shell, with these local streams.
     fn exec(&self, command: &str, stdio: [Stdio; 3]) -> Result<Box<dyn Child>>;
 
+    /// Starts the server's subsystem `name` (`sftp`) with these local streams; a server
+    /// without it ends the streams at once.
+    fn subsystem(&self, name: &str, stdio: [Stdio; 3]) -> Result<Box<dyn Child>>;
+
     /// A byte stream to `host:port` as seen from the remote host.
     fn connect_sock_to(&self, host: &str, port: u16) -> Result<Tunnel>;
 

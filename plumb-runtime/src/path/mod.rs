@@ -1,5 +1,7 @@
 //! `MPath`: a path on a particular machine.
 
+mod io;
+
 use std::ffi::OsString;
 use std::fmt;
 use std::os::unix::ffi::OsStrExt;
@@ -10,6 +12,8 @@ use crate::arg::ToArg;
 use crate::error::{Error, ErrorKind};
 use crate::machine::{Machine, Metadata};
 use crate::Result;
+
+pub use self::io::{FileReader, FileWriter, TempDir, Walk};
 
 /// A path on a machine, with file operations that run there.
 ///
@@ -226,11 +230,123 @@ impl MPath {
         self.machine.fs().remove(&self.path)
     }
 
-    /// Renames (moves) it to `to` on the same machine.
+    /// Renames (moves) it to `to` on the same machine. As `rename(2)`: an existing file
+    /// at `to` is replaced, and so is an empty directory when this is one.
     pub fn rename(&self, to: impl AsRef<Path>) -> Result<MPath> {
         let to = to.as_ref().to_path_buf();
         self.machine.fs().rename(&self.path, &to)?;
         Ok(MPath::new(self.machine.clone(), to))
+    }
+
+    /// Like [`metadata`](MPath::metadata), but a symlink describes itself, not its target.
+    pub fn symlink_metadata(&self) -> Result<Metadata> {
+        self.machine.fs().metadata(&self.path, false)
+    }
+
+    /// Adds `data` to the end of the file, creating it if needed.
+    pub fn append(&self, data: impl AsRef<[u8]>) -> Result<()> {
+        self.machine.fs().append(&self.path, data.as_ref())
+    }
+
+    /// Creates an empty file, or sets an existing file's modification time to now.
+    pub fn touch(&self) -> Result<()> {
+        self.machine.fs().touch(&self.path)
+    }
+
+    /// Sets the permission bits, e.g. `0o755`.
+    ///
+    /// ```
+    /// # extern crate plumb_runtime as plumb;
+    /// use plumb::prelude::*;
+    /// let dir = plumb::local().temp_dir().unwrap();
+    /// let f = dir.join("run.sh");
+    /// f.write("#!/bin/sh\n").unwrap();
+    /// f.set_permissions(0o750).unwrap();
+    /// assert_eq!(f.metadata().unwrap().mode(), 0o750);
+    /// ```
+    pub fn set_permissions(&self, mode: u32) -> Result<()> {
+        self.machine.fs().set_permissions(&self.path, mode)
+    }
+
+    /// Makes `link` (on the same machine) a symbolic link to this path, which is stored as
+    /// written: a relative path is relative to the link's directory.
+    ///
+    /// ```
+    /// # extern crate plumb_runtime as plumb;
+    /// use plumb::prelude::*;
+    /// let dir = plumb::local().temp_dir().unwrap();
+    /// dir.join("real.txt").write("hi").unwrap();
+    /// let link = plumb::local().path("real.txt").symlink(dir.join("link.txt")).unwrap();
+    /// assert_eq!(link.read_link().unwrap(), std::path::Path::new("real.txt"));
+    /// assert_eq!(link.read_to_string().unwrap(), "hi");
+    /// assert!(link.symlink_metadata().unwrap().is_symlink());
+    /// ```
+    pub fn symlink(&self, link: impl AsRef<Path>) -> Result<MPath> {
+        let link = link.as_ref().to_path_buf();
+        self.machine.fs().symlink(&self.path, &link)?;
+        Ok(MPath::new(self.machine.clone(), link))
+    }
+
+    /// Where a symbolic link points.
+    pub fn read_link(&self) -> Result<PathBuf> {
+        self.machine.fs().read_link(&self.path)
+    }
+
+    /// Copies this file or tree to `to` on the same machine, without the data passing
+    /// through here; symlinks are copied as links, modes kept. `to` is the copy itself: an
+    /// existing directory there is an error.
+    pub fn copy_to(&self, to: impl AsRef<Path>) -> Result<MPath> {
+        let to = to.as_ref().to_path_buf();
+        self.machine.fs().copy(&self.path, &to)?;
+        Ok(MPath::new(self.machine.clone(), to))
+    }
+
+    /// Every path below this directory, depth first, each directory before its entries and
+    /// entries in name order. Symlinks are listed, not followed. Memory grows with the
+    /// tree's depth, not its size.
+    ///
+    /// ```
+    /// # extern crate plumb_runtime as plumb;
+    /// use plumb::prelude::*;
+    /// let dir = plumb::local().temp_dir().unwrap();
+    /// dir.join("a/b").create_dir_all().unwrap();
+    /// dir.join("a/b/c.txt").touch().unwrap();
+    /// let found: Vec<_> = dir.walk().unwrap().map(|p| p.unwrap().file_name().unwrap().to_owned()).collect();
+    /// assert_eq!(found, ["a", "b", "c.txt"]);
+    /// ```
+    pub fn walk(&self) -> Result<Walk> {
+        Walk::new(self)
+    }
+
+    /// The file as a stream, read as it is consumed.
+    ///
+    /// ```
+    /// # extern crate plumb_runtime as plumb;
+    /// use plumb::prelude::*;
+    /// use std::io::{Read, Write};
+    /// let dir = plumb::local().temp_dir().unwrap();
+    /// let f = dir.join("big.bin");
+    /// let mut w = f.create().unwrap();
+    /// w.write_all(&[7; 100_000]).unwrap();
+    /// w.finish().unwrap();
+    /// let mut n = 0;
+    /// let mut r = f.open().unwrap();
+    /// let mut buf = [0; 4096];
+    /// loop { match r.read(&mut buf).unwrap() { 0 => break, k => n += k } }
+    /// assert_eq!(n, 100_000);
+    /// ```
+    pub fn open(&self) -> Result<FileReader> {
+        self.machine.fs().open(&self.path).map(FileReader)
+    }
+
+    /// A stream into the file, created or truncated.
+    pub fn create(&self) -> Result<FileWriter> {
+        self.machine.fs().create(&self.path, false).map(FileWriter)
+    }
+
+    /// A stream to the end of the file, created if needed.
+    pub fn append_stream(&self) -> Result<FileWriter> {
+        self.machine.fs().create(&self.path, true).map(FileWriter)
     }
 }
 
@@ -310,6 +426,25 @@ pub trait MachineExt: Machine + Clone + 'static {
     /// ```
     fn path(&self, path: impl AsRef<Path>) -> MPath {
         MPath::new(Arc::new(self.clone()), path.as_ref().to_path_buf())
+    }
+
+    /// A new directory only this user can enter (mode 0700), removed with everything in it
+    /// when the [`TempDir`] is dropped. It is in `/tmp` on a remote machine, in
+    /// [`std::env::temp_dir`] here.
+    ///
+    /// ```
+    /// # extern crate plumb_runtime as plumb;
+    /// use plumb::prelude::*;
+    /// let kept = {
+    ///     let dir = plumb::local().temp_dir().unwrap();
+    ///     dir.join("x").write("1").unwrap();
+    ///     dir.as_path().to_path_buf()
+    /// };
+    /// assert!(!kept.exists());
+    /// ```
+    fn temp_dir(&self) -> Result<TempDir> {
+        let dir = self.fs().temp_dir()?;
+        Ok(TempDir::new(self.path(dir)))
     }
 }
 

@@ -1,0 +1,261 @@
+//! Every file operation over SFTP: one round trip for a stat, two for a small read or
+//! write, and no remote shell or tool at all.
+
+use std::ffi::OsString;
+use std::io::{Read, Write};
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use super::files::{Named, SftpReader, SftpWriter};
+use super::wire::{fxp, open, Attrs};
+use super::{Failed, Pending, Sftp};
+use crate::error::Error;
+use crate::machine::fs::{sorted, temp_name, Fs, Metadata, WriteFile};
+use crate::Result;
+
+/// The file operations of a machine whose server speaks SFTP.
+pub(crate) struct SftpFs<'a> {
+    pub(crate) sftp: &'a Arc<Sftp>,
+    pub(crate) machine: &'a str,
+    /// For what SFTP cannot do.
+    pub(crate) shell: &'a dyn Fs,
+}
+
+fn bytes(path: &Path) -> &[u8] {
+    path.as_os_str().as_bytes()
+}
+
+impl SftpFs<'_> {
+    fn named(&self, path: &Path) -> Named {
+        Named {
+            machine: self.machine.to_string(),
+            path: bytes(path).to_vec(),
+        }
+    }
+
+    /// Names the machine, the operation and the path in a failure.
+    fn fail<'p>(&'p self, what: &'p str, path: &'p Path) -> impl FnOnce(Failed) -> Error + 'p {
+        move |f| f.error(self.machine, what, bytes(path))
+    }
+
+    /// An error of a stream, which carries our own error when it made it.
+    fn stream_error(&self, what: &str, path: &Path, e: std::io::Error) -> Error {
+        match e.into_inner().map(|inner| inner.downcast::<Error>()) {
+            Some(Ok(ours)) => *ours,
+            Some(Err(other)) => Error::new(
+                crate::ErrorKind::Io,
+                self.machine,
+                format!("cannot {what} `{}`: {other}", path.display()),
+            ),
+            None => Error::new(
+                crate::ErrorKind::Io,
+                self.machine,
+                format!("cannot {what} `{}`", path.display()),
+            ),
+        }
+    }
+
+    fn write_all(&self, path: &Path, data: &[u8], append: bool) -> Result<()> {
+        let mut w = self.create(path, append)?;
+        w.write_all(data)
+            .map_err(|e| self.stream_error("write", path, e))?;
+        w.finish()
+    }
+
+    fn mkdir_all(&self, path: &Path) -> std::result::Result<(), Failed> {
+        let mkdir = |p: &Path| {
+            self.sftp
+                .call_ok(fxp::MKDIR, |r| r.bytes(bytes(p)).attrs(&Attrs::default()))
+        };
+        let is_dir = |p: &Path| {
+            self.sftp
+                .stat(bytes(p), true)
+                .is_ok_and(|a| metadata(&a).is_dir())
+        };
+        match mkdir(path) {
+            Ok(()) => Ok(()),
+            Err(Failed::Status(..)) if is_dir(path) => Ok(()),
+            Err(Failed::Status(..)) => {
+                match path.parent().filter(|p| !p.as_os_str().is_empty()) {
+                    Some(parent) if !is_dir(parent) => self.mkdir_all(parent)?,
+                    _ => {}
+                }
+                // Another process may make it meanwhile: that is success too.
+                mkdir(path).or_else(|e| if is_dir(path) { Ok(()) } else { Err(e) })
+            }
+            Err(lost) => Err(lost),
+        }
+    }
+
+    /// Removes `path` and what is below it: each directory's files with one window of
+    /// requests, then its subdirectories, then itself.
+    fn remove_tree(&self, path: &[u8], attrs: &Attrs) -> std::result::Result<(), Failed> {
+        if !metadata(attrs).is_dir() {
+            return self.sftp.call_ok(fxp::REMOVE, |r| r.bytes(path));
+        }
+        let entries = self.sftp.read_dir(path)?;
+        let child = |name: &[u8]| [path, b"/", name].concat();
+        let removals: Vec<Pending> = entries
+            .iter()
+            .filter(|(_, a)| !metadata(a).is_dir())
+            .map(|(name, _)| self.sftp.send(fxp::REMOVE, |r| r.bytes(&child(name))))
+            .collect();
+        for p in removals {
+            super::expect_ok(p.wait())?;
+        }
+        for (name, a) in entries.iter().filter(|(_, a)| metadata(a).is_dir()) {
+            self.remove_tree(&child(name), a)?;
+        }
+        self.sftp.call_ok(fxp::RMDIR, |r| r.bytes(path))
+    }
+}
+
+impl Fs for SftpFs<'_> {
+    fn read(&self, path: &Path) -> Result<Vec<u8>> {
+        let mut r = SftpReader::open(self.sftp.clone(), self.named(path))
+            .map_err(self.fail("read", path))?;
+        let mut data = Vec::new();
+        r.read_to_end(&mut data)
+            .map_err(|e| self.stream_error("read", path, e))?;
+        Ok(data)
+    }
+
+    fn write(&self, path: &Path, data: &[u8]) -> Result<()> {
+        self.write_all(path, data, false)
+    }
+
+    fn append(&self, path: &Path, data: &[u8]) -> Result<()> {
+        self.write_all(path, data, true)
+    }
+
+    fn open(&self, path: &Path) -> Result<Box<dyn Read + Send>> {
+        let r = SftpReader::open(self.sftp.clone(), self.named(path))
+            .map_err(self.fail("read", path))?;
+        Ok(Box::new(r))
+    }
+
+    fn create(&self, path: &Path, append: bool) -> Result<Box<dyn WriteFile>> {
+        let w = SftpWriter::create(self.sftp.clone(), self.named(path), append)
+            .map_err(self.fail("write", path))?;
+        Ok(Box::new(w))
+    }
+
+    fn metadata(&self, path: &Path, follow: bool) -> Result<Metadata> {
+        let a = self
+            .sftp
+            .stat(bytes(path), follow)
+            .map_err(self.fail("stat", path))?;
+        Ok(metadata(&a))
+    }
+
+    fn read_dir(&self, path: &Path) -> Result<Vec<OsString>> {
+        let entries = self
+            .sftp
+            .read_dir(bytes(path))
+            .map_err(self.fail("list", path))?;
+        Ok(sorted(
+            entries
+                .into_iter()
+                .map(|(name, _)| OsString::from_vec(name))
+                .collect(),
+        ))
+    }
+
+    fn create_dir_all(&self, path: &Path) -> Result<()> {
+        self.mkdir_all(path).map_err(self.fail("create", path))
+    }
+
+    fn remove(&self, path: &Path) -> Result<()> {
+        let a = self
+            .sftp
+            .stat(bytes(path), false)
+            .map_err(self.fail("remove", path))?;
+        self.remove_tree(bytes(path), &a)
+            .map_err(self.fail("remove", path))
+    }
+
+    fn rename(&self, from: &Path, to: &Path) -> Result<()> {
+        self.sftp
+            .rename(bytes(from), bytes(to))
+            .map_err(self.fail("rename", from))
+    }
+
+    fn set_permissions(&self, path: &Path, mode: u32) -> Result<()> {
+        self.sftp
+            .call_ok(fxp::SETSTAT, |r| r.bytes(bytes(path)).attrs(&Attrs::mode(mode)))
+            .map_err(self.fail("set permissions of", path))
+    }
+
+    fn symlink(&self, target: &Path, link: &Path) -> Result<()> {
+        self.sftp
+            .symlink(bytes(target), bytes(link))
+            .map_err(self.fail("create link", link))
+    }
+
+    fn read_link(&self, path: &Path) -> Result<PathBuf> {
+        let target = self
+            .sftp
+            .read_link(bytes(path))
+            .map_err(self.fail("read link", path))?;
+        Ok(PathBuf::from(OsString::from_vec(target)))
+    }
+
+    /// Opens (creating) without truncating, then the close and the new times go out
+    /// together.
+    fn touch(&self, path: &Path) -> Result<()> {
+        let handle = self
+            .sftp
+            .open(bytes(path), open::WRITE | open::CREAT, &Attrs::default())
+            .map_err(self.fail("touch", path))?;
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as u32);
+        let times = Attrs {
+            times: Some((now, now)),
+            ..Attrs::default()
+        };
+        let close = self.sftp.send(fxp::CLOSE, |r| r.bytes(&handle));
+        let set = self
+            .sftp
+            .send(fxp::SETSTAT, |r| r.bytes(bytes(path)).attrs(&times));
+        super::expect_ok(close.wait())
+            .and(super::expect_ok(set.wait()))
+            .map_err(self.fail("touch", path))
+    }
+
+    /// SFTP cannot copy: `cp` on the remote host can.
+    fn copy(&self, from: &Path, to: &Path) -> Result<()> {
+        self.shell.copy(from, to)
+    }
+
+    /// A new directory in `/tmp`, only the user's (mode 0700).
+    fn temp_dir(&self) -> Result<PathBuf> {
+        temp_name(|name| {
+            let dir = Path::new("/tmp").join(name);
+            let mkdir = self.sftp.call_ok(fxp::MKDIR, |r| {
+                r.bytes(bytes(&dir)).attrs(&Attrs::mode(0o700))
+            });
+            match mkdir {
+                Ok(()) => Ok(Some(dir)),
+                // Taken, or another failure: which, a stat tells.
+                Err(Failed::Status(..)) if self.sftp.stat(bytes(&dir), false).is_ok() => {
+                    Ok(None)
+                }
+                Err(e) => Err(e.error(self.machine, "create", bytes(&dir))),
+            }
+        })
+    }
+}
+
+/// Metadata from SFTP attributes.
+fn metadata(a: &Attrs) -> Metadata {
+    Metadata::from_mode(
+        a.mode.unwrap_or(0),
+        a.size.unwrap_or(0),
+        a.times
+            .map(|(_, mtime)| UNIX_EPOCH + Duration::from_secs(mtime.into())),
+        a.uid_gid,
+    )
+}

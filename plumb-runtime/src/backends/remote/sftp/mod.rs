@@ -1,0 +1,365 @@
+//! Our SFTP client, over the transport's `sftp` subsystem: a channel of the libssh2
+//! session (pumped by its I/O thread like any command) or an `ssh -s sftp` through the
+//! OpenSSH master. One client per connection, shared by every thread: requests carry ids,
+//! a reader thread hands each reply to its caller, so many calls are in flight at once
+//! and bulk reads and writes keep a window of requests outstanding.
+//!
+//! Ours rather than libssh2's `sftp.c`: that one keeps one operation of each kind per
+//! handle (no two threads statting at once), and only `Ssh2Machine` could use it.
+
+mod files;
+pub(crate) mod fs;
+pub(crate) mod wire;
+
+use std::collections::HashMap;
+use std::io::{Read, Write};
+use std::sync::mpsc::{self, Receiver, SyncSender};
+use std::sync::{Arc, Mutex};
+use std::thread;
+
+use self::wire::{fx, fxp, Attrs, Fields, Packet};
+use super::transport::{Child, Transport};
+use crate::error::{Error, ErrorKind};
+use crate::model::job::Stdio;
+use crate::Result;
+
+
+/// Why a request failed.
+#[derive(Debug)]
+pub(crate) enum Failed {
+    /// The server answered with this status code and message.
+    Status(u32, String),
+    /// The server broke the protocol, or the connection ended.
+    Lost(String),
+}
+
+impl Failed {
+    /// The error for `what` (`read`, `stat`) on `path`, naming the machine.
+    pub(crate) fn error(self, machine: &str, what: &str, path: &[u8]) -> Error {
+        let path = String::from_utf8_lossy(path);
+        let (kind, why) = match self {
+            Failed::Status(fx::NO_SUCH_FILE, m) => (ErrorKind::NotFound, m),
+            Failed::Status(fx::PERMISSION_DENIED, m) => (ErrorKind::PermissionDenied, m),
+            Failed::Status(fx::OP_UNSUPPORTED, m) => (ErrorKind::Protocol, m),
+            Failed::Status(_, m) => (ErrorKind::Io, m),
+            Failed::Lost(m) => (ErrorKind::Connect, m),
+        };
+        Error::new(kind, machine, format!("cannot {what} `{path}`: {why}"))
+    }
+}
+
+type Answer = std::result::Result<Reply, Failed>;
+
+/// A reply: its type and the fields after the request id.
+pub(crate) struct Reply {
+    kind: u8,
+    body: Vec<u8>,
+}
+
+/// A request sent; its reply comes later.
+pub(crate) struct Pending(Receiver<Answer>);
+
+impl Pending {
+    pub(crate) fn wait(self) -> Answer {
+        self.0
+            .recv()
+            .unwrap_or_else(|_| Err(Failed::Lost("the SFTP session ended".into())))
+    }
+}
+
+/// Callers waiting for replies, by request id.
+#[derive(Default)]
+struct Waiting {
+    next_id: u32,
+    callers: HashMap<u32, SyncSender<Answer>>,
+    /// Set once the reply stream ended: why.
+    lost: Option<String>,
+}
+
+/// One SFTP session, shared by every thread of a machine.
+pub(crate) struct Sftp {
+    requests: Mutex<os_pipe::PipeWriter>,
+    waiting: Arc<Mutex<Waiting>>,
+    /// The server renames over an existing target (`posix-rename@openssh.com`).
+    posix_rename: bool,
+}
+
+impl Sftp {
+    /// Starts the `sftp` subsystem; `None` when the server has none.
+    pub(crate) fn start(transport: &dyn Transport, machine: &str) -> Result<Option<Sftp>> {
+        let setup = |e| Error::io(machine, "cannot create a pipe", e);
+        let (req_r, mut req_w) = os_pipe::pipe().map_err(setup)?;
+        let (mut resp_r, resp_w) = os_pipe::pipe().map_err(setup)?;
+        let stdio = [
+            Stdio::Fd(req_r.into()),
+            Stdio::Fd(resp_w.into()),
+            Stdio::Null,
+        ];
+        let child = transport.subsystem("sftp", stdio)?;
+        let extensions = match handshake(&mut req_w, &mut resp_r) {
+            Some(ext) => ext,
+            None => {
+                // No subsystem: the streams ended at once. Reap whatever ran.
+                let _ = child.wait();
+                return Ok(None);
+            }
+        };
+        let waiting = Arc::new(Mutex::new(Waiting::default()));
+        let w = waiting.clone();
+        thread::Builder::new()
+            .name("plumb-sftp".into())
+            .spawn(move || read_replies(resp_r, &w, child))
+            .map_err(|e| Error::io(machine, "cannot start a thread", e))?;
+        Ok(Some(Sftp {
+            requests: Mutex::new(req_w),
+            waiting,
+            posix_rename: extensions.iter().any(|e| e == "posix-rename@openssh.com"),
+        }))
+    }
+
+    /// Whether the session still works.
+    pub(crate) fn is_lost(&self) -> bool {
+        self.waiting.lock().unwrap().lost.is_some()
+    }
+
+    /// Sends the request that `build` makes with a fresh id.
+    pub(crate) fn send(&self, kind: u8, build: impl FnOnce(Packet) -> Packet) -> Pending {
+        let (tx, rx) = mpsc::sync_channel(1);
+        let id = {
+            let mut w = self.waiting.lock().unwrap();
+            if let Some(why) = &w.lost {
+                let _ = tx.send(Err(Failed::Lost(why.clone())));
+                return Pending(rx);
+            }
+            let id = w.next_id;
+            w.next_id = w.next_id.wrapping_add(1);
+            w.callers.insert(id, tx);
+            id
+        };
+        let packet = build(Packet::new(kind, id)).finish();
+        if let Err(e) = self.requests.lock().unwrap().write_all(&packet) {
+            // The reader sees the end too and answers every caller; this one now.
+            let caller = self.waiting.lock().unwrap().callers.remove(&id);
+            if let Some(tx) = caller {
+                let _ = tx.send(Err(Failed::Lost(format!("the SFTP session ended: {e}"))));
+            }
+        }
+        Pending(rx)
+    }
+
+    /// Sends a request and waits for its reply.
+    pub(crate) fn call(&self, kind: u8, build: impl FnOnce(Packet) -> Packet) -> Answer {
+        self.send(kind, build).wait()
+    }
+
+    /// A request whose answer is a status: OK or the failure.
+    pub(crate) fn call_ok(
+        &self,
+        kind: u8,
+        build: impl FnOnce(Packet) -> Packet,
+    ) -> std::result::Result<(), Failed> {
+        expect_ok(self.call(kind, build))
+    }
+
+    pub(crate) fn stat(&self, path: &[u8], follow: bool) -> std::result::Result<Attrs, Failed> {
+        let kind = if follow { fxp::STAT } else { fxp::LSTAT };
+        let reply = self.call(kind, |p| p.bytes(path))?;
+        reply.expect(fxp::ATTRS, |f| f.attrs())
+    }
+
+    /// Opens a file: its handle.
+    pub(crate) fn open(
+        &self,
+        path: &[u8],
+        flags: u32,
+        attrs: &Attrs,
+    ) -> std::result::Result<Vec<u8>, Failed> {
+        let reply = self.call(fxp::OPEN, |p| p.bytes(path).u32(flags).attrs(attrs))?;
+        reply.expect(fxp::HANDLE, |f| f.bytes().map(<[u8]>::to_vec))
+    }
+
+    /// Closes a handle without waiting: for reads, whose close cannot lose data.
+    pub(crate) fn close_later(&self, handle: &[u8]) {
+        drop(self.send(fxp::CLOSE, |p| p.bytes(handle)));
+    }
+
+    /// The entries of a directory (not `.` and `..`) with their attributes (not followed).
+    pub(crate) fn read_dir(
+        &self,
+        path: &[u8],
+    ) -> std::result::Result<Vec<(Vec<u8>, Attrs)>, Failed> {
+        let reply = self.call(fxp::OPENDIR, |p| p.bytes(path))?;
+        let handle = reply.expect(fxp::HANDLE, |f| f.bytes().map(<[u8]>::to_vec))?;
+        let mut entries = Vec::new();
+        let result = loop {
+            match self.call(fxp::READDIR, |p| p.bytes(&handle)) {
+                Ok(reply) if reply.kind == fxp::NAME => {
+                    if let Err(e) = names(&reply.body, &mut entries) {
+                        break Err(e);
+                    }
+                }
+                Ok(reply) => match reply.status() {
+                    Some((fx::EOF, _)) => break Ok(()),
+                    _ => break Err(reply.unexpected()),
+                },
+                Err(e) => break Err(e),
+            }
+        };
+        self.close_later(&handle);
+        result.map(|()| entries)
+    }
+
+    pub(crate) fn rename(&self, from: &[u8], to: &[u8]) -> std::result::Result<(), Failed> {
+        if self.posix_rename {
+            self.call_ok(fxp::EXTENDED, |p| {
+                p.bytes(b"posix-rename@openssh.com").bytes(from).bytes(to)
+            })
+        } else {
+            self.call_ok(fxp::RENAME, |p| p.bytes(from).bytes(to))
+        }
+    }
+
+    /// A symlink at `link` to `target`, in OpenSSH's argument order (target first), the
+    /// reverse of the draft's, which every OpenSSH server and client use.
+    pub(crate) fn symlink(&self, target: &[u8], link: &[u8]) -> std::result::Result<(), Failed> {
+        self.call_ok(fxp::SYMLINK, |p| p.bytes(target).bytes(link))
+    }
+
+    pub(crate) fn read_link(&self, path: &[u8]) -> std::result::Result<Vec<u8>, Failed> {
+        let reply = self.call(fxp::READLINK, |p| p.bytes(path))?;
+        let mut entries = Vec::new();
+        if reply.kind != fxp::NAME {
+            return Err(reply.unexpected());
+        }
+        names(&reply.body, &mut entries)?;
+        entries
+            .pop()
+            .map(|(name, _)| name)
+            .ok_or_else(|| Failed::Lost("an empty READLINK reply".into()))
+    }
+}
+
+/// Sends INIT and reads VERSION: the server's extensions, `None` if the stream ended.
+fn handshake(requests: &mut impl Write, replies: &mut impl Read) -> Option<Vec<String>> {
+    requests.write_all(&Packet::init()).ok()?;
+    let packet = read_packet(replies).ok()??;
+    let (&kind, rest) = packet.split_first()?;
+    let mut f = Fields(rest);
+    if kind != fxp::VERSION || f.u32()? < 3 {
+        return None;
+    }
+    let mut extensions = Vec::new();
+    while let Some(name) = f.bytes() {
+        extensions.push(String::from_utf8_lossy(name).into_owned());
+        f.bytes()?;
+    }
+    Some(extensions)
+}
+
+/// One packet (type and fields), `None` at the end of the stream.
+fn read_packet(r: &mut impl Read) -> std::io::Result<Option<Vec<u8>>> {
+    let mut len = [0; 4];
+    match r.read_exact(&mut len) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(None),
+        Err(e) => return Err(e),
+    }
+    let len = u32::from_be_bytes(len) as usize;
+    // OpenSSH's limit is 256 KiB; more is a broken stream, not a reason to allocate.
+    if !(5..=4 << 20).contains(&len) {
+        return Err(std::io::Error::other(format!("a packet of {len} bytes")));
+    }
+    let mut packet = vec![0; len];
+    r.read_exact(&mut packet)?;
+    Ok(Some(packet))
+}
+
+/// The reader thread: hands each reply to the caller waiting for its id. When the
+/// stream ends, every caller, now and later, gets `Lost`.
+fn read_replies(mut replies: os_pipe::PipeReader, waiting: &Mutex<Waiting>, child: Box<dyn Child>) {
+    let why = loop {
+        let packet = match read_packet(&mut replies) {
+            Ok(Some(p)) if p.len() >= 5 => p,
+            Ok(Some(_)) => break "a reply without an id".to_string(),
+            Ok(None) => break "the SFTP session ended".to_string(),
+            Err(e) => break format!("the SFTP session broke: {e}"),
+        };
+        let id = u32::from_be_bytes([packet[1], packet[2], packet[3], packet[4]]);
+        let caller = waiting.lock().unwrap().callers.remove(&id);
+        if let Some(tx) = caller {
+            let reply = Reply {
+                kind: packet[0],
+                body: packet[5..].to_vec(),
+            };
+            // A caller that stopped waiting (a close sent and forgotten) is fine.
+            let _ = tx.send(Ok(reply));
+        }
+    };
+    let callers = {
+        let mut w = waiting.lock().unwrap();
+        w.lost = Some(why.clone());
+        std::mem::take(&mut w.callers)
+    };
+    for tx in callers.into_values() {
+        let _ = tx.send(Err(Failed::Lost(why.clone())));
+    }
+    let _ = child.wait();
+}
+
+impl Reply {
+    /// The status code and message, if this is a STATUS reply.
+    fn status(&self) -> Option<(u32, String)> {
+        if self.kind != fxp::STATUS {
+            return None;
+        }
+        let mut f = Fields(&self.body);
+        let code = f.u32()?;
+        let message = f.bytes().map(String::from_utf8_lossy).unwrap_or_default();
+        Some((code, message.into_owned()))
+    }
+
+    /// A failure for a reply other than the one expected: the server's status, or a
+    /// protocol error.
+    fn unexpected(&self) -> Failed {
+        match self.status() {
+            Some((code, message)) => Failed::Status(code, message),
+            None => Failed::Lost(format!("an unexpected SFTP reply of type {}", self.kind)),
+        }
+    }
+
+    /// Reads a reply of type `kind` with `read`.
+    fn expect<T>(
+        &self,
+        kind: u8,
+        read: impl FnOnce(&mut Fields) -> Option<T>,
+    ) -> std::result::Result<T, Failed> {
+        if self.kind != kind {
+            return Err(self.unexpected());
+        }
+        read(&mut Fields(&self.body)).ok_or_else(|| Failed::Lost("a short SFTP reply".into()))
+    }
+}
+
+/// OK, or the failure a status reply says.
+fn expect_ok(answer: Answer) -> std::result::Result<(), Failed> {
+    let reply = answer?;
+    match reply.status() {
+        Some((fx::OK, _)) => Ok(()),
+        _ => Err(reply.unexpected()),
+    }
+}
+
+/// The names of a NAME reply, with their attributes; `.` and `..` left out.
+fn names(body: &[u8], out: &mut Vec<(Vec<u8>, Attrs)>) -> std::result::Result<(), Failed> {
+    let short = || Failed::Lost("a short SFTP NAME reply".into());
+    let mut f = Fields(body);
+    for _ in 0..f.u32().ok_or_else(short)? {
+        let name = f.bytes().ok_or_else(short)?;
+        f.bytes().ok_or_else(short)?; // the `ls -l` line, for humans
+        let attrs = f.attrs().ok_or_else(short)?;
+        if name != b"." && name != b".." {
+            out.push((name.to_vec(), attrs));
+        }
+    }
+    Ok(())
+}
