@@ -63,6 +63,35 @@ impl Table {
             (0..iters).for_each(|_| ours());
             o.push(t.elapsed() / iters as u32);
         }
+        self.row(name, baseline, b, o);
+    }
+
+    /// Like [`compare`](Table::compare), for a baseline that times itself (another
+    /// process): `base(iters)` returns the time of one iteration.
+    pub fn compare_reported(
+        &self,
+        name: &str,
+        baseline: &str,
+        (rounds, iters): (usize, usize),
+        mut base: impl FnMut(usize) -> Duration,
+        mut ours: impl FnMut(),
+    ) {
+        if only().is_some_and(|o| !name.contains(&o)) {
+            return;
+        }
+        let (mut b, mut o) = (Vec::new(), Vec::new());
+        base(1);
+        ours();
+        for _ in 0..rounds {
+            b.push(base(iters));
+            let t = Instant::now();
+            (0..iters).for_each(|_| ours());
+            o.push(t.elapsed() / iters as u32);
+        }
+        self.row(name, baseline, b, o);
+    }
+
+    fn row(&self, name: &str, baseline: &str, b: Vec<Duration>, o: Vec<Duration>) {
         let (b, o) = (median(b), median(o));
         println!(
             "| {name} | {baseline} | {b:.1?} | {o:.1?} | {:.3} |",

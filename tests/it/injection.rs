@@ -12,7 +12,7 @@ use plumb::sh;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
 
-fn runner() -> TestRunner {
+pub(crate) fn runner() -> TestRunner {
     let cases = std::env::var("PLUMB_PROPTEST_CASES")
         .ok()
         .and_then(|c| c.parse().ok())
@@ -26,7 +26,7 @@ fn runner() -> TestRunner {
 
 /// Bytes that stress every quoting rule: quotes, `$`, backticks, newlines, `;`, globs, `~`,
 /// a leading `-`, high bytes; never NUL.
-fn nasty_bytes(max: usize) -> impl Strategy<Value = Vec<u8>> {
+pub(crate) fn nasty_bytes(max: usize) -> impl Strategy<Value = Vec<u8>> {
     let special = prop::sample::select(b"'\"$`\\\n\t ;&|<>*?[]{}()~#!-=%\x7f\x80\xff".to_vec());
     let any = 1u8..=255;
     prop::collection::vec(prop_oneof![3 => special, 2 => any], 0..max)

@@ -136,7 +136,7 @@ fn append_touch_and_permissions(t: &Ctx) {
     f.set_permissions(0o640).unwrap();
     let m = f.metadata().unwrap();
     assert_eq!(m.mode(), 0o640);
-    let uid: u32 = t.on(plumb::sh!(id -u)).read().unwrap().parse().unwrap();
+    let uid: u32 = t.on(plumb::sh!(id - u)).read().unwrap().parse().unwrap();
     assert_eq!(m.uid(), Some(uid));
     assert!(m.gid().is_some());
 }
@@ -144,17 +144,20 @@ fn append_touch_and_permissions(t: &Ctx) {
 fn symlinks(t: &Ctx) {
     let real = t.path("real.txt");
     real.write("data").unwrap();
-    let link = t.path("real.txt").symlink(t.dir.as_path().join("link")).unwrap();
+    let link = t
+        .path("real.txt")
+        .symlink(t.dir.as_path().join("link"))
+        .unwrap();
     assert_eq!(link.read_link().unwrap().file_name().unwrap(), "real.txt");
     assert_eq!(link.read_to_string().unwrap(), "data");
     assert!(link.symlink_metadata().unwrap().is_symlink());
     assert!(link.metadata().unwrap().is_file());
     // A relative target is stored as written, and a dangling link still exists.
-    let dangling = plumb::local()
-        .path("nowhere")
-        .as_path()
-        .to_path_buf();
-    let d = t.m.path(&dangling).symlink(t.dir.as_path().join("dangling")).unwrap();
+    let dangling = plumb::local().path("nowhere").as_path().to_path_buf();
+    let d =
+        t.m.path(&dangling)
+            .symlink(t.dir.as_path().join("dangling"))
+            .unwrap();
     assert_eq!(d.read_link().unwrap(), dangling);
     assert!(d.exists().unwrap());
     assert_eq!(d.metadata().unwrap_err().kind(), ErrorKind::NotFound);
@@ -168,12 +171,17 @@ fn copies_on_the_machine(t: &Ctx) {
     src.join("deep/f.txt").write("f").unwrap();
     src.join("top.sh").write("#!/bin/sh\n").unwrap();
     src.join("top.sh").set_permissions(0o751).unwrap();
-    t.path("src/top.sh").symlink(src.as_path().join("ln")).unwrap();
+    t.path("src/top.sh")
+        .symlink(src.as_path().join("ln"))
+        .unwrap();
     let copy = src.copy_to(t.dir.as_path().join("copy")).unwrap();
     assert_eq!(copy.join("deep/f.txt").read_to_string().unwrap(), "f");
     assert_eq!(copy.join("top.sh").metadata().unwrap().mode(), 0o751);
     assert!(copy.join("ln").symlink_metadata().unwrap().is_symlink());
-    let one = src.join("deep/f.txt").copy_to(t.dir.as_path().join("one.txt")).unwrap();
+    let one = src
+        .join("deep/f.txt")
+        .copy_to(t.dir.as_path().join("one.txt"))
+        .unwrap();
     assert_eq!(one.read_to_string().unwrap(), "f");
     // The destination is the copy itself: an existing directory there is refused.
     assert!(src.copy_to(copy.as_path()).is_err());
@@ -229,7 +237,11 @@ fn streams_a_file(t: &Ctx) {
         // A shell stream learns it at the end.
         Ok(mut r) => {
             let e = r.read_to_end(&mut Vec::new()).unwrap_err();
-            e.into_inner().unwrap().downcast::<plumb::Error>().map(|e| *e).unwrap()
+            e.into_inner()
+                .unwrap()
+                .downcast::<plumb::Error>()
+                .map(|e| *e)
+                .unwrap()
         }
     };
     assert_eq!(err.kind(), ErrorKind::NotFound, "{err}");
@@ -259,7 +271,7 @@ fn errors_name_path_and_machine(t: &Ctx) {
         assert!(err.to_string().contains("nope/deeper"), "{err}");
         assert_eq!(err.machine(), t.m.name());
     }
-    let root = sh!(id -u).on_dyn(t.m.clone()).read().unwrap() == "0";
+    let root = sh!(id - u).on_dyn(t.m.clone()).read().unwrap() == "0";
     if !root {
         let err = t.m.path("/plumb-denied").write("x").unwrap_err();
         assert_eq!(err.kind(), ErrorKind::PermissionDenied, "{err}");
@@ -267,7 +279,62 @@ fn errors_name_path_and_machine(t: &Ctx) {
     }
 }
 
-on_every_machine!(
+/// Random names (quotes, `$`, newlines, a leading `-`, bytes that are not UTF-8) through
+/// every file operation.
+fn any_name_through_every_operation(t: &Ctx) {
+    use proptest::prelude::*;
+    use std::ffi::OsString;
+    use std::io::{Read, Write};
+    use std::os::unix::ffi::{OsStrExt, OsStringExt};
+    let name = crate::injection::nasty_bytes(24).prop_filter("a file name", |b| {
+        !b.is_empty() && !b.contains(&b'/') && b.as_slice() != b"." && b.as_slice() != b".."
+    });
+    let mut runner = crate::injection::runner();
+    let cases = runner.config().cases;
+    let config = proptest::test_runner::Config {
+        cases: (cases / 4).max(4),
+        ..runner.config().clone()
+    };
+    runner = proptest::test_runner::TestRunner::new(config);
+    runner
+        .run(&name, |bytes| {
+            let name = OsString::from_vec(bytes.clone());
+            let d = t.dir.join(&name);
+            d.create_dir_all().unwrap();
+            let f = d.join(&name);
+            f.write(&bytes).unwrap();
+            f.append(b"+").unwrap();
+            prop_assert_eq!(f.read().unwrap(), [bytes.as_slice(), b"+"].concat());
+            prop_assert_eq!(f.metadata().unwrap().len(), bytes.len() as u64 + 1);
+            let listed = d.read_dir().unwrap();
+            prop_assert_eq!(listed.len(), 1);
+            prop_assert_eq!(listed[0].file_name().unwrap().as_bytes(), bytes.as_slice());
+            f.touch().unwrap();
+            f.set_permissions(0o600).unwrap();
+            let link = f.symlink(d.as_path().join("l")).unwrap();
+            prop_assert_eq!(link.read_link().unwrap(), f.as_path());
+            let mut w = f.create().unwrap();
+            w.write_all(&bytes).unwrap();
+            w.finish().unwrap();
+            let mut back = Vec::new();
+            f.open().unwrap().read_to_end(&mut back).unwrap();
+            prop_assert_eq!(&back, &bytes);
+            let copy = d.copy_to(t.dir.as_path().join("copy")).unwrap();
+            prop_assert_eq!(copy.join(&name).read().unwrap(), bytes.clone());
+            let moved = copy
+                .rename(t.dir.as_path().join(&name).with_extension("moved"))
+                .unwrap();
+            prop_assert!(moved.join(&name).exists().unwrap());
+            moved.remove().unwrap();
+            d.remove().unwrap();
+            prop_assert!(!d.exists().unwrap());
+            Ok(())
+        })
+        .unwrap();
+}
+
+on_every_machine_and_busybox!(
+    any_name_through_every_operation,
     append_touch_and_permissions,
     symlinks,
     copies_on_the_machine,

@@ -121,7 +121,9 @@ impl TempDir {
 
     /// Keeps the directory: it is not removed, and its path is returned.
     pub fn keep(mut self) -> MPath {
-        self.path.take().expect("a TempDir holds its path until kept or dropped")
+        self.path
+            .take()
+            .expect("a TempDir holds its path until kept or dropped")
     }
 
     /// Removes it now, reporting a failure that dropping would ignore.
@@ -137,7 +139,9 @@ impl Deref for TempDir {
     type Target = MPath;
 
     fn deref(&self) -> &MPath {
-        self.path.as_ref().expect("a TempDir holds its path until kept or dropped")
+        self.path
+            .as_ref()
+            .expect("a TempDir holds its path until kept or dropped")
     }
 }
 

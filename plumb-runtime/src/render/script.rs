@@ -101,10 +101,12 @@ pub(crate) fn render(expr: &Expr, ctx: &Context, files: &ScriptFiles, kill_tree:
         r.quoted(files.pid.as_bytes());
         // A watchdog: when the connection goes (the program ended without cleaning up, the
         // network died), sshd's session process goes too, and nothing signals ours; the
-        // watchdog then ends the whole process group.
+        // watchdog then ends the whole process group. It holds none of the job's streams
+        // (fd 4 is stdout's copy): its last `sleep` outlives it by up to a second, and sshd
+        // ends the session only when every holder of its stdout is gone.
         r.raw(
             "; _w() { while kill -0 \"$1\" 2>/dev/null; do sleep 1; done; kill -KILL -$$; }; \
-             _w $PPID </dev/null >/dev/null 2>&1 & _wd=$!; ",
+             _w $PPID </dev/null >/dev/null 2>&1 4>&- & _wd=$!; ",
         );
     }
     if let Some(dir) = &ctx.dir {

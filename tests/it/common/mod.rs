@@ -41,6 +41,32 @@ macro_rules! on_every_machine {
     };
 }
 
+/// Like [`on_every_machine!`], and also on both remote machines logged in to a host whose
+/// only tools are BusyBox's and that has no SFTP (see [`sshd::busybox`]).
+#[macro_export]
+macro_rules! on_every_machine_and_busybox {
+    ($($name:ident),* $(,)?) => {
+        $crate::on_every_machine!($($name),*);
+        mod busybox_ssh {
+            $(
+                #[test]
+                fn $name() {
+                    super::$name(&$crate::common::Ctx::new($crate::common::busybox_ssh()));
+                }
+            )*
+        }
+        #[cfg(feature = "ssh2")]
+        mod busybox_ssh2 {
+            $(
+                #[test]
+                fn $name() {
+                    super::$name(&$crate::common::Ctx::new($crate::common::busybox_ssh2()));
+                }
+            )*
+        }
+    };
+}
+
 pub mod relay;
 pub mod sshd;
 
@@ -67,6 +93,27 @@ pub fn ssh() -> Arc<dyn Machine> {
     static SSH: OnceLock<Arc<dyn Machine>> = OnceLock::new();
     SSH.get_or_init(|| Arc::new(ssh_builder().connect().expect("connect to the tests' sshd")))
         .clone()
+}
+
+/// An `SshMachine` on the BusyBox host, shared by the tests of a binary.
+pub fn busybox_ssh() -> Arc<dyn Machine> {
+    static M: OnceLock<Arc<dyn Machine>> = OnceLock::new();
+    M.get_or_init(|| {
+        let m = ssh_builder_for(sshd::busybox()).connect();
+        Arc::new(m.expect("connect to the BusyBox sshd"))
+    })
+    .clone()
+}
+
+/// An `Ssh2Machine` on the BusyBox host, shared by the tests of a binary.
+#[cfg(feature = "ssh2")]
+pub fn busybox_ssh2() -> Arc<dyn Machine> {
+    static M: OnceLock<Arc<dyn Machine>> = OnceLock::new();
+    M.get_or_init(|| {
+        let m = ssh2_builder_for(sshd::busybox()).connect();
+        Arc::new(m.expect("connect to the BusyBox sshd"))
+    })
+    .clone()
 }
 
 /// A machine and a fresh scratch directory on it, removed at the end.

@@ -123,6 +123,44 @@ pub fn start(user: String) -> Sshd {
 
 /// Like [`start`], with `extra` lines of sshd configuration.
 pub fn start_with(user: String, extra: &str) -> Sshd {
+    start_custom(user, extra, true)
+}
+
+/// An sshd whose sessions find only BusyBox's tools on their `PATH` (`SetEnv PATH`, a
+/// directory of `busybox --install -s` links) and that has no SFTP subsystem: remote
+/// files go through POSIX shell scripts there, as on an Alpine or embedded host.
+pub fn busybox() -> &'static Sshd {
+    static SSHD: OnceLock<Sshd> = OnceLock::new();
+    SSHD.get_or_init(|| {
+        let bin = std::env::temp_dir().join(format!("plumb-busybox-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&bin);
+        std::fs::create_dir_all(&bin).unwrap();
+        assert!(
+            Path::new("/bin/busybox").exists(),
+            "/bin/busybox is missing: run scripts/test, which installs busybox"
+        );
+        run(Command::new("/bin/busybox")
+            .arg("--install")
+            .arg("-s")
+            .arg(&bin));
+        run(Command::new("chmod").arg("755").arg(&bin));
+        start_custom(
+            user(),
+            &format!("MaxSessions 100\nSetEnv PATH={}\n", bin.display()),
+            false,
+        )
+    })
+}
+
+/// An sshd with SFTP whose sessions find no programs at all (`PATH` is empty): what
+/// works there, works without any remote tool.
+pub fn no_tools() -> &'static Sshd {
+    static SSHD: OnceLock<Sshd> = OnceLock::new();
+    SSHD.get_or_init(|| start_with(user(), "MaxSessions 100\nSetEnv PATH=/nonexistent\n"))
+}
+
+/// An sshd, with an SFTP subsystem or without.
+pub fn start_custom(user: String, extra: &str, sftp: bool) -> Sshd {
     let sshd_bin = Path::new("/usr/sbin/sshd");
     assert!(
         sshd_bin.exists(),
@@ -157,7 +195,12 @@ pub fn start_with(user: String, extra: &str) -> Sshd {
              AuthorizedKeysFile {dir}/authorized_keys\nPasswordAuthentication no\n\
              KbdInteractiveAuthentication no\nUsePAM no\nStrictModes no\nPermitRootLogin yes\n\
              AllowTcpForwarding yes\nGatewayPorts no\nMaxStartups 100:30:200\n\
-             Subsystem sftp /usr/lib/openssh/sftp-server\nLogLevel {level}\n{extra}",
+             {subsystem}LogLevel {level}\n{extra}",
+            subsystem = if sftp {
+                "Subsystem sftp /usr/lib/openssh/sftp-server\n"
+            } else {
+                ""
+            },
             host = host_key.display(),
             level = std::env::var("PLUMB_SSHD_LOG").unwrap_or_else(|_| "ERROR".into()),
             dir = dir.display(),

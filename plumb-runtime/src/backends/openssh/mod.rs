@@ -177,11 +177,7 @@ struct OpenSsh {
 
 impl OpenSsh {
     /// An `ssh` client process through the master, with `args` after the destination.
-    fn spawn(
-        &self,
-        args: &[&str],
-        [stdin, stdout, stderr]: [Stdio; 3],
-    ) -> Result<Box<dyn Child>> {
+    fn spawn(&self, args: &[&str], [stdin, stdout, stderr]: [Stdio; 3]) -> Result<Box<dyn Child>> {
         self.master.check_open()?;
         let mut c = self.master.ssh();
         c.arg(&self.master.destination).args(args);

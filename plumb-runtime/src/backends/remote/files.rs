@@ -14,25 +14,36 @@ use crate::machine::fs::{sorted, Fs, Metadata, WriteFile};
 use crate::machine::Machine;
 use crate::model::expr::cmd;
 use crate::render::quote::quote;
-use crate::{ChildStdin, ChildStdout, Handle};
 use crate::Result;
+use crate::{ChildStdin, ChildStdout, Handle};
 
 /// An error for a failed file operation, its kind read from what the remote said.
 pub(super) fn remote_error(machine: &str, stderr: &[u8], code: i32) -> Error {
     let text = String::from_utf8_lossy(stderr).trim().to_string();
-    let kind = if text.contains("No such file or directory") || text.contains("not found") {
-        ErrorKind::NotFound
-    } else if text.contains("Permission denied") {
-        ErrorKind::PermissionDenied
-    } else {
-        ErrorKind::Io
-    };
+    let kind = classify(&text);
     let text = if text.is_empty() {
         format!("exited with code {code}")
     } else {
         text
     };
     Error::new(kind, machine, text)
+}
+
+/// The kind of failure a remote tool's message tells, in the words of GNU, BusyBox, BSD
+/// and dash.
+fn classify(stderr: &str) -> ErrorKind {
+    let says = |words: &[&str]| words.iter().any(|w| stderr.contains(w));
+    if says(&[
+        "No such file or directory",
+        "not found",
+        "Directory nonexistent",
+    ]) {
+        ErrorKind::NotFound
+    } else if says(&["Permission denied"]) {
+        ErrorKind::PermissionDenied
+    } else {
+        ErrorKind::Io
+    }
 }
 
 impl Remote {
@@ -144,9 +155,17 @@ impl ShellFs<'_> {
 
     /// A command streaming the file to or from us.
     fn spawn(&self, script: &str, path: &Path) -> Result<Handle> {
-        cmd("sh", [OsStr::new("-c"), OsStr::new(script), OsStr::new("sh"), path.as_os_str()])
-            .on(self.0)
-            .spawn()
+        cmd(
+            "sh",
+            [
+                OsStr::new("-c"),
+                OsStr::new(script),
+                OsStr::new("sh"),
+                path.as_os_str(),
+            ],
+        )
+        .on(self.0)
+        .spawn()
     }
 }
 
@@ -156,11 +175,13 @@ impl Fs for ShellFs<'_> {
     }
 
     fn write(&self, path: &Path, data: &[u8]) -> Result<()> {
-        self.run("write", path, b"exec cat > \"$p\"", data).map(drop)
+        self.run("write", path, b"exec cat > \"$p\"", data)
+            .map(drop)
     }
 
     fn append(&self, path: &Path, data: &[u8]) -> Result<()> {
-        self.run("write", path, b"exec cat >> \"$p\"", data).map(drop)
+        self.run("write", path, b"exec cat >> \"$p\"", data)
+            .map(drop)
     }
 
     fn open(&self, path: &Path) -> Result<Box<dyn Read + Send>> {
@@ -380,15 +401,20 @@ impl Drop for ShellWriter {
     }
 }
 
-/// Names the path in a remote file error.
+/// Names the path in a remote file error; a tool's failure gets the kind its message
+/// tells.
 fn path_error(e: Error, what: &str, path: &Path) -> Error {
+    let kind = match (e.kind(), e.stderr()) {
+        (ErrorKind::Exit, Some(stderr)) => classify(&String::from_utf8_lossy(stderr)),
+        (kind, _) => kind,
+    };
     let detail = e.to_string();
     let detail = detail
         .split_once(": ")
         .map_or(detail.as_str(), |(_, d)| d)
         .to_string();
     Error::new(
-        e.kind(),
+        kind,
         e.machine(),
         format!("cannot {what} `{}`: {detail}", path.display()),
     )

@@ -33,8 +33,9 @@ impl Named {
     }
 }
 
-/// A file being read: requests go out ahead of the caller, `WINDOW` at most, starting
-/// with two so that a small file takes one round trip after the open.
+/// A file being read: requests go out ahead of the caller, one at first (a small file
+/// takes its data and EOF one request at a time, see the module above), the window
+/// doubling with each full chunk up to `WINDOW`.
 pub(crate) struct SftpReader {
     sftp: Arc<Sftp>,
     handle: Vec<u8>,
@@ -57,7 +58,7 @@ impl SftpReader {
             name,
             next: 0,
             in_flight: VecDeque::new(),
-            window: 2,
+            window: 1,
             eof: false,
             chunk: Vec::new(),
             pos: 0,
@@ -91,11 +92,15 @@ impl SftpReader {
                     return Ok(false);
                 }
                 if n < len {
-                    // A short read: ask for the rest before anything later.
+                    // A short read, most likely at the end: ask for the rest before
+                    // anything later, alone.
+                    self.window = 1;
                     let rest = self.request(offset + u64::from(n), len - n);
-                    self.in_flight.push_front((offset + u64::from(n), len - n, rest));
+                    self.in_flight
+                        .push_front((offset + u64::from(n), len - n, rest));
+                } else {
+                    self.window = (self.window * 2).min(WINDOW);
                 }
-                self.window = (self.window * 2).min(WINDOW);
                 self.chunk.clear();
                 self.chunk.extend_from_slice(data);
                 self.pos = 0;
@@ -132,7 +137,9 @@ impl Read for SftpReader {
 
 impl Drop for SftpReader {
     fn drop(&mut self) {
-        self.sftp.close_later(&self.handle);
+        // Replies still due come first; a reader dropped midway waits for them.
+        self.in_flight.clear();
+        let _ = self.sftp.close(&self.handle);
     }
 }
 
@@ -178,7 +185,9 @@ impl SftpWriter {
             expect_ok(self.in_flight.pop_front().expect("non-empty").wait())?;
         }
         let (handle, offset, data) = (&self.handle, self.offset, &self.buf);
-        let p = self.sftp.send(fxp::WRITE, |p| p.bytes(handle).u64(offset).bytes(data));
+        let p = self
+            .sftp
+            .send(fxp::WRITE, |p| p.bytes(handle).u64(offset).bytes(data));
         self.in_flight.push_back(p);
         self.offset += self.buf.len() as u64;
         self.buf.clear();
@@ -192,14 +201,12 @@ impl SftpWriter {
         Ok(())
     }
 
-    /// The last writes and the close go out together (a server handles one handle's
-    /// requests in order), then every answer is checked.
+    /// The last writes, their answers, then the close.
     fn close(&mut self) -> std::result::Result<(), Failed> {
         self.closed = true;
-        self.send()?;
-        let close = self.sftp.send(fxp::CLOSE, |p| p.bytes(&self.handle));
-        self.drain()?;
-        expect_ok(close.wait())
+        let written = self.send().and_then(|()| self.drain());
+        let closed = self.sftp.close(&self.handle);
+        written.and(closed)
     }
 }
 

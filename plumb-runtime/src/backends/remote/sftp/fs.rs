@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use super::files::{Named, SftpReader, SftpWriter};
-use super::wire::{fxp, open, Attrs};
+use super::wire::{fx, fxp, open, Attrs};
 use super::{Failed, Pending, Sftp};
 use crate::error::Error;
 use crate::machine::fs::{sorted, temp_name, Fs, Metadata, WriteFile};
@@ -184,7 +184,9 @@ impl Fs for SftpFs<'_> {
 
     fn set_permissions(&self, path: &Path, mode: u32) -> Result<()> {
         self.sftp
-            .call_ok(fxp::SETSTAT, |r| r.bytes(bytes(path)).attrs(&Attrs::mode(mode)))
+            .call_ok(fxp::SETSTAT, |r| {
+                r.bytes(bytes(path)).attrs(&Attrs::mode(mode))
+            })
             .map_err(self.fail("set permissions of", path))
     }
 
@@ -202,13 +204,8 @@ impl Fs for SftpFs<'_> {
         Ok(PathBuf::from(OsString::from_vec(target)))
     }
 
-    /// Opens (creating) without truncating, then the close and the new times go out
-    /// together.
+    /// New times for a file that exists (one round trip), else an empty file.
     fn touch(&self, path: &Path) -> Result<()> {
-        let handle = self
-            .sftp
-            .open(bytes(path), open::WRITE | open::CREAT, &Attrs::default())
-            .map_err(self.fail("touch", path))?;
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_secs() as u32);
@@ -216,13 +213,18 @@ impl Fs for SftpFs<'_> {
             times: Some((now, now)),
             ..Attrs::default()
         };
-        let close = self.sftp.send(fxp::CLOSE, |r| r.bytes(&handle));
         let set = self
             .sftp
-            .send(fxp::SETSTAT, |r| r.bytes(bytes(path)).attrs(&times));
-        super::expect_ok(close.wait())
-            .and(super::expect_ok(set.wait()))
-            .map_err(self.fail("touch", path))
+            .call_ok(fxp::SETSTAT, |r| r.bytes(bytes(path)).attrs(&times));
+        match set {
+            Err(Failed::Status(fx::NO_SUCH_FILE, _)) => {}
+            other => return other.map_err(self.fail("touch", path)),
+        }
+        let handle = self
+            .sftp
+            .open(bytes(path), open::WRITE | open::CREAT, &Attrs::default())
+            .map_err(self.fail("touch", path))?;
+        self.sftp.close(&handle).map_err(self.fail("touch", path))
     }
 
     /// SFTP cannot copy: `cp` on the remote host can.
@@ -240,9 +242,7 @@ impl Fs for SftpFs<'_> {
             match mkdir {
                 Ok(()) => Ok(Some(dir)),
                 // Taken, or another failure: which, a stat tells.
-                Err(Failed::Status(..)) if self.sftp.stat(bytes(&dir), false).is_ok() => {
-                    Ok(None)
-                }
+                Err(Failed::Status(..)) if self.sftp.stat(bytes(&dir), false).is_ok() => Ok(None),
                 Err(e) => Err(e.error(self.machine, "create", bytes(&dir))),
             }
         })

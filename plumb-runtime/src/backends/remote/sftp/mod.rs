@@ -4,6 +4,11 @@
 //! a reader thread hands each reply to its caller, so many calls are in flight at once
 //! and bulk reads and writes keep a window of requests outstanding.
 //!
+//! Small operations go one request at a time. A burst of small replies stalls: sshd
+//! sends the second while the first is unacknowledged, so Nagle holds it until our side's
+//! delayed ACK, 20 to 40 ms. One reply at a time is acknowledged by the next request.
+//! Bulk reads and writes keep a window in flight, where replies are big or many.
+//!
 //! Ours rather than libssh2's `sftp.c`: that one keeps one operation of each kind per
 //! handle (no two threads statting at once), and only `Ssh2Machine` could use it.
 
@@ -22,7 +27,6 @@ use super::transport::{Child, Transport};
 use crate::error::{Error, ErrorKind};
 use crate::model::job::Stdio;
 use crate::Result;
-
 
 /// Why a request failed.
 #[derive(Debug)]
@@ -178,9 +182,10 @@ impl Sftp {
         reply.expect(fxp::HANDLE, |f| f.bytes().map(<[u8]>::to_vec))
     }
 
-    /// Closes a handle without waiting: for reads, whose close cannot lose data.
-    pub(crate) fn close_later(&self, handle: &[u8]) {
-        drop(self.send(fxp::CLOSE, |p| p.bytes(handle)));
+    /// Closes a handle, waiting for the answer even where it does not matter (a read):
+    /// a reply left to arrive later would sit behind the next call's (see [`files`]).
+    pub(crate) fn close(&self, handle: &[u8]) -> std::result::Result<(), Failed> {
+        self.call_ok(fxp::CLOSE, |p| p.bytes(handle))
     }
 
     /// The entries of a directory (not `.` and `..`) with their attributes (not followed).
@@ -205,8 +210,8 @@ impl Sftp {
                 Err(e) => break Err(e),
             }
         };
-        self.close_later(&handle);
-        result.map(|()| entries)
+        let closed = self.close(&handle);
+        result.and(closed).map(|()| entries)
     }
 
     pub(crate) fn rename(&self, from: &[u8], to: &[u8]) -> std::result::Result<(), Failed> {

@@ -198,7 +198,10 @@ mod tests {
             times: Some((1, 2)),
         };
         let p = Packet::new(fxp::SETSTAT, 7).attrs(&a).finish();
-        assert_eq!(u32::from_be_bytes(p[..4].try_into().unwrap()) as usize, p.len() - 4);
+        assert_eq!(
+            u32::from_be_bytes(p[..4].try_into().unwrap()) as usize,
+            p.len() - 4
+        );
         let mut f = Fields(&p[9..]);
         assert_eq!(f.attrs(), Some(a));
         assert!(f.0.is_empty());
