@@ -232,7 +232,7 @@ fn cmd_builds_without_the_macro(t: &Ctx) {
     assert_eq!(t.on(plumb::cmd("printf", &args)).read().unwrap(), "a b-c-");
 }
 
-on_every_machine!(
+on_every_machine_and_busybox!(
     run_checks_the_status,
     read_trims_trailing_newlines_only,
     read_rejects_invalid_utf8_and_read_bytes_keeps_it,

@@ -77,6 +77,8 @@ fn everything_fails_in_time(kind: Kind, fault: fn(&Relay), bound: Duration) {
     let mut one = [0u8; 1];
     sock.read_exact(&mut one).unwrap();
     let mut long = sh!(sleep 60).on_dyn(m.clone()).spawn().unwrap();
+    // The file session is open too.
+    assert!(m.path("/tmp").is_dir().unwrap());
     std::thread::sleep(Duration::from_millis(300));
 
     let started = Instant::now();
@@ -95,8 +97,14 @@ fn everything_fails_in_time(kind: Kind, fault: fn(&Relay), bound: Duration) {
         sock.write_all(b"y").is_err() || matches!(sock.read(&mut one), Ok(0) | Err(_));
     assert!(tunnel_failed, "the tunnel still works");
     assert!(started.elapsed() < bound + Duration::from_secs(2));
-    // New commands on the dead machine fail at once; a new machine works.
+    // New commands and file operations on the dead machine fail at once; a new machine
+    // works.
     assert!(sh!(true).on_dyn(m.clone()).run().is_err());
+    let err = m.path("/tmp").is_dir().unwrap_err();
+    assert!(
+        matches!(err.kind(), ErrorKind::Connect | ErrorKind::Protocol),
+        "{err}"
+    );
     let fresh = through(kind, &Relay::start(sshd().port));
     assert_eq!(sh!(echo back).on_dyn(fresh).read().unwrap(), "back");
 }
@@ -151,6 +159,7 @@ fn reconnect_after_a_server_restart() {
     let machines = reconnectable(&d);
     for (m, _) in &machines {
         assert_eq!(sh!(echo before).on(m).read().unwrap(), "before");
+        assert!(m.path("/tmp").is_dir().unwrap());
     }
     let mut running = sh!(sleep 60)
         .on(&machines.last().unwrap().0)
@@ -176,6 +185,7 @@ fn reconnect_after_a_server_restart() {
     for (m, reconnect) in &machines {
         reconnect().unwrap();
         assert_eq!(sh!(echo after).on(m).read().unwrap(), "after");
+        assert!(m.path("/tmp").is_dir().unwrap());
     }
 }
 

@@ -80,7 +80,7 @@ fn dropping_lines_early_kills(t: &Ctx) {
     assert_no_survivors(&t.m, &m);
 }
 
-on_every_machine!(
+on_every_machine_and_busybox!(
     timeout_kills_the_tree,
     timeout_kills_every_stage_and_sequence_item,
     kill_ends_the_tree,

@@ -1,5 +1,6 @@
 //! `MPath`, `which`, and recursive upload/download, on every machine.
 
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use crate::common::Ctx;
@@ -136,7 +137,7 @@ fn append_touch_and_permissions(t: &Ctx) {
     f.set_permissions(0o640).unwrap();
     let m = f.metadata().unwrap();
     assert_eq!(m.mode(), 0o640);
-    let uid: u32 = t.on(plumb::sh!(id - u)).read().unwrap().parse().unwrap();
+    let uid: u32 = t.on(plumb::sh! { id -u }).read().unwrap().parse().unwrap();
     assert_eq!(m.uid(), Some(uid));
     assert!(m.gid().is_some());
 }
@@ -271,12 +272,66 @@ fn errors_name_path_and_machine(t: &Ctx) {
         assert!(err.to_string().contains("nope/deeper"), "{err}");
         assert_eq!(err.machine(), t.m.name());
     }
-    let root = sh!(id - u).on_dyn(t.m.clone()).read().unwrap() == "0";
+    let root = sh! { id -u }.on_dyn(t.m.clone()).read().unwrap() == "0";
     if !root {
         let err = t.m.path("/plumb-denied").write("x").unwrap_err();
         assert_eq!(err.kind(), ErrorKind::PermissionDenied, "{err}");
         assert!(err.to_string().contains("/plumb-denied"), "{err}");
     }
+}
+
+/// Many threads use one machine's files at once, each getting its own answers.
+fn threads_share_the_files(t: &Ctx) {
+    std::thread::scope(|s| {
+        for i in 0..8 {
+            let f = t.path(&format!("t{i}"));
+            s.spawn(move || {
+                for j in 0..10 {
+                    let data = format!("{i}:{j}").repeat(j * 1000 + 1);
+                    f.write(&data).unwrap();
+                    assert_eq!(f.metadata().unwrap().len(), data.len() as u64);
+                    assert_eq!(f.read_to_string().unwrap(), data);
+                }
+            });
+        }
+    });
+    assert_eq!(t.dir.read_dir().unwrap().len(), 8);
+}
+
+fn transfers_report_progress(t: &Ctx) {
+    let here = tempfile::tempdir().unwrap();
+    let src = here.path().join("data.bin");
+    std::fs::write(&src, vec![9u8; 1 << 20]).unwrap();
+    std::fs::set_permissions(&src, std::os::unix::fs::PermissionsExt::from_mode(0o754)).unwrap();
+    let remote = t.dir.as_path().join("data.bin");
+    let mut seen = Vec::new();
+    t.m.upload_with(&src, &remote, &mut |p| {
+        assert_eq!(p.bytes_total(), Some(1 << 20));
+        assert_eq!(p.file(), src);
+        seen.push(p.bytes_done());
+    })
+    .unwrap();
+    assert!(seen.windows(2).all(|w| w[0] <= w[1]), "{seen:?}");
+    assert_eq!((seen[0], *seen.last().unwrap()), (0, 1 << 20));
+    // The mode comes along, as with scp.
+    assert_eq!(t.m.path(&remote).metadata().unwrap().mode(), 0o754);
+    let back = here.path().join("back.bin");
+    let mut last = 0;
+    t.m.download_with(&remote, &back, &mut |p| last = p.bytes_done())
+        .unwrap();
+    assert_eq!(last, 1 << 20);
+    assert_eq!(std::fs::read(&back).unwrap(), vec![9u8; 1 << 20]);
+    // A tree reports the bytes of its stream, up to the total of its files at least.
+    let tree = here.path().join("tree");
+    std::fs::create_dir_all(tree.join("d")).unwrap();
+    std::fs::write(tree.join("d/f"), vec![1u8; 100_000]).unwrap();
+    let mut last = (0, None);
+    t.m.upload_with(&tree, t.dir.as_path().join("tree"), &mut |p| {
+        last = (p.bytes_done(), p.bytes_total())
+    })
+    .unwrap();
+    assert_eq!(last.1, Some(100_000));
+    assert!(last.0 >= 100_000, "{last:?}");
 }
 
 /// Random names (quotes, `$`, newlines, a leading `-`, bytes that are not UTF-8) through
@@ -334,6 +389,8 @@ fn any_name_through_every_operation(t: &Ctx) {
 }
 
 on_every_machine_and_busybox!(
+    threads_share_the_files,
+    transfers_report_progress,
     any_name_through_every_operation,
     append_touch_and_permissions,
     symlinks,
@@ -349,3 +406,51 @@ on_every_machine_and_busybox!(
     upload_and_download_are_recursive,
     paths_interpolate_as_one_argument,
 );
+
+/// With SFTP, files need no program on the remote host: on an sshd whose sessions find
+/// none (`PATH` leads nowhere), every file operation but a copy on the host still works,
+/// and so do single-file transfers.
+fn files_need_no_remote_tools(m: Arc<dyn Machine>) {
+    let err = sh! { cat /dev/null }.on_dyn(m.clone()).run().unwrap_err();
+    assert_eq!(err.code(), Some(127), "{err}");
+    let dir = m.temp_dir().unwrap();
+    let f = dir.join("f.txt");
+    f.write("a").unwrap();
+    f.append("b").unwrap();
+    assert_eq!(f.read_to_string().unwrap(), "ab");
+    assert_eq!(f.metadata().unwrap().len(), 2);
+    dir.join("sub/deeper").create_dir_all().unwrap();
+    f.symlink(dir.as_path().join("sub/link")).unwrap();
+    let names: Vec<_> = dir
+        .walk()
+        .unwrap()
+        .map(|p| p.unwrap().to_string())
+        .collect();
+    assert_eq!(names.len(), 4, "{names:?}");
+    f.set_permissions(0o600).unwrap();
+    f.touch().unwrap();
+    let moved = f.rename(dir.as_path().join("g.txt")).unwrap();
+    let here = tempfile::tempdir().unwrap();
+    m.download(moved.as_path(), here.path().join("g")).unwrap();
+    m.upload(here.path().join("g"), dir.as_path().join("h.txt"))
+        .unwrap();
+    assert_eq!(dir.join("h.txt").read_to_string().unwrap(), "ab");
+    dir.close().unwrap();
+}
+
+#[test]
+fn ssh_files_need_no_remote_tools() {
+    let d = crate::common::sshd::no_tools();
+    files_need_no_remote_tools(Arc::new(
+        crate::common::ssh_builder_for(d).connect().unwrap(),
+    ));
+}
+
+#[cfg(feature = "ssh2")]
+#[test]
+fn ssh2_files_need_no_remote_tools() {
+    let d = crate::common::sshd::no_tools();
+    files_need_no_remote_tools(Arc::new(
+        crate::common::ssh2_builder_for(d).connect().unwrap(),
+    ));
+}

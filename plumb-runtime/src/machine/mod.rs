@@ -10,6 +10,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use crate::progress::{Observer, Progress};
 use crate::Result;
 
 pub(crate) mod fs;
@@ -35,6 +36,7 @@ pub(crate) mod seam {
 
     use crate::machine::fs::Fs;
     use crate::model::job::{Job, Process};
+    use crate::progress::Observer;
     use crate::Result;
 
     /// The calls the runtime makes on a machine, below what users see.
@@ -51,11 +53,11 @@ pub(crate) mod seam {
         /// that adjacent pipeline stages on them start as one job.
         fn identity(&self) -> usize;
 
-        /// Copies a local file or tree to `remote` on this machine.
-        fn upload_path(&self, local: &Path, remote: &Path) -> Result<()>;
+        /// Copies a local file or tree to `remote` on this machine, reporting progress.
+        fn upload_path(&self, local: &Path, remote: &Path, observer: Observer) -> Result<()>;
 
-        /// Copies a file or tree on this machine to `local`.
-        fn download_path(&self, remote: &Path, local: &Path) -> Result<()>;
+        /// Copies a file or tree on this machine to `local`, reporting progress.
+        fn download_path(&self, remote: &Path, local: &Path, observer: Observer) -> Result<()>;
     }
 }
 
@@ -107,7 +109,36 @@ pub trait Machine: seam::Backend + fmt::Debug {
     where
         Self: Sized,
     {
-        self.upload_path(local.as_ref(), remote.as_ref())
+        self.upload_path(local.as_ref(), remote.as_ref(), &mut |_| {})
+    }
+
+    /// [`upload`](Machine::upload), telling `observer` how far it is after every chunk:
+    /// bytes done, bytes in all, the file.
+    ///
+    /// ```
+    /// # extern crate plumb_runtime as plumb;
+    /// use plumb::prelude::*;
+    /// let dir = tempfile::tempdir().unwrap();
+    /// std::fs::write(dir.path().join("a.bin"), vec![0; 300_000]).unwrap();
+    /// let mut last = 0;
+    /// plumb::local()
+    ///     .upload_with(dir.path().join("a.bin"), dir.path().join("b.bin"), &mut |p| {
+    ///         last = p.bytes_done();
+    ///         assert_eq!(p.bytes_total(), Some(300_000));
+    ///     })
+    ///     .unwrap();
+    /// assert_eq!(last, 300_000);
+    /// ```
+    fn upload_with(
+        &self,
+        local: impl AsRef<Path>,
+        remote: impl AsRef<Path>,
+        observer: &mut dyn FnMut(&Progress),
+    ) -> Result<()>
+    where
+        Self: Sized,
+    {
+        self.upload_path(local.as_ref(), remote.as_ref(), observer)
     }
 
     /// Copies `remote` (a file or a whole directory tree on this machine) to `local` on this
@@ -116,7 +147,20 @@ pub trait Machine: seam::Backend + fmt::Debug {
     where
         Self: Sized,
     {
-        self.download_path(remote.as_ref(), local.as_ref())
+        self.download_path(remote.as_ref(), local.as_ref(), &mut |_| {})
+    }
+
+    /// [`download`](Machine::download), telling `observer` how far it is.
+    fn download_with(
+        &self,
+        remote: impl AsRef<Path>,
+        local: impl AsRef<Path>,
+        observer: &mut dyn FnMut(&Progress),
+    ) -> Result<()>
+    where
+        Self: Sized,
+    {
+        self.download_path(remote.as_ref(), local.as_ref(), observer)
     }
 }
 
@@ -148,11 +192,11 @@ impl<M: Machine + ?Sized> seam::Backend for Arc<M> {
         (**self).identity()
     }
 
-    fn upload_path(&self, local: &Path, remote: &Path) -> Result<()> {
-        (**self).upload_path(local, remote)
+    fn upload_path(&self, local: &Path, remote: &Path, observer: Observer) -> Result<()> {
+        (**self).upload_path(local, remote, observer)
     }
 
-    fn download_path(&self, remote: &Path, local: &Path) -> Result<()> {
-        (**self).download_path(remote, local)
+    fn download_path(&self, remote: &Path, local: &Path, observer: Observer) -> Result<()> {
+        (**self).download_path(remote, local, observer)
     }
 }

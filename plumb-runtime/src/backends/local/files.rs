@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use super::{LocalMachine, NAME};
 use crate::error::Error;
 use crate::machine::fs::{sorted, temp_name, Fs, Metadata, WriteFile};
+use crate::progress::{self, Observer};
 use crate::Result;
 
 fn fs_error(what: &str, path: &Path, err: io::Error) -> Error {
@@ -132,7 +133,7 @@ impl Fs for LocalMachine {
             let exists = io::Error::from(io::ErrorKind::AlreadyExists);
             return Err(fs_error("copy to", &to, exists));
         }
-        copy_tree(&from, &to)
+        copy_tree(&from, &to, &mut |_| {})
     }
 
     fn temp_dir(&self) -> Result<PathBuf> {
@@ -170,15 +171,16 @@ impl WriteFile for LocalFile {
     }
 }
 
-/// Copies a file or a directory tree; `to` is the destination itself.
-pub(super) fn copy_tree(from: &Path, to: &Path) -> Result<()> {
+/// Copies a file or a directory tree; `to` is the destination itself. Symlinks stay
+/// links; modes are kept.
+pub(super) fn copy_tree(from: &Path, to: &Path, observer: Observer) -> Result<()> {
     let m = fs::symlink_metadata(from).map_err(|e| fs_error("copy", from, e))?;
     if m.is_dir() {
         fs::create_dir_all(to).map_err(|e| fs_error("create", to, e))?;
         let entries = fs::read_dir(from).map_err(|e| fs_error("list", from, e))?;
         for entry in entries {
             let entry = entry.map_err(|e| fs_error("list", from, e))?;
-            copy_tree(&entry.path(), &to.join(entry.file_name()))?;
+            copy_tree(&entry.path(), &to.join(entry.file_name()), observer)?;
         }
         fs::set_permissions(to, m.permissions()).map_err(|e| fs_error("set permissions of", to, e))
     } else if m.file_type().is_symlink() {
@@ -186,8 +188,10 @@ pub(super) fn copy_tree(from: &Path, to: &Path) -> Result<()> {
         let _ = fs::remove_file(to);
         std::os::unix::fs::symlink(target, to).map_err(|e| fs_error("create link", to, e))
     } else {
-        fs::copy(from, to)
-            .map(drop)
-            .map_err(|e| fs_error("copy", from, e))
+        let mut src = File::open(from).map_err(|e| fs_error("copy", from, e))?;
+        let mut dst = File::create(to).map_err(|e| fs_error("copy to", to, e))?;
+        progress::copy(&mut src, &mut dst, from, Some(m.len()), observer)
+            .map_err(|e| fs_error("copy", from, e))?;
+        fs::set_permissions(to, m.permissions()).map_err(|e| fs_error("set permissions of", to, e))
     }
 }

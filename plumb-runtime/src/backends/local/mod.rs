@@ -31,6 +31,7 @@ use crate::machine::seam::Backend;
 use crate::machine::Machine;
 use crate::model::expr::Expr;
 use crate::model::job::{Job, Process};
+use crate::progress::Observer;
 use crate::Result;
 
 pub(crate) const NAME: &str = "local";
@@ -158,12 +159,12 @@ impl Machine for LocalMachine {
 }
 
 impl Backend for LocalMachine {
-    fn upload_path(&self, local: &Path, remote: &Path) -> Result<()> {
-        files::copy_tree(local, &self.ctx.resolve(remote))
+    fn upload_path(&self, local: &Path, remote: &Path, observer: Observer) -> Result<()> {
+        files::copy_tree(local, &self.ctx.resolve(remote), observer)
     }
 
-    fn download_path(&self, remote: &Path, local: &Path) -> Result<()> {
-        files::copy_tree(&self.ctx.resolve(remote), local)
+    fn download_path(&self, remote: &Path, local: &Path, observer: Observer) -> Result<()> {
+        files::copy_tree(&self.ctx.resolve(remote), local, observer)
     }
 
     fn start(&self, job: Job) -> Result<Box<dyn Process>> {

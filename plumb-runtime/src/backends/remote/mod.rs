@@ -32,6 +32,7 @@ use crate::machine::fs::Fs;
 use crate::machine::seam::Backend;
 use crate::machine::Machine;
 use crate::model::job::{Job, Process, Stdio};
+use crate::progress::Observer;
 use crate::render::script::{self, Context, ScriptFiles};
 use crate::render::{login, script::join};
 use crate::tunnel::{Forward, Tunnel};
@@ -296,12 +297,12 @@ impl Backend for Remote {
         Arc::as_ptr(&self.ctx) as usize
     }
 
-    fn upload_path(&self, local: &Path, remote: &Path) -> Result<()> {
-        transfer::upload(self, local, remote)
+    fn upload_path(&self, local: &Path, remote: &Path, observer: Observer) -> Result<()> {
+        transfer::upload(self, local, remote, observer)
     }
 
-    fn download_path(&self, remote: &Path, local: &Path) -> Result<()> {
-        transfer::download(self, remote, local)
+    fn download_path(&self, remote: &Path, local: &Path, observer: Observer) -> Result<()> {
+        transfer::download(self, remote, local, observer)
     }
 }
 
@@ -400,16 +401,18 @@ macro_rules! remote_machine {
                 &self,
                 local: &std::path::Path,
                 remote: &std::path::Path,
+                observer: $crate::progress::Observer,
             ) -> $crate::Result<()> {
-                $crate::machine::seam::Backend::upload_path(&self.remote, local, remote)
+                $crate::machine::seam::Backend::upload_path(&self.remote, local, remote, observer)
             }
 
             fn download_path(
                 &self,
                 remote: &std::path::Path,
                 local: &std::path::Path,
+                observer: $crate::progress::Observer,
             ) -> $crate::Result<()> {
-                $crate::machine::seam::Backend::download_path(&self.remote, remote, local)
+                $crate::machine::seam::Backend::download_path(&self.remote, remote, local, observer)
             }
         }
 

@@ -1,16 +1,19 @@
-//! `which` and transfers: `tar` (a directory) or `cat` (a file) streamed through the
-//! connection, which measured faster than scp.
+//! `which` and transfers: a file streamed through the machine's files (SFTP, else `cat`),
+//! a tree as one `tar` stream, both with progress.
 
 use std::ffi::OsStr;
+use std::fs::File;
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use super::Remote;
 use crate::error::{Error, ErrorKind};
-use crate::machine::seam::Backend;
+use crate::machine::fs::Fs;
 use crate::machine::Machine;
-use crate::model::expr::{cmd, Cmd, Expr, Node, Redirect};
+use crate::model::expr::cmd;
+use crate::progress::{self, Observer};
 use crate::render::quote::quote;
-use crate::Result;
+use crate::{Handle, Result};
 
 /// The full path of `program` on the remote `PATH`.
 pub(super) fn which(m: &Remote, program: &str) -> Result<PathBuf> {
@@ -28,71 +31,117 @@ pub(super) fn which(m: &Remote, program: &str) -> Result<PathBuf> {
     }
 }
 
-/// Copies a local file or tree to `remote`: `tar` (a directory) or `cat` (a file) piped
-/// through the connection.
-pub(super) fn upload(m: &Remote, local: &Path, remote: &Path) -> Result<()> {
-    let remote = m.resolve(remote);
-    let meta = std::fs::metadata(local)
-        .map_err(|e| Error::io("local", format!("cannot read `{}`", local.display()), e))?;
-    let (source, sink) = if meta.is_dir() {
-        (
-            cmd(
-                "tar",
-                [os("-C"), local.as_os_str(), os("-cf"), os("-"), os(".")],
-            ),
-            cmd(
-                "sh",
-                [
-                    os("-c"),
-                    os("mkdir -p \"$1\" && exec tar -C \"$1\" -xf -"),
-                    os("sh"),
-                    remote.as_os_str(),
-                ],
-            ),
+/// Copies a local file or tree to `remote`: a file streamed into the remote one (SFTP, or
+/// `cat` without it) keeping its mode, a tree as one `tar` stream.
+pub(super) fn upload(m: &Remote, local: &Path, remote: &Path, observer: Observer) -> Result<()> {
+    let meta = std::fs::metadata(local).map_err(|e| local_error("read", local, e))?;
+    if meta.is_dir() {
+        let total = tree_size(local);
+        let from = cmd(
+            "tar",
+            [os("-C"), local.as_os_str(), os("-cf"), os("-"), os(".")],
         )
-    } else {
-        (
-            cmd("cat", [local.as_os_str()]),
-            cmd(
-                "sh",
-                [
-                    os("-c"),
-                    os("exec cat > \"$1\""),
-                    os("sh"),
-                    remote.as_os_str(),
-                ],
-            ),
-        )
-    };
-    (source.on(&crate::local()) | sink.on(m)).output().map(drop)
+        .on(&crate::local())
+        .spawn()?;
+        let script = "mkdir -p \"$1\" && exec tar -C \"$1\" -xf -";
+        let to = cmd("sh", [os("-c"), os(script), os("sh"), remote.as_os_str()])
+            .on(m)
+            .spawn()?;
+        return pump(from, to, local, Some(total), observer);
+    }
+    let mut src = File::open(local).map_err(|e| local_error("read", local, e))?;
+    let mut dst = m.create(remote, false)?;
+    progress::copy(&mut src, &mut dst, local, Some(meta.len()), observer)
+        .map_err(|e| stream_error(m, "write", remote, e))?;
+    dst.finish()?;
+    m.set_permissions(remote, meta.permissions().mode() & 0o7777)
 }
 
-/// Copies a remote file or tree to `local`, streamed.
-pub(super) fn download(m: &Remote, remote: &Path, local: &Path) -> Result<()> {
-    let remote = m.resolve(remote);
-    let (source, sink) = if m.fs().metadata(&remote, true)?.is_dir() {
-        std::fs::create_dir_all(local)
-            .map_err(|e| Error::io("local", format!("cannot create `{}`", local.display()), e))?;
-        (
-            cmd(
-                "tar",
-                [os("-C"), remote.as_os_str(), os("-cf"), os("-"), os(".")],
-            ),
-            cmd("tar", [os("-C"), local.as_os_str(), os("-xf"), os("-")]),
+/// Copies a remote file or tree to `local`, streamed the same ways.
+pub(super) fn download(m: &Remote, remote: &Path, local: &Path, observer: Observer) -> Result<()> {
+    let meta = m.metadata(remote, true)?;
+    if meta.is_dir() {
+        std::fs::create_dir_all(local).map_err(|e| local_error("create", local, e))?;
+        let from = cmd(
+            "tar",
+            [
+                os("-C"),
+                m.resolve(remote).as_os_str(),
+                os("-cf"),
+                os("-"),
+                os("."),
+            ],
         )
-    } else {
-        let into_file = Expr::from_node(Node::Cmd(Cmd {
-            argv: vec!["cat".into()],
-            env: Vec::new(),
-            redirects: vec![Redirect::Out {
-                fd: 1,
-                append: false,
-                path: local.as_os_str().to_owned(),
-            }],
-        }));
-        (cmd("cat", [os("--"), remote.as_os_str()]), into_file)
+        .on(m)
+        .spawn()?;
+        let to = cmd("tar", [os("-C"), local.as_os_str(), os("-xf"), os("-")])
+            .on(&crate::local())
+            .spawn()?;
+        return pump(from, to, remote, None, observer);
+    }
+    let mut src = m.open(remote)?;
+    let mut dst = File::create(local).map_err(|e| local_error("create", local, e))?;
+    progress::copy(&mut src, &mut dst, remote, Some(meta.len()), observer)
+        .map_err(|e| stream_error(m, "read", remote, e))?;
+    let mode = std::fs::Permissions::from_mode(meta.mode());
+    std::fs::set_permissions(local, mode).map_err(|e| local_error("set permissions of", local, e))
+}
+
+/// Streams `from`'s stdout into `to`'s stdin, counting. A failure of `to` (which makes
+/// the copy fail too) is the one reported.
+fn pump(
+    mut from: Handle,
+    mut to: Handle,
+    file: &Path,
+    total: Option<u64>,
+    observer: Observer,
+) -> Result<()> {
+    let mut out = from.take_stdout().expect("a spawned command's stdout");
+    let mut input = to.take_stdin().expect("a spawned command's stdin");
+    let copied = progress::copy(&mut out, &mut input, file, total, observer);
+    // Closed before waiting, so that neither side blocks on the other.
+    drop((out, input));
+    let received = to.wait();
+    let sent = from.wait();
+    received?;
+    sent?;
+    copied
+        .map(drop)
+        .map_err(|e| Error::io("local", format!("cannot copy `{}`", file.display()), e))
+}
+
+/// The size of the files below `dir`, for the progress total.
+fn tree_size(dir: &Path) -> u64 {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
     };
-    (source.on(m) | sink.on(&crate::local())).output().map(drop)
+    entries
+        .filter_map(|e| e.ok())
+        .map(|e| match e.file_type() {
+            Ok(t) if t.is_dir() => tree_size(&e.path()),
+            Ok(t) if t.is_file() => e.metadata().map_or(0, |m| m.len()),
+            _ => 0,
+        })
+        .sum()
+}
+
+fn local_error(what: &str, path: &Path, e: std::io::Error) -> Error {
+    Error::io("local", format!("cannot {what} `{}`", path.display()), e)
+}
+
+/// The error of a remote stream: ours when the stream made it.
+fn stream_error(m: &Remote, what: &str, path: &Path, e: std::io::Error) -> Error {
+    match e.into_inner().map(|inner| inner.downcast::<Error>()) {
+        Some(Ok(ours)) => *ours,
+        other => {
+            let why = match other {
+                Some(Err(inner)) => format!(": {inner}"),
+                _ => String::new(),
+            };
+            let msg = format!("cannot {what} `{}`{why}", path.display());
+            Error::new(ErrorKind::Io, Machine::name(m), msg)
+        }
+    }
 }
 
 fn os(s: &str) -> &OsStr {

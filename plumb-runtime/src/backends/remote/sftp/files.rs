@@ -72,48 +72,46 @@ impl SftpReader {
 
     /// The next chunk of data into `self.chunk`; false at the end of the file.
     fn fill(&mut self) -> std::result::Result<bool, Failed> {
-        loop {
-            while !self.eof && self.in_flight.len() < self.window {
-                let p = self.request(self.next, CHUNK);
-                self.in_flight.push_back((self.next, CHUNK, p));
-                self.next += u64::from(CHUNK);
-            }
-            let Some((offset, len, pending)) = self.in_flight.pop_front() else {
-                return Ok(false);
-            };
-            let reply = pending.wait()?;
-            if reply.kind == fxp::DATA {
-                let data = Fields(&reply.body)
-                    .bytes()
-                    .ok_or_else(|| Failed::Lost("a short SFTP DATA reply".into()))?;
-                let n = data.len() as u32;
-                if n == 0 {
-                    self.stop();
-                    return Ok(false);
-                }
-                if n < len {
-                    // A short read, most likely at the end: ask for the rest before
-                    // anything later, alone.
-                    self.window = 1;
-                    let rest = self.request(offset + u64::from(n), len - n);
-                    self.in_flight
-                        .push_front((offset + u64::from(n), len - n, rest));
-                } else {
-                    self.window = (self.window * 2).min(WINDOW);
-                }
-                self.chunk.clear();
-                self.chunk.extend_from_slice(data);
-                self.pos = 0;
-                return Ok(true);
-            }
-            match reply.status() {
+        while !self.eof && self.in_flight.len() < self.window {
+            let p = self.request(self.next, CHUNK);
+            self.in_flight.push_back((self.next, CHUNK, p));
+            self.next += u64::from(CHUNK);
+        }
+        let Some((offset, len, pending)) = self.in_flight.pop_front() else {
+            return Ok(false);
+        };
+        let reply = pending.wait()?;
+        if reply.kind != fxp::DATA {
+            return match reply.status() {
                 Some((fx::EOF, _)) => {
                     self.stop();
-                    return Ok(false);
+                    Ok(false)
                 }
-                _ => return Err(reply.unexpected()),
-            }
+                _ => Err(reply.unexpected()),
+            };
         }
+        let data = Fields(&reply.body)
+            .bytes()
+            .ok_or_else(|| Failed::Lost("a short SFTP DATA reply".into()))?;
+        let n = data.len() as u32;
+        if n == 0 {
+            self.stop();
+            return Ok(false);
+        }
+        if n < len {
+            // A short read, most likely at the end: ask for the rest before anything
+            // later, alone.
+            self.window = 1;
+            let rest = self.request(offset + u64::from(n), len - n);
+            self.in_flight
+                .push_front((offset + u64::from(n), len - n, rest));
+        } else {
+            self.window = (self.window * 2).min(WINDOW);
+        }
+        self.chunk.clear();
+        self.chunk.extend_from_slice(data);
+        self.pos = 0;
+        Ok(true)
     }
 
     /// At the end: later requests can only say EOF too.

@@ -1,0 +1,128 @@
+//! How far a transfer is: what [`Machine::upload_with`](crate::Machine::upload_with) and
+//! [`Machine::download_with`](crate::Machine::download_with) report to their observer.
+
+use std::io::{self, Read, Write};
+use std::path::Path;
+
+/// One report of a transfer in progress.
+#[derive(Clone, Copy, Debug)]
+pub struct Progress<'a> {
+    pub(crate) done: u64,
+    pub(crate) total: Option<u64>,
+    pub(crate) file: &'a Path,
+}
+
+impl Progress<'_> {
+    /// Bytes copied so far. For a directory this counts the archive streamed, which is a
+    /// little more than the files' sizes.
+    pub fn bytes_done(&self) -> u64 {
+        self.done
+    }
+
+    /// The size of everything to copy, when it is known up front (a file; a directory
+    /// being uploaded).
+    pub fn bytes_total(&self) -> Option<u64> {
+        self.total
+    }
+
+    /// The file or directory being copied (its source path).
+    pub fn file(&self) -> &Path {
+        self.file
+    }
+}
+
+/// What a transfer calls as it goes.
+pub(crate) type Observer<'o> = &'o mut dyn FnMut(&Progress);
+
+/// Copies `from` into `to`, telling `observer` after every chunk. Returns the bytes copied.
+pub(crate) fn copy(
+    from: &mut dyn Read,
+    to: &mut dyn Write,
+    file: &Path,
+    total: Option<u64>,
+    observer: Observer,
+) -> io::Result<u64> {
+    let mut buf = vec![0; 64 * 1024];
+    let mut done = 0;
+    observer(&Progress { done, total, file });
+    loop {
+        let n = match from.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        to.write_all(&buf[..n])?;
+        done += n as u64;
+        observer(&Progress { done, total, file });
+    }
+    to.flush()?;
+    Ok(done)
+}
+
+/// A terminal progress bar for transfers (feature `progress`, with `indicatif`): pass
+/// `&mut bar` as the observer. It draws on stderr only when stderr is a terminal, and
+/// prints nothing otherwise.
+///
+/// ```no_run
+/// # extern crate plumb_runtime as plumb;
+/// use plumb::prelude::*;
+/// let m = plumb::SshMachine::connect("deploy@web1").unwrap();
+/// let mut bar = plumb::progress::Bar::new();
+/// m.upload_with("target/release/app", "/srv/app", &mut |p| bar.update(p)).unwrap();
+/// ```
+#[cfg(feature = "progress")]
+pub struct Bar {
+    bar: Option<indicatif::ProgressBar>,
+}
+
+#[cfg(feature = "progress")]
+impl Bar {
+    /// A bar, shown only if stderr is a terminal.
+    pub fn new() -> Bar {
+        use std::io::IsTerminal;
+        let bar = io::stderr().is_terminal().then(|| {
+            let bar = indicatif::ProgressBar::new(0);
+            let style = indicatif::ProgressStyle::with_template(
+                "{msg} {wide_bar} {bytes}/{total_bytes} {bytes_per_sec} {eta}",
+            )
+            .expect("a valid template");
+            bar.set_style(style);
+            bar
+        });
+        Bar { bar }
+    }
+
+    /// Shows one report.
+    pub fn update(&mut self, p: &Progress) {
+        let Some(bar) = &self.bar else { return };
+        if let Some(total) = p.bytes_total() {
+            bar.set_length(total);
+        }
+        bar.set_message(p.file().display().to_string());
+        bar.set_position(p.bytes_done());
+    }
+
+    /// Ends the bar, leaving it on the screen.
+    pub fn finish(self) {
+        if let Some(bar) = self.bar {
+            bar.finish();
+        }
+    }
+}
+
+#[cfg(feature = "progress")]
+impl Default for Bar {
+    fn default() -> Bar {
+        Bar::new()
+    }
+}
+
+#[cfg(feature = "progress")]
+impl std::fmt::Debug for Bar {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Bar")
+            .field("shown", &self.bar.is_some())
+            .finish()
+    }
+}
