@@ -1,10 +1,12 @@
-//! Peak memory while streaming 1 GB through each machine into a local `wc -c`:
-//! `cargo bench --bench memory`. The bytes of a remote stage pass through this process
+//! Peak memory while streaming 1 GB through each machine into a local `wc -c`, and
+//! through a remote file's `create()` and `open()` streams: `cargo bench --bench memory`. The bytes of a remote stage pass through this process
 //! (the ssh client's pipe, or the ssh2 I/O thread), which must not hold them.
 
 mod harness;
 
 use harness::{quick, Remotes};
+use std::io::Write;
+
 use plumb::prelude::*;
 
 /// This process's peak resident set so far, in MiB (`VmHWM`).
@@ -51,4 +53,27 @@ fn main() {
         "| local -> Ssh2Machine ({count} bytes) | {} MiB |",
         peak_mib()
     );
+    let bytes: u64 = if quick() { 100 << 20 } else { 1 << 30 };
+    let dir = ssh2.temp_dir().unwrap();
+    let file = dir.join("big.bin");
+    for (name, m) in [
+        ("Ssh2Machine", ssh2.path(file.as_path())),
+        ("SshMachine", ssh.path(file.as_path())),
+    ] {
+        let mut w = m.create().unwrap();
+        let block = vec![7u8; 1 << 20];
+        for _ in 0..bytes >> 20 {
+            w.write_all(&block).unwrap();
+        }
+        w.finish().unwrap();
+        println!(
+            "| `create()` on {name}, {bytes} bytes written | {} MiB |",
+            peak_mib()
+        );
+        let n = std::io::copy(&mut m.open().unwrap(), &mut std::io::sink()).unwrap();
+        println!(
+            "| `open()` on {name}, {n} bytes read | {} MiB |",
+            peak_mib()
+        );
+    }
 }

@@ -93,6 +93,11 @@ fn main() -> Result<(), plumb::Error> {
     Ok(())
 }
 
+/// A local scratch directory (plumb's own, made like the remote one).
+fn tempfile_dir() -> Result<std::path::PathBuf, plumb::Error> {
+    Ok(plumb::local().temp_dir()?.keep().as_path().to_path_buf())
+}
+
 #[path = "../tests/it/common/sshd.rs"]
 mod sshd;
 
@@ -160,14 +165,49 @@ fn remote_tour() -> Result<(), plumb::Error> {
         .unwrap_err();
     println!("error:  {err}");
 
-    step("17. Files on the remote machine");
-    let tmp = sh! { mktemp -d }.on(&remote).read()?;
-    let file = remote.path(&tmp).join("hello.txt");
-    file.write("written over ssh\n")?;
-    println!("{file:?} holds {:?}", file.read_to_string()?);
-    remote.path(&tmp).remove()?;
+    step("17. Files on the remote machine: SFTP, no remote tools needed");
+    // A private directory on the remote host, removed with its content when dropped.
+    let tmp = remote2.temp_dir()?;
+    let file = tmp.join("hello.txt");
+    file.write("written over SFTP\n")?;
+    file.append("and appended\n")?;
+    let meta = file.metadata()?;
+    println!(
+        "{file:?} holds {:?}: {} bytes, mode {:o}, uid {:?}",
+        file.read_to_string()?,
+        meta.len(),
+        meta.mode(),
+        meta.uid()
+    );
+    file.symlink(tmp.join("link.txt"))?;
+    file.copy_to(tmp.join("copy.txt"))?;
+    for entry in tmp.walk()? {
+        let entry = entry?;
+        println!("  {entry} ({:?})", entry.symlink_metadata()?.file_type());
+    }
+    let started = std::time::Instant::now();
+    for _ in 0..100 {
+        file.exists()?;
+    }
+    println!("100 exists() calls took {:.1?}", started.elapsed());
 
-    step("18. Tunnels: a byte stream to a port as seen from the remote host");
+    step("18. Transfers, with a progress bar on a terminal (nothing elsewhere)");
+    let here = tempfile_dir()?;
+    let big = here.join("big.bin");
+    std::fs::write(&big, vec![0u8; 50 << 20]).expect("a local scratch file");
+    let started = std::time::Instant::now();
+    let mut bar = plumb::progress::Bar::new();
+    remote2.upload_with(&big, tmp.join("big.bin"), &mut |p| bar.update(p))?;
+    bar.finish();
+    println!(
+        "uploaded 50 MB in {:.1?}; the remote copy has {} bytes",
+        started.elapsed(),
+        tmp.join("big.bin").metadata()?.len()
+    );
+    plumb::local().path(&here).remove()?;
+    drop(tmp);
+
+    step("19. Tunnels: a byte stream to a port as seen from the remote host");
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a local port");
     let port = listener.local_addr().expect("an address").port();
     std::thread::spawn(move || {
@@ -180,7 +220,7 @@ fn remote_tour() -> Result<(), plumb::Error> {
     std::io::Read::read_to_string(&mut sock, &mut greeting).ok();
     print!("{greeting}");
 
-    step("19. Ssh2Machine: one libssh2 session, each command on its own channel");
+    step("20. Ssh2Machine: one libssh2 session, each command on its own channel");
     let started = std::time::Instant::now();
     let threads: Vec<_> = (0..8)
         .map(|i| {
@@ -196,7 +236,7 @@ fn remote_tour() -> Result<(), plumb::Error> {
         started.elapsed()
     );
 
-    step("20. Ssh2Machine tunnels ride the same connection");
+    step("21. Ssh2Machine tunnels ride the same connection");
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a local port");
     let port = listener.local_addr().expect("an address").port();
     std::thread::spawn(move || {

@@ -144,6 +144,41 @@
 //! assert_eq!(here.path(".").glob("*.txt").unwrap().len(), 1);
 //! ```
 //!
+//! # Files, on any machine
+//!
+//! [`MPath`] reads and writes (whole, or streamed with [`open`](MPath::open) and
+//! [`create`](MPath::create) in bounded memory), stats ([`Metadata`]: size, type, mode,
+//! modification time, owner), lists, [`walk`](MPath::walk)s, [`glob`](MPath::glob)s,
+//! appends, touches, renames, copies on the machine itself ([`copy_to`](MPath::copy_to)),
+//! makes symlinks and sets permissions. [`MachineExt::temp_dir`] gives a private directory
+//! removed on drop. Every error names the path and the machine, with a kind to match on
+//! ([`ErrorKind::NotFound`], [`ErrorKind::PermissionDenied`]).
+//!
+//! On a remote machine files go over **SFTP**: a channel of `Ssh2Machine`'s session, or
+//! `ssh -s sftp` through `SshMachine`'s master, one per connection and shared by every
+//! thread, so a `metadata()` costs one round trip and needs no program on the remote host.
+//! A server without SFTP gets POSIX shell scripts that need nothing beyond BusyBox (BSD and
+//! macOS tools work too). Transfers report progress to an observer, and
+//! [`progress::Bar`] draws a terminal bar (only on a terminal):
+//!
+//! ```no_run
+//! use plumb::prelude::*;
+//!
+//! # fn main() -> Result<(), plumb::Error> {
+//! let web = SshMachine::connect("deploy@web1.example.com")?;
+//! let conf = web.path("/etc/myapp/config.toml");
+//! if conf.metadata()?.mode() & 0o077 != 0 {
+//!     conf.set_permissions(0o600)?;
+//! }
+//! // Or `&mut |p| bar.update(p)` with a `plumb::progress::Bar`.
+//! web.upload_with("target/release/myapp", "/srv/myapp/myapp.new", &mut |p| {
+//!     eprint!("\r{} of {:?} bytes", p.bytes_done(), p.bytes_total());
+//! })?;
+//! web.path("/srv/myapp/myapp.new").rename("/srv/myapp/myapp")?;
+//! # Ok(())
+//! # }
+//! ```
+//!
 //! # Remote machines
 //!
 //! The same expressions run on a remote host:
@@ -215,6 +250,8 @@
 //!
 //! - `ssh2` (default): `Ssh2Machine`, over libssh2 and OpenSSL. Without it the dependency
 //!   tree has neither.
+//! - `progress` (default): [`progress::Bar`], a terminal progress bar for transfers
+//!   (indicatif). The observer API ([`Machine::upload_with`]) is there without it.
 //!
 //! # Renamed or re-exported
 //!

@@ -454,3 +454,4 @@ fn ssh2_files_need_no_remote_tools() {
         crate::common::ssh2_builder_for(d).connect().unwrap(),
     ));
 }
+
