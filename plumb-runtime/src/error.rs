@@ -2,6 +2,7 @@
 
 use std::fmt;
 use std::io;
+use std::path::Path;
 use std::time::Duration;
 
 use crate::output::ExitStatus;
@@ -23,6 +24,8 @@ pub enum ErrorKind {
     Io,
     /// The machine refused access to a file or directory.
     PermissionDenied,
+    /// A directory was expected and something else is there.
+    NotADirectory,
     /// The machine could not be reached.
     Connect,
     /// The machine refused our credentials.
@@ -95,12 +98,28 @@ impl Error {
         let kind = match source.kind() {
             io::ErrorKind::NotFound => ErrorKind::NotFound,
             io::ErrorKind::PermissionDenied => ErrorKind::PermissionDenied,
+            io::ErrorKind::NotADirectory => ErrorKind::NotADirectory,
             io::ErrorKind::InvalidInput => ErrorKind::InvalidInput,
             _ => ErrorKind::Io,
         };
         let mut e = Error::new(kind, machine, message);
         e.0.source = Some(Box::new(source));
         e
+    }
+
+    /// The error of a stream (a file's `Read` or `Write`): ours when one of our streams
+    /// made it, else an I/O error that `cannot {what} \`path\``.
+    pub(crate) fn from_stream(machine: &str, what: &str, path: &Path, e: io::Error) -> Error {
+        let message = || format!("cannot {what} `{}`", path.display());
+        if e.get_ref().is_none() {
+            return Error::io(machine, message(), e);
+        }
+        let kind = e.kind();
+        match e.into_inner().map(|inner| inner.downcast::<Error>()) {
+            Some(Ok(ours)) => *ours,
+            Some(Err(other)) => Error::io(machine, message(), io::Error::new(kind, other)),
+            None => Error::new(ErrorKind::Io, machine, message()),
+        }
     }
 
     /// A command that finished with a status it was not allowed to.

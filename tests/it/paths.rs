@@ -272,6 +272,11 @@ fn errors_name_path_and_machine(t: &Ctx) {
         assert!(err.to_string().contains("nope/deeper"), "{err}");
         assert_eq!(err.machine(), t.m.name());
     }
+    let file = t.path("plain");
+    file.write("x").unwrap();
+    let err = file.read_dir().unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::NotADirectory, "{err}");
+    assert!(err.to_string().contains("plain"), "{err}");
     let root = sh! { id -u }.on_dyn(t.m.clone()).read().unwrap() == "0";
     if !root {
         let err = t.m.path("/plumb-denied").write("x").unwrap_err();
@@ -454,4 +459,3 @@ fn ssh2_files_need_no_remote_tools() {
         crate::common::ssh2_builder_for(d).connect().unwrap(),
     ));
 }
-

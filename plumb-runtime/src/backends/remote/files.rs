@@ -33,7 +33,9 @@ pub(super) fn remote_error(machine: &str, stderr: &[u8], code: i32) -> Error {
 /// and dash.
 fn classify(stderr: &str) -> ErrorKind {
     let says = |words: &[&str]| words.iter().any(|w| stderr.contains(w));
-    if says(&[
+    if says(&["Not a directory"]) {
+        ErrorKind::NotADirectory
+    } else if says(&[
         "No such file or directory",
         "not found",
         "Directory nonexistent",
@@ -240,7 +242,8 @@ impl Fs for ShellFs<'_> {
     fn read_dir(&self, path: &Path) -> Result<Vec<OsString>> {
         let script = [
             NEED_P,
-            b"cd -- \"$p\" || exit; for f in * .[!.]* ..?*; do \
+            b"[ -d \"$p\" ] || { echo \"$p: Not a directory\" >&2; exit 2; }; \
+              cd -- \"$p\" || exit; for f in * .[!.]* ..?*; do \
               if [ -e \"$f\" ] || [ -L \"$f\" ]; then printf '%s\\000' \"$f\"; fi; done"
                 .as_slice(),
         ]

@@ -52,7 +52,7 @@ pub(super) fn upload(m: &Remote, local: &Path, remote: &Path, observer: Observer
     let mut src = File::open(local).map_err(|e| local_error("read", local, e))?;
     let mut dst = m.create(remote, false)?;
     progress::copy(&mut src, &mut dst, local, Some(meta.len()), observer)
-        .map_err(|e| stream_error(m, "write", remote, e))?;
+        .map_err(|e| Error::from_stream(Machine::name(m), "write", remote, e))?;
     dst.finish()?;
     m.set_permissions(remote, meta.permissions().mode() & 0o7777)
 }
@@ -82,7 +82,7 @@ pub(super) fn download(m: &Remote, remote: &Path, local: &Path, observer: Observ
     let mut src = m.open(remote)?;
     let mut dst = File::create(local).map_err(|e| local_error("create", local, e))?;
     progress::copy(&mut src, &mut dst, remote, Some(meta.len()), observer)
-        .map_err(|e| stream_error(m, "read", remote, e))?;
+        .map_err(|e| Error::from_stream(Machine::name(m), "read", remote, e))?;
     let mode = std::fs::Permissions::from_mode(meta.mode());
     std::fs::set_permissions(local, mode).map_err(|e| local_error("set permissions of", local, e))
 }
@@ -127,21 +127,6 @@ fn tree_size(dir: &Path) -> u64 {
 
 fn local_error(what: &str, path: &Path, e: std::io::Error) -> Error {
     Error::io("local", format!("cannot {what} `{}`", path.display()), e)
-}
-
-/// The error of a remote stream: ours when the stream made it.
-fn stream_error(m: &Remote, what: &str, path: &Path, e: std::io::Error) -> Error {
-    match e.into_inner().map(|inner| inner.downcast::<Error>()) {
-        Some(Ok(ours)) => *ours,
-        other => {
-            let why = match other {
-                Some(Err(inner)) => format!(": {inner}"),
-                _ => String::new(),
-            };
-            let msg = format!("cannot {what} `{}`{why}", path.display());
-            Error::new(ErrorKind::Io, Machine::name(m), msg)
-        }
-    }
 }
 
 fn os(s: &str) -> &OsStr {

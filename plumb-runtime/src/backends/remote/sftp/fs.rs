@@ -11,7 +11,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use super::files::{Named, SftpReader, SftpWriter};
 use super::wire::{fx, fxp, open, Attrs};
 use super::{Failed, Pending, Sftp};
-use crate::error::Error;
+use crate::error::{Error, ErrorKind};
 use crate::machine::fs::{sorted, temp_name, Fs, Metadata, WriteFile};
 use crate::Result;
 
@@ -40,27 +40,10 @@ impl SftpFs<'_> {
         move |f| f.error(self.machine, what, bytes(path))
     }
 
-    /// An error of a stream, which carries our own error when it made it.
-    fn stream_error(&self, what: &str, path: &Path, e: std::io::Error) -> Error {
-        match e.into_inner().map(|inner| inner.downcast::<Error>()) {
-            Some(Ok(ours)) => *ours,
-            Some(Err(other)) => Error::new(
-                crate::ErrorKind::Io,
-                self.machine,
-                format!("cannot {what} `{}`: {other}", path.display()),
-            ),
-            None => Error::new(
-                crate::ErrorKind::Io,
-                self.machine,
-                format!("cannot {what} `{}`", path.display()),
-            ),
-        }
-    }
-
     fn write_all(&self, path: &Path, data: &[u8], append: bool) -> Result<()> {
         let mut w = self.create(path, append)?;
         w.write_all(data)
-            .map_err(|e| self.stream_error("write", path, e))?;
+            .map_err(|e| Error::from_stream(self.machine, "write", path, e))?;
         w.finish()
     }
 
@@ -118,7 +101,7 @@ impl Fs for SftpFs<'_> {
             .map_err(self.fail("read", path))?;
         let mut data = Vec::new();
         r.read_to_end(&mut data)
-            .map_err(|e| self.stream_error("read", path, e))?;
+            .map_err(|e| Error::from_stream(self.machine, "read", path, e))?;
         Ok(data)
     }
 
@@ -150,11 +133,19 @@ impl Fs for SftpFs<'_> {
         Ok(metadata(&a))
     }
 
+    /// A server says "no such file" for a file that is there but not a directory: a stat
+    /// tells which.
     fn read_dir(&self, path: &Path) -> Result<Vec<OsString>> {
-        let entries = self
-            .sftp
-            .read_dir(bytes(path))
-            .map_err(self.fail("list", path))?;
+        let entries = match self.sftp.read_dir(bytes(path)) {
+            Ok(entries) => entries,
+            Err(Failed::Status(fx::NO_SUCH_FILE, _))
+                if self.sftp.stat(bytes(path), true).is_ok() =>
+            {
+                let why = format!("cannot list `{}`: Not a directory", path.display());
+                return Err(Error::new(ErrorKind::NotADirectory, self.machine, why));
+            }
+            Err(e) => return Err(self.fail("list", path)(e)),
+        };
         Ok(sorted(
             entries
                 .into_iter()
