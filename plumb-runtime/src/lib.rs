@@ -35,6 +35,7 @@ pub use arg::{ToArg, ToStdin};
 pub use backends::libssh2::{Ssh2Builder, Ssh2Machine};
 pub use backends::local::{local, LocalMachine};
 pub use backends::openssh::{SshBuilder, SshMachine};
+pub use backends::remote::session::Session;
 pub use error::{Error, ErrorKind, Result};
 pub use machine::{FileType, HostKeyPolicy, Machine, Metadata};
 pub use model::{cmd, Expr};

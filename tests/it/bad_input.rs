@@ -3,10 +3,17 @@
 use crate::common::Ctx;
 use plumb::sh;
 
-/// More argument bytes than any system accepts (ARG_MAX is 2 MiB here).
+/// More argument bytes than any system accepts (ARG_MAX is 2 MiB here). A session's shell
+/// runs `echo` as a builtin, with no exec and so no limit: there it simply works.
 fn argument_list_beyond_arg_max(t: &Ctx) {
     let args: Vec<String> = (0..40_000).map(|i| format!("{i:0>100}")).collect();
-    let err = t.on(sh!(echo $[&args])).run().unwrap_err();
+    let err = match t.on(sh!(echo $[&args])).read() {
+        Ok(out) => {
+            assert_eq!(out.len(), 40_000 * 101 - 1);
+            return;
+        }
+        Err(err) => err,
+    };
     let text = err.to_string();
     assert!(text.contains("echo"), "{text}");
     assert!(

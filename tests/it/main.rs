@@ -19,4 +19,5 @@ mod quoting;
 mod remote;
 mod resources;
 mod security;
+mod sessions;
 mod ui;

@@ -52,6 +52,9 @@ pub struct Job {
     /// Put the processes in their own process groups so that a kill reaches their
     /// children too.
     pub kill_tree: bool,
+    /// The caller reads the streams as they flow (`lines`, `spawn`, a pipe to another
+    /// machine), so output must arrive as it is written.
+    pub streamed: bool,
 }
 
 /// How a job ended.

@@ -106,6 +106,8 @@ impl Group {
                 stdout: seg_stdout,
                 stderr: stderr.try_clone().map_err(pipe_err)?,
                 kill_tree,
+                // Each segment feeds the next as it runs.
+                streamed: true,
             };
             match machine.start(job) {
                 Ok(p) => parts.push((machine.name().to_string(), p)),

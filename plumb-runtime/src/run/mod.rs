@@ -104,10 +104,11 @@ fn launch(expr: &Expr, stdin: In, stdout: Out, stderr: Out) -> Result<(Started, 
             name => eprintln!("{name}$ {command}"),
         }
     }
+    let streamed = stdout == Out::Pipe || stdin == In::Pipe;
     let wiring = wire(stdin, stdout, stderr).map_err(setup)?;
     // A kill has to reach whole process trees only when one can come.
     let kill_tree = timeout.is_some() || stdout == Out::Pipe;
-    let process = start(expr, &machine, wiring.job, kill_tree, &command)?;
+    let process = start(expr, &machine, wiring.job, (kill_tree, streamed), &command)?;
     let timer = match timeout {
         Some(after) => Some(Timer::start(process.clone(), after).map_err(setup)?),
         None => None,
@@ -180,7 +181,7 @@ fn start(
     expr: &Expr,
     machine: &Arc<dyn Machine>,
     [stdin, stdout, stderr]: [Stdio; 3],
-    kill_tree: bool,
+    (kill_tree, streamed): (bool, bool),
     command: &str,
 ) -> Result<Arc<dyn Process>> {
     if let Some(segments) = cross::segments(expr, machine) {
@@ -193,6 +194,7 @@ fn start(
         stdout,
         stderr,
         kill_tree,
+        streamed,
     };
     match machine.start(job) {
         Ok(p) => Ok(Arc::from(p)),

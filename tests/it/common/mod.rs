@@ -38,6 +38,23 @@ macro_rules! on_every_machine {
                 }
             )*
         }
+        mod ssh_session {
+            $(
+                #[test]
+                fn $name() {
+                    super::$name(&$crate::common::Ctx::new($crate::common::ssh_session()));
+                }
+            )*
+        }
+        #[cfg(feature = "ssh2")]
+        mod ssh2_session {
+            $(
+                #[test]
+                fn $name() {
+                    super::$name(&$crate::common::Ctx::new($crate::common::ssh2_session()));
+                }
+            )*
+        }
     };
 }
 
@@ -93,6 +110,29 @@ pub fn ssh() -> Arc<dyn Machine> {
     static SSH: OnceLock<Arc<dyn Machine>> = OnceLock::new();
     SSH.get_or_init(|| Arc::new(ssh_builder().connect().expect("connect to the tests' sshd")))
         .clone()
+}
+
+/// A session on the shared `SshMachine`, shared by the tests of a binary.
+pub fn ssh_session() -> Arc<dyn Machine> {
+    static M: OnceLock<Arc<dyn Machine>> = OnceLock::new();
+    M.get_or_init(|| {
+        let m = ssh_builder().connect().expect("connect to the tests' sshd");
+        Arc::new(m.session())
+    })
+    .clone()
+}
+
+/// A session on an `Ssh2Machine`, shared by the tests of a binary.
+#[cfg(feature = "ssh2")]
+pub fn ssh2_session() -> Arc<dyn Machine> {
+    static M: OnceLock<Arc<dyn Machine>> = OnceLock::new();
+    M.get_or_init(|| {
+        let m = ssh2_builder()
+            .connect()
+            .expect("connect to the tests' sshd");
+        Arc::new(m.session())
+    })
+    .clone()
 }
 
 /// An `SshMachine` on the BusyBox host, shared by the tests of a binary.

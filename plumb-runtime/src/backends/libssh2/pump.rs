@@ -158,6 +158,8 @@ pub(super) struct Pump {
     out: [Sink; 2],
     /// We began closing the channel.
     closed: bool,
+    /// Took one more turn for data libssh2 holds (see [`Pump::unread_buffered`]).
+    rechecked: bool,
 }
 
 pub(super) enum Step {
@@ -186,6 +188,7 @@ impl Pump {
             eof_sent: false,
             out: [Sink::new(out, tunnel), Sink::new(err, false)],
             closed: false,
+            rechecked: false,
         }
     }
 
@@ -220,12 +223,30 @@ impl Pump {
     /// once both output streams are done.
     pub(super) fn step(&mut self) -> Result<Step, String> {
         let mut progress = self.pump_output()?;
+        if progress {
+            self.rechecked = false;
+        } else {
+            progress = self.unread_buffered();
+        }
         progress |= self.pump_input();
         progress |= self.send_eof();
         if self.out[0].done() && self.out[1].done() {
             return Ok(self.close(progress));
         }
         Ok(Step::Working(progress))
+    }
+
+    /// Whether libssh2 holds data of this channel that the last reads missed. Reading one
+    /// stream makes libssh2 take whatever packets are on the socket, the other stream's
+    /// included: those then wait in its buffer, and the socket has nothing new to wake
+    /// the loop (a session's shell waited a second for its reply that way). One more turn
+    /// reads them; only one, so that data nobody can take now never spins the loop.
+    fn unread_buffered(&mut self) -> bool {
+        if self.rechecked || self.out.iter().any(Sink::pending) {
+            return false;
+        }
+        self.rechecked = self.ch.read_window().available > 0;
+        self.rechecked
     }
 
     /// Channel -> local, each stream read only once its previous chunk is delivered.

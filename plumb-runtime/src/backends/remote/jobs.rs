@@ -194,6 +194,9 @@ impl Process for RemoteProcess {
             return Ok(());
         }
         self.killed.store(true, Ordering::SeqCst);
+        // The child first: a session's shell must know the kill is ours before it dies of
+        // it.
+        self.child.kill();
         if self.kill_tree {
             // Ending the channel or the local client does not end the remote processes:
             // end their process group there, which also ends the channel.
@@ -201,7 +204,6 @@ impl Process for RemoteProcess {
                 .remote
                 .run_script(&script::kill_command(&self.files.pid), &[]);
         }
-        self.child.kill();
         Ok(())
     }
 }

@@ -12,6 +12,7 @@
 mod files;
 mod jobs;
 pub(crate) mod options;
+pub(crate) mod session;
 mod sftp;
 mod transfer;
 pub(crate) mod transport;
@@ -130,6 +131,16 @@ impl Remote {
 
     pub(crate) fn forward_remote(&self, port: u16, local: std::net::SocketAddr) -> Result<Forward> {
         self.conn.transport.forward_remote(port, local)
+    }
+
+    /// Starts `script` under the user's login shell with these streams.
+    pub(crate) fn exec_script(
+        &self,
+        script: &[u8],
+        stdio: [Stdio; 3],
+    ) -> Result<Box<dyn transport::Child>> {
+        let command = self.conn.login_command(script)?;
+        self.conn.transport.exec(&command, stdio)
     }
 
     /// Runs `script` with `stdin` and collects what it wrote, outside the `Expr`
@@ -263,20 +274,30 @@ impl Machine for Remote {
     }
 }
 
-impl Backend for Remote {
-    fn start(&self, job: Job) -> Result<Box<dyn Process>> {
+impl Remote {
+    /// Starts `job`: its script on a channel of its own, or in a session's shell (`lane`),
+    /// judged the same way either way.
+    fn start_job(&self, job: Job, lane: Option<session::Lane>) -> Result<Box<dyn Process>> {
         let files = ScriptFiles::new();
         let script = script::render(&job.expr, &self.ctx, &files, job.kill_tree);
-        let stdin = match &job.expr.opts().stdin {
-            Some(bytes) => Stdio::feed(bytes.clone())
-                .map_err(|e| Error::io(&self.conn.name, "cannot create a pipe", e))?,
-            None => job.stdin,
+        let child = match lane {
+            Some(lane) => lane.exec(
+                &script,
+                job.expr.opts().stdin.as_deref(),
+                [job.stdout, job.stderr],
+            )?,
+            None => {
+                let stdin = match &job.expr.opts().stdin {
+                    Some(bytes) => Stdio::feed(bytes.clone())
+                        .map_err(|e| Error::io(&self.conn.name, "cannot create a pipe", e))?,
+                    None => job.stdin,
+                };
+                let command = self.conn.login_command(&script)?;
+                self.conn
+                    .transport
+                    .exec(&command, [stdin, job.stdout, job.stderr])?
+            }
         };
-        let command = self.conn.login_command(&script)?;
-        let child = self
-            .conn
-            .transport
-            .exec(&command, [stdin, job.stdout, job.stderr])?;
         if job.kill_tree {
             self.conn.jobs.add(&files.pid);
         }
@@ -287,6 +308,12 @@ impl Backend for Remote {
             files,
             job.kill_tree,
         )))
+    }
+}
+
+impl Backend for Remote {
+    fn start(&self, job: Job) -> Result<Box<dyn Process>> {
+        self.start_job(job, None)
     }
 
     fn fs(&self) -> &dyn Fs {
@@ -329,6 +356,14 @@ macro_rules! remote_machine {
                 $t {
                     remote: self.remote.with_env(key.as_ref(), value.as_ref()),
                 }
+            }
+
+            /// Persistent shells on this connection for many small commands: about a round
+            /// trip each instead of a new channel and login shell. See [`Session`].
+            ///
+            /// [`Session`]: crate::Session
+            pub fn session(&self) -> $crate::Session {
+                $crate::backends::remote::session::Session::new(self.remote.clone())
             }
 
             /// Connects again after the connection was lost (the server restarted, the
