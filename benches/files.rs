@@ -12,6 +12,35 @@ use std::time::Duration;
 
 use harness::{quick, Remotes, Table};
 use plumb::prelude::*;
+use plumb::{sh, Session};
+
+/// Commands per second from 8 threads sharing one session (8 shells), against one thread
+/// (one shell).
+fn threads(s: &Session, name: &str, expr: &plumb::Expr) {
+    let per_thread = if quick() { 50 } else { 300 };
+    let rate = |n: usize| {
+        let s = s.max_shells(n);
+        sh!(true).on(&s).run().unwrap();
+        let started = std::time::Instant::now();
+        std::thread::scope(|scope| {
+            for _ in 0..n {
+                let s = s.clone();
+                scope.spawn(move || {
+                    for _ in 0..per_thread {
+                        expr.on(&s).run().unwrap();
+                    }
+                });
+            }
+        });
+        (n * per_thread) as f64 / started.elapsed().as_secs_f64()
+    };
+    let one = rate(1);
+    let eight = rate(8);
+    println!(
+        "| `{name}` session, 8 threads vs 1 (`{expr}`) | 1 thread: {one:.0}/s | | 8 threads: {eight:.0}/s | {:.2}× |",
+        eight / one
+    );
+}
 
 /// The Python process that times the peers.
 struct Peers {
@@ -126,6 +155,25 @@ fn main() {
             ours,
         );
     };
+    let (sess2, sess) = (m2.session(), m.session());
+    row(
+        "session `true`",
+        "session_true",
+        runs,
+        &mut || sh!(true).on(&sess2).run().unwrap(),
+        &mut || sh!(true).on(&sess).run().unwrap(),
+    );
+    row(
+        "session `/bin/true`",
+        "session_bin_true",
+        runs,
+        &mut || sh!(/bin/true).on(&sess2).run().unwrap(),
+        &mut || sh!(/bin/true).on(&sess).run().unwrap(),
+    );
+    for expr in [sh!(true), sh!(/bin/true), sh!(sleep 0.02)] {
+        threads(&sess2, "Ssh2Machine", &expr);
+        threads(&sess, "SshMachine", &expr);
+    }
     let s2 = m2.path(small.as_path());
     let s = m.path(small.as_path());
     row(

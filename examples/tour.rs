@@ -207,7 +207,37 @@ fn remote_tour() -> Result<(), plumb::Error> {
     plumb::local().path(&here).remove()?;
     drop(tmp);
 
-    step("19. Tunnels: a byte stream to a port as seen from the remote host");
+    step("19. Sessions: persistent shells for many small commands");
+    let session = remote2.session();
+    let started = std::time::Instant::now();
+    let mut failed = 0;
+    for i in 0..1000 {
+        // Each in a subshell of its own: nothing leaks into the next.
+        if sh!(test $i -lt 990).on(&session).unchecked().code()? != 0 {
+            failed += 1;
+        }
+    }
+    let took = started.elapsed();
+    let per_channel = {
+        let started = std::time::Instant::now();
+        for _ in 0..20 {
+            sh!(true).on(&remote2).run()?;
+        }
+        started.elapsed() / 20
+    };
+    println!(
+        "1000 commands through a session took {took:.1?} ({failed} exited non-zero); one \
+         channel per command takes {per_channel:.1?} each"
+    );
+    let user = sh!(sh -c "cd /tmp && echo $$0 in $$(pwd)" me)
+        .on(&session)
+        .read()?;
+    println!(
+        "{user}, and the next command is home again: {}",
+        sh!(pwd).on(&session).read()?
+    );
+
+    step("20. Tunnels: a byte stream to a port as seen from the remote host");
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a local port");
     let port = listener.local_addr().expect("an address").port();
     std::thread::spawn(move || {
@@ -220,7 +250,7 @@ fn remote_tour() -> Result<(), plumb::Error> {
     std::io::Read::read_to_string(&mut sock, &mut greeting).ok();
     print!("{greeting}");
 
-    step("20. Ssh2Machine: one libssh2 session, each command on its own channel");
+    step("21. Ssh2Machine: one libssh2 session, each command on its own channel");
     let started = std::time::Instant::now();
     let threads: Vec<_> = (0..8)
         .map(|i| {
@@ -236,7 +266,7 @@ fn remote_tour() -> Result<(), plumb::Error> {
         started.elapsed()
     );
 
-    step("21. Ssh2Machine tunnels ride the same connection");
+    step("22. Ssh2Machine tunnels ride the same connection");
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a local port");
     let port = listener.local_addr().expect("an address").port();
     std::thread::spawn(move || {

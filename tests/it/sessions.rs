@@ -137,9 +137,10 @@ fn exit_and_exec_end_only_their_command(s: &Session) {
 /// next one gets a new shell.
 fn a_command_that_kills_its_shell(s: &Session) {
     let s = s.max_shells(1);
-    // In the command's subshell, `$PPID` of `sh -c` is the subshell; its parent is the
-    // session's shell.
-    let kill = "kill -9 $(cut -d' ' -f4 /proc/$PPID/stat)";
+    // The nearest ancestor that is the session's `/bin/sh` (not sshd: killing that would
+    // end the whole connection, as it would on the machine).
+    let kill = "p=$PPID; while [ \"$(tr '\\0' ' ' </proc/$p/cmdline)\" != '/bin/sh ' ]; do \
+                p=$(cut -d' ' -f4 /proc/$p/stat); done; kill -9 $p";
     let err = sh!(sh -c $kill).on(&s).run().unwrap_err();
     assert!(err.to_string().contains("session's shell"), "{err}");
     assert_eq!(sh!(echo next).on(&s).read().unwrap(), "next");

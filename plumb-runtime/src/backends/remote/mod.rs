@@ -279,7 +279,11 @@ impl Remote {
     /// judged the same way either way.
     fn start_job(&self, job: Job, lane: Option<session::Lane>) -> Result<Box<dyn Process>> {
         let files = ScriptFiles::new();
-        let script = script::render(&job.expr, &self.ctx, &files, job.kill_tree);
+        let render = match lane {
+            Some(_) => script::render_in_subshell,
+            None => script::render,
+        };
+        let script = render(&job.expr, &self.ctx, &files, job.kill_tree);
         let child = match lane {
             Some(lane) => lane.exec(
                 &script,

@@ -12,7 +12,7 @@ mod shell;
 
 use std::fs::File;
 use std::io::{self, Write};
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::{mpsc, Arc, Condvar, Mutex, Weak};
 
 use self::shell::{LaneChild, LaneState, NamedLane, Script, Shell};
 use super::transport::Child;
@@ -40,8 +40,24 @@ pub(crate) struct Pool {
 
 #[derive(Default)]
 struct PoolState {
-    idle: Vec<Shell>,
+    idle: Vec<Worker>,
     open: usize,
+}
+
+/// A shell and the thread that drives it, one command at a time. Dropping the handle
+/// (idle in a dropped pool, or at `close`) ends the thread and so the shell.
+struct Worker {
+    tasks: mpsc::Sender<Task>,
+}
+
+/// One command for a worker, and where its results go. The worker's own handle travels
+/// with it, to go back to the pool when the command is done.
+struct Task {
+    script: Script,
+    stdin: Option<Vec<u8>>,
+    streams: [Stdio; 2],
+    done: Arc<LaneState>,
+    worker: Worker,
 }
 
 impl Pool {
@@ -67,89 +83,128 @@ impl Pool {
         !job.streamed && stdin_ok && bytes_ok
     }
 
-    /// An idle shell, a new one while under the cap, or the next one freed.
-    fn acquire(&self) -> Result<Shell> {
+    /// An idle worker, a new one while under the cap, or the next one freed.
+    fn acquire(self: &Arc<Self>) -> Result<Worker> {
         let mut state = self.state.lock().unwrap();
         loop {
-            if let Some(shell) = state.idle.pop() {
-                return Ok(shell);
+            if let Some(worker) = state.idle.pop() {
+                return Ok(worker);
             }
             if state.open < self.max {
                 state.open += 1;
                 drop(state);
-                return Shell::open(&self.remote).inspect_err(|_| self.release(None));
+                return self.start_worker().inspect_err(|_| self.release(None));
             }
             state = self.freed.wait(state).unwrap();
         }
     }
 
-    /// Returns a working shell to the pool, or forgets a broken one.
-    fn release(&self, shell: Option<Shell>) {
+    /// Opens a shell and starts its thread, which holds the pool only weakly: a session
+    /// dropped ends its shells.
+    fn start_worker(self: &Arc<Self>) -> Result<Worker> {
+        let shell = Shell::open(&self.remote)?;
+        let (tasks, inbox) = mpsc::channel();
+        let pool = Arc::downgrade(self);
+        std::thread::Builder::new()
+            .name("plumb-session".into())
+            .spawn(move || serve(shell, &inbox, &pool))
+            .map_err(|e| crate::Error::io(self.remote.name(), "cannot start a thread", e))?;
+        Ok(Worker { tasks })
+    }
+
+    /// Returns a worker to the pool, or forgets a broken one.
+    fn release(&self, worker: Option<Worker>) {
         let mut state = self.state.lock().unwrap();
-        match shell {
-            Some(s) => state.idle.push(s),
+        match worker {
+            Some(w) => state.idle.push(w),
             None => state.open -= 1,
         }
         self.freed.notify_one();
     }
 }
 
-/// A shell taken from a pool for one command.
-pub(crate) struct Lane<'a> {
-    pub(super) in_place: Option<Vec<u8>>,
-    pool: &'a Arc<Pool>,
-    shell: Shell,
+/// A worker's thread: runs each task in its shell until the shell breaks or the pool is
+/// gone.
+fn serve(mut shell: Shell, inbox: &mpsc::Receiver<Task>, pool: &Weak<Pool>) {
+    for task in inbox {
+        let Task {
+            script,
+            stdin,
+            streams: [stdout, stderr],
+            done,
+            worker,
+        } = task;
+        let (mut out, mut err) = (sink(stdout, io::stdout), sink(stderr, io::stderr));
+        let ran = shell.run(&script, stdin.as_deref(), &mut out, &mut err);
+        // The streams close before the status is known, as a channel's do.
+        drop((out, err));
+        let pool = pool.upgrade();
+        match ran {
+            Ok(code) => {
+                if let Some(pool) = &pool {
+                    pool.release(Some(worker));
+                }
+                done.finish(Ok(ExitStatus::from_code(code)));
+            }
+            Err(e) => {
+                if let Some(pool) = &pool {
+                    pool.release(None);
+                }
+                let killed = done.killed.load(std::sync::atomic::Ordering::SeqCst);
+                done.finish(if killed {
+                    Ok(ExitStatus::from_signal(libc::SIGKILL))
+                } else {
+                    Err(format!(
+                        "the session's shell broke during the command ({e}); \
+                         the next command gets a new shell"
+                    ))
+                });
+                return;
+            }
+        }
+    }
 }
 
-impl Lane<'_> {
-    /// Runs `script` in the shell, from a thread that writes its output to `stdout` and
-    /// `stderr` as a channel would, then leaves the status.
+/// A worker taken from a pool for one command.
+pub(crate) struct Lane {
+    pub(super) in_place: Option<Vec<u8>>,
+    worker: Worker,
+    machine: String,
+}
+
+impl Lane {
+    /// Hands `script` to the worker, which writes its output to `stdout` and `stderr` as
+    /// a channel would, then leaves the status.
     pub(super) fn exec(
         self,
         script: &[u8],
         stdin: Option<&[u8]>,
-        [stdout, stderr]: [Stdio; 2],
+        streams: [Stdio; 2],
     ) -> Result<Box<dyn Child>> {
-        let Lane {
-            in_place,
-            pool,
-            mut shell,
-        } = self;
-        let script = match in_place {
+        let script = match self.in_place {
             Some(line) => Script::InPlace(line),
             None => Script::Subshell(script.to_vec()),
         };
         let state = Arc::new(LaneState::default());
-        let (pool, done) = (pool.clone(), state.clone());
-        let stdin = stdin.map(<[u8]>::to_vec);
-        let machine = pool.remote.name().to_string();
-        std::thread::Builder::new()
-            .name("plumb-session".into())
-            .spawn(move || {
-                let (mut out, mut err) = (sink(stdout, io::stdout), sink(stderr, io::stderr));
-                let ran = shell.run(&script, stdin.as_deref(), &mut out, &mut err);
-                // The streams close before the status is known, as a channel's do.
-                drop((out, err));
-                match ran {
-                    Ok(code) => {
-                        pool.release(Some(shell));
-                        done.finish(Ok(ExitStatus::from_code(code)));
-                    }
-                    Err(e) => {
-                        pool.release(None);
-                        let killed = done.killed.load(std::sync::atomic::Ordering::SeqCst);
-                        done.finish(if killed {
-                            Ok(ExitStatus::from_signal(libc::SIGKILL))
-                        } else {
-                            Err(format!(
-                                "the session's shell broke during the command ({e}); \
-                                 the next command gets a new shell"
-                            ))
-                        });
-                    }
-                }
-            })
-            .map_err(|e| crate::Error::io(&machine, "cannot start a thread", e))?;
+        let task = Task {
+            script,
+            stdin: stdin.map(<[u8]>::to_vec),
+            streams,
+            done: state.clone(),
+            worker: Worker {
+                tasks: self.worker.tasks.clone(),
+            },
+        };
+        // The handle goes with the task; this clone goes now, so the task's is the only one.
+        let Lane {
+            worker, machine, ..
+        } = self;
+        let sent = worker.tasks.send(task);
+        drop(worker);
+        if sent.is_err() {
+            let why = "the session's shell is gone";
+            return Err(crate::Error::new(crate::ErrorKind::Connect, &machine, why));
+        }
         Ok(Box::new(NamedLane {
             lane: LaneChild { state },
             machine,
@@ -208,16 +263,13 @@ impl Remote {
     ) -> Result<Box<dyn crate::model::job::Process>> {
         if Pool::takes(&job) {
             // No shell to be had (the server refuses more channels): a channel then.
-            if let Ok(shell) = pool.acquire() {
-                let in_place = in_place(&job.expr, &self.ctx);
-                return self.start_job(
-                    job,
-                    Some(Lane {
-                        in_place,
-                        pool,
-                        shell,
-                    }),
-                );
+            if let Ok(worker) = pool.acquire() {
+                let lane = Lane {
+                    in_place: in_place(&job.expr, &self.ctx),
+                    worker,
+                    machine: self.name().to_string(),
+                };
+                return self.start_job(job, Some(lane));
             }
         }
         self.start_job(job, None)
