@@ -138,18 +138,31 @@ fn main() {
     let bulk = if quick() { (2, 1) } else { (5, 1) };
     let data = [b'x'; 4096];
 
-    // (row, peer op, Ssh2Machine vs Paramiko, SshMachine vs Plumbum's SshMachine)
+    // Each row twice: `Ssh2Machine` against Paramiko (`ParamikoMachine`, its SFTP for
+    // files), `SshMachine` against Plumbum's `SshMachine`; `op` is the peers' operation.
     let mut row = |what: &str, op: &str, runs, ours2: &mut dyn FnMut(), ours: &mut dyn FnMut()| {
+        let session = op.starts_with("session");
+        let (p2, p) = if session {
+            (
+                "`ParamikoMachine.session().run`",
+                "Plumbum `SshMachine.session().run`",
+            )
+        } else {
+            (
+                "Paramiko SFTP (`ParamikoMachine`), same",
+                "Plumbum `SshMachine`, same",
+            )
+        };
         t.compare_reported(
             &format!("`Ssh2Machine` {what}"),
-            "Paramiko SFTP (`ParamikoMachine`), same",
+            p2,
             runs,
             |n| peers.time("paramiko", op, n),
             ours2,
         );
         t.compare_reported(
             &format!("`SshMachine` {what}"),
-            "Plumbum `SshMachine`, same",
+            p,
             runs,
             |n| peers.time("plumbum_ssh", op, n),
             ours,

@@ -289,6 +289,7 @@ impl Remote {
                 &script,
                 job.expr.opts().stdin.as_deref(),
                 [job.stdout, job.stderr],
+                job.kill_tree,
             )?,
             None => {
                 let stdin = match &job.expr.opts().stdin {
