@@ -29,7 +29,8 @@ const CLEANUP_EVERY: u64 = 64;
 pub(super) struct Shell {
     input: os_pipe::PipeWriter,
     output: Replies,
-    _child: Box<dyn Child>,
+    /// Taken when the shell is dropped, to be reaped.
+    child: Option<Box<dyn Child>>,
     nonce: String,
 }
 
@@ -46,7 +47,7 @@ impl Shell {
         let mut shell = Shell {
             input,
             output: Replies::new(out_r),
-            _child: child,
+            child: Some(child),
             nonce,
         };
         // A private directory for the commands' output files, gone when the shell ends:
@@ -153,6 +154,20 @@ impl Shell {
             return Err(ended());
         }
         Ok(code)
+    }
+}
+
+impl Drop for Shell {
+    /// The input closes after this (the fields drop), which ends the shell; a thread then
+    /// reaps what ran it (the local `ssh` client, for `SshMachine`), so no zombie stays.
+    fn drop(&mut self) {
+        if let Some(child) = self.child.take() {
+            let reaped = std::thread::Builder::new()
+                .name("plumb-session-end".into())
+                .spawn(move || drop(child.wait()));
+            // No thread: the process stays a zombie until this program ends.
+            drop(reaped);
+        }
     }
 }
 
