@@ -251,6 +251,28 @@
 //! a child running returns at once instead of waiting for it. File operations never need
 //! one: SFTP is faster still.
 //!
+//! # Many hosts at once
+//!
+//! A [`Group`] runs one expression, or a transfer, on machines of any kind concurrently
+//! (at most [`max_parallel`](Group::max_parallel) at a time, or [`serial`](Group::serial)),
+//! and gives each host its own result: a failing or unreachable host never stops the
+//! others. `run` shows every line as `host | line`, whole lines only, coloured per host on
+//! a terminal.
+//!
+//! ```no_run
+//! use plumb::prelude::*;
+//!
+//! let web = plumb::Group::new()
+//!     .connected(SshMachine::connect("deploy@web1"))
+//!     .connected(SshMachine::connect("deploy@web2"))
+//!     .max_parallel(2);
+//! let restarted = web.run(&sh!(systemctl restart myapp));
+//! for (host, err) in restarted.failures() {
+//!     eprintln!("{host}: {err}");
+//! }
+//! assert!(restarted.all_ok());
+//! ```
+//!
 //! # In a build script
 //!
 //! plumb runs commands from `build.rs` as well as from a program. Take it without default

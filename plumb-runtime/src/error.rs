@@ -26,6 +26,8 @@ pub enum ErrorKind {
     PermissionDenied,
     /// A directory was expected and something else is there.
     NotADirectory,
+    /// Not run: an earlier host of a serial [`Group`](crate::Group) failed.
+    Skipped,
     /// The machine could not be reached.
     Connect,
     /// The machine refused our credentials.

@@ -20,6 +20,7 @@
 mod arg;
 mod backends;
 mod error;
+mod group;
 mod machine;
 mod model;
 mod output;
@@ -37,6 +38,7 @@ pub use backends::local::{local, LocalMachine};
 pub use backends::openssh::{SshBuilder, SshMachine};
 pub use backends::remote::session::Session;
 pub use error::{Error, ErrorKind, Result};
+pub use group::{Group, GroupResults};
 pub use machine::{FileType, HostKeyPolicy, Machine, Metadata};
 pub use model::{cmd, Expr};
 pub use output::{ExitStatus, Output};

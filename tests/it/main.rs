@@ -10,6 +10,7 @@ mod crates;
 mod errors;
 mod faults;
 mod grammar;
+mod groups;
 mod injection;
 mod kill;
 mod login_shells;

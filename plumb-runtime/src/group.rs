@@ -1,0 +1,403 @@
+//! `Group`: one expression or transfer on many machines at once, each host with its own
+//! result, live output prefixed with the host's name.
+
+use std::fmt;
+use std::io::{self, BufRead, BufReader, IsTerminal, Write};
+use std::path::Path;
+use std::sync::{Arc, Condvar, Mutex};
+
+use crate::error::{Error, ErrorKind};
+use crate::machine::Machine;
+use crate::model::Expr;
+use crate::output::Output;
+use crate::Result;
+
+/// Machines of any kind, run together: `run` streams every host's output with its name
+/// in front of each line (`web1 | ...`, never two hosts within a line, coloured on a
+/// terminal), `output` captures per host, `upload`/`download` copy to or from each. Hosts
+/// run concurrently, at most [`max_parallel`](Group::max_parallel) at a time, or one after
+/// another with [`serial`](Group::serial); a failing or unreachable host never stops the
+/// others (unless [`stop_on_failure`](Group::stop_on_failure) with `serial`). Each host
+/// runs inside a `tracing` span `plumb.group` with its name.
+///
+/// ```
+/// # extern crate plumb_runtime as plumb; use plumb_macros::sh;
+/// use plumb::prelude::*;
+/// let group = plumb::Group::new().machine(plumb::local()).machine(plumb::local().with_env("WHO", "b"));
+/// let results = group.quiet().output(&sh!(echo hi));
+/// assert!(results.all_ok());
+/// assert_eq!(results.len(), 2);
+/// ```
+#[derive(Clone)]
+pub struct Group {
+    members: Vec<Member>,
+    max_parallel: usize,
+    stop_on_failure: bool,
+    quiet: bool,
+    /// Where `run` shows lines; this process's stdout when `None`.
+    sink: Option<Arc<Mutex<dyn Write + Send>>>,
+}
+
+#[derive(Clone)]
+struct Member {
+    name: String,
+    machine: std::result::Result<Arc<dyn Machine>, Arc<Error>>,
+}
+
+impl Default for Group {
+    fn default() -> Group {
+        Group::new()
+    }
+}
+
+impl Group {
+    /// An empty group that runs all its hosts at once (up to 32) and shows their output.
+    pub fn new() -> Group {
+        Group {
+            members: Vec::new(),
+            max_parallel: 32,
+            stop_on_failure: false,
+            quiet: false,
+            sink: None,
+        }
+    }
+
+    /// Adds a machine.
+    pub fn machine(mut self, machine: impl Machine + 'static) -> Group {
+        self.members.push(Member {
+            name: machine.name().to_string(),
+            machine: Ok(Arc::new(machine)),
+        });
+        self
+    }
+
+    /// Adds the outcome of connecting to a host: one that could not be reached stays in
+    /// the group, and every call reports its connection error for it.
+    pub fn connected(mut self, machine: Result<impl Machine + 'static>) -> Group {
+        self.members.push(match machine {
+            Ok(m) => Member {
+                name: m.name().to_string(),
+                machine: Ok(Arc::new(m)),
+            },
+            Err(e) => Member {
+                name: e.machine().to_string(),
+                machine: Err(Arc::new(e)),
+            },
+        });
+        self
+    }
+
+    /// At most `n` hosts at a time.
+    pub fn max_parallel(mut self, n: usize) -> Group {
+        self.max_parallel = n.max(1);
+        self
+    }
+
+    /// One host after another, in the order they were added.
+    pub fn serial(self) -> Group {
+        self.max_parallel(1)
+    }
+
+    /// With [`serial`](Group::serial): after a host fails, the rest are not run (their
+    /// results say so, with [`ErrorKind::Skipped`]).
+    pub fn stop_on_failure(mut self) -> Group {
+        self.stop_on_failure = true;
+        self
+    }
+
+    /// `run` shows no output (it is still checked).
+    pub fn quiet(mut self) -> Group {
+        self.quiet = true;
+        self
+    }
+
+    /// `run` shows its lines on `writer` instead of stdout (a log file, a buffer), never
+    /// coloured.
+    pub fn show_on(mut self, writer: impl Write + Send + 'static) -> Group {
+        self.sink = Some(Arc::new(Mutex::new(writer)));
+        self
+    }
+
+    /// The hosts' names, in order.
+    pub fn names(&self) -> Vec<&str> {
+        self.members.iter().map(|m| m.name.as_str()).collect()
+    }
+
+    /// Runs `expr` on every host, showing each output line as `host | line` as it comes
+    /// (stderr's lines when the command ends).
+    pub fn run(&self, expr: &Expr) -> GroupResults<()> {
+        let printer = Printer::new(&self.members, self.quiet, self.sink.clone());
+        self.each(|i, m| run_shown(expr, m, &printer, i))
+    }
+
+    /// Runs `expr` on every host and captures each one's output.
+    pub fn output(&self, expr: &Expr) -> GroupResults<Output> {
+        self.each(|_, m| expr.on_dyn(m.clone()).output())
+    }
+
+    /// Copies `local` (a file or tree here) to `remote` on every host.
+    pub fn upload(&self, local: impl AsRef<Path>, remote: impl AsRef<Path>) -> GroupResults<()> {
+        let (local, remote) = (local.as_ref(), remote.as_ref());
+        self.each(|_, m| m.upload(local, remote))
+    }
+
+    /// Copies `remote` from every host to `local_dir/<host>` here (the host's name with
+    /// `/` replaced by `_`), making `local_dir` if needed.
+    pub fn download(
+        &self,
+        remote: impl AsRef<Path>,
+        local_dir: impl AsRef<Path>,
+    ) -> GroupResults<()> {
+        let (remote, dir) = (remote.as_ref(), local_dir.as_ref());
+        let made = std::fs::create_dir_all(dir).map_err(|e| (e.kind(), e.to_string()));
+        self.each(|_, m| match &made {
+            Ok(()) => m.download(remote, dir.join(m.name().replace('/', "_"))),
+            Err((kind, why)) => Err(Error::io(
+                "local",
+                format!("cannot create `{}`: {why}", dir.display()),
+                io::Error::from(*kind),
+            )),
+        })
+    }
+
+    /// Runs `f` for every host, at most `max_parallel` at a time (in order when one), in
+    /// a `tracing` span each.
+    fn each<T: Send>(
+        &self,
+        f: impl Fn(usize, &Arc<dyn Machine>) -> Result<T> + Sync,
+    ) -> GroupResults<T> {
+        let one = |i: usize, member: &Member| {
+            let span = tracing::info_span!("plumb.group", host = %member.name);
+            let _entered = span.enter();
+            match &member.machine {
+                Ok(m) => f(i, m),
+                Err(e) => Err(clone_error(e)),
+            }
+        };
+        let results: Vec<Result<T>> = if self.max_parallel == 1 {
+            let mut failed = false;
+            let mut results = Vec::new();
+            for (i, member) in self.members.iter().enumerate() {
+                let result = if failed && self.stop_on_failure {
+                    Err(skipped(&member.name))
+                } else {
+                    one(i, member)
+                };
+                failed |= result.is_err();
+                results.push(result);
+            }
+            results
+        } else {
+            let slots = Slots::new(self.max_parallel);
+            std::thread::scope(|scope| {
+                let handles: Vec<_> = (self.members.iter().enumerate())
+                    .map(|(i, member)| {
+                        let (slots, one) = (&slots, &one);
+                        scope.spawn(move || {
+                            let _slot = slots.take();
+                            one(i, member)
+                        })
+                    })
+                    .collect();
+                handles
+                    .into_iter()
+                    .zip(&self.members)
+                    .map(|(h, m)| h.join().unwrap_or_else(|_| Err(panicked(&m.name))))
+                    .collect()
+            })
+        };
+        GroupResults {
+            hosts: self
+                .members
+                .iter()
+                .map(|m| m.name.clone())
+                .zip(results)
+                .collect(),
+        }
+    }
+}
+
+impl fmt::Debug for Group {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Group")
+            .field("hosts", &self.names())
+            .field("max_parallel", &self.max_parallel)
+            .field("stop_on_failure", &self.stop_on_failure)
+            .field("quiet", &self.quiet)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Runs `expr` on `m`, printing its lines as they come.
+fn run_shown(expr: &Expr, m: &Arc<dyn Machine>, printer: &Printer, i: usize) -> Result<()> {
+    let mut handle = expr.on_dyn(m.clone()).spawn()?;
+    drop(handle.take_stdin());
+    if let Some(out) = handle.take_stdout() {
+        for line in BufReader::new(out).split(b'\n') {
+            match line {
+                Ok(line) => printer.line(i, &line),
+                Err(_) => break,
+            }
+        }
+    }
+    let result = handle.wait();
+    let stderr = match &result {
+        Ok(out) => out.stderr.clone(),
+        Err(e) => e.stderr().map(<[u8]>::to_vec).unwrap_or_default(),
+    };
+    for line in stderr.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
+        printer.line(i, line);
+    }
+    result.map(drop)
+}
+
+/// Whole lines, each with its host's name, each written under its writer's lock.
+struct Printer {
+    names: Vec<String>,
+    width: usize,
+    colour: bool,
+    quiet: bool,
+    sink: Option<Arc<Mutex<dyn Write + Send>>>,
+}
+
+impl Printer {
+    fn new(members: &[Member], quiet: bool, sink: Option<Arc<Mutex<dyn Write + Send>>>) -> Printer {
+        let names: Vec<String> = members.iter().map(|m| m.name.clone()).collect();
+        Printer {
+            width: names.iter().map(|n| n.chars().count()).max().unwrap_or(0),
+            names,
+            colour: sink.is_none() && io::stdout().is_terminal(),
+            quiet,
+            sink,
+        }
+    }
+
+    fn line(&self, host: usize, line: &[u8]) {
+        if self.quiet {
+            return;
+        }
+        let name = format!("{:<width$}", self.names[host], width = self.width);
+        let prefix = if self.colour {
+            // Six colours, one per host in turn.
+            format!("\x1b[{}m{name}\x1b[0m | ", 31 + host % 6)
+        } else {
+            format!("{name} | ")
+        };
+        let whole = [prefix.as_bytes(), line, b"\n"].concat();
+        match &self.sink {
+            Some(sink) => {
+                let mut w = sink.lock().unwrap_or_else(|e| e.into_inner());
+                let _ = w.write_all(&whole);
+            }
+            // The lock keeps the line whole against other threads' output.
+            None => drop(io::stdout().lock().write_all(&whole)),
+        }
+    }
+}
+
+/// A counting semaphore: at most `n` holders of a slot.
+struct Slots {
+    free: Mutex<usize>,
+    freed: Condvar,
+}
+
+struct Slot<'a>(&'a Slots);
+
+impl Slots {
+    fn new(n: usize) -> Slots {
+        Slots {
+            free: Mutex::new(n),
+            freed: Condvar::new(),
+        }
+    }
+
+    fn take(&self) -> Slot<'_> {
+        let mut free = self.free.lock().unwrap_or_else(|e| e.into_inner());
+        while *free == 0 {
+            free = self.freed.wait(free).unwrap_or_else(|e| e.into_inner());
+        }
+        *free -= 1;
+        Slot(self)
+    }
+}
+
+impl Drop for Slot<'_> {
+    fn drop(&mut self) {
+        *self.0.free.lock().unwrap_or_else(|e| e.into_inner()) += 1;
+        self.0.freed.notify_one();
+    }
+}
+
+fn skipped(host: &str) -> Error {
+    Error::new(
+        ErrorKind::Skipped,
+        host,
+        "not run: an earlier host of the serial group failed",
+    )
+}
+
+fn panicked(host: &str) -> Error {
+    Error::new(ErrorKind::Io, host, "the thread running this host panicked")
+}
+
+/// An error kept for a host that could not be reached, given to every call.
+fn clone_error(e: &Error) -> Error {
+    Error::new(e.kind(), e.machine(), e.to_string())
+}
+
+/// What a [`Group`] call gave on each host, in the order the hosts were added.
+#[derive(Debug)]
+pub struct GroupResults<T> {
+    hosts: Vec<(String, Result<T>)>,
+}
+
+impl<T> GroupResults<T> {
+    /// Whether every host succeeded.
+    pub fn all_ok(&self) -> bool {
+        self.hosts.iter().all(|(_, r)| r.is_ok())
+    }
+
+    /// How many hosts there are.
+    pub fn len(&self) -> usize {
+        self.hosts.len()
+    }
+
+    /// True for a group without hosts.
+    pub fn is_empty(&self) -> bool {
+        self.hosts.is_empty()
+    }
+
+    /// The result of the host named `host`.
+    pub fn get(&self, host: &str) -> Option<&Result<T>> {
+        self.hosts.iter().find(|(h, _)| h == host).map(|(_, r)| r)
+    }
+
+    /// Every host's name and result.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &Result<T>)> {
+        self.hosts.iter().map(|(h, r)| (h.as_str(), r))
+    }
+
+    /// The hosts that failed, with their errors.
+    pub fn failures(&self) -> impl Iterator<Item = (&str, &Error)> {
+        self.hosts
+            .iter()
+            .filter_map(|(h, r)| r.as_ref().err().map(|e| (h.as_str(), e)))
+    }
+
+    /// Every host's value, or the first host's error (in the order of the hosts).
+    pub fn into_result(self) -> Result<Vec<(String, T)>> {
+        self.hosts
+            .into_iter()
+            .map(|(h, r)| r.map(|v| (h, v)))
+            .collect()
+    }
+}
+
+impl<T> IntoIterator for GroupResults<T> {
+    type Item = (String, Result<T>);
+    type IntoIter = std::vec::IntoIter<(String, Result<T>)>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.hosts.into_iter()
+    }
+}

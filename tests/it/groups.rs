@@ -1,0 +1,171 @@
+//! Groups: one expression on many machines (remote, local, unreachable), each host with
+//! its own result, output prefixed per host, concurrency capped.
+
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+
+use crate::common;
+use plumb::prelude::*;
+use plumb::{sh, ErrorKind, Group};
+
+/// A shared buffer for `show_on`.
+#[derive(Clone, Default)]
+struct Shown(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Shown {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Two remote machines, this one, and one that cannot be reached (a closed port).
+fn four() -> Group {
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = closed.local_addr().unwrap().port();
+    drop(closed);
+    let unreachable = plumb::SshMachine::builder("127.0.0.1")
+        .port(port)
+        .user(&common::sshd::sshd().user)
+        .connect();
+    let g = Group::new()
+        .machine(common::ssh_builder().connect().unwrap())
+        .machine(plumb::local());
+    #[cfg(feature = "ssh2")]
+    let g = g.machine(common::ssh2_builder().connect().unwrap());
+    g.connected(unreachable)
+}
+
+#[test]
+fn each_host_has_its_own_result() {
+    let g = four();
+    let results = g.output(&sh!(sh -c "echo out; echo err >&2"));
+    assert!(!results.all_ok());
+    let failures: Vec<_> = results.failures().collect();
+    assert_eq!(failures.len(), 1);
+    let (host, err) = failures[0];
+    assert_eq!(err.kind(), ErrorKind::Connect, "{err}");
+    assert!(err.to_string().contains(host), "{err}");
+    for (host, result) in results.iter().filter(|(_, r)| r.is_ok()) {
+        let out = result.as_ref().unwrap();
+        assert_eq!(
+            (out.stdout.as_slice(), out.stderr.as_slice()),
+            (&b"out\n"[..], &b"err\n"[..]),
+            "{host}"
+        );
+    }
+    // A command failing on one host fails there only, and its error names the host.
+    let results = g.output(&sh!(sh -c "test -d /root/.cargo || exit 3"));
+    for (host, err) in results.failures() {
+        assert!(err.to_string().contains(host), "{err}");
+    }
+}
+
+#[test]
+fn run_prefixes_every_line_with_its_host() {
+    let shown = Shown::default();
+    let g = four().show_on(shown.clone());
+    let results = g.run(&sh!(sh -c "for i in 1 2 3; do echo line $$i; done; echo oops >&2"));
+    assert_eq!(results.failures().count(), 1);
+    let text = String::from_utf8(shown.0.lock().unwrap().clone()).unwrap();
+    let width = g.names().iter().map(|n| n.len()).max().unwrap();
+    for host in g
+        .names()
+        .into_iter()
+        .filter(|h| results.get(h).unwrap().is_ok())
+    {
+        let prefix = format!("{host:<width$} | ");
+        for line in ["line 1", "line 2", "line 3", "oops"] {
+            assert!(text.contains(&format!("{prefix}{line}\n")), "{text}");
+        }
+    }
+    // Whole lines only: every line starts with a host's prefix.
+    for line in text.lines() {
+        assert!(g.names().iter().any(|h| line.starts_with(h)), "{line:?}");
+    }
+}
+
+#[test]
+fn max_parallel_caps_concurrency() {
+    let dir = plumb::local().temp_dir().unwrap();
+    let d = dir.as_path().display().to_string();
+    dir.join("max").touch().unwrap();
+    sh!(chmod 777 $d).run().unwrap();
+    sh!(chmod 666 ${dir.join("max")}).run().unwrap();
+    // Every machine runs on this host: the files present at once count the hosts running.
+    let script = format!("touch {d}/$$; ls {d} | grep -vc max >> {d}/max; sleep 0.5; rm -f {d}/$$");
+    let g = four().max_parallel(2).quiet();
+    let results = g.run(&sh!(sh -c $script));
+    assert_eq!(results.failures().count(), 1);
+    let seen = dir.join("max").read_to_string().unwrap();
+    let counts: Vec<u32> = seen.lines().map(|l| l.trim().parse().unwrap()).collect();
+    assert_eq!(counts.len(), g.names().len() - 1, "{seen}");
+    assert!(counts.iter().all(|&n| n <= 2), "{seen}");
+}
+
+#[test]
+fn serial_can_stop_at_the_first_failure() {
+    let g = Group::new()
+        .machine(plumb::local())
+        .machine(common::ssh_builder().connect().unwrap())
+        .machine(plumb::local().with_env("X", "1"))
+        .serial()
+        .stop_on_failure()
+        .quiet();
+    let results: Vec<_> = g.run(&sh!(false)).into_iter().collect();
+    assert_eq!(results[0].1.as_ref().unwrap_err().kind(), ErrorKind::Exit);
+    for (host, r) in &results[1..] {
+        let err = r.as_ref().unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Skipped, "{host}: {err}");
+    }
+    // Without stop_on_failure every host runs.
+    let all = Group::new()
+        .machine(plumb::local())
+        .machine(plumb::local())
+        .serial()
+        .quiet();
+    let ran = all.run(&sh!(false));
+    assert_eq!(
+        ran.failures()
+            .filter(|(_, e)| e.kind() == ErrorKind::Exit)
+            .count(),
+        2
+    );
+}
+
+/// Upload to and download from every remote host (they log in as one user here, so they
+/// can share the target file on this host's disk).
+#[test]
+fn transfers_go_to_and_come_from_every_host() {
+    let here = tempfile::tempdir().unwrap();
+    let file = here.path().join("deploy.txt");
+    std::fs::write(&file, "v2").unwrap();
+    let remote = plumb::local().temp_dir().unwrap();
+    sh!(chmod 777 ${remote.as_path()}).run().unwrap();
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = closed.local_addr().unwrap().port();
+    drop(closed);
+    let g = Group::new()
+        .machine(common::ssh_builder().connect().unwrap())
+        .connected(plumb::SshMachine::builder("127.0.0.1").port(port).connect());
+    #[cfg(feature = "ssh2")]
+    let g = g.machine(common::ssh2_builder().connect().unwrap());
+    let target = remote.as_path().join("deployed.txt");
+    let results = g.upload(&file, &target);
+    let failures: Vec<_> = results
+        .failures()
+        .map(|(h, e)| format!("{h}: {e}"))
+        .collect();
+    assert_eq!(failures.len(), 1, "{failures:?}");
+    let back = here.path().join("back");
+    let results = g.download(&target, &back);
+    assert_eq!(results.failures().count(), 1);
+    for (host, _) in results.iter().filter(|(_, r)| r.is_ok()) {
+        let got = std::fs::read_to_string(back.join(host.replace('/', "_"))).unwrap();
+        assert_eq!(got, "v2");
+    }
+}
