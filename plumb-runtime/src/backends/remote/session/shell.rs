@@ -85,15 +85,17 @@ impl Shell {
     }
 
     /// The frame that runs `script`, with `stdin` as its input: in a subshell, or in the
-    /// shell itself when `script` is one that cannot change the shell (see
-    /// [`in_place`](super::in_place)), which saves a fork.
+    /// shell itself when it cannot change the shell (see `pool::in_place`), which saves a
+    /// fork.
     fn frame(&self, script: &Script, stdin: Option<&[u8]>) -> Vec<u8> {
-        // A command in a subshell gets output files of its own, which a child it leaves
-        // behind may go on writing; a builtin in place leaves no child, so it reuses one
+        // A command that may start processes gets output files of its own, which a child
+        // it leaves behind may go on writing; a builtin leaves no child, so it reuses one
         // pair (creating two files is 60 µs of the 100 µs a frame costs the shell).
+        let own_files: &[u8] = b"__plumb_next; ";
         let (open, close, script, files): (&[u8], &[u8], &[u8], &[u8]) = match script {
-            Script::Subshell(s) => (b"( ", b"\n)", s, b"__plumb_next; "),
-            Script::InPlace(s) => (b"{ ", b"\n}", s, b"__plumb_f=\"$__plumb_d/0\"; "),
+            Script::Subshell(s) => (b"( ", b"\n)", s, own_files),
+            Script::External(s) => (b"{ ", b"\n}", s, own_files),
+            Script::Builtin(s) => (b"{ ", b"\n}", s, b"__plumb_f=\"$__plumb_d/0\"; "),
         };
         let mut f = Vec::with_capacity(script.len() + 128);
         f.extend_from_slice(files);
@@ -175,8 +177,11 @@ impl Drop for Shell {
 pub(super) enum Script {
     /// A whole rendered script, in a subshell of its own.
     Subshell(Vec<u8>),
-    /// One command that cannot change the shell's state, run in the shell itself.
-    InPlace(Vec<u8>),
+    /// A builtin that cannot change the shell, run in it: no process at all.
+    Builtin(Vec<u8>),
+    /// A program (not a builtin), run from the shell itself: one fork, as in a subshell
+    /// that execs it, without the subshell's.
+    External(Vec<u8>),
 }
 
 /// Every byte as `\ooo`, for `printf`: binary-safe, NUL included, in any POSIX `sh`.
