@@ -6,7 +6,7 @@ use std::io::{self, Write};
 use std::os::unix::ffi::OsStrExt;
 use std::sync::{Arc, Condvar, Mutex};
 
-use super::shell::{LaneChild, LaneState, NamedLane, Script, Shell};
+use super::shell::{LaneChild, LaneState, Script, Shell};
 use crate::backends::remote::transport::Child;
 use crate::backends::remote::Remote;
 use crate::model::expr::{Expr, Node};
@@ -127,8 +127,8 @@ impl Lane {
         } else {
             command.run();
         }
-        Ok(Box::new(NamedLane {
-            lane: LaneChild { state },
+        Ok(Box::new(LaneChild {
+            state,
             machine: self.machine,
         }))
     }

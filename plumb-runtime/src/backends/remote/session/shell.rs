@@ -266,13 +266,15 @@ fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
     haystack.windows(needle.len()).position(|w| w == needle)
 }
 
-/// A command running in a session's shell, as the remote layer sees a command: its
-/// status arrives from the thread that reads the shell.
+/// A command run in a session's shell, as the remote layer sees a command: its status
+/// arrives from whoever ran it (the caller's thread, or one of its own).
 pub(super) struct LaneChild {
     pub(super) state: Arc<LaneState>,
+    /// For the errors.
+    pub(super) machine: String,
 }
 
-/// Where the reading thread leaves the outcome.
+/// Where the command's runner leaves the outcome.
 #[derive(Default)]
 pub(super) struct LaneState {
     done: Mutex<Option<std::result::Result<ExitStatus, String>>>,
@@ -289,38 +291,30 @@ impl LaneState {
 }
 
 impl LaneChild {
-    fn answer(&self, machine: &str) -> Option<Result<ExitStatus>> {
-        let done = self.state.done.lock().unwrap();
-        done.as_ref().map(|r| {
-            r.clone()
-                .map_err(|why| Error::new(ErrorKind::Connect, machine, why))
-        })
+    fn answer(&self, outcome: &std::result::Result<ExitStatus, String>) -> Result<ExitStatus> {
+        outcome
+            .clone()
+            .map_err(|why| Error::new(ErrorKind::Connect, &self.machine, why))
     }
 }
 
-/// `Child` for the remote layer; the machine's name comes with the errors.
-pub(super) struct NamedLane {
-    pub(super) lane: LaneChild,
-    pub(super) machine: String,
-}
-
-impl Child for NamedLane {
+impl Child for LaneChild {
     fn wait(&self) -> Result<ExitStatus> {
-        let mut done = self.lane.state.done.lock().unwrap();
-        while done.is_none() {
-            done = self.lane.state.cv.wait(done).unwrap();
+        let mut done = self.state.done.lock().unwrap();
+        loop {
+            if let Some(outcome) = done.as_ref() {
+                return self.answer(outcome);
+            }
+            done = self.state.cv.wait(done).unwrap();
         }
-        drop(done);
-        self.lane
-            .answer(&self.machine)
-            .expect("an answer, waited for above")
     }
 
     fn try_wait(&self) -> Result<Option<ExitStatus>> {
-        self.lane.answer(&self.machine).transpose()
+        let done = self.state.done.lock().unwrap();
+        done.as_ref().map(|o| self.answer(o)).transpose()
     }
 
     fn kill(&self) {
-        self.lane.state.killed.store(true, Ordering::SeqCst);
+        self.state.killed.store(true, Ordering::SeqCst);
     }
 }
