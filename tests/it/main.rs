@@ -6,6 +6,7 @@ mod common;
 
 mod bad_input;
 mod calls;
+mod config;
 mod crates;
 mod errors;
 mod faults;

@@ -16,12 +16,26 @@ pub(super) fn connect_error(name: &str, stderr: &[u8]) -> Error {
     } else {
         ErrorKind::Connect
     };
-    let summary: Vec<&str> = text
+    let lines: Vec<&str> = text
         .lines()
         .map(str::trim)
         .filter(|l| !l.is_empty() && !l.starts_with('@'))
         .collect();
-    let summary = summary.last().copied().unwrap_or("ssh could not connect");
+    // The last line that says why, not what followed from it (a jump host that refused
+    // to forward is followed by "stdio forwarding failed" and "Connection closed by").
+    let consequence = |l: &&str| {
+        [
+            "Connection closed by",
+            "stdio forwarding failed",
+            "kex_exchange_identification",
+        ]
+        .iter()
+        .any(|c| l.starts_with(c))
+    };
+    let summary = (lines.iter().rev().find(|l| !consequence(l)))
+        .or(lines.last())
+        .copied()
+        .unwrap_or("ssh could not connect");
     let summary = match kind {
         ErrorKind::HostKey => format!("the host key is unknown or has changed ({summary})"),
         _ => summary.to_string(),
@@ -50,5 +64,9 @@ mod tests {
         assert_eq!(e.kind(), ErrorKind::Connect);
         let e = connect_error("m", b"");
         assert!(e.to_string().contains("ssh could not connect"), "{e}");
+        let jump = b"channel 0: open failed: administratively prohibited: open failed\r\n\
+                     stdio forwarding failed\r\nConnection closed by UNKNOWN port 65535\r\n";
+        let e = connect_error("m", jump);
+        assert!(e.to_string().contains("administratively prohibited"), "{e}");
     }
 }

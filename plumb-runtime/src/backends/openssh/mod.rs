@@ -51,6 +51,10 @@ remote_machine!(SshMachine);
 pub struct SshBuilder {
     opts: Options,
     options: Vec<(String, String)>,
+    /// `ssh -F`: another config file, or `none` for none.
+    config: Option<std::path::PathBuf>,
+    /// `ssh -J`, hop by hop.
+    jumps: Vec<String>,
 }
 
 impl SshMachine {
@@ -59,6 +63,8 @@ impl SshMachine {
         SshBuilder {
             opts: Options::from_destination(destination),
             options: Vec::new(),
+            config: None,
+            jumps: Vec::new(),
         }
         .connect()
     }
@@ -68,6 +74,8 @@ impl SshMachine {
         SshBuilder {
             opts: Options::new(host.into()),
             options: Vec::new(),
+            config: None,
+            jumps: Vec::new(),
         }
     }
 }
@@ -81,6 +89,26 @@ impl SshBuilder {
         self
     }
 
+    /// Reads `path` instead of `~/.ssh/config` (`ssh -F`); the jump hosts' connections
+    /// read it too.
+    pub fn config_file(mut self, path: impl AsRef<std::path::Path>) -> Self {
+        self.config = Some(path.as_ref().to_path_buf());
+        self
+    }
+
+    /// Reads no config file at all (`ssh -F none`).
+    pub fn no_config(mut self) -> Self {
+        self.config = Some("none".into());
+        self
+    }
+
+    /// Connects through `hop` (`user@host:port`, or a config alias) first; repeat for a
+    /// chain, in order (`ssh -J`). Each hop's host key is checked as the target's is.
+    pub fn jump(mut self, hop: impl Into<String>) -> Self {
+        self.jumps.push(hop.into());
+        self
+    }
+
     /// Starts the master connection and checks that it works.
     pub fn connect(self) -> Result<SshMachine> {
         let args = self.args();
@@ -89,7 +117,8 @@ impl SshBuilder {
             None => self.opts.host.clone(),
         };
         let name = self.name(&args, &destination)?;
-        let master = Master::start(name.clone(), destination, args, self.opts.connect_timeout)?;
+        let master = Master::start(name.clone(), destination, args, self.opts.connect_timeout)
+            .map_err(|e| self.through_jumps(e))?;
         Ok(SshMachine {
             remote: Remote::new(
                 name,
@@ -98,6 +127,22 @@ impl SshBuilder {
                 }),
             ),
         })
+    }
+
+    /// Names the jump hosts in a failure to connect through them: ssh's own words do not
+    /// always say which hop it was.
+    fn through_jumps(&self, e: Error) -> Error {
+        if self.jumps.is_empty() {
+            return e;
+        }
+        let detail = e.to_string();
+        let detail = detail.split_once(": ").map_or(detail.as_str(), |(_, d)| d);
+        let hops = self.jumps.join("` then `");
+        Error::new(
+            e.kind(),
+            e.machine(),
+            format!("through jump host `{hops}`: {detail}"),
+        )
     }
 
     /// `user@host:port` as ssh itself resolves them (`ssh -G` reads the config), so that
@@ -134,6 +179,12 @@ impl SshBuilder {
     fn args(&self) -> Vec<OsString> {
         let o = &self.opts;
         let mut args: Vec<OsString> = vec!["-o".into(), "BatchMode=yes".into()];
+        if let Some(config) = &self.config {
+            args.extend(["-F".into(), config.clone().into_os_string()]);
+        }
+        if !self.jumps.is_empty() {
+            args.extend(["-J".into(), self.jumps.join(",").into()]);
+        }
         if let Some(p) = o.port {
             args.extend(["-p".into(), p.to_string().into()]);
         }
