@@ -124,6 +124,39 @@ impl Error {
         }
     }
 
+    /// The same error with `context` before its message (`through jump host ...: why`),
+    /// its source kept.
+    pub(crate) fn in_context(mut self, context: impl fmt::Display) -> Error {
+        self.0.message = Some(match self.0.message.take() {
+            Some(m) => format!("{context}: {m}"),
+            None => context.to_string(),
+        });
+        self
+    }
+
+    /// A copy, for an error reported more than once (an unreachable host of a group, to
+    /// every call): the source, which cannot be cloned, goes into the message.
+    pub(crate) fn duplicate(&self) -> Error {
+        let e = &self.0;
+        let message = match (&e.message, &e.source) {
+            (Some(m), Some(s)) => Some(format!("{m}: {s}")),
+            (None, Some(s)) => Some(s.to_string()),
+            (m, None) => m.clone(),
+        };
+        Error(Box::new(Inner {
+            kind: e.kind,
+            machine: e.machine.clone(),
+            command: e.command.clone(),
+            stage: e.stage.clone(),
+            status: e.status,
+            timeout: e.timeout,
+            stdout: e.stdout.clone(),
+            stderr: e.stderr.clone(),
+            message,
+            source: None,
+        }))
+    }
+
     /// A command that finished with a status it was not allowed to.
     pub(crate) fn exit(machine: &str, status: ExitStatus, kind: ErrorKind) -> Error {
         let mut e = Error::new(kind, machine, "");

@@ -6,6 +6,7 @@ use std::io::{self, BufRead, BufReader, IsTerminal, Write};
 use std::path::Path;
 use std::sync::{Arc, Condvar, Mutex};
 
+use crate::backends::local::fs_error;
 use crate::error::{Error, ErrorKind};
 use crate::machine::Machine;
 use crate::model::Expr;
@@ -149,14 +150,10 @@ impl Group {
         local_dir: impl AsRef<Path>,
     ) -> GroupResults<()> {
         let (remote, dir) = (remote.as_ref(), local_dir.as_ref());
-        let made = std::fs::create_dir_all(dir).map_err(|e| (e.kind(), e.to_string()));
+        let made = std::fs::create_dir_all(dir).map_err(|e| fs_error("create", dir, e));
         self.each(|_, m| match &made {
             Ok(()) => m.download(remote, dir.join(m.name().replace('/', "_"))),
-            Err((kind, why)) => Err(Error::io(
-                "local",
-                format!("cannot create `{}`: {why}", dir.display()),
-                io::Error::from(*kind),
-            )),
+            Err(e) => Err(e.duplicate()),
         })
     }
 
@@ -171,7 +168,7 @@ impl Group {
             let _entered = span.enter();
             match &member.machine {
                 Ok(m) => f(i, m),
-                Err(e) => Err(clone_error(e)),
+                Err(e) => Err(e.duplicate()),
             }
         };
         let results: Vec<Result<T>> = if self.max_parallel == 1 {
@@ -338,11 +335,6 @@ fn skipped(host: &str) -> Error {
 
 fn panicked(host: &str) -> Error {
     Error::new(ErrorKind::Io, host, "the thread running this host panicked")
-}
-
-/// An error kept for a host that could not be reached, given to every call.
-fn clone_error(e: &Error) -> Error {
-    Error::new(e.kind(), e.machine(), e.to_string())
 }
 
 /// What a [`Group`] call gave on each host, in the order the hosts were added.

@@ -50,6 +50,8 @@ fn each_host_has_its_own_result() {
     let (host, err) = failures[0];
     assert_eq!(err.kind(), ErrorKind::Connect, "{err}");
     assert!(err.to_string().contains(host), "{err}");
+    // Named once: the kept connection error is not wrapped in itself.
+    assert_eq!(err.to_string().matches(host).count(), 1, "{err}");
     for (host, result) in results.iter().filter(|(_, r)| r.is_ok()) {
         let out = result.as_ref().unwrap();
         assert_eq!(

@@ -12,7 +12,8 @@ use crate::machine::fs::{sorted, temp_name, Fs, Metadata, WriteFile};
 use crate::progress::{self, Observer};
 use crate::Result;
 
-fn fs_error(what: &str, path: &Path, err: io::Error) -> Error {
+/// An error of a file here that names it.
+pub(crate) fn fs_error(what: &str, path: &Path, err: io::Error) -> Error {
     Error::io(NAME, format!("cannot {what} `{}`", path.display()), err)
 }
 

@@ -135,14 +135,10 @@ impl SshBuilder {
         if self.jumps.is_empty() {
             return e;
         }
-        let detail = e.to_string();
-        let detail = detail.split_once(": ").map_or(detail.as_str(), |(_, d)| d);
-        let hops = self.jumps.join("` then `");
-        Error::new(
-            e.kind(),
-            e.machine(),
-            format!("through jump host `{hops}`: {detail}"),
-        )
+        e.in_context(format!(
+            "through jump host `{}`",
+            self.jumps.join("` then `")
+        ))
     }
 
     /// `user@host:port` as ssh itself resolves them (`ssh -G` reads the config), so that

@@ -297,10 +297,7 @@ impl Remote {
                         .map_err(|e| Error::io(&self.conn.name, "cannot create a pipe", e))?,
                     None => job.stdin,
                 };
-                let command = self.conn.login_command(&script)?;
-                self.conn
-                    .transport
-                    .exec(&command, [stdin, job.stdout, job.stderr])?
+                self.exec_script(&script, [stdin, job.stdout, job.stderr])?
             }
         };
         if job.kill_tree {

@@ -7,6 +7,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use super::Remote;
+use crate::backends::local::fs_error;
 use crate::error::{Error, ErrorKind};
 use crate::machine::fs::Fs;
 use crate::machine::Machine;
@@ -34,7 +35,7 @@ pub(super) fn which(m: &Remote, program: &str) -> Result<PathBuf> {
 /// Copies a local file or tree to `remote`: a file streamed into the remote one (SFTP, or
 /// `cat` without it) keeping its mode, a tree as one `tar` stream.
 pub(super) fn upload(m: &Remote, local: &Path, remote: &Path, observer: Observer) -> Result<()> {
-    let meta = std::fs::metadata(local).map_err(|e| local_error("read", local, e))?;
+    let meta = std::fs::metadata(local).map_err(|e| fs_error("read", local, e))?;
     if meta.is_dir() {
         let total = tree_size(local);
         let from = cmd(
@@ -49,7 +50,7 @@ pub(super) fn upload(m: &Remote, local: &Path, remote: &Path, observer: Observer
             .spawn()?;
         return pump(from, to, local, Some(total), observer);
     }
-    let mut src = File::open(local).map_err(|e| local_error("read", local, e))?;
+    let mut src = File::open(local).map_err(|e| fs_error("read", local, e))?;
     let mut dst = m.create(remote, false)?;
     progress::copy(&mut src, &mut dst, local, Some(meta.len()), observer)
         .map_err(|e| Error::from_stream(Machine::name(m), "write", remote, e))?;
@@ -61,7 +62,7 @@ pub(super) fn upload(m: &Remote, local: &Path, remote: &Path, observer: Observer
 pub(super) fn download(m: &Remote, remote: &Path, local: &Path, observer: Observer) -> Result<()> {
     let meta = m.metadata(remote, true)?;
     if meta.is_dir() {
-        std::fs::create_dir_all(local).map_err(|e| local_error("create", local, e))?;
+        std::fs::create_dir_all(local).map_err(|e| fs_error("create", local, e))?;
         let from = cmd(
             "tar",
             [
@@ -80,11 +81,11 @@ pub(super) fn download(m: &Remote, remote: &Path, local: &Path, observer: Observ
         return pump(from, to, remote, None, observer);
     }
     let mut src = m.open(remote)?;
-    let mut dst = File::create(local).map_err(|e| local_error("create", local, e))?;
+    let mut dst = File::create(local).map_err(|e| fs_error("create", local, e))?;
     progress::copy(&mut src, &mut dst, remote, Some(meta.len()), observer)
         .map_err(|e| Error::from_stream(Machine::name(m), "read", remote, e))?;
     let mode = std::fs::Permissions::from_mode(meta.mode());
-    std::fs::set_permissions(local, mode).map_err(|e| local_error("set permissions of", local, e))
+    std::fs::set_permissions(local, mode).map_err(|e| fs_error("set permissions of", local, e))
 }
 
 /// Streams `from`'s stdout into `to`'s stdin, counting. A failure of `to` (which makes
@@ -123,10 +124,6 @@ fn tree_size(dir: &Path) -> u64 {
             _ => 0,
         })
         .sum()
-}
-
-fn local_error(what: &str, path: &Path, e: std::io::Error) -> Error {
-    Error::io("local", format!("cannot {what} `{}`", path.display()), e)
 }
 
 fn os(s: &str) -> &OsStr {
