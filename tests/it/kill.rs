@@ -49,14 +49,23 @@ fn timeout_kills_every_stage_and_sequence_item(t: &Ctx) {
     assert_no_survivors(&t.m, &m);
 }
 
+/// Waits (up to 10 s, on a busy machine a new channel's login takes a while) until the
+/// tree with `marker` runs: a kill before it started would prove nothing.
+fn wait_until_running(m: &std::sync::Arc<dyn plumb::Machine>, marker: &str) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while common::survivors(m, marker).is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the tree did not start"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 fn kill_ends_the_tree(t: &Ctx) {
     let m = marker();
     let mut h = t.on(tree(&m)).spawn().unwrap();
-    std::thread::sleep(Duration::from_millis(300));
-    assert!(
-        !common::survivors(&t.m, &m).is_empty(),
-        "the tree did not start"
-    );
+    wait_until_running(&t.m, &m);
     h.kill().unwrap();
     let err = h.wait().unwrap_err();
     assert_eq!(err.signal(), Some(9));
@@ -66,7 +75,7 @@ fn kill_ends_the_tree(t: &Ctx) {
 fn dropping_a_handle_kills(t: &Ctx) {
     let m = marker();
     let h = t.on(tree(&m)).spawn().unwrap();
-    std::thread::sleep(Duration::from_millis(300));
+    wait_until_running(&t.m, &m);
     drop(h);
     assert_no_survivors(&t.m, &m);
 }
