@@ -22,4 +22,5 @@ mod remote;
 mod resources;
 mod security;
 mod sessions;
+mod sudo;
 mod ui;

@@ -105,6 +105,8 @@ pub(crate) struct Opts {
     pub(crate) check: Option<Check>,
     pub(crate) stderr_to_stdout: bool,
     pub(crate) echo: bool,
+    /// Run this node's commands under sudo (the innermost setting wins).
+    pub(crate) sudo: Option<crate::model::sudo::Sudo>,
 }
 
 impl Opts {
@@ -254,6 +256,44 @@ impl Expr {
     /// ```
     pub fn stderr_to_stdout(&self) -> Expr {
         self.with(|o| o.stderr_to_stdout = true)
+    }
+
+    /// Runs every command of this expression as root through `sudo`, as
+    /// `sudo cmd args` in a shell would: redirections stay the caller's, so write a root-owned
+    /// file with `tee` (`sh!(tee /etc/motd <<< $text)`), not `>`.
+    ///
+    /// The password, when sudo needs one, is the machine's: `.sudo_password(..)` on the
+    /// remote builders, [`LocalMachine::with_sudo_password`](crate::LocalMachine::with_sudo_password)
+    /// here. It reaches sudo through a private file that its askpass helper reads, never
+    /// through argv, the environment or the command's stdin, and sudo checks it every time
+    /// (`-k`). Without a password, sudo must not need one (`NOPASSWD`): it then fails at once
+    /// instead of waiting for a terminal. A refused password or user is an
+    /// [`ErrorKind::Auth`](crate::ErrorKind::Auth) error.
+    ///
+    /// Variables set through plumb (`.env`, `with_env`, `K=V` in `sh!`) reach the command
+    /// (through `env`, as sudo resets the environment); the directory is kept.
+    ///
+    /// ```no_run
+    /// # extern crate plumb_runtime as plumb; use plumb_macros::sh;
+    /// let host = plumb::SshMachine::builder("web1").sudo_password("s3cret").connect()?;
+    /// sh!(systemctl restart nginx).on(&host).sudo().run()?;
+    /// # Ok::<(), plumb::Error>(())
+    /// ```
+    pub fn sudo(&self) -> Expr {
+        self.with(|o| o.sudo = Some(crate::model::sudo::Sudo { user: None }))
+    }
+
+    /// Like [`sudo`](Expr::sudo), as `user` (`sudo -u user`).
+    ///
+    /// ```no_run
+    /// # extern crate plumb_runtime as plumb; use plumb_macros::sh;
+    /// let me = sh!(id -un).sudo_as("postgres").read()?;
+    /// assert_eq!(me, "postgres");
+    /// # Ok::<(), plumb::Error>(())
+    /// ```
+    pub fn sudo_as(&self, user: impl AsRef<OsStr>) -> Expr {
+        let user = Some(user.as_ref().to_owned());
+        self.with(|o| o.sudo = Some(crate::model::sudo::Sudo { user }))
     }
 
     /// Prints `$ command` to stderr before running, like `set -x`.

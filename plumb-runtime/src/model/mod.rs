@@ -4,6 +4,7 @@
 pub(crate) mod expr;
 pub(crate) mod job;
 pub(crate) mod plan;
+pub(crate) mod sudo;
 pub(crate) mod validate;
 
 pub use expr::{cmd, Expr};

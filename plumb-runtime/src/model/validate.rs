@@ -16,6 +16,14 @@ pub(crate) fn validate(expr: &Expr) -> std::result::Result<(), String> {
     for (k, v) in &opts.env {
         check_env(k, v.as_deref())?;
     }
+    if let Some(user) = opts.sudo.as_ref().and_then(|s| s.user.as_deref()) {
+        if user.is_empty() || nul(user) || user.as_bytes().starts_with(b"-") {
+            return Err(format!(
+                "`{}` is not a user to sudo as",
+                user.to_string_lossy()
+            ));
+        }
+    }
     match expr.node() {
         Node::Cmd(cmd) => {
             if cmd.argv.is_empty() {

@@ -48,6 +48,27 @@ pub(crate) fn render(expr: &Expr) -> String {
 }
 
 fn render_into(expr: &Expr, out: &mut Vec<u8>) {
+    let Some(sudo) = &expr.opts().sudo else {
+        return render_node(expr, out);
+    };
+    // Shown as it reads in a shell; a compound node in parentheses, as it is all sudo'd.
+    out.extend_from_slice(b"sudo ");
+    if let Some(user) = &sudo.user {
+        out.extend_from_slice(b"-u ");
+        quote_into(user.as_bytes(), out);
+        out.push(b' ');
+    }
+    let compound = !matches!(expr.node(), Node::Cmd(_));
+    if compound {
+        out.push(b'(');
+    }
+    render_node(expr, out);
+    if compound {
+        out.push(b')');
+    }
+}
+
+fn render_node(expr: &Expr, out: &mut Vec<u8>) {
     match expr.node() {
         Node::Cmd(cmd) => {
             let mut first = true;

@@ -18,6 +18,7 @@ use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
 
 use crate::model::expr::{Check, Cmd, Expr, Node, Opts, Redirect, SeqOp};
+use crate::model::sudo::{self, Sudo};
 use crate::render::quote::quote_into;
 
 /// The files a script shares with the machine that runs it, named by a nonce.
@@ -27,6 +28,8 @@ pub(crate) struct ScriptFiles {
     pub status: String,
     /// Where the script records its pid, with `kill_tree`.
     pub pid: String,
+    /// The sudo password file, when the job sudos and the machine has a password.
+    pub askpass: Option<String>,
 }
 
 impl ScriptFiles {
@@ -35,6 +38,7 @@ impl ScriptFiles {
         ScriptFiles {
             status: format!("/tmp/.plumb-{nonce}"),
             pid: format!("/tmp/.plumb-{nonce}.pid"),
+            askpass: None,
         }
     }
 }
@@ -110,6 +114,9 @@ fn render_with(
         out: Vec::new(),
         leaf: 0,
         pipe: 0,
+        sudo: None,
+        exported: Vec::new(),
+        askpass: files.askpass.clone(),
     };
     let simple = matches!(expr.node(), Node::Cmd(_)) && !kill_tree;
     if !simple {
@@ -143,6 +150,7 @@ fn render_with(
         r.raw(" || exit 1; ");
     }
     r.env(&opts.env);
+    r.sudo = opts.sudo.clone();
     if let (true, Node::Cmd(cmd)) = (simple, expr.node()) {
         // One command, waited for: `exec` would save a process, but a command killed by a
         // signal then makes ssh exit with 255, indistinguishable from a lost connection;
@@ -207,6 +215,12 @@ struct Renderer {
     leaf: usize,
     /// The next pipeline's index, for its variables.
     pipe: usize,
+    /// Whom the commands in scope run as under sudo, if they do.
+    sudo: Option<Sudo>,
+    /// The variables plumb exported in scope, handed on to sudo'd commands.
+    exported: Vec<std::ffi::OsString>,
+    /// The job's sudo password file (see `model::sudo`).
+    askpass: Option<String>,
 }
 
 impl Renderer {
@@ -231,6 +245,10 @@ impl Renderer {
 
     fn env(&mut self, env: &[(std::ffi::OsString, Option<std::ffi::OsString>)]) {
         for (k, v) in env {
+            self.exported.retain(|e| e != k);
+            if v.is_some() {
+                self.exported.push(k.clone());
+            }
             match v {
                 Some(v) => {
                     self.raw("export ");
@@ -256,6 +274,10 @@ impl Renderer {
             self.printf(bytes);
             self.raw(" | ");
         }
+        let outer = (self.sudo.clone(), self.exported.clone());
+        if let Some(sudo) = &opts.sudo {
+            self.sudo = Some(sudo.clone());
+        }
         if scoped {
             self.raw("( ");
             if let Some(dir) = &opts.dir {
@@ -268,6 +290,7 @@ impl Renderer {
         if scoped {
             self.raw(" )");
         }
+        (self.sudo, self.exported) = outer;
     }
 
     /// The node itself; its options other than context are rendered here.
@@ -328,11 +351,16 @@ impl Renderer {
             self.printf(&bytes);
             self.raw(" | ");
         }
-        for (k, v) in &cmd.env {
-            self.out.extend_from_slice(k.as_bytes());
-            self.raw("=");
-            self.quoted(v.as_bytes());
-            self.raw(" ");
+        match self.sudo.clone() {
+            Some(as_user) => self.sudo_prefix(&as_user, cmd),
+            None => {
+                for (k, v) in &cmd.env {
+                    self.out.extend_from_slice(k.as_bytes());
+                    self.raw("=");
+                    self.quoted(v.as_bytes());
+                    self.raw(" ");
+                }
+            }
         }
         for (n, arg) in cmd.argv.iter().enumerate() {
             if n > 0 {
@@ -349,6 +377,44 @@ impl Renderer {
         if !bare {
             self.raw(&format!("; _p {i} $?; }}"));
         }
+    }
+
+    /// sudo and its options, then `env` with the variables plumb set (sudo resets the
+    /// environment): what goes before a sudo'd command's argv.
+    fn sudo_prefix(&mut self, as_user: &Sudo, cmd: &Cmd) {
+        let askpass = self.askpass.clone();
+        if askpass.is_some() {
+            // sudo runs `cat FILE`, FILE being its prompt (see model::sudo).
+            self.raw("SUDO_ASKPASS=\"$(command -v cat)\" ");
+        }
+        for arg in sudo::argv(as_user, askpass.as_deref().map(OsStr::new)) {
+            self.quoted(arg.as_bytes());
+            self.raw(" ");
+        }
+        let exported: Vec<_> = self
+            .exported
+            .iter()
+            .filter(|k| !cmd.env.iter().any(|(c, _)| c == *k))
+            .cloned()
+            .collect();
+        if exported.is_empty() && cmd.env.is_empty() {
+            return;
+        }
+        self.raw(sudo::ENV);
+        for k in exported {
+            self.raw(" ");
+            self.out.extend_from_slice(k.as_bytes());
+            self.raw("=\"$");
+            self.out.extend_from_slice(k.as_bytes());
+            self.raw("\"");
+        }
+        for (k, v) in &cmd.env {
+            self.raw(" ");
+            self.out.extend_from_slice(k.as_bytes());
+            self.raw("=");
+            self.quoted(v.as_bytes());
+        }
+        self.raw(" ");
     }
 
     fn redirect(&mut self, r: &Redirect) {

@@ -21,6 +21,7 @@ use crate::error::{Error, ErrorKind};
 use crate::machine::Machine;
 use crate::model::expr::{Expr, Node};
 use crate::model::job::{Job, Outcome, Process, Stdio};
+use crate::model::sudo::{self, uses_sudo};
 use crate::model::validate::validate;
 use crate::output::{ExitStatus, Output};
 use crate::render::quote;
@@ -53,6 +54,8 @@ pub(crate) struct Started {
     timer: Option<Timer>,
     began: Instant,
     finished: bool,
+    /// Whether a failure may be sudo's own (see [`sudo::failure_kind`]).
+    sudo: bool,
 }
 
 /// The streams handed back to the caller.
@@ -122,6 +125,7 @@ fn launch(expr: &Expr, stdin: In, stdout: Out, stderr: Out) -> Result<(Started, 
         timer,
         began: Instant::now(),
         finished: false,
+        sudo: uses_sudo(expr),
     };
     Ok((started, wiring.caller))
 }
@@ -254,9 +258,14 @@ impl Started {
         let error = match f.timed_out {
             Some(after) => Error::timed_out(&machine, after),
             None => {
-                // A shell's "command not found".
-                let kind = match f.outcome.status.code() {
-                    Some(127) => ErrorKind::NotFound,
+                let sudo_said = match (self.sudo, f.outcome.status.code(), &f.stderr) {
+                    (true, Some(1), Some(stderr)) => sudo::failure_kind(stderr),
+                    _ => None,
+                };
+                let kind = match (sudo_said, f.outcome.status.code()) {
+                    (Some(kind), _) => kind,
+                    // A shell's "command not found".
+                    (None, Some(127)) => ErrorKind::NotFound,
                     _ => ErrorKind::Exit,
                 };
                 Error::exit(&machine, f.outcome.status, kind)

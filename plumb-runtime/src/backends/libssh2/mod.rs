@@ -120,6 +120,7 @@ impl Ssh2Builder {
         let user = self.opts.user()?;
         let name = machine_name(&user, &self.opts.host, self.opts.port());
         let live = self.open(&user, &name)?;
+        let sudo_password = self.opts.sudo_password.clone();
         let transport = Libssh2 {
             name: name.clone(),
             user,
@@ -127,7 +128,7 @@ impl Ssh2Builder {
             live: Arc::new(Mutex::new(live)),
         };
         Ok(Ssh2Machine {
-            remote: Remote::new(name, Box::new(transport)),
+            remote: Remote::new(name, Box::new(transport), sudo_password),
         })
     }
 

@@ -16,6 +16,7 @@ mod files;
 
 pub(crate) use files::fs_error;
 mod spawn;
+mod sudo;
 mod tree;
 mod watchdog;
 
@@ -25,6 +26,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
+use self::sudo::AskpassFile;
 use self::tree::{start_node, Io, LocalProcess, State};
 use self::watchdog::Shared;
 use crate::error::{Error, ErrorKind};
@@ -33,6 +35,7 @@ use crate::machine::seam::Backend;
 use crate::machine::Machine;
 use crate::model::expr::Expr;
 use crate::model::job::{Job, Process};
+use crate::model::sudo::{uses_sudo, Sudo, SudoPassword};
 use crate::progress::Observer;
 use crate::Result;
 
@@ -49,6 +52,7 @@ pub(crate) const NAME: &str = "local";
 #[derive(Clone, Debug, Default)]
 pub struct LocalMachine {
     ctx: Arc<Ctx>,
+    sudo_password: Option<SudoPassword>,
 }
 
 /// The machine this process runs on.
@@ -67,6 +71,10 @@ pub(crate) struct Ctx {
     pub(crate) dir: Option<PathBuf>,
     /// Applied in order over this process's environment; `None` removes.
     pub(crate) env: Vec<(OsString, Option<OsString>)>,
+    /// Whom the commands run as under sudo, if they do.
+    pub(crate) sudo: Option<Sudo>,
+    /// The job's sudo password file, when the machine has a password and the job sudos.
+    pub(crate) askpass: Option<Arc<AskpassFile>>,
 }
 
 impl Ctx {
@@ -78,6 +86,9 @@ impl Ctx {
             ctx.dir = Some(ctx.resolve(dir));
         }
         ctx.env.extend(opts.env.iter().cloned());
+        if let Some(sudo) = &opts.sudo {
+            ctx.sudo = Some(sudo.clone());
+        }
         ctx
     }
 
@@ -107,7 +118,42 @@ impl LocalMachine {
     pub fn with_dir(&self, dir: impl AsRef<Path>) -> LocalMachine {
         let mut ctx = (*self.ctx).clone();
         ctx.dir = Some(ctx.resolve(dir.as_ref()));
-        LocalMachine { ctx: Arc::new(ctx) }
+        self.with_ctx(ctx)
+    }
+
+    fn with_ctx(&self, ctx: Ctx) -> LocalMachine {
+        LocalMachine {
+            ctx: Arc::new(ctx),
+            sudo_password: self.sudo_password.clone(),
+        }
+    }
+
+    /// A handle whose [`sudo`](crate::Expr::sudo)'d commands give sudo this password when
+    /// it asks (see there for how it is kept out of sight).
+    ///
+    /// ```no_run
+    /// # extern crate plumb_runtime as plumb; use plumb_macros::sh;
+    /// let here = plumb::local().with_sudo_password(std::env::var("SUDO_PASSWORD").unwrap());
+    /// sh!(apt-get update).on(&here).sudo().run()?;
+    /// # Ok::<(), plumb::Error>(())
+    /// ```
+    pub fn with_sudo_password(&self, password: impl Into<String>) -> LocalMachine {
+        LocalMachine {
+            ctx: self.ctx.clone(),
+            sudo_password: Some(SudoPassword::given(password)),
+        }
+    }
+
+    /// Like [`with_sudo_password`](LocalMachine::with_sudo_password), asking `ask` (given
+    /// the machine's name) the first time a sudo'd command runs; `None`: no password.
+    pub fn with_sudo_password_from(
+        &self,
+        ask: impl Fn(&str) -> Option<String> + Send + Sync + 'static,
+    ) -> LocalMachine {
+        LocalMachine {
+            ctx: self.ctx.clone(),
+            sudo_password: Some(SudoPassword::asked(ask)),
+        }
     }
 
     /// A handle whose commands get this environment variable.
@@ -121,7 +167,7 @@ impl LocalMachine {
         let mut ctx = (*self.ctx).clone();
         ctx.env
             .push((key.as_ref().to_owned(), Some(value.as_ref().to_owned())));
-        LocalMachine { ctx: Arc::new(ctx) }
+        self.with_ctx(ctx)
     }
 }
 
@@ -160,6 +206,21 @@ impl Machine for LocalMachine {
     }
 }
 
+impl LocalMachine {
+    /// The sudo password file for a job, when it sudos and there is a password.
+    fn askpass(&self, expr: &Expr) -> Result<Option<Arc<AskpassFile>>> {
+        let Some(password) = self.sudo_password.as_ref().filter(|_| uses_sudo(expr)) else {
+            return Ok(None);
+        };
+        let Some(line) = password.line(NAME)? else {
+            return Ok(None);
+        };
+        let file = AskpassFile::write(&line)
+            .map_err(|e| Error::io(NAME, "cannot write the sudo password file", e))?;
+        Ok(Some(Arc::new(file)))
+    }
+}
+
 impl Backend for LocalMachine {
     fn upload_path(&self, local: &Path, remote: &Path, observer: Observer) -> Result<()> {
         files::copy_tree(local, &self.ctx.resolve(remote), observer)
@@ -176,10 +237,19 @@ impl Backend for LocalMachine {
             stdout: job.stdout,
             stderr: job.stderr,
         };
-        let running = start_node(&job.expr, &self.ctx, io, false, &shared)?;
+        let askpass = self.askpass(&job.expr)?;
+        let ctx = match &askpass {
+            Some(file) => Arc::new(Ctx {
+                askpass: Some(file.clone()),
+                ..(*self.ctx).clone()
+            }),
+            None => self.ctx.clone(),
+        };
+        let running = start_node(&job.expr, &ctx, io, false, &shared)?;
         Ok(Box::new(LocalProcess {
             shared,
             state: Mutex::new(State::Running(running)),
+            _askpass: askpass,
         }))
     }
 

@@ -90,8 +90,22 @@ pub(super) fn spawn_cmd(
         fds[2] = fds[1].try_clone().map_err(setup)?;
     }
 
+    let sudo_argv;
+    let (program, args) = match &ctx.sudo {
+        Some(as_user) => {
+            sudo_argv = super::sudo::command_line(as_user, cmd, ctx);
+            sudo_argv
+                .split_first()
+                .expect("sudo's argv starts with sudo")
+        }
+        None => (program, args),
+    };
     let mut c = Command::new(program);
     c.args(args);
+    if ctx.askpass.is_some() {
+        // sudo runs `cat FILE`, FILE being its prompt (see model::sudo).
+        c.env("SUDO_ASKPASS", cat_program());
+    }
     for (k, v) in &ctx.env {
         match v {
             Some(v) => c.env(k, v),
@@ -186,4 +200,16 @@ fn redirect(fds: &mut [Target; 3], r: &Redirect, ctx: &Ctx) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// Where `cat` is here, for sudo's askpass helper (which must be a path).
+fn cat_program() -> &'static Path {
+    static CAT: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+    CAT.get_or_init(|| {
+        let path = std::env::var_os("PATH").unwrap_or_default();
+        std::env::split_paths(&path)
+            .map(|d| d.join("cat"))
+            .find(|p| p.is_file())
+            .unwrap_or_else(|| "/bin/cat".into())
+    })
 }

@@ -278,6 +278,8 @@ fn stage_io(last: bool, stdin: &mut Stdio, io: &Io) -> io::Result<Io> {
 pub(super) struct LocalProcess {
     pub(super) shared: Arc<Shared>,
     pub(super) state: Mutex<State>,
+    /// Kept (the file exists) until the job is dropped.
+    pub(super) _askpass: Option<Arc<super::sudo::AskpassFile>>,
 }
 
 /// Running until waited for, then done; `try_wait` and `wait` both leave the outcome here.

@@ -125,6 +125,7 @@ impl SshBuilder {
                 Box::new(OpenSsh {
                     master: Arc::new(master),
                 }),
+                self.opts.sudo_password.clone(),
             ),
         })
     }

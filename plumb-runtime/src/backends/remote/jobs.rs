@@ -90,6 +90,7 @@ impl RemoteProcess {
             status
         };
         let outcome = self.judge(status);
+        self.remote.remove_askpass(&self.files);
         *self.outcome.lock().unwrap_or_else(PoisonError::into_inner) = Some(outcome.clone());
         outcome
     }

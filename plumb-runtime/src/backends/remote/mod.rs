@@ -32,7 +32,9 @@ use crate::error::{Error, ErrorKind};
 use crate::machine::fs::Fs;
 use crate::machine::seam::Backend;
 use crate::machine::Machine;
+use crate::model::expr::Expr;
 use crate::model::job::{Job, Process, Stdio};
+use crate::model::sudo::{uses_sudo, SudoPassword};
 use crate::progress::Observer;
 use crate::render::script::{self, Context, ScriptFiles};
 use crate::render::{login, script::join};
@@ -55,6 +57,7 @@ struct Conn {
     posix_login: AtomicBool,
     jobs: LiveJobs,
     sftp: Mutex<SftpSlot>,
+    sudo_password: Option<SudoPassword>,
 }
 
 /// The connection's SFTP session, started on the first file operation.
@@ -85,7 +88,11 @@ impl fmt::Debug for Remote {
 
 impl Remote {
     /// The machine over a connected `transport`, after asking which login shell it runs.
-    pub(crate) fn new(name: String, transport: Box<dyn Transport>) -> Remote {
+    pub(crate) fn new(
+        name: String,
+        transport: Box<dyn Transport>,
+        sudo_password: Option<SudoPassword>,
+    ) -> Remote {
         let remote = Remote {
             conn: Arc::new(Conn {
                 name,
@@ -93,6 +100,7 @@ impl Remote {
                 posix_login: AtomicBool::new(true),
                 jobs: LiveJobs::default(),
                 sftp: Mutex::new(SftpSlot::Untried),
+                sudo_password,
             }),
             ctx: Arc::new(Context::default()),
         };
@@ -278,12 +286,28 @@ impl Remote {
     /// Starts `job`: its script on a channel of its own, or in a session's shell (`lane`),
     /// judged the same way either way.
     fn start_job(&self, job: Job, lane: Option<session::Lane>) -> Result<Box<dyn Process>> {
-        let files = ScriptFiles::new();
+        let files = ScriptFiles {
+            askpass: self.write_askpass(&job.expr)?,
+            ..ScriptFiles::new()
+        };
+        let started = self.start_script(job, lane, &files);
+        if started.is_err() {
+            self.remove_askpass(&files);
+        }
+        started
+    }
+
+    fn start_script(
+        &self,
+        job: Job,
+        lane: Option<session::Lane>,
+        files: &ScriptFiles,
+    ) -> Result<Box<dyn Process>> {
         let render = match lane {
             Some(_) => script::render_in_subshell,
             None => script::render,
         };
-        let script = render(&job.expr, &self.ctx, &files, job.kill_tree);
+        let script = render(&job.expr, &self.ctx, files, job.kill_tree);
         let child = match lane {
             Some(lane) => lane.exec(
                 &script,
@@ -307,9 +331,45 @@ impl Remote {
             self.clone(),
             child,
             job.expr,
-            files,
+            files.clone(),
             job.kill_tree,
         )))
+    }
+
+    /// The job's sudo password file (see `model::sudo`), when it sudos and the machine has
+    /// a password: written by `cat` from the channel's stdin into a new file (mode 0600,
+    /// `set -C` refuses an existing one) in `/dev/shm` when there is one.
+    fn write_askpass(&self, expr: &Expr) -> Result<Option<String>> {
+        let Some(password) = self.conn.sudo_password.as_ref().filter(|_| uses_sudo(expr)) else {
+            return Ok(None);
+        };
+        let Some(line) = password.line(&self.conn.name)? else {
+            return Ok(None);
+        };
+        let script = format!(
+            "umask 077; set -C; d=/dev/shm; {{ [ -d $d ] && [ -w $d ]; }} || d=${{TMPDIR:-/tmp}}; \
+             f=$d/.plumb-sudo-{}; cat >\"$f\" && printf %s \"$f\"",
+            script::nonce()
+        );
+        let out = self.conn.run_script(script.as_bytes(), line.bytes())?;
+        if out.code != 0 || out.stdout.is_empty() {
+            let said = String::from_utf8_lossy(&out.stderr);
+            return Err(Error::new(
+                ErrorKind::Io,
+                &self.conn.name,
+                format!("cannot write the sudo password file: {}", said.trim()),
+            ));
+        }
+        Ok(Some(String::from_utf8_lossy(&out.stdout).into_owned()))
+    }
+
+    /// Removes the job's sudo password file, if it has one.
+    pub(super) fn remove_askpass(&self, files: &ScriptFiles) {
+        if let Some(file) = &files.askpass {
+            let mut script = b"rm -f -- ".to_vec();
+            crate::render::quote::quote_into(file.as_bytes(), &mut script);
+            let _ = self.conn.run_script(&script, &[]);
+        }
     }
 }
 

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use crate::error::{Error, ErrorKind};
 use crate::machine::HostKeyPolicy;
+use crate::model::sudo::SudoPassword;
 use crate::Result;
 
 /// Where and how to connect, as the user gave it.
@@ -19,6 +20,7 @@ pub(crate) struct Options {
     pub(crate) known_hosts_file: Option<PathBuf>,
     pub(crate) policy: HostKeyPolicy,
     pub(crate) connect_timeout: Duration,
+    pub(crate) sudo_password: Option<SudoPassword>,
 }
 
 impl Options {
@@ -31,6 +33,7 @@ impl Options {
             known_hosts_file: None,
             policy: HostKeyPolicy::Strict,
             connect_timeout: Duration::from_secs(10),
+            sudo_password: None,
         }
     }
 
@@ -175,6 +178,24 @@ macro_rules! common_setters {
         /// How long connecting may take (default 10 s).
         pub fn connect_timeout(mut self, timeout: std::time::Duration) -> Self {
             self.opts.connect_timeout = timeout;
+            self
+        }
+
+        /// The password that [`sudo`](crate::Expr::sudo)'d commands give sudo when it asks.
+        /// It reaches sudo through a file only the login user can read, for the length of
+        /// the command, and never shows in argv, the environment, stdin, errors or `Debug`.
+        pub fn sudo_password(mut self, password: impl Into<String>) -> Self {
+            self.opts.sudo_password = Some($crate::model::sudo::SudoPassword::given(password));
+            self
+        }
+
+        /// Like `sudo_password`, asking `ask` (given the machine's name) the first time a
+        /// sudo'd command runs; `None`: no password.
+        pub fn sudo_password_from(
+            mut self,
+            ask: impl Fn(&str) -> Option<String> + Send + Sync + 'static,
+        ) -> Self {
+            self.opts.sudo_password = Some($crate::model::sudo::SudoPassword::asked(ask));
             self
         }
     };

@@ -255,8 +255,8 @@ const SHELL_STATE: &[&str] = &[
 /// How `expr` can run in the shell itself rather than in a subshell: a stateless builtin
 /// (no fork at all), or a program that is not a shell builtin (the shell forks it either
 /// way; the subshell would fork once more, 0.3 ms here). Only a single command with
-/// plain arguments in the handle's own directory and environment, and no timeout (whose
-/// kill needs the subshell's process group).
+/// plain arguments in the handle's own directory and environment, no timeout (whose kill
+/// needs the subshell's process group) and no sudo.
 pub(super) fn in_place(expr: &Expr, ctx: &Context) -> Option<Script> {
     let Node::Cmd(cmd) = expr.node() else {
         return None;
@@ -268,6 +268,7 @@ pub(super) fn in_place(expr: &Expr, ctx: &Context) -> Option<Script> {
         && opts.env.is_empty()
         && opts.timeout.is_none()
         && !opts.stderr_to_stdout
+        && opts.sudo.is_none()
         && ctx.dir.is_none()
         && ctx.env.is_empty();
     let program = cmd.argv.first()?.to_str()?;
