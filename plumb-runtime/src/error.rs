@@ -134,6 +134,14 @@ impl Error {
         self
     }
 
+    /// The same error, reported as `machine`'s (a jump host's failure, on the way to the
+    /// machine the caller asked for).
+    #[cfg_attr(not(feature = "ssh2"), allow(dead_code))]
+    pub(crate) fn for_machine(mut self, machine: &str) -> Error {
+        self.0.machine = machine.to_string();
+        self
+    }
+
     /// A copy, for an error reported more than once (an unreachable host of a group, to
     /// every call): the source, which cannot be cloned, goes into the message.
     pub(crate) fn duplicate(&self) -> Error {

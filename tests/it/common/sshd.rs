@@ -161,6 +161,16 @@ pub fn no_tools() -> &'static Sshd {
 
 /// An sshd, with an SFTP subsystem or without.
 pub fn start_custom(user: String, extra: &str, sftp: bool) -> Sshd {
+    let d = prepare(user, extra, sftp);
+    d.pid.store(
+        spawn(&d.config, d.port),
+        std::sync::atomic::Ordering::SeqCst,
+    );
+    d
+}
+
+/// An sshd's keys, known_hosts and config, for a free port here; not started.
+fn prepare(user: String, extra: &str, sftp: bool) -> Sshd {
     let sshd_bin = Path::new("/usr/sbin/sshd");
     assert!(
         sshd_bin.exists(),
@@ -207,16 +217,87 @@ pub fn start_custom(user: String, extra: &str, sftp: bool) -> Sshd {
         ),
     )
     .unwrap();
-
-    let pid = spawn(&config, port);
     Sshd {
         config,
-        pid: std::sync::atomic::AtomicU32::new(pid),
+        pid: std::sync::atomic::AtomicU32::new(0),
         port,
         user,
         key,
         known_hosts,
         dir,
+    }
+}
+
+/// An sshd in a network namespace of its own, which no connection from here can reach, and
+/// the one way in: a listener here (`gate`) whose every connection is served by `sshd -i`
+/// inside that namespace. Through the gate as a jump host, `127.0.0.1:target.port` is
+/// the hidden sshd; from here, that address is nothing.
+pub struct Hidden {
+    /// The hidden sshd (its port is in the namespace); its known_hosts also knows the gate.
+    pub target: Sshd,
+    /// The gate's port here.
+    pub gate: u16,
+}
+
+pub fn hidden() -> &'static Hidden {
+    static HIDDEN: OnceLock<Hidden> = OnceLock::new();
+    HIDDEN.get_or_init(|| {
+        let target = prepare(user(), "MaxSessions 100\n", true);
+        let gate = TcpListener::bind("127.0.0.1:0").unwrap();
+        let gate_port = gate.local_addr().unwrap().port();
+        // The gate's sshd has the same host key.
+        let known = std::fs::read_to_string(&target.known_hosts).unwrap();
+        let entry = known.replace(
+            &format!("[127.0.0.1]:{}", target.port),
+            &format!("[127.0.0.1]:{gate_port}"),
+        );
+        std::fs::write(&target.known_hosts, format!("{known}{entry}")).unwrap();
+        let (tx, rx) = mpsc::channel();
+        let (config, port) = (target.config.clone(), target.port);
+        // The thread enters a new network namespace (unshare affects it alone); what it
+        // starts runs there, while the gate, bound before, stays here.
+        std::thread::spawn(move || {
+            // SAFETY: unshare(2) of this thread's network namespace.
+            let rc = unsafe { libc::unshare(libc::CLONE_NEWNET) };
+            assert_eq!(
+                rc,
+                0,
+                "unshare(CLONE_NEWNET): {}",
+                std::io::Error::last_os_error()
+            );
+            run(Command::new("ip").args(["link", "set", "lo", "up"]));
+            tx.send(spawn(&config, port)).unwrap();
+            for conn in gate.incoming().flatten() {
+                let log = std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(config.with_file_name("gate.log"))
+                    .unwrap();
+                let mut cmd = Command::new("/usr/sbin/sshd");
+                cmd.arg("-i").arg("-e").arg("-f").arg(&config);
+                let fd = std::os::fd::OwnedFd::from(conn);
+                cmd.stdin(fd.try_clone().unwrap()).stdout(fd).stderr(log);
+                die_with_parent(&mut cmd);
+                let _ = cmd.spawn();
+            }
+        });
+        let pid = rx.recv().expect("the hidden sshd did not start");
+        target.pid.store(pid, std::sync::atomic::Ordering::SeqCst);
+        Hidden {
+            target,
+            gate: gate_port,
+        }
+    })
+}
+
+/// Kills `cmd`'s process when the thread that started it ends.
+fn die_with_parent(cmd: &mut Command) {
+    // SAFETY: prctl is async-signal-safe.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+            Ok(())
+        });
     }
 }
 
@@ -236,13 +317,7 @@ fn spawn(config: &Path, port: u16) -> u32 {
             .unwrap();
         cmd.arg("-D").arg("-e").arg("-f").arg(&cfg);
         cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(log);
-        // SAFETY: prctl is async-signal-safe.
-        unsafe {
-            cmd.pre_exec(|| {
-                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-                Ok(())
-            });
-        }
+        die_with_parent(&mut cmd);
         let child = cmd.spawn();
         let failed = child.is_err();
         tx.send(child.map(|c| c.id()).map_err(|e| e.to_string()))

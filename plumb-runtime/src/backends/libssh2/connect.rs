@@ -3,12 +3,14 @@
 
 use std::fmt;
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsRawFd, RawFd};
+use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use ssh2::{CheckResult, HashType, KnownHostFileKind, Session};
 
+use super::config::Target;
 use super::Ssh2Builder;
 use crate::backends::remote::options::home;
 use crate::error::{Error, ErrorKind};
@@ -18,17 +20,58 @@ use crate::Result;
 /// A session that has authenticated, in blocking mode, and its socket.
 pub(super) struct Opened {
     pub(super) session: Session,
-    pub(super) socket: TcpStream,
+    pub(super) socket: Link,
+}
+
+/// What a session runs over: TCP to the host, or a socket whose other end a jump host's
+/// I/O thread pumps to a `direct-tcpip` channel.
+pub(super) enum Link {
+    Tcp(TcpStream),
+    Jump(UnixStream),
+}
+
+impl Link {
+    fn try_clone(&self) -> std::io::Result<Link> {
+        Ok(match self {
+            Link::Tcp(s) => Link::Tcp(s.try_clone()?),
+            Link::Jump(s) => Link::Jump(s.try_clone()?),
+        })
+    }
+
+    /// A pending error on the socket (a timeout from TCP_USER_TIMEOUT, a reset).
+    pub(super) fn take_error(&self) -> Option<std::io::Error> {
+        match self {
+            Link::Tcp(s) => s.take_error(),
+            Link::Jump(s) => s.take_error(),
+        }
+        .ok()
+        .flatten()
+    }
+
+    pub(super) fn shutdown(&self) {
+        let _ = match self {
+            Link::Tcp(s) => s.shutdown(std::net::Shutdown::Both),
+            Link::Jump(s) => s.shutdown(std::net::Shutdown::Both),
+        };
+    }
+}
+
+impl AsRawFd for Link {
+    fn as_raw_fd(&self) -> RawFd {
+        match self {
+            Link::Tcp(s) => s.as_raw_fd(),
+            Link::Jump(s) => s.as_raw_fd(),
+        }
+    }
 }
 
 impl Ssh2Builder {
-    /// Connects, checks the host key and authenticates.
-    pub(super) fn open_session(&self, user: &str, name: &str) -> Result<Opened> {
-        let socket = self.tcp(name)?;
+    /// Over `link`: the handshake, the host key, authentication.
+    pub(super) fn open_session(&self, t: &Target, link: Link, name: &str) -> Result<Opened> {
         let connect_err = |msg: String| Error::new(ErrorKind::Connect, name, msg);
         let mut session = Session::new().map_err(|e| connect_err(e.to_string()))?;
-        session.set_tcp_stream(socket.try_clone().map_err(|e| connect_err(e.to_string()))?);
-        session.set_timeout(millis(self.opts.connect_timeout));
+        session.set_tcp_stream(link.try_clone().map_err(|e| connect_err(e.to_string()))?);
+        session.set_timeout(millis(t.connect_timeout));
         session.handshake().map_err(|e| {
             Error::new(
                 ErrorKind::Protocol,
@@ -36,24 +79,27 @@ impl Ssh2Builder {
                 format!("the SSH handshake failed: {e}"),
             )
         })?;
-        self.check_host_key(&session, name)?;
-        self.authenticate(&session, user, name)?;
-        Ok(Opened { session, socket })
+        self.check_host_key(&session, t, name)?;
+        self.authenticate(&session, t, name)?;
+        Ok(Opened {
+            session,
+            socket: link,
+        })
     }
 
     /// A TCP connection to the first address of the host that answers.
-    fn tcp(&self, name: &str) -> Result<TcpStream> {
+    pub(super) fn tcp(&self, t: &Target, name: &str) -> Result<TcpStream> {
         let connect_err = |msg: String| Error::new(ErrorKind::Connect, name, msg);
-        let host = self.opts.host.as_str();
-        let addrs: Vec<SocketAddr> = (host, self.opts.port())
+        let host = t.host.as_str();
+        let addrs: Vec<SocketAddr> = (host, t.port)
             .to_socket_addrs()
             .map_err(|e| connect_err(format!("cannot resolve {host}: {e}")))?
             .collect();
         let mut last = None;
         for addr in addrs {
-            match TcpStream::connect_timeout(&addr, self.opts.connect_timeout) {
+            match TcpStream::connect_timeout(&addr, t.connect_timeout) {
                 Ok(s) => {
-                    tune(&s, self.keepalive);
+                    tune(&s, t.keepalive);
                     return Ok(s);
                 }
                 Err(e) => last = Some(e),
@@ -65,15 +111,15 @@ impl Ssh2Builder {
         )))
     }
 
-    fn known_hosts_path(&self, name: &str) -> Result<PathBuf> {
-        match &self.opts.known_hosts_file {
+    fn known_hosts_path(&self, t: &Target, name: &str) -> Result<PathBuf> {
+        match &t.known_hosts {
             Some(p) => Ok(p.clone()),
             None => Ok(home(name, "known_hosts file")?.join(".ssh/known_hosts")),
         }
     }
 
-    fn check_host_key(&self, session: &Session, name: &str) -> Result<()> {
-        if self.opts.policy == HostKeyPolicy::Insecure {
+    fn check_host_key(&self, session: &Session, t: &Target, name: &str) -> Result<()> {
+        if t.policy == HostKeyPolicy::Insecure {
             return Ok(());
         }
         let (key, key_type) = session
@@ -83,7 +129,7 @@ impl Ssh2Builder {
             .host_key_hash(HashType::Sha256)
             .map(|h| format!("SHA256:{}", base64(h)))
             .unwrap_or_default();
-        let path = self.known_hosts_path(name)?;
+        let path = self.known_hosts_path(t, name)?;
         let host_key_err = |msg: String| Error::new(ErrorKind::HostKey, name, msg);
         let mut known = session
             .known_hosts()
@@ -93,7 +139,7 @@ impl Ssh2Builder {
                 .read_file(&path, KnownHostFileKind::OpenSSH)
                 .map_err(|e| host_key_err(format!("cannot read {}: {e}", path.display())))?;
         }
-        let (host, port) = (self.opts.host.as_str(), self.opts.port());
+        let (host, port) = (t.host.as_str(), t.port);
         match known.check_port(host, port, key) {
             CheckResult::Match => Ok(()),
             CheckResult::Mismatch => Err(host_key_err(format!(
@@ -102,7 +148,7 @@ impl Ssh2Builder {
                 path.display()
             ))),
             CheckResult::NotFound | CheckResult::Failure
-                if self.opts.policy == HostKeyPolicy::AcceptNew =>
+                if t.policy == HostKeyPolicy::AcceptNew =>
             {
                 let entry = if port == 22 {
                     host.to_string()
@@ -126,25 +172,26 @@ impl Ssh2Builder {
         }
     }
 
-    /// Tries the methods the builder names (identity file, password, agent), else the
-    /// agent and the default keys, as `ssh` does; what each one said becomes the error's
+    /// Tries the keys (the builder's, else the config's), the password and the agent the
+    /// builder names, else the agent (unless `IdentitiesOnly`) and, with no key named
+    /// anywhere, the default keys, as `ssh` does; what each one said becomes the error's
     /// source when none works.
-    fn authenticate(&self, session: &Session, user: &str, name: &str) -> Result<()> {
+    fn authenticate(&self, session: &Session, t: &Target, name: &str) -> Result<()> {
+        let user = t.user.as_str();
         let mut tried = Attempts::default();
         let explicit = self.opts.identity_file.is_some() || self.password.is_some() || self.agent;
-        if let Some(key) = &self.opts.identity_file {
-            tried.note(
-                format!("key {}", key.display()),
-                session.userauth_pubkey_file(user, None, key, None),
-            );
+        for key in &t.identities {
+            if try_key(session, user, key, &mut tried) {
+                break;
+            }
         }
         if let (false, Some(pw)) = (session.authenticated(), &self.password) {
             tried.note("password".into(), session.userauth_password(user, pw));
         }
-        if !session.authenticated() && (self.agent || !explicit) {
+        if !session.authenticated() && (self.agent || !(explicit || t.identities_only)) {
             try_agent(session, user, &mut tried);
         }
-        if !session.authenticated() && !explicit {
+        if !session.authenticated() && !explicit && t.identities.is_empty() {
             let home = home(name, "key files")?;
             for key in ["id_ed25519", "id_ecdsa", "id_rsa"] {
                 let path = home.join(".ssh").join(key);

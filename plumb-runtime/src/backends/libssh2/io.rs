@@ -21,6 +21,7 @@ use std::time::{Duration, Instant};
 
 use ssh2::{ErrorCode, Session};
 
+use super::connect::Link;
 use super::opening::{Opened, Opening, RemoteListener};
 use super::pump::{Kind, Pump, Step};
 use crate::sys::set_nonblocking;
@@ -153,7 +154,7 @@ pub(super) fn io_would_block(e: &io::Error) -> bool {
 /// The I/O thread's state: the session, what waits to open, what runs.
 pub(super) struct Loop {
     session: Session,
-    socket: TcpStream,
+    socket: Link,
     requests: Receiver<Request>,
     wake: os_pipe::PipeReader,
     keepalive: Duration,
@@ -183,7 +184,7 @@ type Stop = String;
 impl Loop {
     pub(super) fn new(
         session: Session,
-        socket: TcpStream,
+        socket: Link,
         requests: Receiver<Request>,
         wake: os_pipe::PipeReader,
         keepalive: Duration,
@@ -368,7 +369,7 @@ impl Loop {
             return Ok(());
         }
         self.next_liveness = Instant::now() + Duration::from_secs(1);
-        if let Some(e) = socket_error(&self.socket) {
+        if let Some(e) = self.socket.take_error() {
             return Err(format!("the connection failed: {e}"));
         }
         match silent_for(&self.socket) {
@@ -446,7 +447,7 @@ impl Loop {
         }
         drop(self.listeners);
         let _ = self.session.disconnect(None, "bye", None);
-        let _ = self.socket.shutdown(std::net::Shutdown::Both);
+        self.socket.shutdown();
     }
 }
 
@@ -466,8 +467,9 @@ fn socket_events(session: &Session, wants_data: bool) -> libc::c_short {
     ev
 }
 
-/// How long ago the socket last received data (Linux `TCP_INFO`).
-fn silent_for(socket: &TcpStream) -> Option<Duration> {
+/// How long ago the socket last received data (Linux `TCP_INFO`; `None` for a jump
+/// host's socket, whose liveness is that hop's session's).
+fn silent_for(socket: &Link) -> Option<Duration> {
     // SAFETY: tcp_info is plain data; getsockopt writes at most `len` bytes into it.
     unsafe {
         let mut info: libc::tcp_info = std::mem::zeroed();
@@ -481,11 +483,6 @@ fn silent_for(socket: &TcpStream) -> Option<Duration> {
         );
         (rc == 0).then(|| Duration::from_millis(u64::from(info.tcpi_last_data_recv)))
     }
-}
-
-/// A pending error on the socket (a timeout from TCP_USER_TIMEOUT, a reset).
-fn socket_error(socket: &TcpStream) -> Option<io::Error> {
-    socket.take_error().ok().flatten()
 }
 
 /// Wakes the I/O thread.

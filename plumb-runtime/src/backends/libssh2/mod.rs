@@ -5,6 +5,7 @@
 //! transport that talks to it, [`connect`] opens the session. What runs there and how is
 //! the one remote machine's ([`crate::backends::remote`]).
 
+mod config;
 mod connect;
 mod io;
 mod opening;
@@ -20,8 +21,10 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
+use self::config::{ConfigFile, Target};
+use self::connect::Link;
 use self::io::{Exit, ExitSlot, Reply, Request, Shared};
-use crate::backends::remote::options::{common_setters, machine_name, Options};
+use crate::backends::remote::options::{common_setters, Options};
 use crate::backends::remote::transport::{Child, Transport};
 use crate::backends::remote::{remote_machine, Remote};
 use crate::error::{Error, ErrorKind};
@@ -57,7 +60,10 @@ pub struct Ssh2Builder {
     opts: Options,
     password: Option<String>,
     agent: bool,
-    keepalive: Duration,
+    /// `None`: the config's `ServerAliveInterval`, else 10 s.
+    keepalive: Option<Duration>,
+    config: ConfigFile,
+    jumps: Vec<String>,
 }
 
 impl std::fmt::Debug for Ssh2Builder {
@@ -68,6 +74,8 @@ impl std::fmt::Debug for Ssh2Builder {
             .field("password", &self.password.as_ref().map(|_| "<hidden>"))
             .field("agent", &self.agent)
             .field("keepalive", &self.keepalive)
+            .field("config", &self.config)
+            .field("jumps", &self.jumps)
             .finish()
     }
 }
@@ -90,8 +98,34 @@ impl Ssh2Builder {
             opts,
             password: None,
             agent: false,
-            keepalive: Duration::from_secs(10),
+            keepalive: None,
+            config: ConfigFile::Default,
+            jumps: Vec::new(),
         }
+    }
+
+    /// Reads `path` instead of `~/.ssh/config` (the jump hosts are looked up in it too).
+    /// What the builder sets wins over the file; see the crate docs for the options read.
+    pub fn config_file(mut self, path: impl AsRef<std::path::Path>) -> Self {
+        self.config = ConfigFile::File(path.as_ref().to_path_buf());
+        self
+    }
+
+    /// Reads no config file at all.
+    pub fn no_config(mut self) -> Self {
+        self.config = ConfigFile::Disabled;
+        self
+    }
+
+    /// Connects through `hop` (`user@host:port`, or a config alias) first; repeat for a
+    /// chain, in order. Each hop is a libssh2 session of its own, and the next one runs
+    /// over a `direct-tcpip` channel of it, so commands, files and tunnels work through
+    /// the chain as they do directly. Every hop's host key is checked under this
+    /// builder's policy and known_hosts file, and it logs in with this builder's key,
+    /// password or agent unless its config entry names its own.
+    pub fn jump(mut self, hop: impl Into<String>) -> Self {
+        self.jumps.push(hop.into());
+        self
     }
 
     common_setters!();
@@ -111,33 +145,89 @@ impl Ssh2Builder {
     /// How often to send keepalives (default 10 s). A connection that stops carrying bytes
     /// fails every command and tunnel within about three intervals.
     pub fn keepalive(mut self, interval: Duration) -> Self {
-        self.keepalive = interval.max(Duration::from_secs(1));
+        self.keepalive = Some(interval.max(Duration::from_secs(1)));
         self
     }
 
-    /// Connects, checks the host key, authenticates, and starts the I/O thread.
+    /// Connects (through the jump hosts, if any), checks the host key, authenticates, and
+    /// starts the I/O thread.
     pub fn connect(self) -> Result<Ssh2Machine> {
-        let user = self.opts.user()?;
-        let name = machine_name(&user, &self.opts.host, self.opts.port());
-        let live = self.open(&user, &name)?;
+        let target = self.resolve()?;
         let sudo_password = self.opts.sudo_password.clone();
-        let transport = Libssh2 {
-            name: name.clone(),
-            user,
-            builder: self,
-            live: Arc::new(Mutex::new(live)),
-        };
+        let transport = self.transport(target, None)?;
         Ok(Ssh2Machine {
-            remote: Remote::new(name, Box::new(transport), sudo_password),
+            remote: Remote::new(transport.name.clone(), Box::new(transport), sudo_password),
         })
     }
 
-    /// A new session and its I/O thread.
-    fn open(&self, user: &str, name: &str) -> Result<Live> {
-        let opened = self.open_session(user, name)?;
+    /// A connected transport to `target`, over `via` (a jump host's session) if given,
+    /// else through `target`'s own jump hosts.
+    fn transport(self, target: Target, via: Option<Libssh2>) -> Result<Libssh2> {
+        let name = target.name();
+        let live = match via {
+            Some(hop) => self.open_via(&target, &name, Some(hop))?,
+            None => self.open(&target, &name)?,
+        };
+        Ok(Libssh2 {
+            name,
+            target,
+            builder: self,
+            live: Arc::new(Mutex::new(live)),
+        })
+    }
+
+    /// A new session and its I/O thread, through `target`'s jump hosts: each hop's session
+    /// rides on a channel of the one before it.
+    fn open(&self, target: &Target, name: &str) -> Result<Live> {
+        let mut via: Option<Libssh2> = None;
+        for hop in &target.jumps {
+            let failed = |e: Error| {
+                let context = format!("through jump host `{hop}` ({})", e.machine());
+                e.in_context(context).for_machine(name)
+            };
+            let builder = self.hop_builder(hop);
+            let mut hop_target = builder.resolve().map_err(failed)?;
+            // The chain is this builder's: a hop's own ProxyJump is not followed.
+            hop_target.jumps.clear();
+            via = Some(builder.transport(hop_target, via).map_err(failed)?);
+        }
+        self.open_via(target, name, via)
+    }
+
+    /// The builder of a jump host: its own destination and config entry, with this
+    /// builder's host key policy, known_hosts file, timeouts and credentials.
+    fn hop_builder(&self, hop: &str) -> Ssh2Builder {
+        let mut opts = Options::from_destination(hop);
+        opts.identity_file = self.opts.identity_file.clone();
+        opts.known_hosts_file = self.opts.known_hosts_file.clone();
+        opts.policy = self.opts.policy;
+        opts.connect_timeout = self.opts.connect_timeout;
+        Ssh2Builder {
+            opts,
+            password: self.password.clone(),
+            agent: self.agent,
+            keepalive: self.keepalive,
+            config: self.config.clone(),
+            jumps: Vec::new(),
+        }
+    }
+
+    /// A new session to `target` over `via`, or over TCP, and its I/O thread.
+    fn open_via(&self, target: &Target, name: &str, via: Option<Libssh2>) -> Result<Live> {
+        let link = match &via {
+            None => Link::Tcp(self.tcp(target, name)?),
+            Some(hop) => {
+                let (socket, _) = hop.socket_to(&target.host, target.port).map_err(|e| {
+                    let context = format!("through jump host {}", hop.name);
+                    e.in_context(context).for_machine(name)
+                })?;
+                Link::Jump(socket)
+            }
+        };
+        let opened = self.open_session(target, link, name)?;
         let session = opened.session;
         session.set_timeout(0);
-        session.set_keepalive(true, self.keepalive.as_secs() as u32);
+        session.set_keepalive(true, target.keepalive.as_secs() as u32);
         session.set_blocking(false);
         let (tx, rx) = mpsc::channel();
         let (wake_r, wake_w) =
@@ -149,7 +239,7 @@ impl Ssh2Builder {
             opened.socket,
             rx,
             wake_r,
-            self.keepalive,
+            target.keepalive,
             shared.clone(),
         );
         let thread = thread::Builder::new()
@@ -161,6 +251,7 @@ impl Ssh2Builder {
             wake: Arc::new(Mutex::new(wake_w)),
             shared,
             thread: Some(thread),
+            via: via.map(Box::new),
         })
     }
 }
@@ -168,7 +259,8 @@ impl Ssh2Builder {
 /// The transport: requests to the current session's I/O thread.
 struct Libssh2 {
     name: String,
-    user: String,
+    /// What it connects with, resolved from the builder and the config.
+    target: Target,
     /// What a reconnect needs.
     builder: Ssh2Builder,
     /// Shared with the acceptors of `forward_local`, which follow a reconnect.
@@ -181,6 +273,8 @@ struct Live {
     wake: Arc<Mutex<os_pipe::PipeWriter>>,
     shared: Arc<Shared>,
     thread: Option<JoinHandle<()>>,
+    /// The jump host whose channel carries this session: closed after it.
+    via: Option<Box<Libssh2>>,
 }
 
 impl Live {
@@ -196,12 +290,34 @@ impl Live {
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
+        if let Some(hop) = self.via.take() {
+            hop.live().close();
+        }
     }
 }
 
 impl Libssh2 {
     fn live(&self) -> std::sync::MutexGuard<'_, Live> {
         self.live.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// A socket whose other end the I/O thread pumps to a `direct-tcpip` channel to
+    /// `host:port`: a tunnel, or the link of the next jump host's session.
+    fn socket_to(&self, host: &str, port: u16) -> Result<(UnixStream, Arc<Shared>)> {
+        let (ours, theirs) = UnixStream::pair()
+            .map_err(|e| Error::io(&self.name, "cannot create a socket pair", e))?;
+        let (tx, rx) = mpsc::channel();
+        let shared = self.send(Request::Direct {
+            host: host.to_string(),
+            port,
+            local: theirs.into(),
+            opened: tx,
+        })?;
+        match rx.recv() {
+            Ok(Ok(())) => Ok((ours, shared)),
+            Ok(Err(why)) => Err(Error::new(ErrorKind::Connect, &self.name, why)),
+            Err(_) => Err(gone(&self.name, &shared)),
+        }
     }
 
     fn send(&self, req: Request) -> Result<Arc<Shared>> {
@@ -276,20 +392,7 @@ impl Transport for Libssh2 {
     }
 
     fn connect_sock_to(&self, host: &str, port: u16) -> Result<Tunnel> {
-        let (ours, theirs) = UnixStream::pair()
-            .map_err(|e| Error::io(&self.name, "cannot create a socket pair", e))?;
-        let (tx, rx) = mpsc::channel();
-        let shared = self.send(Request::Direct {
-            host: host.to_string(),
-            port,
-            local: theirs.into(),
-            opened: tx,
-        })?;
-        match rx.recv() {
-            Ok(Ok(())) => {}
-            Ok(Err(why)) => return Err(Error::new(ErrorKind::Connect, &self.name, why)),
-            Err(_) => return Err(gone(&self.name, &shared)),
-        }
+        let (ours, shared) = self.socket_to(host, port)?;
         let reader = ours
             .try_clone()
             .map_err(|e| Error::io(&self.name, "cannot duplicate a socket", e))?;
@@ -346,13 +449,17 @@ impl Transport for Libssh2 {
 
     fn reopen(&self) -> Result<()> {
         self.live().close();
-        let live = self.builder.open(&self.user, &self.name)?;
+        let live = self.builder.open(&self.target, &self.name)?;
         *self.live() = live;
         Ok(())
     }
 
     fn close(&self) {
         self.live().close();
+    }
+
+    fn settings(&self) -> Vec<String> {
+        self.target.settings()
     }
 }
 

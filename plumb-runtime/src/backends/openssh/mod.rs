@@ -117,7 +117,7 @@ impl SshBuilder {
             None => self.opts.host.clone(),
         };
         let name = self.name(&args, &destination)?;
-        let master = Master::start(name.clone(), destination, args, self.opts.connect_timeout)
+        let master = Master::start(name.clone(), destination, args, self.opts.connect_timeout())
             .map_err(|e| self.through_jumps(e))?;
         Ok(SshMachine {
             remote: Remote::new(
@@ -194,17 +194,20 @@ impl SshBuilder {
         }
         opt(format!(
             "ConnectTimeout={}",
-            o.connect_timeout.as_secs().max(1)
+            o.connect_timeout().as_secs().max(1)
         ));
+        // Unless given, the config's `StrictHostKeyChecking` holds; BatchMode makes ssh's
+        // own default ("ask") refuse an unknown key, as Strict does.
         match o.policy {
-            HostKeyPolicy::Strict => opt("StrictHostKeyChecking=yes".into()),
-            HostKeyPolicy::AcceptNew => opt("StrictHostKeyChecking=accept-new".into()),
-            HostKeyPolicy::Insecure => {
+            None => {}
+            Some(HostKeyPolicy::Strict) => opt("StrictHostKeyChecking=yes".into()),
+            Some(HostKeyPolicy::AcceptNew) => opt("StrictHostKeyChecking=accept-new".into()),
+            Some(HostKeyPolicy::Insecure) => {
                 opt("StrictHostKeyChecking=no".into());
                 opt("UserKnownHostsFile=/dev/null".into());
             }
         }
-        if let (Some(kh), false) = (&o.known_hosts_file, o.policy == HostKeyPolicy::Insecure) {
+        if let (Some(kh), false) = (&o.known_hosts_file, o.policy() == HostKeyPolicy::Insecure) {
             // Quoted: ssh reads `-o` as a config line, which splits at spaces.
             opt(format!("UserKnownHostsFile=\"{}\"", kh.display()));
         }

@@ -78,11 +78,15 @@ pub(crate) struct RawOutput {
 
 impl fmt::Debug for Remote {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Remote")
-            .field("name", &self.conn.name)
+        let mut d = f.debug_struct("Remote");
+        d.field("name", &self.conn.name)
             .field("dir", &self.ctx.dir)
-            .field("env", &self.ctx.env)
-            .finish()
+            .field("env", &self.ctx.env);
+        let settings = self.conn.transport.settings();
+        if !settings.is_empty() {
+            d.field("settings", &settings);
+        }
+        d.finish()
     }
 }
 

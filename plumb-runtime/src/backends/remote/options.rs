@@ -10,6 +10,9 @@ use crate::machine::HostKeyPolicy;
 use crate::model::sudo::SudoPassword;
 use crate::Result;
 
+/// How long connecting may take unless the builder or the config says.
+pub(crate) const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// Where and how to connect, as the user gave it.
 #[derive(Clone, Debug)]
 pub(crate) struct Options {
@@ -18,8 +21,10 @@ pub(crate) struct Options {
     pub(crate) port: Option<u16>,
     pub(crate) identity_file: Option<PathBuf>,
     pub(crate) known_hosts_file: Option<PathBuf>,
-    pub(crate) policy: HostKeyPolicy,
-    pub(crate) connect_timeout: Duration,
+    /// `None`: not given (the config's, else [`HostKeyPolicy::Strict`]).
+    pub(crate) policy: Option<HostKeyPolicy>,
+    /// `None`: not given (the config's, else [`DEFAULT_CONNECT_TIMEOUT`]).
+    pub(crate) connect_timeout: Option<Duration>,
     pub(crate) sudo_password: Option<SudoPassword>,
 }
 
@@ -31,8 +36,8 @@ impl Options {
             port: None,
             identity_file: None,
             known_hosts_file: None,
-            policy: HostKeyPolicy::Strict,
-            connect_timeout: Duration::from_secs(10),
+            policy: None,
+            connect_timeout: None,
             sudo_password: None,
         }
     }
@@ -49,6 +54,16 @@ impl Options {
             port,
             ..Options::new(host)
         }
+    }
+
+    /// The host key policy, [`HostKeyPolicy::Strict`] unless given.
+    pub(crate) fn policy(&self) -> HostKeyPolicy {
+        self.policy.unwrap_or(HostKeyPolicy::Strict)
+    }
+
+    /// How long connecting may take, [`DEFAULT_CONNECT_TIMEOUT`] unless given.
+    pub(crate) fn connect_timeout(&self) -> Duration {
+        self.connect_timeout.unwrap_or(DEFAULT_CONNECT_TIMEOUT)
     }
 
     /// The port, 22 unless given.
@@ -167,17 +182,18 @@ macro_rules! common_setters {
             self
         }
 
-        /// What to do with an unknown host key (default [`HostKeyPolicy::Strict`]).
+        /// What to do with an unknown host key (default: the config's
+        /// `StrictHostKeyChecking`, else [`HostKeyPolicy::Strict`]).
         ///
         /// [`HostKeyPolicy::Strict`]: crate::HostKeyPolicy::Strict
         pub fn host_key_policy(mut self, policy: $crate::HostKeyPolicy) -> Self {
-            self.opts.policy = policy;
+            self.opts.policy = Some(policy);
             self
         }
 
-        /// How long connecting may take (default 10 s).
+        /// How long connecting may take (default: the config's `ConnectTimeout`, else 10 s).
         pub fn connect_timeout(mut self, timeout: std::time::Duration) -> Self {
-            self.opts.connect_timeout = timeout;
+            self.opts.connect_timeout = Some(timeout);
             self
         }
 

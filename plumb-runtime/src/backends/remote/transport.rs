@@ -34,6 +34,12 @@ pub(crate) trait Transport: Send + Sync + 'static {
 
     /// Ends the connection; what still runs on it fails.
     fn close(&self);
+
+    /// The settings the connection was made with and where each came from
+    /// (`key = value (builder|config|default)`), for `Debug`.
+    fn settings(&self) -> Vec<String> {
+        Vec::new()
+    }
 }
 
 /// A command started by [`Transport::exec`].
