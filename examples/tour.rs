@@ -285,7 +285,63 @@ fn remote_tour() -> Result<(), plumb::Error> {
     std::io::Read::read_to_string(&mut c, &mut greeting).ok();
     print!("through forward_local on {}: {greeting}", fwd.local_addr());
 
+    fleet_tour(&remote)?;
     remote.close()?;
     remote2.close()?;
+    Ok(())
+}
+
+/// A group of machines, one of them behind a jump host (a second throwaway sshd), running
+/// a deploy step with sudo.
+fn fleet_tour(remote: &SshMachine) -> Result<(), plumb::Error> {
+    step("23. A fleet: a group deploys to hosts of any kind, one behind a jump host, with sudo");
+    if std::env::var("PLUMB_TOUR_SSH").is_ok() {
+        println!("(shown on the throwaway sshd only)");
+        return Ok(());
+    }
+    let me = sh! { id -un }.read()?;
+    let target = sshd::start(me.clone());
+    let bastion = sshd::start(me.clone());
+    // The bastion lets the same key in, and one known_hosts file holds both host keys:
+    // every hop's is checked.
+    let key = std::fs::read_to_string(target.key.with_extension("pub")).unwrap_or_default();
+    let authorized = bastion.dir.join("authorized_keys");
+    let mut allowed = std::fs::read_to_string(&authorized).unwrap_or_default();
+    allowed.push_str(&key);
+    std::fs::write(&authorized, allowed).expect("the bastion's authorized_keys");
+    let known = plumb::local().temp_dir()?;
+    let known_hosts = known.join("known_hosts");
+    let keys = [&target.known_hosts, &bastion.known_hosts]
+        .map(|p| std::fs::read_to_string(p).unwrap_or_default())
+        .concat();
+    known_hosts.write(keys)?;
+    let behind = Ssh2Machine::builder("127.0.0.1")
+        .port(target.port)
+        .user(&me)
+        .identity_file(&target.key)
+        .known_hosts_file(known_hosts.as_path())
+        .jump(format!("{me}@127.0.0.1:{}", bastion.port))
+        .connect()?;
+    println!(
+        "reached {} through the jump host 127.0.0.1:{}",
+        behind.name(),
+        bastion.port
+    );
+    let fleet = plumb::Group::new()
+        .machine(plumb::local())
+        .machine(remote.clone())
+        .machine(behind)
+        .max_parallel(3);
+    let step_one = fleet.run(&sh!(sh -c "echo release v2 unpacked in $$PWD"));
+    // sudo without a terminal: it runs when sudo needs no password here (root, NOPASSWD);
+    // otherwise set `.sudo_password(..)` on the builders.
+    let sudo_ok = sh!(sudo -n true).unchecked().success().unwrap_or(false);
+    if sudo_ok {
+        let installed = fleet.run(&sh!(sh -c "echo installed as $$(id -un)").sudo());
+        println!("sudo step: all hosts ok = {}", installed.all_ok());
+    } else {
+        println!("(sudo needs a password or is missing here: the sudo step is skipped)");
+    }
+    println!("all hosts ok = {}", step_one.all_ok());
     Ok(())
 }

@@ -251,26 +251,56 @@
 //! a child running returns at once instead of waiting for it. File operations never need
 //! one: SFTP is faster still.
 //!
-//! # Many hosts at once
+//! # Fleets: ssh config, jump hosts, sudo, many hosts at once
+//!
+//! Both remote machines read the OpenSSH client config (`~/.ssh/config`, or
+//! `config_file(path)`, or none with `no_config()`): `SshMachine` through ssh itself,
+//! `Ssh2Machine` with a parser of its own for `Host` patterns and aliases, `HostName`,
+//! `User`, `Port`, `IdentityFile` (several), `IdentitiesOnly`, `ProxyJump`,
+//! `UserKnownHostsFile`, `StrictHostKeyChecking`, `ServerAliveInterval` and
+//! `ConnectTimeout`. What the builder sets wins; an `Ssh2Machine`'s `Debug` shows where
+//! each value came from (`port = 2222 (config)`).
+//!
+//! Jump hosts (`.jump("user@bastion:22")`, repeatable, or `ProxyJump`) work on both:
+//! `SshMachine` hands them to ssh (`-J`); `Ssh2Machine` runs each hop's libssh2 session
+//! over a `direct-tcpip` channel of the one before, so commands, files and tunnels work
+//! through the chain as they do directly. Every hop's host key is checked under the same
+//! policy, and an error names the hop that failed.
+//!
+//! [`Expr::sudo`] and [`Expr::sudo_as`] run commands as root or another user. The
+//! password, when sudo asks for one, comes from the builder (`sudo_password(..)`, or
+//! `sudo_password_from(callback)`) and reaches sudo through a file only the login user can
+//! read, for the length of the command: never argv, the environment, the command's stdin,
+//! a log, an error or `Debug`. A wrong one is an [`ErrorKind::Auth`] error.
 //!
 //! A [`Group`] runs one expression, or a transfer, on machines of any kind concurrently
 //! (at most [`max_parallel`](Group::max_parallel) at a time, or [`serial`](Group::serial)),
 //! and gives each host its own result: a failing or unreachable host never stops the
 //! others. `run` shows every line as `host | line`, whole lines only, coloured per host on
-//! a terminal.
+//! a terminal; each host's work runs in a `tracing` span.
 //!
 //! ```no_run
 //! use plumb::prelude::*;
 //!
-//! let web = plumb::Group::new()
-//!     .connected(SshMachine::connect("deploy@web1"))
-//!     .connected(SshMachine::connect("deploy@web2"))
+//! // web1 and web2 sit behind a bastion; their sudo takes a password.
+//! let password = std::env::var("DEPLOY_SUDO_PASSWORD").unwrap_or_default();
+//! let host = |name: &str| {
+//!     Ssh2Machine::builder(name)
+//!         .user("deploy")
+//!         .jump("deploy@bastion.example.com")
+//!         .sudo_password(password.clone())
+//!         .connect()
+//! };
+//! let fleet = plumb::Group::new()
+//!     .connected(host("web1"))
+//!     .connected(host("web2"))
 //!     .max_parallel(2);
-//! let restarted = web.run(&sh!(systemctl restart myapp));
-//! for (host, err) in restarted.failures() {
+//! let uploaded = fleet.upload("target/release/myapp", "/tmp/myapp");
+//! let installed = fleet.run(&sh!(install -m 755 /tmp/myapp /usr/local/bin/myapp).sudo());
+//! let restarted = fleet.run(&sh!(systemctl restart myapp).sudo());
+//! for (host, err) in uploaded.failures().chain(installed.failures()).chain(restarted.failures()) {
 //!     eprintln!("{host}: {err}");
 //! }
-//! assert!(restarted.all_ok());
 //! ```
 //!
 //! # In a build script

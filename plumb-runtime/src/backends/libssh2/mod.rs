@@ -182,7 +182,10 @@ impl Ssh2Builder {
         let mut via: Option<Libssh2> = None;
         for hop in &target.jumps {
             let failed = |e: Error| {
-                let context = format!("through jump host `{hop}` ({})", e.machine());
+                let context = match e.machine() {
+                    m if m == hop || m == name => format!("through jump host `{hop}`"),
+                    m => format!("through jump host `{hop}` ({m})"),
+                };
                 e.in_context(context).for_machine(name)
             };
             let builder = self.hop_builder(hop);
