@@ -285,7 +285,7 @@
 //! // web1 and web2 sit behind a bastion; their sudo takes a password.
 //! let password = std::env::var("DEPLOY_SUDO_PASSWORD").unwrap_or_default();
 //! let host = |name: &str| {
-//!     Ssh2Machine::builder(name)
+//!     SshMachine::builder(name)
 //!         .user("deploy")
 //!         .jump("deploy@bastion.example.com")
 //!         .sudo_password(password.clone())
