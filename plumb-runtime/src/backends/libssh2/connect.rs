@@ -48,6 +48,24 @@ impl Link {
         .flatten()
     }
 
+    /// Holds back partial TCP segments (`TCP_CORK`) until uncorked; nothing for a jump
+    /// host's socket.
+    pub(super) fn cork(&self, on: bool) {
+        if let Link::Tcp(s) = self {
+            let on = libc::c_int::from(on);
+            // SAFETY: setsockopt with a pointer to a c_int of the right size.
+            unsafe {
+                libc::setsockopt(
+                    s.as_raw_fd(),
+                    libc::IPPROTO_TCP,
+                    libc::TCP_CORK,
+                    (&on as *const libc::c_int).cast(),
+                    std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+                )
+            };
+        }
+    }
+
     pub(super) fn shutdown(&self) {
         let _ = match self {
             Link::Tcp(s) => s.shutdown(std::net::Shutdown::Both),

@@ -172,6 +172,8 @@ pub(super) struct Loop {
     closing: bool,
     /// Requests are always checked; the wake-up pipe is drained only when poll saw it.
     woken: bool,
+    /// The last poll saw the socket readable (or did not wait): channels read it.
+    socket_ready: bool,
 }
 
 /// How long after a channel closed the server may still count it against its session
@@ -207,6 +209,7 @@ impl Loop {
             next_liveness: Instant::now() + keepalive,
             closing: false,
             woken: true,
+            socket_ready: true,
         }
     }
 
@@ -214,14 +217,15 @@ impl Loop {
     /// connection dies; either way every waiting caller gets an answer.
     pub(super) fn run(mut self) {
         let why = loop {
-            match self.turn() {
-                Ok(true) => continue,
-                Ok(false) => {
-                    if let Err(why) = self.sleep() {
-                        break why;
-                    }
-                }
-                Err(why) => break why,
+            // After a turn that moved something, a poll that does not wait: it refreshes
+            // which descriptors are ready, so that the next turn touches only those (one
+            // syscall instead of a read attempt per channel).
+            let result = match self.turn() {
+                Ok(moved) => self.sleep(!moved),
+                Err(why) => Err(why),
+            };
+            if let Err(why) = result {
+                break why;
             }
         };
         self.shut_down(why);
@@ -231,7 +235,19 @@ impl Loop {
     fn turn(&mut self) -> Result<bool, Stop> {
         self.drain_requests()?;
         let mut progress = self.open_channels()?;
-        progress |= self.pump_channels()?;
+        // What the channels send in one turn leaves in as few TCP segments as the kernel
+        // can make of it (corked until the turn's end), as OpenSSH writes its whole output
+        // buffer at once: the server wakes once for many channels' packets.
+        // One channel sends one packet a turn: nothing to gather.
+        let gather = self.pumps.len() > 1;
+        if gather {
+            self.socket.cork(true);
+        }
+        let pumped = self.pump_channels();
+        if gather {
+            self.socket.cork(false);
+        }
+        progress |= pumped?;
         progress |= self.accept_forwarded()?;
         self.send_keepalive()?;
         self.check_liveness()?;
@@ -300,9 +316,13 @@ impl Loop {
 
     fn pump_channels(&mut self) -> Result<bool, Stop> {
         let mut progress = false;
+        // Whether the session's socket may hold bytes nobody has read: the first channel
+        // read takes them all (libssh2 reads every packet there, for any channel), and
+        // the other channels then read only what libssh2 queued for them.
+        let mut fresh = std::mem::take(&mut self.socket_ready);
         let mut i = 0;
         while i < self.pumps.len() {
-            match self.pumps[i].step() {
+            match self.pumps[i].step(&mut fresh) {
                 Ok(Step::Working(p)) => {
                     progress |= p;
                     i += 1;
@@ -381,8 +401,9 @@ impl Loop {
         }
     }
 
-    /// Nothing moved: sleeps until the socket, a local end or a request wakes us.
-    fn sleep(&mut self) -> Result<(), Stop> {
+    /// Polls the socket, the wake-up pipe and the local ends: waits until one is ready
+    /// when `wait` (nothing moved), else only looks; records what is ready.
+    fn sleep(&mut self, wait: bool) -> Result<(), Stop> {
         // The socket is watched for input only when something would read it: bytes nobody
         // reads (a keepalive's reply on an idle session, data for a channel whose reader
         // is slow) would keep it readable and this loop spinning.
@@ -401,8 +422,11 @@ impl Loop {
                 revents: 0,
             },
         ];
-        for p in &self.pumps {
+        let mut owners = Vec::new();
+        for (i, p) in self.pumps.iter().enumerate() {
+            let before = fds.len();
             p.interests(&mut fds);
+            owners.resize(owners.len() + fds.len() - before, i);
         }
         let until_keepalive = self
             .next_keepalive
@@ -411,7 +435,10 @@ impl Loop {
         // is a refused request once no channel is left to close.
         let polling = !self.listeners.is_empty() || self.refused.is_some();
         let tick = if polling { 50 } else { 1000 };
-        let timeout = until_keepalive.min(Duration::from_millis(tick));
+        let timeout = match wait {
+            true => until_keepalive.min(Duration::from_millis(tick)),
+            false => Duration::ZERO,
+        };
         // SAFETY: `fds` is a valid array of `fds.len()` pollfd structs for the whole call.
         unsafe {
             libc::poll(
@@ -425,6 +452,12 @@ impl Loop {
             return Err("the connection was closed by the remote host".to_string());
         }
         self.woken = fds[1].revents != 0;
+        // Channels read the socket only when it has something (or failed: they see how).
+        let readable = libc::POLLIN | libc::POLLERR | libc::POLLHUP;
+        self.socket_ready = fds[0].revents & readable != 0;
+        for (fd, &owner) in fds[2..].iter().zip(&owners) {
+            self.pumps[owner].ready(fd);
+        }
         Ok(())
     }
 

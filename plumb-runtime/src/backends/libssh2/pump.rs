@@ -32,10 +32,10 @@ fn fd_write(fd: RawFd, buf: &[u8]) -> io::Result<usize> {
     }
 }
 
-/// A chunk in flight, allocated once per direction: bytes `pos..len` of `data` are still
-/// to be delivered.
+/// A chunk in flight: bytes `pos..len` of `data` are still to be delivered. The memory is
+/// held only while a chunk is (a few hundred idle tunnels then cost next to nothing).
 struct Buf {
-    data: Box<[u8]>,
+    data: Vec<u8>,
     len: usize,
     pos: usize,
 }
@@ -43,7 +43,7 @@ struct Buf {
 impl Buf {
     fn new() -> Buf {
         Buf {
-            data: vec![0u8; CHUNK].into_boxed_slice(),
+            data: Vec::new(),
             len: 0,
             pos: 0,
         }
@@ -57,17 +57,35 @@ impl Buf {
         self.pos >= self.len
     }
 
+    /// Drops what is in flight, and the memory.
     fn clear(&mut self) {
         self.len = 0;
         self.pos = 0;
+        self.data = Vec::new();
     }
 
     /// Fills the (empty) buffer from `read`.
     fn fill(&mut self, read: impl FnOnce(&mut [u8]) -> io::Result<usize>) -> io::Result<usize> {
-        self.clear();
-        let n = read(&mut self.data)?;
-        self.len = n;
-        Ok(n)
+        (self.len, self.pos) = (0, 0);
+        if self.data.is_empty() {
+            self.data = vec![0u8; CHUNK];
+        }
+        let got = read(&mut self.data);
+        self.len = *got.as_ref().unwrap_or(&0);
+        self.release_if_drained();
+        got
+    }
+
+    /// Marks `n` more bytes delivered.
+    fn advance(&mut self, n: usize) {
+        self.pos += n;
+        self.release_if_drained();
+    }
+
+    fn release_if_drained(&mut self) {
+        if self.is_empty() {
+            self.clear();
+        }
     }
 }
 
@@ -109,7 +127,7 @@ impl Sink {
             };
             match fd_write(fd.as_raw_fd(), self.buf.pending()) {
                 Ok(n) => {
-                    self.buf.pos += n;
+                    self.buf.advance(n);
                     progress = true;
                 }
                 Err(e) if io_would_block(&e) => return progress,
@@ -155,6 +173,8 @@ pub(super) struct Pump {
     eof_sent: bool,
     /// The local input has ended (or there is none).
     input_done: bool,
+    /// The local input may have bytes: the last poll said so, or the last read got some.
+    input_ready: bool,
     out: [Sink; 2],
     /// We began closing the channel.
     closed: bool,
@@ -183,6 +203,7 @@ impl Pump {
             ch,
             kind,
             input_done: input.is_none(),
+            input_ready: true,
             input,
             in_buf: Buf::new(),
             eof_sent: false,
@@ -219,10 +240,19 @@ impl Pump {
         }
     }
 
+    /// What the last poll said about one of the descriptors from [`Pump::interests`].
+    pub(super) fn ready(&mut self, fd: &libc::pollfd) {
+        let is_input = self.input.as_ref().is_some_and(|i| i.as_raw_fd() == fd.fd);
+        if is_input && fd.revents != 0 {
+            self.input_ready = true;
+        }
+    }
+
     /// One turn: moves what can move without blocking, both ways, and closes the channel
-    /// once both output streams are done.
-    pub(super) fn step(&mut self) -> Result<Step, String> {
-        let mut progress = self.pump_output()?;
+    /// once both output streams are done. `fresh`: the session's socket may hold unread
+    /// bytes; the first channel read takes them all and clears it.
+    pub(super) fn step(&mut self, fresh: &mut bool) -> Result<Step, String> {
+        let mut progress = self.pump_output(fresh)?;
         if progress {
             self.rechecked = false;
         } else {
@@ -249,14 +279,21 @@ impl Pump {
         self.rechecked
     }
 
+    /// Whether reading the channel could get anything: bytes or an EOF libssh2 holds for
+    /// it, or unread bytes on the socket (each channel read costs a `recv`).
+    fn worth_reading(&self, fresh: bool) -> bool {
+        fresh || self.ch.read_window().available > 0 || self.ch.eof()
+    }
+
     /// Channel -> local, each stream read only once its previous chunk is delivered.
-    fn pump_output(&mut self) -> Result<bool, String> {
+    fn pump_output(&mut self, fresh: &mut bool) -> Result<bool, String> {
         let mut progress = false;
         for i in 0..2 {
             progress |= self.out[i].flush();
-            if self.out[i].eof || self.out[i].pending() {
+            if self.out[i].eof || self.out[i].pending() || !self.worth_reading(*fresh) {
                 continue;
             }
+            *fresh = false;
             let ch = &mut self.ch;
             let got = self.out[i].buf.fill(|data| {
                 if i == 0 {
@@ -294,14 +331,16 @@ impl Pump {
             self.in_buf.clear();
             self.input = None;
         }
-        if let (false, true, Some(fd)) = (self.input_done, self.in_buf.is_empty(), &self.input) {
+        let wanted = !self.input_done && self.input_ready && self.in_buf.is_empty();
+        if let (true, Some(fd)) = (wanted, &self.input) {
             match self.in_buf.fill(|data| fd_read(fd.as_raw_fd(), data)) {
                 Ok(0) => {
                     self.input_done = true;
                     progress = true;
                 }
                 Ok(_) => progress = true,
-                Err(e) if io_would_block(&e) => {}
+                // Until a poll says there is more.
+                Err(e) if io_would_block(&e) => self.input_ready = false,
                 Err(_) => {
                     self.input_done = true;
                     self.in_buf.clear();
@@ -311,7 +350,7 @@ impl Pump {
         while !self.in_buf.is_empty() {
             match self.ch.write(self.in_buf.pending()) {
                 Ok(n) => {
-                    self.in_buf.pos += n;
+                    self.in_buf.advance(n);
                     progress = true;
                 }
                 Err(e) if io_would_block(&e) => break,
