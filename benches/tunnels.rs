@@ -18,7 +18,6 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use harness::{quick, Remotes};
-use plumb::Tunnels;
 
 fn main() {
     let r = Remotes::start();
@@ -140,6 +139,9 @@ fn echo_table(r: &Remotes, ssh_l: &SshL, echo: u16, rounds: usize) {
 trait ReadWrite: Read + Write {}
 impl<T: Read + Write> ReadWrite for T {}
 
+/// Opens one connection of a kind.
+type Opener<'a> = &'a dyn Fn() -> Box<dyn ReadWrite>;
+
 /// This process's RSS idle, with 200 tunnelled connections open (each having echoed
 /// 64 KiB), and after they closed.
 fn rss_table(r: &Remotes, echo: u16) {
@@ -148,7 +150,7 @@ fn rss_table(r: &Remotes, echo: u16) {
     println!("|---|---|---|---|");
     let fwd = r.ssh2.forward_local("127.0.0.1", echo).unwrap();
     let addr = fwd.local_addr();
-    let rows: [(&str, &dyn Fn() -> Box<dyn ReadWrite>); 2] = [
+    let rows: [(&str, Opener); 2] = [
         ("`Ssh2Machine::forward_local`", &|| {
             let s = TcpStream::connect(addr).unwrap();
             s.set_nodelay(true).unwrap();
