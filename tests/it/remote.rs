@@ -331,6 +331,87 @@ fn forward_local_carries_many_connections(kind: Kind) {
     );
 }
 
+/// 60 clients at once through one forward, each making small request/response round
+/// trips, while a bulk stream pushes through the same forward without pause: every small
+/// client finishes while the bulk stream still runs (none starves behind it), and the bulk
+/// stream's bytes all arrive.
+fn forward_local_serves_small_requests_beside_a_bulk_stream(kind: Kind) {
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+    let m = fixture(kind);
+    let (echo, sink) = (echo_server(), counting_sink());
+    let small_fwd = m.forward_local("127.0.0.1", echo).unwrap();
+    let bulk_fwd = m.forward_local("127.0.0.1", sink).unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let sent = Arc::new(AtomicU64::new(0));
+    let bulk = {
+        let (stop, sent, addr) = (stop.clone(), sent.clone(), bulk_fwd.local_addr());
+        thread::spawn(move || {
+            let mut c = TcpStream::connect(addr).unwrap();
+            let block = vec![9u8; 256 << 10];
+            while !stop.load(Ordering::SeqCst) {
+                c.write_all(&block).unwrap();
+                sent.fetch_add(block.len() as u64, Ordering::SeqCst);
+            }
+            c.shutdown(std::net::Shutdown::Write).unwrap();
+            let mut count = String::new();
+            c.read_to_string(&mut count).unwrap();
+            count.parse::<u64>().unwrap()
+        })
+    };
+    // The bulk stream is under way before the small clients start.
+    while sent.load(Ordering::SeqCst) < 4 << 20 {
+        thread::sleep(Duration::from_millis(10));
+    }
+    let addr = small_fwd.local_addr();
+    let (done_tx, done_rx) = std::sync::mpsc::channel();
+    for i in 0..60 {
+        let done = done_tx.clone();
+        thread::spawn(move || {
+            let mut c = TcpStream::connect(addr).unwrap();
+            c.set_nodelay(true).unwrap();
+            for j in 0..10 {
+                let msg = format!("client {i} request {j}");
+                c.write_all(msg.as_bytes()).unwrap();
+                let mut back = vec![0u8; msg.len()];
+                c.read_exact(&mut back).unwrap();
+                assert_eq!(back, msg.as_bytes());
+            }
+            done.send(i).unwrap();
+        });
+    }
+    drop(done_tx);
+    let before = sent.load(Ordering::SeqCst);
+    for _ in 0..60 {
+        // Generous: a starved client would wait for the bulk stream, which never ends.
+        done_rx
+            .recv_timeout(Duration::from_secs(60))
+            .expect("a small client starved behind the bulk stream");
+    }
+    assert!(
+        sent.load(Ordering::SeqCst) > before,
+        "the bulk stream stalled while the small clients ran"
+    );
+    stop.store(true, Ordering::SeqCst);
+    let received = bulk.join().unwrap();
+    assert_eq!(received, sent.load(Ordering::SeqCst));
+}
+
+/// A server on the remote side's loopback that counts what it reads and answers the count.
+fn counting_sink() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut c) = conn else { continue };
+            thread::spawn(move || {
+                let n = std::io::copy(&mut c, &mut std::io::sink()).unwrap_or(0);
+                let _ = c.write_all(n.to_string().as_bytes());
+            });
+        }
+    });
+    port
+}
+
 fn forward_remote_reports_the_chosen_port(kind: Kind) {
     let m = fixture(kind);
     let port = echo_server();
@@ -422,6 +503,7 @@ for_both_remotes!(
     a_stream_fails_after_close,
     short_tunnels_closed_by_the_remote,
     forward_local_carries_many_connections,
+    forward_local_serves_small_requests_beside_a_bulk_stream,
     forward_remote_reports_the_chosen_port,
     machine_handles_share_the_connection,
     close_ends_running_remote_commands,
