@@ -207,30 +207,34 @@ fn close_ends_the_connection(kind: Kind) {
     );
 }
 
-/// An echo server on the remote side's loopback: a local listener, since the remote host is
-/// this one.
-fn echo_server() -> u16 {
+/// A server on the remote side's loopback (a local listener, since the remote host is this
+/// one), serving each connection with `serve` on a thread of its own.
+fn server(serve: fn(TcpStream)) -> u16 {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     thread::spawn(move || {
-        for conn in listener.incoming() {
-            let Ok(mut c) = conn else { continue };
-            thread::spawn(move || {
-                let mut buf = [0u8; 4096];
-                loop {
-                    match c.read(&mut buf) {
-                        Ok(0) | Err(_) => break,
-                        Ok(n) => {
-                            if c.write_all(&buf[..n]).is_err() {
-                                break;
-                            }
-                        }
-                    }
-                }
-            });
+        for c in listener.incoming().flatten() {
+            thread::spawn(move || serve(c));
         }
     });
     port
+}
+
+/// Echoes everything back.
+fn echo_server() -> u16 {
+    server(|mut c| {
+        let mut buf = [0u8; 4096];
+        loop {
+            match c.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => {
+                    if c.write_all(&buf[..n]).is_err() {
+                        break;
+                    }
+                }
+            }
+        }
+    })
 }
 
 fn connect_sock_reaches_a_remote_port(kind: Kind) {
@@ -396,20 +400,12 @@ fn forward_local_serves_small_requests_beside_a_bulk_stream(kind: Kind) {
     assert_eq!(received, sent.load(Ordering::SeqCst));
 }
 
-/// A server on the remote side's loopback that counts what it reads and answers the count.
+/// Counts what it reads and answers the count.
 fn counting_sink() -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    thread::spawn(move || {
-        for conn in listener.incoming() {
-            let Ok(mut c) = conn else { continue };
-            thread::spawn(move || {
-                let n = std::io::copy(&mut c, &mut std::io::sink()).unwrap_or(0);
-                let _ = c.write_all(n.to_string().as_bytes());
-            });
-        }
-    });
-    port
+    server(|mut c| {
+        let n = std::io::copy(&mut c, &mut std::io::sink()).unwrap_or(0);
+        let _ = c.write_all(n.to_string().as_bytes());
+    })
 }
 
 fn forward_remote_reports_the_chosen_port(kind: Kind) {

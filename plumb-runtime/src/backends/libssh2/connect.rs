@@ -52,17 +52,7 @@ impl Link {
     /// host's socket.
     pub(super) fn cork(&self, on: bool) {
         if let Link::Tcp(s) = self {
-            let on = libc::c_int::from(on);
-            // SAFETY: setsockopt with a pointer to a c_int of the right size.
-            unsafe {
-                libc::setsockopt(
-                    s.as_raw_fd(),
-                    libc::IPPROTO_TCP,
-                    libc::TCP_CORK,
-                    (&on as *const libc::c_int).cast(),
-                    std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-                )
-            };
+            set_tcp_option(s, libc::TCP_CORK, libc::c_int::from(on));
         }
     }
 
@@ -286,15 +276,20 @@ impl std::error::Error for Attempts {}
 /// delayed-ACK stalls), and a link that stops acknowledging fails after three keepalives.
 fn tune(socket: &TcpStream, keepalive: Duration) {
     let _ = socket.set_nodelay(true);
-    let user_timeout = (keepalive * 3).as_millis().min(u32::MAX as u128) as libc::c_uint;
-    // SAFETY: setsockopt with a pointer to a c_uint of the right size.
+    let user_timeout = (keepalive * 3).as_millis().min(i32::MAX as u128) as libc::c_int;
+    set_tcp_option(socket, libc::TCP_USER_TIMEOUT, user_timeout);
+}
+
+/// An integer `IPPROTO_TCP` option; failures are ignored (the socket works without).
+fn set_tcp_option(socket: &TcpStream, name: libc::c_int, value: libc::c_int) {
+    // SAFETY: setsockopt with a pointer to a c_int of the right size.
     unsafe {
         libc::setsockopt(
             socket.as_raw_fd(),
             libc::IPPROTO_TCP,
-            libc::TCP_USER_TIMEOUT,
-            (&user_timeout as *const libc::c_uint).cast(),
-            std::mem::size_of::<libc::c_uint>() as libc::socklen_t,
+            name,
+            (&value as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
         )
     };
 }
