@@ -5,11 +5,10 @@
 //! Honoured: `Host` patterns (first match wins, as in ssh), `HostName` (`%h`), `User`,
 //! `Port`, `IdentityFile` (several; `~`, `%d`, `%h`, `%r`, `%u`), `IdentitiesOnly`,
 //! `ProxyJump`, `UserKnownHostsFile` (the first file), `StrictHostKeyChecking`,
-//! `ServerAliveInterval`, `ConnectTimeout`, `Include`. Everything else is read and ignored.
+//! `ServerAliveInterval`, `ConnectTimeout`, `Include`. `Match` blocks are left out (never
+//! applied); everything else is read and ignored.
 
 use std::fmt;
-use std::fs::File;
-use std::io::BufReader;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -232,16 +231,41 @@ impl Ssh2Builder {
                 format!("cannot read the ssh config {}: {why}", path.display()),
             )
         };
-        let file = File::open(&path).map_err(|e| bad(e.to_string()))?;
+        let text = std::fs::read_to_string(&path).map_err(|e| bad(e.to_string()))?;
+        let text = without_match_blocks(&text);
         // Lenient, as the options this crate does not know are still valid for ssh.
         let rules = ParseRule::ALLOW_UNKNOWN_FIELDS | ParseRule::ALLOW_UNSUPPORTED_FIELDS;
         let config = SshConfig::default()
-            .parse(&mut BufReader::new(file), rules)
+            .parse(&mut text.as_bytes(), rules)
             .map_err(|e| bad(e.to_string()))?;
         Ok(Some(Found {
             params: config.query(name),
         }))
     }
+}
+
+/// The config without its `Match` blocks, which the parser does not know: it would read
+/// their options as the preceding `Host` block's. (Their conditions, `exec` among them,
+/// are not evaluated: a `Match` block never applies.)
+fn without_match_blocks(text: &str) -> String {
+    let mut skipping = false;
+    let mut kept = String::with_capacity(text.len());
+    for line in text.lines() {
+        let keyword = line
+            .split(|c: char| c.is_whitespace() || c == '=')
+            .find(|w| !w.is_empty())
+            .unwrap_or("");
+        if keyword.eq_ignore_ascii_case("match") {
+            skipping = true;
+        } else if keyword.eq_ignore_ascii_case("host") {
+            skipping = false;
+        }
+        if !skipping {
+            kept.push_str(line);
+            kept.push('\n');
+        }
+    }
+    kept
 }
 
 /// The default keepalive interval.
@@ -332,4 +356,24 @@ fn expand(path: &str, host: &str, user: &str) -> PathBuf {
         }
     }
     Path::new(&out).to_path_buf()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn match_blocks_are_left_out() {
+        let text = "Host a\n  Port 1\nMatch exec \"true\"\n  Port 2\n  User m\nHost b\n  Port 3\n";
+        assert_eq!(
+            without_match_blocks(text),
+            "Host a\n  Port 1\nHost b\n  Port 3\n"
+        );
+    }
+
+    #[test]
+    fn tokens_are_expanded() {
+        let p = expand("/keys/%r@%h-%%", "web1", "deploy");
+        assert_eq!(p, Path::new("/keys/deploy@web1-%"));
+    }
 }
