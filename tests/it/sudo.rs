@@ -207,7 +207,26 @@ mod every_machine {
         );
     }
 
+    /// A timeout ends a sudo'd command too, although the login user cannot signal root's
+    /// processes (sudo relays the kill's TERM), and nothing is left running.
+    fn a_timeout_ends_a_sudo_command(kind: Kind) {
+        let m = machine(kind, NOPASSWD, None);
+        let marker = common::marker();
+        let began = std::time::Instant::now();
+        let err = sh!(sleep $marker)
+            .on_dyn(m.clone())
+            .sudo()
+            .timeout(std::time::Duration::from_millis(300))
+            .run()
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Timeout, "{err}");
+        // The call returns once the command's output closes: the command is gone.
+        assert!(began.elapsed() < std::time::Duration::from_secs(60));
+        common::assert_no_survivors(&m, &format!("sleep {marker}"));
+    }
+
     on_every_machine_sudo!(
+        a_timeout_ends_a_sudo_command,
         root_without_a_password_keeps_stdin,
         as_another_user,
         in_pipelines,

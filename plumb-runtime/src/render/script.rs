@@ -501,13 +501,24 @@ fn ok_pattern(opts: &Opts, before_last: bool) -> String {
 
 /// The shell command that ends a job whose script wrote its pid to `pid_file`: its whole
 /// process group, waiting briefly for the file in case the kill comes first.
-pub(crate) fn kill_command(pid_file: &str) -> Vec<u8> {
+///
+/// With `sudo`, SIGTERM first: the login user cannot signal root's processes, but sudo
+/// (whose real uid is the user's) relays a TERM to its command, and a KILL would end sudo
+/// alone and leave its command running. The KILL follows 0.2 s later (a fixed wait: the
+/// group's dead members can linger as zombies where nothing reaps orphans, so "is anyone
+/// left" cannot be asked of the group).
+pub(crate) fn kill_command(pid_file: &str, sudo: bool) -> Vec<u8> {
     let mut f = Vec::new();
     quote_into(pid_file.as_bytes(), &mut f);
     let f = String::from_utf8_lossy(&f);
+    let gently = if sudo {
+        "kill -TERM -$p; sleep 0.2; "
+    } else {
+        ""
+    };
     format!(
         "i=0; while [ ! -s {f} ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i+1)); done; \
-         p=$(cat {f} 2>/dev/null) && {{ kill -KILL -$p; kill -KILL $p; }} 2>/dev/null; rm -f {f}; true"
+         p=$(cat {f} 2>/dev/null) && {{ {gently}kill -KILL -$p; kill -KILL $p; }} 2>/dev/null; rm -f {f}; true"
     )
     .into_bytes()
 }

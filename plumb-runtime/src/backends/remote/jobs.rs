@@ -9,6 +9,7 @@ use super::transport::Child;
 use super::Remote;
 use crate::model::expr::{Expr, Node};
 use crate::model::job::{Outcome, Process};
+use crate::model::sudo::uses_sudo;
 use crate::output::ExitStatus;
 use crate::render::script::{self, ScriptFiles};
 use crate::Result;
@@ -16,16 +17,17 @@ use crate::Result;
 /// The pid files of a connection's running jobs that can be killed, so that closing the
 /// connection ends their processes on the remote host too: sshd does not signal the
 /// processes of a session it closes.
+/// Each with whether it runs sudo'd commands (see [`script::kill_command`]).
 #[derive(Default, Debug)]
-pub(super) struct LiveJobs(Mutex<Vec<String>>);
+pub(super) struct LiveJobs(Mutex<Vec<(String, bool)>>);
 
 impl LiveJobs {
-    pub(super) fn add(&self, pid_file: &str) {
-        self.lock().push(pid_file.to_string());
+    pub(super) fn add(&self, pid_file: &str, sudo: bool) {
+        self.lock().push((pid_file.to_string(), sudo));
     }
 
     fn remove(&self, pid_file: &str) {
-        self.lock().retain(|p| p != pid_file);
+        self.lock().retain(|(p, _)| p != pid_file);
     }
 
     /// One script that ends every live job, or `None` when there is none; forgets them.
@@ -34,11 +36,14 @@ impl LiveJobs {
         if files.is_empty() {
             return None;
         }
-        let parts: Vec<Vec<u8>> = files.iter().map(|f| script::kill_command(f)).collect();
+        let parts: Vec<Vec<u8>> = files
+            .iter()
+            .map(|(f, sudo)| script::kill_command(f, *sudo))
+            .collect();
         Some(parts.join(&b"; "[..]))
     }
 
-    fn lock(&self) -> MutexGuard<'_, Vec<String>> {
+    fn lock(&self) -> MutexGuard<'_, Vec<(String, bool)>> {
         self.0.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
@@ -201,9 +206,10 @@ impl Process for RemoteProcess {
         if self.kill_tree {
             // Ending the channel or the local client does not end the remote processes:
             // end their process group there, which also ends the channel.
-            let _ = self
-                .remote
-                .run_script(&script::kill_command(&self.files.pid), &[]);
+            let _ = self.remote.run_script(
+                &script::kill_command(&self.files.pid, uses_sudo(&self.expr)),
+                &[],
+            );
         }
         Ok(())
     }

@@ -329,7 +329,7 @@ impl Remote {
             }
         };
         if job.kill_tree {
-            self.conn.jobs.add(&files.pid);
+            self.conn.jobs.add(&files.pid, uses_sudo(&job.expr));
         }
         Ok(Box::new(RemoteProcess::new(
             self.clone(),
