@@ -25,12 +25,17 @@ enum Kind {
 
 /// A machine through `relay`, with one-second keepalives.
 fn through(kind: Kind, relay: &Relay) -> Arc<dyn Remote> {
+    through_as(kind, relay, &sshd().user)
+}
+
+/// [`through`], logged in as `user`.
+fn through_as(kind: Kind, relay: &Relay, user: &str) -> Arc<dyn Remote> {
     let d = sshd();
     match kind {
         Kind::Ssh => Arc::new(
             SshMachine::builder("127.0.0.1")
                 .port(relay.port)
-                .user(&d.user)
+                .user(user)
                 .identity_file(&d.key)
                 .host_key_policy(HostKeyPolicy::Insecure)
                 .option("ServerAliveInterval", "1")
@@ -42,7 +47,7 @@ fn through(kind: Kind, relay: &Relay) -> Arc<dyn Remote> {
         Kind::Ssh2 => Arc::new(
             Ssh2Machine::builder("127.0.0.1")
                 .port(relay.port)
-                .user(&d.user)
+                .user(user)
                 .identity_file(&d.key)
                 .host_key_policy(HostKeyPolicy::Insecure)
                 .keepalive(Duration::from_secs(1))
@@ -192,12 +197,18 @@ fn reconnect_after_a_server_restart() {
 /// A program that ends without cleaning up (no destructors run) or loses its connection
 /// leaves no remote processes behind: a watchdog in the job's script ends its process group
 /// once the session's sshd process is gone.
-fn no_remote_orphans_when_the_connection_goes(kind: Kind) {
+fn no_remote_orphans_when_the_connection_goes(kind: Kind, sudo: bool) {
     let relay = Relay::start(sshd().port);
-    let m = through(kind, &relay);
+    let m = match sudo {
+        // sudo'd commands are root's: the watchdog has sudo relay a TERM to them.
+        true => through_as(kind, &relay, crate::sudo::setup()),
+        false => through(kind, &relay),
+    };
     let mark = common::marker();
     let script = format!("sleep {mark} & sleep {mark}");
-    let handle = sh!(sh -c $script).on_dyn(m.clone()).spawn().unwrap();
+    let job = sh!(sh -c $script).on_dyn(m.clone());
+    let job = if sudo { job.sudo() } else { job };
+    let handle = job.spawn().unwrap();
     std::thread::sleep(Duration::from_millis(500));
     assert!(
         !common::survivors(&common::local(), &mark).is_empty(),
@@ -212,11 +223,22 @@ fn no_remote_orphans_when_the_connection_goes(kind: Kind) {
 
 #[test]
 fn ssh_no_remote_orphans_when_the_connection_goes() {
-    no_remote_orphans_when_the_connection_goes(Kind::Ssh);
+    no_remote_orphans_when_the_connection_goes(Kind::Ssh, false);
 }
 
 #[test]
 #[cfg(feature = "ssh2")]
 fn ssh2_no_remote_orphans_when_the_connection_goes() {
-    no_remote_orphans_when_the_connection_goes(Kind::Ssh2);
+    no_remote_orphans_when_the_connection_goes(Kind::Ssh2, false);
+}
+
+#[test]
+fn ssh_no_remote_orphans_of_sudo_when_the_connection_goes() {
+    no_remote_orphans_when_the_connection_goes(Kind::Ssh, true);
+}
+
+#[test]
+#[cfg(feature = "ssh2")]
+fn ssh2_no_remote_orphans_of_sudo_when_the_connection_goes() {
+    no_remote_orphans_when_the_connection_goes(Kind::Ssh2, true);
 }

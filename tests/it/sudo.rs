@@ -14,8 +14,9 @@ const ASKS: (&str, &str) = ("plumbsudo", "pw with 'quotes' and $dollars");
 /// The user whose sudo never asks (`NOPASSWD`).
 const NOPASSWD: &str = "plumbnopw";
 
-/// Makes the two users and their sudoers rules, once; sudo is installed by scripts/test.
-fn setup() {
+/// Makes the two users and their sudoers rules, once (sudo is installed by
+/// scripts/test); the user whose sudo never asks.
+pub fn setup() -> &'static str {
     static DONE: OnceLock<()> = OnceLock::new();
     DONE.get_or_init(|| {
         assert!(
@@ -41,6 +42,7 @@ fn setup() {
         let mode = std::os::unix::fs::PermissionsExt::from_mode(0o440);
         std::fs::set_permissions(file, mode).unwrap();
     });
+    NOPASSWD
 }
 
 #[derive(Clone, Copy, Debug)]

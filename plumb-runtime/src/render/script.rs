@@ -18,7 +18,7 @@ use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
 
 use crate::model::expr::{Check, Cmd, Expr, Node, Opts, Redirect, SeqOp};
-use crate::model::sudo::{self, Sudo};
+use crate::model::sudo::{self, uses_sudo, Sudo};
 use crate::render::quote::quote_into;
 
 /// The files a script shares with the machine that runs it, named by a nonce.
@@ -133,10 +133,23 @@ fn render_with(
         // watchdog then ends the whole process group. It holds none of the job's streams
         // (fd 4 is stdout's copy): its last `sleep` outlives it by up to a second, and sshd
         // ends the session only when every holder of its stdout is gone.
-        r.raw(
-            "; _w() { while kill -0 \"$1\" 2>/dev/null; do sleep 1; done; kill -KILL -$$; }; \
-             _w $PPID </dev/null >/dev/null 2>&1 4>&- & _wd=$!; ",
-        );
+        // It ignores the TERM that may end a group of sudo'd commands (see `end_group`),
+        // and first removes the sudo password file, which nobody else will now: its own
+        // `sudo kill` then works without a password only (NOPASSWD), else sudo relays the
+        // TERM to its command.
+        let sudo = uses_sudo(expr).then_some(SudoKill { askpass: None });
+        let mut forget = Vec::new();
+        if let Some(file) = &files.askpass {
+            forget.extend_from_slice(b"rm -f ");
+            quote_into(file.as_bytes(), &mut forget);
+            forget.extend_from_slice(b"; ");
+        }
+        r.raw(&format!(
+            "; _w() {{ trap '' TERM; while kill -0 \"$1\" 2>/dev/null; do sleep 1; done; {}{}; }}; ",
+            String::from_utf8_lossy(&forget),
+            end_group("$$", sudo.as_ref())
+        ));
+        r.raw("_w $PPID </dev/null >/dev/null 2>&1 4>&- & _wd=$!; ");
     }
     if let Some(dir) = &ctx.dir {
         r.cd(dir.as_os_str().as_bytes());
@@ -164,7 +177,8 @@ fn render_with(
     r.node_body(expr);
     r.raw("; _rc=$?; ");
     if kill_tree {
-        r.raw("kill $_wd 2>/dev/null; rm -f ");
+        // KILL: the watchdog ignores TERM.
+        r.raw("kill -KILL $_wd 2>/dev/null; rm -f ");
         r.quoted(files.pid.as_bytes());
         r.raw("; ");
     }
@@ -500,27 +514,49 @@ fn ok_pattern(opts: &Opts, before_last: bool) -> String {
 }
 
 /// The shell command that ends a job whose script wrote its pid to `pid_file`: its whole
-/// process group, waiting briefly for the file in case the kill comes first.
-///
-/// With `sudo`, SIGTERM first: the login user cannot signal root's processes, but sudo
-/// (whose real uid is the user's) relays a TERM to its command, and a KILL would end sudo
-/// alone and leave its command running. The KILL follows 0.2 s later (a fixed wait: the
-/// group's dead members can linger as zombies where nothing reaps orphans, so "is anyone
-/// left" cannot be asked of the group).
-pub(crate) fn kill_command(pid_file: &str, sudo: bool) -> Vec<u8> {
+/// process group, waiting briefly for the file in case the kill comes first. `sudo`: the
+/// job runs sudo'd commands (see [`end_group`]).
+pub(crate) fn kill_command(pid_file: &str, sudo: Option<&SudoKill>) -> Vec<u8> {
     let mut f = Vec::new();
     quote_into(pid_file.as_bytes(), &mut f);
     let f = String::from_utf8_lossy(&f);
-    let gently = if sudo {
-        "kill -TERM -$p; sleep 0.2; "
-    } else {
-        ""
-    };
     format!(
         "i=0; while [ ! -s {f} ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i+1)); done; \
-         p=$(cat {f} 2>/dev/null) && {{ {gently}kill -KILL -$p; kill -KILL $p; }} 2>/dev/null; rm -f {f}; true"
+         p=$(cat {f} 2>/dev/null) && {{ {}; kill -KILL $p; }} 2>/dev/null; rm -f {f}; true",
+        end_group("$p", sudo)
     )
     .into_bytes()
+}
+
+/// How a job with sudo'd commands is ended: through sudo, with the job's password file.
+#[derive(Clone, Debug)]
+pub(crate) struct SudoKill {
+    pub(crate) askpass: Option<String>,
+}
+
+/// Shell that ends the process group `pgid` (a shell word, `$p`). The login user cannot
+/// signal root's processes: for a job with sudo'd commands, root kills the group
+/// (`sudo kill`, with the job's password file); where sudo may not run `kill`, a TERM to
+/// the group, which sudo relays to its command (sudo's real uid is the user's), then the
+/// KILL, which alone would end sudo and leave its command running.
+fn end_group(pgid: &str, sudo: Option<&SudoKill>) -> String {
+    let Some(sudo) = sudo else {
+        return format!("kill -KILL -{pgid}");
+    };
+    let mut line = Vec::new();
+    if sudo.askpass.is_some() {
+        line.extend_from_slice(b"SUDO_ASKPASS=\"$(command -v cat)\" ");
+    }
+    let root = Sudo { user: None };
+    for arg in sudo::argv(&root, sudo.askpass.as_deref().map(OsStr::new)) {
+        quote_into(arg.as_bytes(), &mut line);
+        line.push(b' ');
+    }
+    let line = String::from_utf8_lossy(&line);
+    format!(
+        "{{ {line}kill -KILL -- -{pgid} </dev/null || {{ kill -TERM -{pgid}; sleep 0.2; }}; }}; \
+         kill -KILL -{pgid}"
+    )
 }
 
 /// `path` against `dir` when relative.

@@ -11,19 +11,20 @@ use crate::model::expr::{Expr, Node};
 use crate::model::job::{Outcome, Process};
 use crate::model::sudo::uses_sudo;
 use crate::output::ExitStatus;
+use crate::render::script::SudoKill;
 use crate::render::script::{self, ScriptFiles};
 use crate::Result;
 
 /// The pid files of a connection's running jobs that can be killed, so that closing the
 /// connection ends their processes on the remote host too: sshd does not signal the
 /// processes of a session it closes.
-/// Each with whether it runs sudo'd commands (see [`script::kill_command`]).
+/// Each with the command that ends it ([`kill_command`]).
 #[derive(Default, Debug)]
-pub(super) struct LiveJobs(Mutex<Vec<(String, bool)>>);
+pub(super) struct LiveJobs(Mutex<Vec<(String, Vec<u8>)>>);
 
 impl LiveJobs {
-    pub(super) fn add(&self, pid_file: &str, sudo: bool) {
-        self.lock().push((pid_file.to_string(), sudo));
+    pub(super) fn add(&self, pid_file: &str, kill: Vec<u8>) {
+        self.lock().push((pid_file.to_string(), kill));
     }
 
     fn remove(&self, pid_file: &str) {
@@ -36,14 +37,11 @@ impl LiveJobs {
         if files.is_empty() {
             return None;
         }
-        let parts: Vec<Vec<u8>> = files
-            .iter()
-            .map(|(f, sudo)| script::kill_command(f, *sudo))
-            .collect();
+        let parts: Vec<Vec<u8>> = files.into_iter().map(|(_, kill)| kill).collect();
         Some(parts.join(&b"; "[..]))
     }
 
-    fn lock(&self) -> MutexGuard<'_, Vec<(String, bool)>> {
+    fn lock(&self) -> MutexGuard<'_, Vec<(String, Vec<u8>)>> {
         self.0.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
@@ -206,11 +204,18 @@ impl Process for RemoteProcess {
         if self.kill_tree {
             // Ending the channel or the local client does not end the remote processes:
             // end their process group there, which also ends the channel.
-            let _ = self.remote.run_script(
-                &script::kill_command(&self.files.pid, uses_sudo(&self.expr)),
-                &[],
-            );
+            let _ = self
+                .remote
+                .run_script(&kill_command(&self.expr, &self.files), &[]);
         }
         Ok(())
     }
+}
+
+/// The command that ends `expr`'s job (see [`script::kill_command`]).
+pub(super) fn kill_command(expr: &Expr, files: &ScriptFiles) -> Vec<u8> {
+    let sudo = uses_sudo(expr).then(|| SudoKill {
+        askpass: files.askpass.clone(),
+    });
+    script::kill_command(&files.pid, sudo.as_ref())
 }

@@ -329,7 +329,8 @@ impl Remote {
             }
         };
         if job.kill_tree {
-            self.conn.jobs.add(&files.pid, uses_sudo(&job.expr));
+            let kill = jobs::kill_command(&job.expr, files);
+            self.conn.jobs.add(&files.pid, kill);
         }
         Ok(Box::new(RemoteProcess::new(
             self.clone(),
