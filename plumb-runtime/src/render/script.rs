@@ -396,15 +396,7 @@ impl Renderer {
     /// sudo and its options, then `env` with the variables plumb set (sudo resets the
     /// environment): what goes before a sudo'd command's argv.
     fn sudo_prefix(&mut self, as_user: &Sudo, cmd: &Cmd) {
-        let askpass = self.askpass.clone();
-        if askpass.is_some() {
-            // sudo runs `cat FILE`, FILE being its prompt (see model::sudo).
-            self.raw("SUDO_ASKPASS=\"$(command -v cat)\" ");
-        }
-        for arg in sudo::argv(as_user, askpass.as_deref().map(OsStr::new)) {
-            self.quoted(arg.as_bytes());
-            self.raw(" ");
-        }
+        sudo_words(as_user, self.askpass.as_deref(), &mut self.out);
         let exported: Vec<_> = self
             .exported
             .iter()
@@ -534,6 +526,19 @@ pub(crate) struct SudoKill {
     pub(crate) askpass: Option<String>,
 }
 
+/// `sudo` and its options as shell words, each followed by a space; with a password file,
+/// the askpass helper before them (sudo runs `cat FILE`, FILE being its prompt: see
+/// `model::sudo`).
+fn sudo_words(as_user: &Sudo, askpass: Option<&str>, out: &mut Vec<u8>) {
+    if askpass.is_some() {
+        out.extend_from_slice(b"SUDO_ASKPASS=\"$(command -v cat)\" ");
+    }
+    for arg in sudo::argv(as_user, askpass.map(OsStr::new)) {
+        quote_into(arg.as_bytes(), out);
+        out.push(b' ');
+    }
+}
+
 /// Shell that ends the process group `pgid` (a shell word, `$p`). The login user cannot
 /// signal root's processes: for a job with sudo'd commands, root kills the group
 /// (`sudo kill`, with the job's password file); where sudo may not run `kill`, a TERM to
@@ -544,14 +549,7 @@ fn end_group(pgid: &str, sudo: Option<&SudoKill>) -> String {
         return format!("kill -KILL -{pgid}");
     };
     let mut line = Vec::new();
-    if sudo.askpass.is_some() {
-        line.extend_from_slice(b"SUDO_ASKPASS=\"$(command -v cat)\" ");
-    }
-    let root = Sudo { user: None };
-    for arg in sudo::argv(&root, sudo.askpass.as_deref().map(OsStr::new)) {
-        quote_into(arg.as_bytes(), &mut line);
-        line.push(b' ');
-    }
+    sudo_words(&Sudo { user: None }, sudo.askpass.as_deref(), &mut line);
     let line = String::from_utf8_lossy(&line);
     format!(
         "{{ {line}kill -KILL -- -{pgid} </dev/null || {{ kill -TERM -{pgid}; sleep 0.2; }}; }}; \

@@ -206,10 +206,7 @@ fn redirect(fds: &mut [Target; 3], r: &Redirect, ctx: &Ctx) -> Result<()> {
 fn cat_program() -> &'static Path {
     static CAT: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
     CAT.get_or_init(|| {
-        let path = std::env::var_os("PATH").unwrap_or_default();
-        std::env::split_paths(&path)
-            .map(|d| d.join("cat"))
-            .find(|p| p.is_file())
-            .unwrap_or_else(|| "/bin/cat".into())
+        let here = super::LocalMachine::new();
+        crate::machine::Machine::which(&here, "cat").unwrap_or_else(|_| "/bin/cat".into())
     })
 }

@@ -11,14 +11,13 @@ use crate::model::expr::{Expr, Node};
 use crate::model::job::{Outcome, Process};
 use crate::model::sudo::uses_sudo;
 use crate::output::ExitStatus;
-use crate::render::script::SudoKill;
-use crate::render::script::{self, ScriptFiles};
+use crate::render::script::{self, ScriptFiles, SudoKill};
 use crate::Result;
 
 /// The pid files of a connection's running jobs that can be killed, so that closing the
 /// connection ends their processes on the remote host too: sshd does not signal the
-/// processes of a session it closes.
-/// Each with the command that ends it ([`kill_command`]).
+/// processes of a session it closes. Each with the command that ends it
+/// ([`kill_command`]).
 #[derive(Default, Debug)]
 pub(super) struct LiveJobs(Mutex<Vec<(String, Vec<u8>)>>);
 
@@ -52,7 +51,8 @@ pub(super) struct RemoteProcess {
     child: Box<dyn Child>,
     expr: Expr,
     files: ScriptFiles,
-    kill_tree: bool,
+    /// With `kill_tree`: the command that ends its process group ([`kill_command`]).
+    kill: Option<Vec<u8>>,
     killed: AtomicBool,
     outcome: Mutex<Option<Outcome>>,
 }
@@ -63,14 +63,14 @@ impl RemoteProcess {
         child: Box<dyn Child>,
         expr: Expr,
         files: ScriptFiles,
-        kill_tree: bool,
+        kill: Option<Vec<u8>>,
     ) -> RemoteProcess {
         RemoteProcess {
             remote,
             child,
             expr,
             files,
-            kill_tree,
+            kill,
             killed: AtomicBool::new(false),
             outcome: Mutex::new(None),
         }
@@ -201,12 +201,10 @@ impl Process for RemoteProcess {
         // The child first: a session's shell must know the kill is ours before it dies of
         // it.
         self.child.kill();
-        if self.kill_tree {
+        if let Some(kill) = &self.kill {
             // Ending the channel or the local client does not end the remote processes:
             // end their process group there, which also ends the channel.
-            let _ = self
-                .remote
-                .run_script(&kill_command(&self.expr, &self.files), &[]);
+            let _ = self.remote.run_script(kill, &[]);
         }
         Ok(())
     }

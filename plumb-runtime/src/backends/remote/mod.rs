@@ -328,16 +328,17 @@ impl Remote {
                 self.exec_script(&script, [stdin, job.stdout, job.stderr])?
             }
         };
-        if job.kill_tree {
-            let kill = jobs::kill_command(&job.expr, files);
-            self.conn.jobs.add(&files.pid, kill);
+        // Only a job whose processes a kill must reach has a kill command.
+        let kill = job.kill_tree.then(|| jobs::kill_command(&job.expr, files));
+        if let Some(kill) = &kill {
+            self.conn.jobs.add(&files.pid, kill.clone());
         }
         Ok(Box::new(RemoteProcess::new(
             self.clone(),
             child,
             job.expr,
             files.clone(),
-            job.kill_tree,
+            kill,
         )))
     }
 
