@@ -171,8 +171,18 @@ fn sequences(t: &Ctx) {
         t.on(sh!(false || false || echo third)).read().unwrap(),
         "third"
     );
-    // `;` goes on after a failure; the last status decides.
-    assert_eq!(t.on(sh!(false; echo after)).read().unwrap(), "after");
+    // `;` stops at a failure (errexit, on purpose unlike sh): the error names the command
+    // that failed, and `code()` is its code. `|| true` goes on.
+    let err = t.on(sh!(false; echo after)).read().unwrap_err();
+    assert_eq!(err.code(), Some(1), "{err}");
+    assert!(err.to_string().contains("`false`"), "{err}");
+    assert!(!String::from_utf8_lossy(err.stdout().unwrap_or_default()).contains("after"));
+    assert_eq!(t.on(sh!(sh -c "exit 3"; echo after)).code().unwrap(), 3);
+    assert_eq!(
+        t.on(sh!(false || true; echo after)).read().unwrap(),
+        "after"
+    );
+    assert!(t.on(sh!(true && false; echo after)).read().is_err());
     assert!(t.on(sh!(echo x; false)).read().is_err());
     assert!(t.on(sh!(true && false)).read().is_err());
     assert_eq!(t.on(sh!("echo 1\necho 2\n\n")).read().unwrap(), "1\n2");

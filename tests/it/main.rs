@@ -12,6 +12,7 @@ mod errors;
 mod faults;
 mod grammar;
 mod groups;
+mod hardening;
 mod injection;
 mod kill;
 mod login_shells;

@@ -328,7 +328,82 @@ mod remote {
         assert_eq!(*asked.lock().unwrap(), vec![m.name().to_string()]);
     }
 
+    /// While a job runs, its password file is a regular file of mode 0600 in a directory
+    /// of mode 0700 with a random name, both the login user's: nothing another user made
+    /// (a FIFO, a link) can be in its place.
+    fn the_password_file_is_private(kind: Kind) {
+        let password = format!("private-{kind:?}-pw");
+        let _alone = setup_password(&password);
+        let m = machine(kind, "plumbsudo2", Some(&password));
+        let mut h = sh!(sleep 1.5).on_dyn(m.clone()).sudo().spawn().unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        let file = loop {
+            let held = password_files()
+                .into_iter()
+                .find(|f| std::fs::read(f).is_ok_and(|b| contains(&b, password.as_bytes())));
+            if let Some(f) = held {
+                break f;
+            }
+            assert!(std::time::Instant::now() < deadline, "no password file");
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        };
+        use std::os::unix::fs::MetadataExt;
+        let uid = |p: &std::path::Path| std::fs::symlink_metadata(p).unwrap().uid();
+        let user = sshd_uid("plumbsudo2");
+        let f = std::fs::symlink_metadata(&file).unwrap();
+        assert!(f.file_type().is_file());
+        assert_eq!((f.mode() & 0o777, uid(&file)), (0o600, user));
+        let dir = file.parent().unwrap();
+        let d = std::fs::symlink_metadata(dir).unwrap();
+        assert!(d.file_type().is_dir());
+        assert_eq!((d.mode() & 0o777, uid(dir)), (0o700, user));
+        let name = dir.file_name().unwrap().to_string_lossy().into_owned();
+        assert!(name.len() >= ".plumb-".len() + 32, "{name}");
+        h.wait().unwrap();
+        assert_no_password_file(&password);
+    }
+
+    /// When the connection goes while a sudo'd job runs (its wait fails), its password
+    /// file goes too: the job's watchdog removes it on the host.
+    fn the_password_file_goes_with_a_lost_connection(kind: Kind) {
+        let password = format!("lost-{kind:?}-pw");
+        let _alone = setup_password(&password);
+        let m = machine(kind, "plumbsudo2", Some(&password));
+        let marker = common::marker();
+        let mut h = sh!(sleep $marker).on_dyn(m.clone()).sudo().spawn().unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        let session = loop {
+            if let Some(pid) = session_of(&marker) {
+                break pid;
+            }
+            assert!(std::time::Instant::now() < deadline, "the job never ran");
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        };
+        // SAFETY: kill(2) on the sshd process that serves this test's own connection.
+        unsafe { libc::kill(session, libc::SIGKILL) };
+        assert!(h.wait().is_err(), "the connection was cut");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while password_files()
+            .iter()
+            .any(|f| std::fs::read(f).is_ok_and(|b| contains(&b, password.as_bytes())))
+        {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the password file stayed behind"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    }
+
+    mod lost {
+        use super::*;
+        on_kinds!([Ssh] the_password_file_goes_with_a_lost_connection);
+        #[cfg(feature = "ssh2")]
+        on_kinds!([Ssh2] the_password_file_goes_with_a_lost_connection);
+    }
+
     on_remote_machines_sudo!(
+        the_password_file_is_private,
         with_the_password,
         a_wrong_password_is_an_auth_error,
         no_password_where_one_is_needed,
@@ -401,20 +476,63 @@ fn contains(hay: &[u8], needle: &[u8]) -> bool {
     hay.windows(needle.len()).any(|w| w == needle)
 }
 
-/// No file in `/dev/shm` or `/tmp` still holds `password`.
+/// No file in `/dev/shm` or `/tmp` (a job's directory, `.plumb-*/pw`) still holds
+/// `password`.
 fn assert_no_password_file(password: &str) {
+    for file in password_files() {
+        if let Ok(bytes) = std::fs::read(&file) {
+            assert!(
+                !contains(&bytes, password.as_bytes()),
+                "{} still holds the password",
+                file.display()
+            );
+        }
+    }
+}
+
+/// The sudo password files of jobs, in their directories.
+fn password_files() -> Vec<std::path::PathBuf> {
+    let mut files = Vec::new();
     for dir in ["/dev/shm", "/tmp"] {
         for entry in std::fs::read_dir(dir).unwrap().flatten() {
             let name = entry.file_name().to_string_lossy().into_owned();
-            if !name.starts_with(".plumb-sudo-") {
-                continue;
-            }
-            if let Ok(bytes) = std::fs::read(entry.path()) {
-                assert!(
-                    !contains(&bytes, password.as_bytes()),
-                    "{dir}/{name} still holds the password"
-                );
+            if name.starts_with(".plumb-") && entry.path().join("pw").exists() {
+                files.push(entry.path().join("pw"));
             }
         }
     }
+    files
+}
+
+/// The uid of a user of this host.
+fn sshd_uid(user: &str) -> u32 {
+    let out = std::process::Command::new("id")
+        .args(["-u", user])
+        .output()
+        .unwrap();
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+/// The sshd process that serves the connection on which `sleep MARKER` runs: the first
+/// `sshd` among its ancestors.
+fn session_of(marker: &str) -> Option<libc::pid_t> {
+    let argv = format!("sleep\0{marker}\0");
+    let (pid, _) = processes()
+        .into_iter()
+        .find(|(_, what)| what == argv.as_bytes())?;
+    let mut pid: libc::pid_t = pid.parse().ok()?;
+    for _ in 0..16 {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+        let after = &stat[stat.rfind(')')? + 2..];
+        pid = after.split_whitespace().nth(1)?.parse().ok()?;
+        let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).ok()?;
+        if comm.trim() == "sshd" {
+            return Some(pid);
+        }
+    }
+    None
 }

@@ -81,12 +81,15 @@ pub trait Process: Send + Sync {
 
 impl Outcome {
     /// Whether an item of a sequence runs after `last`, the outcome of the item that ran
-    /// before it (`None`: it is the first): `;` always, `&&` after a success, `||` after a
-    /// failure, as in a shell.
+    /// before it (`None`: it is the first): `&&` after a success, `||` after a failure, as
+    /// in a shell; `;` only when what came before passed its checks (errexit, as after
+    /// `set -e`): a failure never passes silently into the next command, which would run
+    /// in the wrong directory or on missing input. Unlike `set -e`, the left side of a
+    /// `&&` counts: `false && x; y` stops before `y`, since the list before `;` failed.
     pub(crate) fn runs_next(last: Option<&Outcome>, op: SeqOp) -> bool {
         let prev_ok = last.is_none_or(|o| o.status.success());
         match op {
-            SeqOp::Then => true,
+            SeqOp::Then => last.is_none_or(|o| o.accepted),
             SeqOp::And => prev_ok,
             SeqOp::Or => !prev_ok,
         }

@@ -1,6 +1,6 @@
 //! What no machine can run, refused before anything starts.
 
-use std::ffi::OsStr;
+use std::ffi::{OsStr, OsString};
 use std::os::unix::ffi::OsStrExt;
 
 use crate::model::expr::{Expr, Node, Redirect};
@@ -8,6 +8,11 @@ use crate::model::expr::{Expr, Node, Redirect};
 /// Checks what no machine can run: an empty command, a NUL byte (no program can receive
 /// one), an environment variable name that is not `[A-Za-z_][A-Za-z0-9_]*`.
 pub(crate) fn validate(expr: &Expr) -> std::result::Result<(), String> {
+    validate_in(expr, false)
+}
+
+/// [`validate`] for a node whose ancestors sudo (`sudo`).
+fn validate_in(expr: &Expr, sudo: bool) -> std::result::Result<(), String> {
     let nul = |s: &OsStr| s.as_bytes().contains(&0);
     let opts = expr.opts();
     if opts.dir.as_deref().is_some_and(|d| nul(d.as_os_str())) {
@@ -24,10 +29,19 @@ pub(crate) fn validate(expr: &Expr) -> std::result::Result<(), String> {
             ));
         }
     }
+    let sudo = sudo || opts.sudo.is_some();
     match expr.node() {
         Node::Cmd(cmd) => {
             if cmd.argv.is_empty() {
                 return Err("empty command: the program name expanded to nothing".into());
+            }
+            if sudo && is_assignment(&cmd.argv[0]) {
+                // sudo (and the `env` that hands variables on) read a leading `NAME=value`
+                // as a variable to set, not as the program.
+                return Err(format!(
+                    "`{}` cannot be run under sudo: sudo would read it as a variable to set",
+                    cmd.argv[0].to_string_lossy()
+                ));
             }
             if let Some(i) = cmd.argv.iter().position(|a| nul(a)) {
                 return Err(format!(
@@ -51,19 +65,36 @@ pub(crate) fn validate(expr: &Expr) -> std::result::Result<(), String> {
         }
         Node::Cd(dir) if nul(dir) => Err("`cd`'s directory contains a NUL byte".into()),
         Node::Cd(_) => Ok(()),
-        Node::Pipe(stages) => stages.iter().try_for_each(|(e, _)| validate(e)),
-        Node::Seq(items) => items.iter().try_for_each(|(_, e)| validate(e)),
+        Node::Pipe(stages) => stages.iter().try_for_each(|(e, _)| validate_in(e, sudo)),
+        Node::Seq(items) => items.iter().try_for_each(|(_, e)| validate_in(e, sudo)),
     }
+}
+
+/// The environment a machine handle adds (`with_env`): names every shell can carry, as
+/// for the expression's own.
+pub(crate) fn check_env_list(
+    env: &[(OsString, Option<OsString>)],
+) -> std::result::Result<(), String> {
+    env.iter().try_for_each(|(k, v)| check_env(k, v.as_deref()))
+}
+
+/// Whether a word reads as an assignment (`NAME=...`) in the place of a command name.
+pub(crate) fn is_assignment(word: &OsStr) -> bool {
+    let w = word.as_bytes();
+    w.iter()
+        .position(|&b| b == b'=')
+        .is_some_and(|at| at > 0 && is_name(&w[..at]))
+}
+
+fn is_name(k: &[u8]) -> bool {
+    k.first()
+        .is_some_and(|c| *c == b'_' || c.is_ascii_alphabetic())
+        && k.iter().all(|c| *c == b'_' || c.is_ascii_alphanumeric())
 }
 
 /// An environment variable every shell and machine can carry.
 pub(crate) fn check_env(key: &OsStr, value: Option<&OsStr>) -> std::result::Result<(), String> {
-    let k = key.as_bytes();
-    let valid = k
-        .first()
-        .is_some_and(|c| *c == b'_' || c.is_ascii_alphabetic())
-        && k.iter().all(|c| *c == b'_' || c.is_ascii_alphanumeric());
-    if !valid {
+    if !is_name(key.as_bytes()) {
         return Err(format!(
             "`{}` is not a valid environment variable name",
             key.to_string_lossy()

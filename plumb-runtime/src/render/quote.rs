@@ -16,12 +16,18 @@ fn is_safe(b: u8) -> bool {
 
 /// Appends `arg`, quoted for a POSIX shell, to `out`.
 pub(crate) fn quote_into(arg: &[u8], out: &mut Vec<u8>) {
-    // `=` is safe inside a word but a leading one is fine too; `~` and `#` only matter at the
-    // start, and we simply quote them everywhere.
+    // `=` is safe in an argument (a command's first word goes through
+    // `quote_program_into`); `~` and `#` only matter at the start, and we simply quote them
+    // everywhere.
     if !arg.is_empty() && arg.iter().all(|&b| is_safe(b)) {
         out.extend_from_slice(arg);
-        return;
+    } else {
+        single_quote_into(arg, out);
     }
+}
+
+/// `arg` in single quotes, each `'` written as `'\''`.
+fn single_quote_into(arg: &[u8], out: &mut Vec<u8>) {
     out.push(b'\'');
     for &b in arg {
         if b == b'\'' {
@@ -31,6 +37,17 @@ pub(crate) fn quote_into(arg: &[u8], out: &mut Vec<u8>) {
         }
     }
     out.push(b'\'');
+}
+
+/// Appends a command's first word: like [`quote_into`], but a word with `=` is always
+/// quoted, since a bare `NAME=value` there is an assignment, and the next word would run
+/// as the program (`FOO=1 id`), with the variable set.
+pub(crate) fn quote_program_into(program: &[u8], out: &mut Vec<u8>) {
+    if program.contains(&b'=') {
+        single_quote_into(program, out);
+    } else {
+        quote_into(program, out);
+    }
 }
 
 /// `arg` quoted for a POSIX shell.
@@ -84,9 +101,13 @@ fn render_node(expr: &Expr, out: &mut Vec<u8>) {
                 out.push(b'=');
                 quote_into(v.as_bytes(), out);
             }
-            for a in &cmd.argv {
+            for (i, a) in cmd.argv.iter().enumerate() {
                 word(out);
-                quote_into(a.as_bytes(), out);
+                if i == 0 {
+                    quote_program_into(a.as_bytes(), out);
+                } else {
+                    quote_into(a.as_bytes(), out);
+                }
             }
             for r in &cmd.redirects {
                 word(out);

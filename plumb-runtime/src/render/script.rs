@@ -1,17 +1,31 @@
 //! An `Expr` rendered once into a POSIX `sh` script, for machines that run commands through
-//! a remote shell (`SshMachine`, `Ssh2Machine`).
+//! a remote shell (`SshMachine`, `Ssh2Machine`, sessions).
 //!
 //! What the script guarantees, without bash:
-//! - every argument, environment value, directory and file name is single-quoted
-//!   ([`crate::render::quote`]), so no value is ever interpreted;
+//! - every argument, directory and file name is single-quoted ([`crate::render::quote`]),
+//!   a command's first word even when it holds `=`, so no value is ever interpreted;
+//! - values that may be secret (environment values, `<<<` data, `stdin_bytes` of inner
+//!   nodes) are not in the script at all when it travels as a process argument (the local
+//!   `ssh`'s, the remote `sh -c`'s, which any user can read with `ps`): they come first
+//!   on the command's stdin, one line each, read by the shell's `read` builtin
+//!   ([`Secrets::Stdin`]); in a session's shell, whose scripts arrive on its stdin, they
+//!   stay inline;
 //! - pipelines fail when any stage fails (pipefail), the rightmost failing stage deciding,
 //!   a stage that died of SIGPIPE before the last one excepted, each stage judged by its
 //!   own `ok_codes`/`unchecked`;
-//! - each command that exits non-zero appends `index code` to a status file, so that after
-//!   a failure the caller can name the stage ([`failed_stage`]);
+//! - `;` goes on only after a success (errexit), as on every machine
+//!   ([`Outcome::runs_next`](crate::model::job::Outcome::runs_next));
+//! - each command that exits non-zero appends `index code` to a status file, and a `cd`
+//!   into the handle's or the expression's directory that fails appends `c0`/`c1 code`,
+//!   so that after a failure the caller can judge the tree and name what failed
+//!   ([`failed_stage`]);
+//! - the status file, the pid file and the sudo password file live in a directory of the
+//!   job's own ([`ScriptFiles`]): a random name, made with mode 0700 by whichever step
+//!   needs it first, and accepted only if it is a real directory this user owns, so no
+//!   other user can plant or read anything there;
 //! - with `kill_tree`, the script writes its pid (which leads the process group of the
-//!   whole job, since sshd starts every session with `setsid`) to a file, so that a kill
-//!   can reach every process.
+//!   whole job, since sshd starts every session with `setsid`), so that a kill can reach
+//!   every process, and a watchdog ends the group if the connection goes.
 
 use std::collections::HashMap;
 use std::ffi::OsStr;
@@ -19,44 +33,40 @@ use std::os::unix::ffi::OsStrExt;
 
 use crate::model::expr::{Check, Cmd, Expr, Node, Opts, Redirect, SeqOp};
 use crate::model::sudo::{self, uses_sudo, Sudo};
-use crate::render::quote::quote_into;
+use crate::render::quote::{quote_into, quote_program_into};
 
-/// The files a script shares with the machine that runs it, named by a nonce.
+/// The job's private directory on the host and what it holds.
 #[derive(Clone, Debug)]
 pub(crate) struct ScriptFiles {
-    /// Where commands that exit non-zero record `index code`.
-    pub status: String,
-    /// Where the script records its pid, with `kill_tree`.
-    pub pid: String,
-    /// The sudo password file, when the job sudos and the machine has a password.
-    pub askpass: Option<String>,
+    /// Absolute; a random name nobody can guess before the job starts.
+    pub dir: String,
+    /// The sudo password file (`pw`) is in it, written before the job starts.
+    pub askpass: bool,
 }
 
 impl ScriptFiles {
+    /// A directory in `/tmp` that nothing has made yet.
     pub(crate) fn new() -> ScriptFiles {
-        let nonce = nonce();
         ScriptFiles {
-            status: format!("/tmp/.plumb-{nonce}"),
-            pid: format!("/tmp/.plumb-{nonce}.pid"),
-            askpass: None,
+            dir: format!("/tmp/.plumb-{}", nonce()),
+            askpass: false,
         }
+    }
+
+    /// Where the script records its pid, with `kill_tree`.
+    pub(crate) fn pid(&self) -> String {
+        format!("{}/pid", self.dir)
+    }
+
+    /// The sudo password file, when the job has one.
+    pub(crate) fn askpass_file(&self) -> Option<String> {
+        self.askpass.then(|| format!("{}/pw", self.dir))
     }
 }
 
-/// A name no other run shares.
+/// 128 random bits in hex: a name nobody can guess.
 pub(crate) fn nonce() -> String {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    use std::time::{SystemTime, UNIX_EPOCH};
-    static N: AtomicU64 = AtomicU64::new(0);
-    let t = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default();
-    format!(
-        "{}-{}-{}",
-        std::process::id(),
-        t.as_nanos(),
-        N.fetch_add(1, Ordering::Relaxed)
-    )
+    crate::sys::random_token()
 }
 
 /// The machine-level context a script starts in: a directory and environment changes.
@@ -86,21 +96,54 @@ impl Context {
     }
 }
 
-/// Renders `expr` into a script for `sh -c`.
-pub(crate) fn render(expr: &Expr, ctx: &Context, files: &ScriptFiles, kill_tree: bool) -> Vec<u8> {
-    render_with(expr, ctx, files, kill_tree, true)
+/// A script for `sh -c` and what must reach it on stdin before the command's own input.
+#[derive(Debug)]
+pub(crate) struct Rendered {
+    pub script: Vec<u8>,
+    /// The values the script reads first (see [`Secrets::Stdin`]); empty when none.
+    pub preamble: Vec<u8>,
+    /// The status file records every command's code, not just failures: some node below
+    /// the root has checks of its own, and the caller judges even a success from it.
+    pub records_all: bool,
 }
 
-/// [`render`] for a subshell `( ... )` of a session's shell: a single command is left
-/// last, so that the subshell execs it instead of forking again (a fork is 0.45 ms on a
-/// small VM); its status, 128 + N after a signal, is the subshell's.
+/// Renders `expr` into a script for `sh -c`, its secret values moved to stdin.
+pub(crate) fn render(expr: &Expr, ctx: &Context, files: &ScriptFiles, kill_tree: bool) -> Rendered {
+    render_with(expr, ctx, files, kill_tree, Mode::Channel)
+}
+
+/// [`render`] for a subshell `( ... )` of a session's shell, which reads it on its stdin
+/// (so values stay inline): a single command is left last, so that the subshell execs it
+/// instead of forking again (a fork is 0.45 ms on a small VM); its status, 128 + N after
+/// a signal, is the subshell's.
 pub(crate) fn render_in_subshell(
     expr: &Expr,
     ctx: &Context,
     files: &ScriptFiles,
     kill_tree: bool,
-) -> Vec<u8> {
-    render_with(expr, ctx, files, kill_tree, false)
+) -> Rendered {
+    render_with(expr, ctx, files, kill_tree, Mode::Subshell)
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Mode {
+    /// A script of its own, an argument of `sh -c`.
+    Channel,
+    /// Inside a session shell's subshell.
+    Subshell,
+}
+
+/// Where the values that may be secret go.
+enum Secrets {
+    /// Quoted in the script.
+    Inline,
+    /// Lines on stdin, read into `_s0`, `_s1`, ... before anything else runs.
+    Stdin {
+        lines: Vec<u8>,
+        /// Reads them back into bytes after `read` (values with a newline).
+        decode: Vec<u8>,
+        count: usize,
+    },
 }
 
 fn render_with(
@@ -108,97 +151,123 @@ fn render_with(
     ctx: &Context,
     files: &ScriptFiles,
     kill_tree: bool,
-    exit_after_one: bool,
-) -> Vec<u8> {
+    mode: Mode,
+) -> Rendered {
+    let records_all = has_inner_checks(expr, true);
     let mut r = Renderer {
         out: Vec::new(),
         leaf: 0,
         pipe: 0,
         sudo: None,
         exported: Vec::new(),
-        askpass: files.askpass.clone(),
+        askpass: files.askpass_file(),
+        secrets: match mode {
+            Mode::Channel => Secrets::Stdin {
+                lines: Vec::new(),
+                decode: Vec::new(),
+                count: 0,
+            },
+            Mode::Subshell => Secrets::Inline,
+        },
     };
-    let simple = matches!(expr.node(), Node::Cmd(_)) && !kill_tree;
-    if !simple {
-        r.raw("exec 4>&1; F=");
-        r.quoted(files.status.as_bytes());
-        r.raw("; _p() { [ \"$2\" = 0 ] || echo \"$1 $2\" >>\"$F\"; return \"$2\"; }; ");
-        r.raw("_ret() { return \"$1\"; }; ");
+    let simple = matches!(expr.node(), Node::Cmd(_)) && !kill_tree && !files.askpass;
+    let dirs = ctx.dir.is_some() || expr.opts().dir.is_some();
+    if !simple || dirs {
+        r.raw("D=");
+        r.quoted(files.dir.as_bytes());
+        // The job's directory, made on first use; one that exists already must be a
+        // directory of ours (made by another step of this job), never someone else's.
+        r.raw(
+            "; _d() { mkdir -m 700 \"$D\" 2>/dev/null || \
+             { [ -d \"$D\" ] && [ ! -h \"$D\" ] && [ -O \"$D\" ]; } || \
+             { echo \"plumb: $D is not this job's own directory\" >&2; return 1; }; }; ",
+        );
+        r.raw(if records_all {
+            "_p() { _d && echo \"$1 $2\" >>\"$D/s\"; return \"$2\"; }; "
+        } else {
+            "_p() { [ \"$2\" = 0 ] || { _d && echo \"$1 $2\" >>\"$D/s\"; }; return \"$2\"; }; "
+        });
     }
-    if kill_tree {
-        r.raw("printf '%s' $$ >");
-        r.quoted(files.pid.as_bytes());
-        // A watchdog: when the connection goes (the program ended without cleaning up, the
-        // network died), sshd's session process goes too, and nothing signals ours; the
-        // watchdog then ends the whole process group. It holds none of the job's streams
-        // (fd 4 is stdout's copy): its last `sleep` outlives it by up to a second, and sshd
-        // ends the session only when every holder of its stdout is gone.
-        // It ignores the TERM that may end a group of sudo'd commands (see `end_group`),
-        // and first removes the sudo password file, which nobody else will now: its own
-        // `sudo kill` then works without a password only (NOPASSWD), else sudo relays the
-        // TERM to its command.
-        let sudo = uses_sudo(expr).then_some(SudoKill { askpass: None });
-        let mut forget = Vec::new();
-        if let Some(file) = &files.askpass {
-            forget.extend_from_slice(b"rm -f ");
-            quote_into(file.as_bytes(), &mut forget);
-            forget.extend_from_slice(b"; ");
+    if simple {
+        r.context(ctx, expr.opts(), "; exit; }; ");
+        if let Node::Cmd(cmd) = expr.node() {
+            // One command, waited for: `exec` would save a process, but a command killed
+            // by a signal then makes ssh exit with 255, indistinguishable from a lost
+            // connection; through the shell it exits with 128 + the signal, like a local
+            // one's `code()`.
+            r.command(cmd, expr.opts().stderr_to_stdout, true);
         }
-        r.raw(&format!(
-            "; _w() {{ trap '' TERM; while kill -0 \"$1\" 2>/dev/null; do sleep 1; done; {}{}; }}; ",
-            String::from_utf8_lossy(&forget),
-            end_group("$$", sudo.as_ref())
-        ));
-        r.raw("_w $PPID </dev/null >/dev/null 2>&1 4>&- & _wd=$!; ");
-    }
-    if let Some(dir) = &ctx.dir {
-        r.cd(dir.as_os_str().as_bytes());
-        r.raw(" || exit 1; ");
-    }
-    r.env(&ctx.env);
-    // The root's own options apply to the whole script.
-    let opts = expr.opts();
-    if let Some(dir) = &opts.dir {
-        r.cd(dir.as_os_str().as_bytes());
-        r.raw(" || exit 1; ");
-    }
-    r.env(&opts.env);
-    r.sudo = opts.sudo.clone();
-    if let (true, Node::Cmd(cmd)) = (simple, expr.node()) {
-        // One command, waited for: `exec` would save a process, but a command killed by a
-        // signal then makes ssh exit with 255, indistinguishable from a lost connection;
-        // through the shell it exits with 128 + the signal, like a local one's `code()`.
-        r.command(cmd, opts.stderr_to_stdout, true);
-        if exit_after_one {
+        if mode == Mode::Channel {
             r.raw("; exit $?");
         }
-        return r.out;
+        return r.finish(records_all);
     }
-    r.node_body(expr);
-    r.raw("; _rc=$?; ");
+    r.raw("exec 4>&1; _ret() { return \"$1\"; }; ");
+    let watchdog = kill_tree || files.askpass;
     if kill_tree {
-        // KILL: the watchdog ignores TERM.
-        r.raw("kill -KILL $_wd 2>/dev/null; rm -f ");
-        r.quoted(files.pid.as_bytes());
-        r.raw("; ");
+        r.raw("_d || exit 125; printf '%s' $$ >\"$D/pid\"; ");
     }
-    r.raw("[ $_rc = 0 ] && [ -e \"$F\" ] && rm -f \"$F\"; exit $_rc");
-    r.out
+    if watchdog {
+        r.watchdog(expr, files, kill_tree);
+    }
+    r.raw("{ ");
+    r.context(ctx, expr.opts(), "; }; } && { ");
+    r.node_body(expr);
+    r.raw("; }; _rc=$?; ");
+    if watchdog {
+        // KILL: the watchdog ignores TERM.
+        r.raw("kill -KILL $_wd 2>/dev/null; ");
+    }
+    if !records_all {
+        // After a failure the caller reads the status file, then removes the directory.
+        r.raw("[ $_rc = 0 ] && [ -d \"$D\" ] && rm -rf \"$D\"; ");
+    }
+    r.raw("exit $_rc");
+    r.finish(records_all)
+}
+
+/// Whether a node below the root judges its own status (`ok_codes`, `unchecked`).
+fn has_inner_checks(expr: &Expr, root: bool) -> bool {
+    (!root && expr.opts().check.is_some())
+        || match expr.node() {
+            Node::Pipe(stages) => stages.iter().any(|(e, _)| has_inner_checks(e, false)),
+            Node::Seq(items) => items.iter().any(|(_, e)| has_inner_checks(e, false)),
+            Node::Cmd(_) | Node::Cd(_) => false,
+        }
 }
 
 /// The codes the status file recorded, by command index (the last one of each).
 pub(crate) fn leaf_codes(status_file: &[u8]) -> HashMap<usize, i32> {
     let mut codes = HashMap::new();
-    for line in String::from_utf8_lossy(status_file).lines() {
-        let mut it = line.split_whitespace();
-        if let (Some(Ok(i)), Some(Ok(c))) = (
-            it.next().map(str::parse::<usize>),
-            it.next().map(str::parse::<i32>),
-        ) {
-            codes.insert(i, c);
+    for (index, code) in records(status_file) {
+        if let Ok(i) = index.parse::<usize>() {
+            codes.insert(i, code);
         }
     }
     codes
+}
+
+/// The directory that could not be entered, if one could not: `0` the handle's
+/// (`with_dir`), `1` the expression's (`.dir`), with `cd`'s code.
+pub(crate) fn dir_failure(status_file: &[u8]) -> Option<(usize, i32)> {
+    records(status_file).find_map(|(index, code)| match index {
+        "c0" => Some((0, code)),
+        "c1" => Some((1, code)),
+        _ => None,
+    })
+}
+
+/// The `index code` lines of a status file.
+fn records(status_file: &[u8]) -> impl Iterator<Item = (&str, i32)> {
+    std::str::from_utf8(status_file)
+        .unwrap_or("")
+        .lines()
+        .filter_map(|line| {
+            let mut it = line.split_whitespace();
+            let index = it.next()?;
+            let code = it.next()?.parse::<i32>().ok()?;
+            Some((index, code))
+        })
 }
 
 /// The stage that failed, from the status file's content: the last command (in the order
@@ -235,6 +304,7 @@ struct Renderer {
     exported: Vec<std::ffi::OsString>,
     /// The job's sudo password file (see `model::sudo`).
     askpass: Option<String>,
+    secrets: Secrets,
 }
 
 impl Renderer {
@@ -244,6 +314,72 @@ impl Renderer {
 
     fn quoted(&mut self, bytes: &[u8]) {
         quote_into(bytes, &mut self.out);
+    }
+
+    /// The script with the reading of its secret values in front.
+    fn finish(self, records_all: bool) -> Rendered {
+        let (preamble, script) = match self.secrets {
+            Secrets::Stdin {
+                lines,
+                decode,
+                count,
+            } if count > 0 => {
+                let reads: Vec<String> =
+                    (0..count).map(|i| format!("IFS= read -r _s{i}")).collect();
+                let mut script = format!("{} || exit 125; ", reads.join(" && ")).into_bytes();
+                script.extend_from_slice(&decode);
+                script.extend_from_slice(&self.out);
+                (lines, script)
+            }
+            _ => (Vec::new(), self.out),
+        };
+        Rendered {
+            script,
+            preamble,
+            records_all,
+        }
+    }
+
+    /// A value that may be secret, as a shell word: quoted inline, or a variable read
+    /// from stdin. Values hold no NUL (validated); one with a newline travels as a
+    /// `printf` format, decoded once after the reads (a fork only for such values).
+    fn value(&mut self, v: &[u8]) {
+        let Secrets::Stdin {
+            lines,
+            decode,
+            count,
+        } = &mut self.secrets
+        else {
+            return quote_into(v, &mut self.out);
+        };
+        let i = *count;
+        *count += 1;
+        if v.contains(&b'\n') {
+            lines.extend_from_slice(&printf_format(v));
+            decode.extend_from_slice(
+                format!("_s{i}=$(printf \"$_s{i}.\"); _s{i}=${{_s{i}%.}}; ").as_bytes(),
+            );
+        } else {
+            lines.extend_from_slice(v);
+        }
+        lines.push(b'\n');
+        self.raw(&format!("\"$_s{i}\""));
+    }
+
+    /// A `printf` that writes `bytes` exactly (NUL included), for a command's stdin.
+    fn printf(&mut self, bytes: &[u8]) {
+        let Secrets::Stdin { lines, count, .. } = &mut self.secrets else {
+            self.raw("printf '");
+            for b in bytes {
+                self.raw(&format!("\\{b:03o}"));
+            }
+            return self.raw("'");
+        };
+        let i = *count;
+        *count += 1;
+        lines.extend_from_slice(&printf_format(bytes));
+        lines.push(b'\n');
+        self.raw(&format!("printf \"$_s{i}\""));
     }
 
     /// `cd DIR`, with a relative DIR written as `./DIR`: the shell's `cd` would otherwise
@@ -257,6 +393,50 @@ impl Renderer {
         }
     }
 
+    /// The handle's directory and environment, then the root's own (which apply to the
+    /// whole script); a `cd` that fails is recorded (`c0`, `c1`) and ends the script:
+    /// `stop` closes the `cd ... || { _p ...` that does so.
+    fn context(&mut self, ctx: &Context, opts: &Opts, stop: &str) {
+        if let Some(dir) = &ctx.dir {
+            self.cd(dir.as_os_str().as_bytes());
+            self.raw(" || { _p c0 $?");
+            self.raw(stop);
+        }
+        self.env(&ctx.env);
+        if let Some(dir) = &opts.dir {
+            self.cd(dir.as_os_str().as_bytes());
+            self.raw(" || { _p c1 $?");
+            self.raw(stop);
+        }
+        self.env(&opts.env);
+        self.sudo = opts.sudo.clone();
+    }
+
+    /// A watchdog: when the connection goes (the program ended without cleaning up, the
+    /// network died), sshd's session process goes too, and nothing signals ours. The
+    /// watchdog then removes the sudo password file, which nobody else will now, ends the
+    /// whole process group (with `kill_tree`) and removes the job's directory. It holds
+    /// none of the job's streams (fd 4 is stdout's copy): its last `sleep` outlives it by
+    /// up to a second, and sshd ends the session only when every holder of its stdout is
+    /// gone. It ignores the TERM that may end a group of sudo'd commands (see
+    /// `end_group`): its own `sudo kill` then works without a password only (NOPASSWD),
+    /// else sudo relays the TERM to its command.
+    fn watchdog(&mut self, expr: &Expr, files: &ScriptFiles, kill_tree: bool) {
+        let mut end = String::new();
+        if files.askpass {
+            end.push_str("rm -f \"$D/pw\"; ");
+        }
+        if kill_tree {
+            let sudo = uses_sudo(expr).then_some(SudoKill { askpass: None });
+            end.push_str(&end_group("$$", sudo.as_ref()));
+            end.push_str("; ");
+        }
+        self.raw(&format!(
+            "_w() {{ trap '' TERM; while kill -0 \"$1\" 2>/dev/null; do sleep 1; done; \
+             {end}rm -rf \"$D\"; }}; _w $PPID </dev/null >/dev/null 2>&1 4>&- & _wd=$!; "
+        ));
+    }
+
     fn env(&mut self, env: &[(std::ffi::OsString, Option<std::ffi::OsString>)]) {
         for (k, v) in env {
             self.exported.retain(|e| e != k);
@@ -268,7 +448,7 @@ impl Renderer {
                     self.raw("export ");
                     self.out.extend_from_slice(k.as_bytes());
                     self.raw("=");
-                    self.quoted(v.as_bytes());
+                    self.value(v.as_bytes());
                     self.raw("; ");
                 }
                 None => {
@@ -318,36 +498,31 @@ impl Renderer {
                 self.cd(dir.as_bytes());
                 self.raw(&format!("; _p {i} $?; }}"));
             }
-            Node::Seq(items) => {
-                self.raw("{ ");
-                for (k, (op, item)) in items.iter().enumerate() {
-                    if k > 0 {
-                        self.raw(match op {
-                            SeqOp::Then => "; ",
-                            SeqOp::And => " && ",
-                            SeqOp::Or => " || ",
-                        });
-                    }
-                    self.node(item);
-                }
-                self.raw(if dup { "; } 2>&1" } else { "; }" });
-            }
+            Node::Seq(items) => self.sequence(items, dup),
             Node::Pipe(stages) => self.pipeline(stages, dup),
         }
+    }
+
+    /// A sequence, each `;` ending an and-or list: the lists are joined by `&&`, so that
+    /// one that fails stops the rest (errexit) and its status is the sequence's.
+    fn sequence(&mut self, items: &[(SeqOp, Expr)], dup: bool) {
+        self.raw("{ { ");
+        for (k, (op, item)) in items.iter().enumerate() {
+            if k > 0 {
+                self.raw(match op {
+                    SeqOp::Then => "; } && { ",
+                    SeqOp::And => " && ",
+                    SeqOp::Or => " || ",
+                });
+            }
+            self.node(item);
+        }
+        self.raw(if dup { "; }; } 2>&1" } else { "; }; }" });
     }
 
     fn next_leaf(&mut self) -> usize {
         self.leaf += 1;
         self.leaf - 1
-    }
-
-    /// `printf` with every byte as an octal escape: any bytes, NUL included.
-    fn printf(&mut self, bytes: &[u8]) {
-        self.raw("printf '");
-        for b in bytes {
-            self.raw(&format!("\\{b:03o}"));
-        }
-        self.raw("'");
     }
 
     /// One command; `bare` for the whole script's only command (without the status
@@ -371,7 +546,7 @@ impl Renderer {
                 for (k, v) in &cmd.env {
                     self.out.extend_from_slice(k.as_bytes());
                     self.raw("=");
-                    self.quoted(v.as_bytes());
+                    self.value(v.as_bytes());
                     self.raw(" ");
                 }
             }
@@ -379,8 +554,10 @@ impl Renderer {
         for (n, arg) in cmd.argv.iter().enumerate() {
             if n > 0 {
                 self.raw(" ");
+                self.quoted(arg.as_bytes());
+            } else {
+                quote_program_into(arg.as_bytes(), &mut self.out);
             }
-            self.quoted(arg.as_bytes());
         }
         for r in &cmd.redirects {
             self.redirect(r);
@@ -418,7 +595,7 @@ impl Renderer {
             self.raw(" ");
             self.out.extend_from_slice(k.as_bytes());
             self.raw("=");
-            self.quoted(v.as_bytes());
+            self.value(v.as_bytes());
         }
         self.raw(" ");
     }
@@ -488,6 +665,20 @@ impl Renderer {
     }
 }
 
+/// `bytes` as a `printf` format on one line: `\`, `%`, newline, NUL and a leading `-`
+/// (which a `printf` could take for an option) as octal escapes, the rest as it is.
+fn printf_format(bytes: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(bytes.len());
+    for (i, &b) in bytes.iter().enumerate() {
+        if matches!(b, b'\\' | b'%' | b'\n' | 0) || (i == 0 && b == b'-') {
+            out.extend_from_slice(format!("\\{b:03o}").as_bytes());
+        } else {
+            out.push(b);
+        }
+    }
+    out
+}
+
 /// The `case` pattern of the codes a stage may exit with without failing its pipeline.
 fn ok_pattern(opts: &Opts, before_last: bool) -> String {
     let mut codes: Vec<String> = match &opts.check {
@@ -505,16 +696,19 @@ fn ok_pattern(opts: &Opts, before_last: bool) -> String {
     codes.join("|")
 }
 
-/// The shell command that ends a job whose script wrote its pid to `pid_file`: its whole
-/// process group, waiting briefly for the file in case the kill comes first. `sudo`: the
-/// job runs sudo'd commands (see [`end_group`]).
-pub(crate) fn kill_command(pid_file: &str, sudo: Option<&SudoKill>) -> Vec<u8> {
-    let mut f = Vec::new();
-    quote_into(pid_file.as_bytes(), &mut f);
-    let f = String::from_utf8_lossy(&f);
+/// The shell command that ends a job whose script writes its pid in `files`: its whole
+/// process group, waiting briefly for the file in case the kill comes first, then the
+/// job's directory. Only a plain number greater than 1 is ever signalled. `sudo`: the job
+/// runs sudo'd commands (see [`end_group`]).
+pub(crate) fn kill_command(files: &ScriptFiles, sudo: Option<&SudoKill>) -> Vec<u8> {
+    let mut d = Vec::new();
+    quote_into(files.dir.as_bytes(), &mut d);
+    let d = String::from_utf8_lossy(&d);
     format!(
-        "i=0; while [ ! -s {f} ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i+1)); done; \
-         p=$(cat {f} 2>/dev/null) && {{ {}; kill -KILL $p; }} 2>/dev/null; rm -f {f}; true",
+        "D={d}; i=0; while [ ! -s \"$D/pid\" ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i+1)); done; \
+         p=; [ -d \"$D\" ] && [ -O \"$D\" ] && read -r p <\"$D/pid\"; \
+         case $p in ''|*[!0-9]*|0|1) ;; *) {{ {}; kill -KILL -$p; }} 2>/dev/null;; esac; \
+         rm -rf \"$D\"; true",
         end_group("$p", sudo)
     )
     .into_bytes()
@@ -565,11 +759,14 @@ pub(crate) fn join(dir: Option<&std::path::Path>, path: &std::path::Path) -> std
     }
 }
 
-/// The script that prints a job's status file and removes it.
+/// The script that prints a job's status file and removes the job's directory.
 pub(crate) fn take_status_file(files: &ScriptFiles) -> Vec<u8> {
-    let mut s = b"cat -- ".to_vec();
-    quote_into(files.status.as_bytes(), &mut s);
-    s.extend_from_slice(b" 2>/dev/null; rm -f -- ");
-    quote_into(files.status.as_bytes(), &mut s);
-    s
+    let mut d = Vec::new();
+    quote_into(files.dir.as_bytes(), &mut d);
+    let d = String::from_utf8_lossy(&d);
+    format!(
+        "D={d}; [ -d \"$D\" ] && [ ! -h \"$D\" ] && [ -O \"$D\" ] && \
+         {{ cat -- \"$D/s\" 2>/dev/null; rm -rf -- \"$D\"; }}; true"
+    )
+    .into_bytes()
 }

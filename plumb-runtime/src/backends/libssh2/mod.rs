@@ -394,6 +394,10 @@ impl Transport for Libssh2 {
         self.channel(name, true, stdio)
     }
 
+    fn passes_inherited_stdin(&self) -> bool {
+        false
+    }
+
     fn connect_sock_to(&self, host: &str, port: u16) -> Result<Tunnel> {
         let (ours, shared) = self.socket_to(host, port)?;
         let reader = ours

@@ -207,6 +207,23 @@ impl Machine for LocalMachine {
 }
 
 impl LocalMachine {
+    /// The job's directory (the handle's, then the expression's) exists: else nothing
+    /// runs, whatever the checks, on every machine.
+    fn check_dir(&self, expr: &Expr) -> Result<()> {
+        let dir = match &expr.opts().dir {
+            Some(d) => Some(self.ctx.resolve(d)),
+            None => self.ctx.dir.clone(),
+        };
+        match dir {
+            Some(d) if !d.is_dir() => Err(Error::new(
+                ErrorKind::NotFound,
+                NAME,
+                format!("directory `{}` not found", d.display()),
+            )),
+            _ => Ok(()),
+        }
+    }
+
     /// The sudo password file for a job, when it sudos and there is a password.
     fn askpass(&self, expr: &Expr) -> Result<Option<Arc<AskpassFile>>> {
         let Some(password) = self.sudo_password.as_ref().filter(|_| uses_sudo(expr)) else {
@@ -231,6 +248,9 @@ impl Backend for LocalMachine {
     }
 
     fn start(&self, job: Job) -> Result<Box<dyn Process>> {
+        crate::model::validate::check_env_list(&self.ctx.env)
+            .map_err(|msg| Error::new(ErrorKind::InvalidInput, NAME, msg))?;
+        self.check_dir(&job.expr)?;
         let shared = Arc::new(Shared::new(job.kill_tree));
         let io = Io {
             stdin: job.stdin,

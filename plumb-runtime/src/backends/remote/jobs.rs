@@ -7,6 +7,7 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use super::transport::Child;
 use super::Remote;
+use crate::error::{Error, ErrorKind};
 use crate::model::expr::{Expr, Node};
 use crate::model::job::{Outcome, Process};
 use crate::model::sudo::uses_sudo;
@@ -53,8 +54,20 @@ pub(super) struct RemoteProcess {
     files: ScriptFiles,
     /// With `kill_tree`: the command that ends its process group ([`kill_command`]).
     kill: Option<Vec<u8>>,
+    /// The status file records every code (see [`script::Rendered::records_all`]).
+    records_all: bool,
     killed: AtomicBool,
-    outcome: Mutex<Option<Outcome>>,
+    /// The job's directory is gone, or was never made.
+    cleaned: AtomicBool,
+    outcome: Mutex<Option<Verdict>>,
+}
+
+/// How a job ended: it ran, or its directory could not be entered (an error, as on the
+/// local machine, whatever the checks: nothing ran).
+#[derive(Clone)]
+enum Verdict {
+    Ran(Outcome),
+    NoDir(String),
 }
 
 impl RemoteProcess {
@@ -64,6 +77,7 @@ impl RemoteProcess {
         expr: Expr,
         files: ScriptFiles,
         kill: Option<Vec<u8>>,
+        records_all: bool,
     ) -> RemoteProcess {
         RemoteProcess {
             remote,
@@ -71,58 +85,125 @@ impl RemoteProcess {
             expr,
             files,
             kill,
+            records_all,
             killed: AtomicBool::new(false),
+            cleaned: AtomicBool::new(false),
             outcome: Mutex::new(None),
         }
     }
 
-    fn known(&self) -> Option<Outcome> {
-        self.outcome
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
+    fn known(&self) -> Option<Result<Outcome>> {
+        let known = self.outcome.lock().unwrap_or_else(PoisonError::into_inner);
+        known.as_ref().map(|v| self.answer(v))
+    }
+
+    fn answer(&self, verdict: &Verdict) -> Result<Outcome> {
+        match verdict {
+            Verdict::Ran(outcome) => Ok(outcome.clone()),
+            Verdict::NoDir(dir) => Err(Error::new(
+                ErrorKind::NotFound,
+                crate::machine::Machine::name(&self.remote),
+                format!("directory `{dir}` not found"),
+            )),
+        }
     }
 
     /// Judges the status the job's script exited with, once.
-    fn finish(&self, status: ExitStatus) -> Outcome {
-        self.remote.conn.jobs.remove(&self.files.pid);
+    fn finish(&self, status: ExitStatus) -> Result<Outcome> {
+        self.remote.conn.jobs.remove(&self.files.pid());
         // Killed by us: the remote group died of SIGKILL, whatever the transport reports.
         let status = if self.killed.load(Ordering::SeqCst) {
             ExitStatus::from_signal(libc::SIGKILL)
         } else {
             status
         };
-        let outcome = self.judge(status);
-        self.remote.remove_askpass(&self.files);
-        *self.outcome.lock().unwrap_or_else(PoisonError::into_inner) = Some(outcome.clone());
-        outcome
+        let verdict = self.judge(status);
+        let answer = self.answer(&verdict);
+        *self.outcome.lock().unwrap_or_else(PoisonError::into_inner) = Some(verdict);
+        answer
+    }
+
+    /// Whether the script may have made the job's directory: for a compound job (status
+    /// file), a directory to enter, a pid file or a sudo password file.
+    fn may_have_dir(&self) -> bool {
+        !matches!(self.expr.node(), Node::Cmd(_))
+            || self.kill.is_some()
+            || self.files.askpass
+            || self.remote.ctx.dir.is_some()
+            || self.expr.opts().dir.is_some()
+    }
+
+    /// The status file's content, and the job's directory removed. The script removes it
+    /// itself after a success (unless it records every code), a kill after a kill.
+    fn take_record(&self, status: &ExitStatus) -> Vec<u8> {
+        let killed_by_us = self.killed.load(Ordering::SeqCst) && self.kill.is_some();
+        let left = !status.success() || self.records_all;
+        if !self.may_have_dir() || killed_by_us || !left {
+            self.cleaned.store(true, Ordering::SeqCst);
+            return Vec::new();
+        }
+        let record = self
+            .remote
+            .run_script(&script::take_status_file(&self.files), &[])
+            .map(|o| o.stdout);
+        self.cleaned.store(record.is_ok(), Ordering::SeqCst);
+        record.unwrap_or_default()
     }
 
     /// The outcome of a job whose script exited with `status`, judged by the job's checks.
     /// When a compound job exited non-zero, its script left a status file with the code of
-    /// every command that exited non-zero (reading removes it): the tree is judged from
-    /// those codes by the rules the local machine applies, and the failing stage named.
-    fn judge(&self, status: ExitStatus) -> Outcome {
+    /// every command that exited non-zero: the tree is judged from those codes by the
+    /// rules the local machine applies, and the failing stage named. A directory that
+    /// could not be entered fails the job whatever its checks, as it does locally, and a
+    /// failure the record does not explain (the script ended early, the record could not
+    /// be written or read) is a failure, never a success.
+    fn judge(&self, status: ExitStatus) -> Verdict {
+        let record = self.take_record(&status);
+        if let Some((which, _)) = script::dir_failure(&record) {
+            return Verdict::NoDir(self.failed_dir(which));
+        }
         let compound = !matches!(self.expr.node(), Node::Cmd(_));
-        let (accepted, stage) = match (compound, status.code()) {
-            (true, Some(code)) if code != 0 => {
-                let record = self
-                    .remote
-                    .run_script(&script::take_status_file(&self.files), &[])
-                    .map(|o| o.stdout)
-                    .unwrap_or_default();
-                let codes = script::leaf_codes(&record);
-                let accepted = replay(&self.expr, &codes, &mut 0).accepted;
+        let (accepted, stage) = match status.code() {
+            Some(code) if compound && (code != 0 || self.records_all) => {
+                let replayed = replay(&self.expr, &script::leaf_codes(&record), &mut 0);
+                let accepted = replayed.accepted && replayed.status.code() == Some(code);
                 let stage = script::failed_stage(&self.expr, &record, code);
                 (accepted, stage.filter(|_| !accepted))
             }
             _ => (self.expr.opts().judge(&status, status.success()), None),
         };
-        Outcome {
+        Verdict::Ran(Outcome {
             status,
             stage,
             accepted,
             machine: None,
+        })
+    }
+
+    /// The directory that could not be entered: the handle's (0) or the expression's (1).
+    fn failed_dir(&self, which: usize) -> String {
+        let dir = match which {
+            0 => self.remote.ctx.dir.clone(),
+            _ => self
+                .expr
+                .opts()
+                .dir
+                .as_ref()
+                .map(|d| script::join(self.remote.ctx.dir.as_deref(), d)),
+        };
+        dir.unwrap_or_default().display().to_string()
+    }
+}
+
+impl Drop for RemoteProcess {
+    /// The job's directory may hold a sudo password file: it goes whatever happened (a
+    /// wait that failed, a handle never waited for). The remote watchdog covers a
+    /// connection that is gone.
+    fn drop(&mut self) {
+        if !self.cleaned.load(Ordering::SeqCst) && self.may_have_dir() {
+            let _ = self
+                .remote
+                .run_script(&script::take_status_file(&self.files), &[]);
         }
     }
 }
@@ -140,6 +221,7 @@ fn replay(expr: &Expr, codes: &HashMap<usize, i32>, next: &mut usize) -> Outcome
     };
     match expr.node() {
         Node::Cmd(_) | Node::Cd(_) => {
+            // Absent: 0 (only failures are recorded, unless every code is).
             let code = codes.get(next).copied().unwrap_or(0);
             *next += 1;
             judged(ExitStatus::from_code(code), code == 0)
@@ -173,22 +255,22 @@ fn replay(expr: &Expr, codes: &HashMap<usize, i32>, next: &mut usize) -> Outcome
 
 impl Process for RemoteProcess {
     fn wait(&self) -> Result<Outcome> {
-        if let Some(o) = self.known() {
-            return Ok(o);
+        if let Some(known) = self.known() {
+            return known;
         }
         let status = self.child.wait();
         if status.is_err() {
-            self.remote.conn.jobs.remove(&self.files.pid);
+            self.remote.conn.jobs.remove(&self.files.pid());
         }
-        Ok(self.finish(status?))
+        self.finish(status?)
     }
 
     fn try_wait(&self) -> Result<Option<Outcome>> {
-        if let Some(o) = self.known() {
-            return Ok(Some(o));
+        if let Some(known) = self.known() {
+            return known.map(Some);
         }
         match self.child.try_wait()? {
-            Some(status) => Ok(Some(self.finish(status))),
+            Some(status) => self.finish(status).map(Some),
             None => Ok(None),
         }
     }
@@ -213,7 +295,7 @@ impl Process for RemoteProcess {
 /// The command that ends `expr`'s job (see [`script::kill_command`]).
 pub(super) fn kill_command(expr: &Expr, files: &ScriptFiles) -> Vec<u8> {
     let sudo = uses_sudo(expr).then(|| SudoKill {
-        askpass: files.askpass.clone(),
+        askpass: files.askpass_file(),
     });
-    script::kill_command(&files.pid, sudo.as_ref())
+    script::kill_command(files, sudo.as_ref())
 }

@@ -12,6 +12,7 @@
 mod files;
 mod jobs;
 pub(crate) mod options;
+mod preamble;
 pub(crate) mod session;
 mod sftp;
 mod transfer;
@@ -290,13 +291,16 @@ impl Remote {
     /// Starts `job`: its script on a channel of its own, or in a session's shell (`lane`),
     /// judged the same way either way.
     fn start_job(&self, job: Job, lane: Option<session::Lane>) -> Result<Box<dyn Process>> {
-        let files = ScriptFiles {
-            askpass: self.write_askpass(&job.expr)?,
-            ..ScriptFiles::new()
+        // The handle's names go into the script: each must be a name, never shell text.
+        crate::model::validate::check_env_list(&self.ctx.env)
+            .map_err(|msg| Error::new(ErrorKind::InvalidInput, &self.conn.name, msg))?;
+        let files = match self.write_askpass(&job.expr)? {
+            Some(dir) => ScriptFiles { dir, askpass: true },
+            None => ScriptFiles::new(),
         };
         let started = self.start_script(job, lane, &files);
-        if started.is_err() {
-            self.remove_askpass(&files);
+        if started.is_err() && files.askpass {
+            let _ = self.run_script(&script::take_status_file(&files), &[]);
         }
         started
     }
@@ -307,31 +311,32 @@ impl Remote {
         lane: Option<session::Lane>,
         files: &ScriptFiles,
     ) -> Result<Box<dyn Process>> {
-        let render = match lane {
-            Some(_) => script::render_in_subshell,
-            None => script::render,
+        let rendered = match lane {
+            Some(_) => script::render_in_subshell(&job.expr, &self.ctx, files, job.kill_tree),
+            None => script::render(&job.expr, &self.ctx, files, job.kill_tree),
         };
-        let script = render(&job.expr, &self.ctx, files, job.kill_tree);
         let child = match lane {
             Some(lane) => lane.exec(
-                &script,
+                &rendered.script,
                 job.expr.opts().stdin.as_deref(),
                 [job.stdout, job.stderr],
                 job.kill_tree,
             )?,
             None => {
-                let stdin = match &job.expr.opts().stdin {
-                    Some(bytes) => Stdio::feed(bytes.clone())
-                        .map_err(|e| Error::io(&self.conn.name, "cannot create a pipe", e))?,
-                    None => job.stdin,
-                };
-                self.exec_script(&script, [stdin, job.stdout, job.stderr])?
+                let stdin = preamble::job_stdin(
+                    rendered.preamble,
+                    job.expr.opts().stdin.as_ref(),
+                    job.stdin,
+                    self.conn.transport.passes_inherited_stdin(),
+                )
+                .map_err(|e| Error::io(&self.conn.name, "cannot create a pipe", e))?;
+                self.exec_script(&rendered.script, [stdin, job.stdout, job.stderr])?
             }
         };
         // Only a job whose processes a kill must reach has a kill command.
         let kill = job.kill_tree.then(|| jobs::kill_command(&job.expr, files));
         if let Some(kill) = &kill {
-            self.conn.jobs.add(&files.pid, kill.clone());
+            self.conn.jobs.add(&files.pid(), kill.clone());
         }
         Ok(Box::new(RemoteProcess::new(
             self.clone(),
@@ -339,12 +344,15 @@ impl Remote {
             job.expr,
             files.clone(),
             kill,
+            rendered.records_all,
         )))
     }
 
-    /// The job's sudo password file (see `model::sudo`), when it sudos and the machine has
-    /// a password: written by `cat` from the channel's stdin into a new file (mode 0600,
-    /// `set -C` refuses an existing one) in `/dev/shm` when there is one.
+    /// The job's directory with its sudo password file (see `model::sudo`), when it sudos
+    /// and the machine has a password: a new directory of mode 0700 with a random name
+    /// (`mkdir` fails on anything already there: nothing can be planted in it), in
+    /// `/dev/shm` when there is one, never on a disk there; `cat` writes the file from the
+    /// channel's stdin.
     fn write_askpass(&self, expr: &Expr) -> Result<Option<String>> {
         let Some(password) = self.conn.sudo_password.as_ref().filter(|_| uses_sudo(expr)) else {
             return Ok(None);
@@ -353,8 +361,8 @@ impl Remote {
             return Ok(None);
         };
         let script = format!(
-            "umask 077; set -C; d=/dev/shm; {{ [ -d $d ] && [ -w $d ]; }} || d=${{TMPDIR:-/tmp}}; \
-             f=$d/.plumb-sudo-{}; cat >\"$f\" && printf %s \"$f\"",
+            "umask 077; b=/dev/shm; {{ [ -d $b ] && [ -w $b ]; }} || b=${{TMPDIR:-/tmp}}; \
+             D=$b/.plumb-{}; mkdir -m 700 \"$D\" && cat >\"$D/pw\" && printf %s \"$D\"",
             script::nonce()
         );
         let out = self.conn.run_script(script.as_bytes(), line.bytes())?;
@@ -367,15 +375,6 @@ impl Remote {
             ));
         }
         Ok(Some(String::from_utf8_lossy(&out.stdout).into_owned()))
-    }
-
-    /// Removes the job's sudo password file, if it has one.
-    pub(super) fn remove_askpass(&self, files: &ScriptFiles) {
-        if let Some(file) = &files.askpass {
-            let mut script = b"rm -f -- ".to_vec();
-            crate::render::quote::quote_into(file.as_bytes(), &mut script);
-            let _ = self.conn.run_script(&script, &[]);
-        }
     }
 }
 

@@ -29,6 +29,13 @@ pub(crate) trait Transport: Send + Sync + 'static {
     /// tunnel every connection to `local` here.
     fn forward_remote(&self, port: u16, local: SocketAddr) -> Result<Forward>;
 
+    /// Whether a command given this process's own stdin (`Stdio::Inherit`) reads it: the
+    /// `ssh` client passes it on; a libssh2 channel would need a thread that outlives the
+    /// command to read it, so its command reads nothing.
+    fn passes_inherited_stdin(&self) -> bool {
+        true
+    }
+
     /// Replaces a lost connection with a new one.
     fn reopen(&self) -> Result<()>;
 

@@ -276,8 +276,12 @@ pub(super) fn in_place(expr: &Expr, ctx: &Context) -> Option<Script> {
         return None;
     }
     let mut line = Vec::new();
-    for arg in &cmd.argv {
-        crate::render::quote::quote_into(arg.as_bytes(), &mut line);
+    for (i, arg) in cmd.argv.iter().enumerate() {
+        if i == 0 {
+            crate::render::quote::quote_program_into(arg.as_bytes(), &mut line);
+        } else {
+            crate::render::quote::quote_into(arg.as_bytes(), &mut line);
+        }
         line.push(b' ');
     }
     Some(if STATELESS.contains(&program) {

@@ -5,11 +5,11 @@
 //! the shell's own input; its stdout and stderr go to files of its own, so a background
 //! child that keeps writing writes there, never into the next command's answer. The shell
 //! then prints stdout, a marker with the exit code, stderr and an end marker. The markers
-//! hold a random nonce the commands never see, so no output can imitate them, and a
-//! newline before each marker (which the reader drops) keeps them at a line start
+//! hold a random nonce, new for every command and only in its frame: no name, path or
+//! variable a command (or another user) can see holds it, so no output can imitate them.
+//! A newline before each marker (which the reader drops) keeps them at a line start
 //! whatever the output ends with. An empty stream costs no process (`[ -s ]` is built in).
 
-use std::fs::File;
 use std::io::{self, Read, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
@@ -31,7 +31,6 @@ pub(super) struct Shell {
     output: Replies,
     /// Taken when the shell is dropped, to be reaped.
     child: Option<Box<dyn Child>>,
-    nonce: String,
 }
 
 impl Shell {
@@ -43,32 +42,15 @@ impl Shell {
         let (out_r, out_w) = os_pipe::pipe().map_err(setup)?;
         let stdio = [Stdio::Fd(in_r.into()), Stdio::Fd(out_w.into()), Stdio::Null];
         let child = remote.exec_script(b"exec /bin/sh", stdio)?;
-        let nonce = random_hex();
         let mut shell = Shell {
             input,
             output: Replies::new(out_r),
             child: Some(child),
-            nonce,
         };
-        // A private directory for the commands' output files, gone when the shell ends:
-        // in memory where there is a tmpfs (creating two files per command on a disk cost
-        // 0.4 ms here, on tmpfs 0.06 ms). Then the two halves of every frame, as functions
-        // parsed once.
-        let start = format!(
-            "__plumb_n=0; for __plumb_t in /dev/shm \"${{TMPDIR:-/tmp}}\" /tmp; do \
-             __plumb_d=\"$__plumb_t/.plumb-session-{n}\"; mkdir -m 700 \"$__plumb_d\" 2>/dev/null && break; \
-             __plumb_d=; done; [ -n \"$__plumb_d\" ] || exit 1; trap 'rm -rf \"$__plumb_d\"' EXIT; \
-             __plumb_next() {{ __plumb_n=$((__plumb_n+1)); __plumb_f=\"$__plumb_d/$__plumb_n\"; \
-             if [ $((__plumb_n % {CLEANUP_EVERY})) = 0 ]; then rm -f \"$__plumb_d\"/*; fi; }}; \
-             __plumb_end() {{ __plumb_rc=$?; if [ -s \"$__plumb_f.o\" ] || [ -s \"$__plumb_f.e\" ]; then \
-             [ -s \"$__plumb_f.o\" ] && cat \"$__plumb_f.o\"; printf '\\n{n} %d\\n' \"$__plumb_rc\"; \
-             [ -s \"$__plumb_f.e\" ] && cat \"$__plumb_f.e\"; printf '\\n{n}.\\n'; \
-             else printf '\\n{n} %d\\n\\n{n}.\\n' \"$__plumb_rc\"; fi; }}; \
-             printf '\\n{n} ready\\n'\n",
-            n = shell.nonce
-        );
+        let nonce = random_hex();
+        let start = start_script(&nonce);
         let ready = shell.input.write_all(start.as_bytes()).and_then(|()| {
-            let marker = format!("\n{} ready\n", shell.nonce);
+            let marker = format!("\n{nonce} ready\n");
             shell
                 .output
                 .copy_until(marker.as_bytes(), &mut io::sink(), None)
@@ -87,7 +69,7 @@ impl Shell {
     /// The frame that runs `script`, with `stdin` as its input: in a subshell, or in the
     /// shell itself when it cannot change the shell (see `pool::in_place`), which saves a
     /// fork.
-    fn frame(&self, script: &Script, stdin: Option<&[u8]>) -> Vec<u8> {
+    fn frame(script: &Script, stdin: Option<&[u8]>, nonce: &str) -> Vec<u8> {
         // A command that may start processes gets output files of its own, which a child
         // it leaves behind may go on writing; a builtin leaves no child, so it reuses one
         // pair (creating two files is 60 µs of the 100 µs a frame costs the shell).
@@ -113,7 +95,9 @@ impl Shell {
         f.extend_from_slice(close);
         f.extend_from_slice(b" >\"$__plumb_f.o\" 2>\"$__plumb_f.e\" <");
         f.extend_from_slice(input);
-        f.extend_from_slice(b"; __plumb_end\n");
+        f.extend_from_slice(b"; __plumb_end ");
+        f.extend_from_slice(nonce.as_bytes());
+        f.extend_from_slice(b"\n");
         f
     }
 
@@ -126,10 +110,13 @@ impl Shell {
         stdout: &mut dyn Write,
         stderr: &mut dyn Write,
     ) -> io::Result<i32> {
-        let frame = self.frame(script, stdin);
+        // A new marker for every command, which exists only in the frame: nothing the
+        // command can see (a name, a path, the shell's variables) holds it.
+        let nonce = random_hex();
+        let frame = Self::frame(script, stdin, &nonce);
         self.input.write_all(&frame)?;
         let ended = || io::Error::new(io::ErrorKind::UnexpectedEof, "the session's shell ended");
-        let code_marker = format!("\n{} ", self.nonce);
+        let code_marker = format!("\n{nonce} ");
         let nudge = &mut self.input;
         if !self
             .output
@@ -148,7 +135,7 @@ impl Shell {
             .ok()
             .and_then(|c| c.parse().ok())
             .ok_or_else(|| io::Error::other("a malformed exit code from the session's shell"))?;
-        let end_marker = format!("\n{}.\n", self.nonce);
+        let end_marker = format!("\n{nonce}.\n");
         if !self
             .output
             .copy_until(end_marker.as_bytes(), stderr, Some(nudge))?
@@ -157,6 +144,34 @@ impl Shell {
         }
         Ok(code)
     }
+}
+
+/// What a new shell runs first: a private directory for the commands' output files, gone
+/// when the shell ends (a hangup or TERM ends it through the EXIT trap), in memory where
+/// there is a tmpfs (creating two files per command on a disk cost 0.4 ms here, on tmpfs
+/// 0.06 ms); then the two halves of every frame, as functions parsed once, and `ready`.
+///
+/// The directory's name holds the shell's pid and a random part that is not `nonce` (any
+/// user can list `/dev/shm`): a later shell removes the directories of this user's shells
+/// that died without their trap (SIGKILL).
+fn start_script(nonce: &str) -> String {
+    format!(
+        "__plumb_n=0; for __plumb_t in /dev/shm \"${{TMPDIR:-/tmp}}\" /tmp; do \
+         __plumb_d=\"$__plumb_t/.plumb-session-$$-{dir}\"; mkdir -m 700 \"$__plumb_d\" 2>/dev/null && break; \
+         __plumb_d=; done; [ -n \"$__plumb_d\" ] || exit 1; \
+         trap 'rm -rf \"$__plumb_d\"' EXIT; trap 'exit 129' HUP; trap 'exit 143' TERM; trap 'exit 141' PIPE; \
+         for __plumb_o in \"$__plumb_t\"/.plumb-session-*; do __plumb_p=${{__plumb_o##*/.plumb-session-}}; \
+         __plumb_p=${{__plumb_p%%-*}}; case $__plumb_p in ''|*[!0-9]*) continue;; esac; \
+         [ -O \"$__plumb_o\" ] && ! kill -0 \"$__plumb_p\" 2>/dev/null && rm -rf \"$__plumb_o\"; done; \
+         __plumb_next() {{ __plumb_n=$((__plumb_n+1)); __plumb_f=\"$__plumb_d/$__plumb_n\"; \
+         if [ $((__plumb_n % {CLEANUP_EVERY})) = 0 ]; then rm -f \"$__plumb_d\"/*; fi; }}; \
+         __plumb_end() {{ __plumb_rc=$?; if [ -s \"$__plumb_f.o\" ] || [ -s \"$__plumb_f.e\" ]; then \
+         [ -s \"$__plumb_f.o\" ] && cat \"$__plumb_f.o\"; printf '\\n%s %d\\n' \"$1\" \"$__plumb_rc\"; \
+         [ -s \"$__plumb_f.e\" ] && cat \"$__plumb_f.e\"; printf '\\n%s.\\n' \"$1\"; \
+         else printf '\\n%s %d\\n\\n%s.\\n' \"$1\" \"$__plumb_rc\" \"$1\"; fi; }}; \
+         printf '\\n{nonce} ready\\n'\n",
+        dir = random_hex(),
+    )
 }
 
 impl Drop for Shell {
@@ -194,16 +209,7 @@ fn octal(bytes: &[u8]) -> Vec<u8> {
 
 /// 128 random bits in hex, from the kernel.
 fn random_hex() -> String {
-    let mut bytes = [0u8; 16];
-    if File::open("/dev/urandom")
-        .and_then(|mut f| f.read_exact(&mut bytes))
-        .is_err()
-    {
-        // Not secret then, but still unique per shell.
-        let fallback = crate::render::script::nonce();
-        return fallback.replace('-', "x");
-    }
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    crate::sys::random_token()
 }
 
 /// The shell's stdout, read up to markers.

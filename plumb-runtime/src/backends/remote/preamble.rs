@@ -1,0 +1,57 @@
+//! A job's stdin when its script reads values first (see
+//! [`Secrets::Stdin`](crate::render::script)): those lines, then the command's own input.
+//! Only such jobs pay for it; every other job's stdin goes to the transport untouched.
+
+use std::io::{self, Read, Write};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::sync::Arc;
+
+use crate::model::job::Stdio;
+
+/// The stdin for a job whose script reads `preamble` first: then `bytes` (its
+/// `stdin_bytes`), or what `stdin` gives. This process's own stdin is relayed only when
+/// the transport would have passed it on (`inherited`); else the command reads nothing
+/// after the preamble, as it would have read nothing at all.
+pub(super) fn job_stdin(
+    preamble: Vec<u8>,
+    bytes: Option<&Arc<[u8]>>,
+    stdin: Stdio,
+    inherited: bool,
+) -> io::Result<Stdio> {
+    if preamble.is_empty() {
+        return match bytes {
+            Some(bytes) => Stdio::feed(bytes.clone()),
+            None => Ok(stdin),
+        };
+    }
+    let rest = match (bytes, stdin) {
+        (Some(bytes), _) => return Stdio::feed([preamble.as_slice(), bytes].concat().into()),
+        (None, Stdio::Fd(fd)) => fd,
+        (None, Stdio::Inherit) if inherited => io::stdin().as_fd().try_clone_to_owned()?,
+        (None, _) => return Stdio::feed(preamble.into()),
+    };
+    relay(preamble, rest)
+}
+
+/// A pipe fed `preamble`, then what `from` gives, from a thread that stops at the end of
+/// `from` or as soon as the job stops reading (its end of the pipe closed).
+fn relay(preamble: Vec<u8>, from: OwnedFd) -> io::Result<Stdio> {
+    let (r, mut w) = os_pipe::pipe()?;
+    std::thread::Builder::new()
+        .name("plumb-stdin".into())
+        .spawn(move || {
+            let mut from = std::fs::File::from(from);
+            if w.write_all(&preamble).is_err() {
+                return;
+            }
+            let mut buf = vec![0u8; 64 * 1024];
+            while crate::sys::wait_input_for(from.as_raw_fd(), w.as_raw_fd()) {
+                match from.read(&mut buf) {
+                    Ok(0) | Err(_) => return,
+                    Ok(n) if w.write_all(&buf[..n]).is_err() => return,
+                    Ok(_) => {}
+                }
+            }
+        })?;
+    Ok(Stdio::Fd(r.into()))
+}
