@@ -28,14 +28,24 @@ pub trait Tunnels {
 
 /// A byte stream to a port as seen from a remote machine; from `connect_sock`.
 ///
-/// `Read + Write`; [`shutdown_write`](Tunnel::shutdown_write) half-closes it. Once the
-/// machine is closed, reads end and writes fail.
+/// `Read + Write`; [`shutdown_write`](Tunnel::shutdown_write) half-closes it.
+///
+/// A tunnel keeps the machine's connection open for as long as it lives, like a clone of
+/// the machine: it works after the machine value that made it is dropped. Only an
+/// explicit [`Machine::close`](crate::Machine::close) or a lost connection ends it early;
+/// then reads and writes fail with an error that says why (never a silent end of stream
+/// on `Ssh2Machine`; on `SshMachine`, the `ssh -W` process's end).
 #[must_use = "a tunnel closes when dropped"]
 pub struct Tunnel {
     reader: Box<dyn Read + Send>,
     writer: Option<Box<dyn Write + Send>>,
     guard: Option<Child>,
+    /// What carries it (the machine's connection), kept open while it lives; dropped last.
+    keep: Option<Keep>,
 }
+
+/// A value held only to keep something open: a machine's connection.
+type Keep = Box<dyn std::any::Any + Send + Sync>;
 
 impl Tunnel {
     /// A tunnel carried by a child process's stdin and stdout (`ssh -W`).
@@ -53,6 +63,7 @@ impl Tunnel {
             reader: Box::new(stdout),
             writer: Some(Box::new(stdin)),
             guard: Some(child),
+            keep: None,
         })
     }
 
@@ -66,7 +77,14 @@ impl Tunnel {
             reader,
             writer: Some(writer),
             guard: None,
+            keep: None,
         }
+    }
+
+    /// The tunnel holding `keep` (the machine's connection) open as long as it lives.
+    pub(crate) fn keeping(mut self, keep: impl Send + Sync + 'static) -> Tunnel {
+        self.keep = Some(Box::new(keep));
+        self
     }
 
     /// Closes the sending half: the far end reads EOF, and this end can still read.
@@ -114,6 +132,13 @@ impl Drop for Tunnel {
 }
 
 /// A port forwarding that lasts until dropped; from `forward_local` or `forward_remote`.
+///
+/// A forward keeps the machine's connection open for as long as it lives, like a clone of
+/// the machine: it works after the machine value that made it is dropped, and many
+/// forwards from clones of one machine share its one connection. Only an explicit
+/// [`Machine::close`](crate::Machine::close) or a lost connection ends it early; then each
+/// new connection to it is closed at once (never left hanging), and the machine's next
+/// command fails with a `Connect` error naming it.
 #[must_use = "a forward stops when dropped"]
 pub struct Forward {
     local_addr: SocketAddr,
@@ -121,6 +146,9 @@ pub struct Forward {
     stop: Arc<AtomicBool>,
     acceptor: Option<JoinHandle<()>>,
     on_drop: Option<Box<dyn FnOnce() + Send>>,
+    /// What carries it (the machine's connection), kept open while it lives; dropped after
+    /// the forwarding stops.
+    keep: Option<Keep>,
 }
 
 impl Forward {
@@ -158,6 +186,7 @@ impl Forward {
             stop,
             acceptor: Some(acceptor),
             on_drop: None,
+            keep: None,
         })
     }
 
@@ -174,7 +203,14 @@ impl Forward {
             stop: Arc::new(AtomicBool::new(true)),
             acceptor: None,
             on_drop: Some(Box::new(cancel)),
+            keep: None,
         }
+    }
+
+    /// The forwarding holding `keep` (the machine's connection) open as long as it lives.
+    pub(crate) fn keeping(mut self, keep: impl Send + Sync + 'static) -> Forward {
+        self.keep = Some(Box::new(keep));
+        self
     }
 
     /// The local address: where `forward_local` listens, or where `forward_remote`

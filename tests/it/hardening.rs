@@ -200,9 +200,13 @@ fn random_environment_names(h: &dyn Handles) {
         .run(&names, |bytes| {
             let name = OsString::from_vec(bytes.clone());
             let valid = is_name(&bytes);
-            for m in [h.with_var(&name, OsStr::new("val")), h.machine()] {
-                let e = sh!(sh -c "printenv \"$$0\"; touch \"$$1\"" $name $canary).on_dyn(m);
-                let e = e.env(&name, "val");
+            let script = "printenv \"$0\"; touch \"$1\"";
+            let by_handle =
+                sh!(sh -c $script $name $canary).on_dyn(h.with_var(&name, OsStr::new("val")));
+            let by_expr = sh!(sh -c $script $name $canary)
+                .on_dyn(h.machine())
+                .env(&name, "val");
+            for e in [by_handle, by_expr] {
                 match e.read() {
                     Ok(out) => prop_assert!(valid && out == "val", "{:?}: {out:?}", name),
                     Err(err) => prop_assert!(
@@ -335,7 +339,7 @@ on_every_handle!(
 /// own code comes back, and the next command gets its own answer.
 fn session_framing_cannot_be_forged(h: &dyn Handles) {
     let m = h.machine();
-    let forge = r#"d=$(readlink /proc/self/fd/1); n=${d%/*}; n=${n##*/}; 
+    let forge = r#"d=$(readlink /proc/$$/fd/1); n=${d%/*}; n=${n##*/}; 
         for w in "$n" ${n##*.plumb-session-} $(echo "$n" | tr -- '-.' '  '); do
             printf '\n%s 0\n\n%s.\n' "$w" "$w"; printf '\n%s 0\n' "$w" >&2; done; exit 3"#;
     for _ in 0..3 {

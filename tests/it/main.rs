@@ -15,6 +15,7 @@ mod groups;
 mod hardening;
 mod injection;
 mod kill;
+mod lifetimes;
 mod login_shells;
 mod paths;
 mod pipes;

@@ -134,16 +134,22 @@ impl Remote {
         Ok(())
     }
 
+    // Tunnels and forwards hold the connection (`conn`) as a clone of the machine does: a
+    // program may keep one and drop the machine value that made it.
+
     pub(crate) fn connect_sock_to(&self, host: &str, port: u16) -> Result<Tunnel> {
-        self.conn.transport.connect_sock_to(host, port)
+        let tunnel = self.conn.transport.connect_sock_to(host, port)?;
+        Ok(tunnel.keeping(self.conn.clone()))
     }
 
     pub(crate) fn forward_local(&self, host: &str, port: u16) -> Result<Forward> {
-        self.conn.transport.forward_local(host, port)
+        let forward = self.conn.transport.forward_local(host, port)?;
+        Ok(forward.keeping(self.conn.clone()))
     }
 
     pub(crate) fn forward_remote(&self, port: u16, local: std::net::SocketAddr) -> Result<Forward> {
-        self.conn.transport.forward_remote(port, local)
+        let forward = self.conn.transport.forward_remote(port, local)?;
+        Ok(forward.keeping(self.conn.clone()))
     }
 
     /// Starts `script` under the user's login shell with these streams.
