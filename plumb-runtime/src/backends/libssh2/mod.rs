@@ -8,6 +8,7 @@
 mod config;
 mod connect;
 mod io;
+mod known_hosts;
 mod opening;
 mod pump;
 
