@@ -1,7 +1,8 @@
 //! Host keys in known_hosts, read as `ssh` reads them, by both remote machines: `@revoked`
 //! keys, `[host]:port` names and the bare name as a second look (hashed names too),
 //! patterns; `AcceptNew` recording a key by appending one line and leaving the rest of the
-//! file as it was, once even when many connections record it at once.
+//! file as it was, once even when many connections record it at once. And a jump host
+//! never sees the target's password.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -375,4 +376,41 @@ fn wait_for_lock_waiters(ino: u64, n: usize) {
         );
         std::thread::sleep(Duration::from_millis(20));
     }
+}
+
+/// The target's password is the target's: a jump host that refuses the key is not
+/// offered it. The hop's sshd takes passwords and logs every attempt, so a password sent
+/// there would show in its log, next to the refused key.
+#[cfg(feature = "ssh2")]
+#[test]
+fn ssh2_a_jump_host_never_sees_the_targets_password() {
+    let target = sshd::sshd();
+    let hop = sshd::start_with(
+        target.user.clone(),
+        "Match all\n  PasswordAuthentication yes\n  LogLevel VERBOSE\n",
+    );
+    let here = tempfile::tempdir().unwrap();
+    let known = here.path().join("known_hosts");
+    let both = [&target.known_hosts, &hop.known_hosts].map(|p| std::fs::read_to_string(p).unwrap());
+    std::fs::write(&known, both.concat()).unwrap();
+    let secret = "target-only-secret";
+    let err = plumb::Ssh2Machine::builder("127.0.0.1")
+        .no_config()
+        .port(target.port)
+        .user(&target.user)
+        // The target's key, which the hop does not take.
+        .identity_file(&target.key)
+        .password(secret)
+        .known_hosts_file(&known)
+        .jump(format!("{}@127.0.0.1:{}", target.user, hop.port))
+        .connect()
+        .expect_err("the hop took the target's key");
+    assert_eq!(err.kind(), ErrorKind::Auth, "{err}");
+    assert!(err.to_string().contains("jump host"), "{err}");
+    let log = std::fs::read_to_string(hop.dir.join("sshd.log")).unwrap();
+    assert!(
+        log.contains("Failed publickey"),
+        "the hop logs no attempt: {log}"
+    );
+    assert!(!log.contains("password"), "{log}");
 }
