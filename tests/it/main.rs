@@ -13,6 +13,7 @@ mod faults;
 mod grammar;
 mod groups;
 mod hardening;
+mod host_keys;
 mod injection;
 mod kill;
 mod lifetimes;

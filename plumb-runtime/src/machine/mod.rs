@@ -18,14 +18,26 @@ pub(crate) mod fs;
 pub use fs::{FileType, Metadata};
 
 /// What to do with a remote host's key.
+///
+/// Keys are looked up in known_hosts as `ssh` looks them up: a host on a port other than
+/// 22 is `[host]:port` there (hashed names included), and only when that name holds no
+/// key of the type offered is the bare `host` looked at, where the same key is accepted
+/// and another one makes the key unknown, not changed. A key on a `@revoked` line for the
+/// host is refused under `Strict` and `AcceptNew` alike, as `ssh` refuses it even with
+/// `StrictHostKeyChecking=no`; `@cert-authority` lines are not used (host certificates
+/// are not checked).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum HostKeyPolicy {
     /// Only hosts whose key is already in known_hosts (the default).
     #[default]
     Strict,
-    /// Record the key of a host seen for the first time; refuse a changed key.
+    /// Record the key of a host seen for the first time; refuse a changed or revoked key.
+    /// The key is recorded by appending one line to known_hosts (under a lock, for
+    /// `Ssh2Machine`, so that connections at once write it once); the rest of the file
+    /// is left as it is.
     AcceptNew,
-    /// Accept any key. Only for throwaway hosts: it allows a man in the middle.
+    /// Accept any key, without reading known_hosts (so a revoked key too). Only for
+    /// throwaway hosts: it allows a man in the middle.
     Insecure,
 }
 

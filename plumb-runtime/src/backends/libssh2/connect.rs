@@ -8,9 +8,10 @@ use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use ssh2::{CheckResult, HashType, KnownHostFileKind, Session};
+use ssh2::{HashType, Session};
 
 use super::config::Target;
+use super::known_hosts::{self, Lookup, Verdict};
 use super::Ssh2Builder;
 use crate::backends::remote::options::home;
 use crate::error::{Error, ErrorKind};
@@ -126,56 +127,35 @@ impl Ssh2Builder {
         }
     }
 
+    /// Checks the server's key against the known_hosts file under the target's policy;
+    /// [`known_hosts`] knows the file.
     fn check_host_key(&self, session: &Session, t: &Target, name: &str) -> Result<()> {
         if t.policy == HostKeyPolicy::Insecure {
             return Ok(());
         }
-        let (key, key_type) = session
+        let (key, _) = session
             .host_key()
             .ok_or_else(|| Error::new(ErrorKind::Protocol, name, "the server sent no host key"))?;
-        let fingerprint = session
-            .host_key_hash(HashType::Sha256)
-            .map(|h| format!("SHA256:{}", base64(h)))
-            .unwrap_or_default();
         let path = self.known_hosts_path(t, name)?;
+        let lookup = Lookup::new(&t.host, t.port, key);
         let host_key_err = |msg: String| Error::new(ErrorKind::HostKey, name, msg);
-        let mut known = session
-            .known_hosts()
-            .map_err(|e| Error::new(ErrorKind::Protocol, name, e.to_string()))?;
-        if path.exists() {
-            known
-                .read_file(&path, KnownHostFileKind::OpenSSH)
-                .map_err(|e| host_key_err(format!("cannot read {}: {e}", path.display())))?;
-        }
-        let (host, port) = (t.host.as_str(), t.port);
-        match known.check_port(host, port, key) {
-            CheckResult::Match => Ok(()),
-            CheckResult::Mismatch => Err(host_key_err(format!(
-                "the host key has changed: the server offered {fingerprint}, which does not \
-                 match {}",
-                path.display()
+        let verdict = verdict(&path, &lookup, t.policy).map_err(host_key_err)?;
+        let offered = session
+            .host_key_hash(HashType::Sha256)
+            .map(|h| format!("SHA256:{}", known_hosts::base64(h, false)))
+            .unwrap_or_default();
+        let path = path.display();
+        match verdict {
+            Verdict::Known => Ok(()),
+            Verdict::Revoked => Err(host_key_err(format!(
+                "the host key {offered} is revoked in {path}: refusing to connect"
             ))),
-            CheckResult::NotFound | CheckResult::Failure
-                if t.policy == HostKeyPolicy::AcceptNew =>
-            {
-                let entry = if port == 22 {
-                    host.to_string()
-                } else {
-                    format!("[{host}]:{port}")
-                };
-                known
-                    .add(&entry, key, "added by plumb", key_type.into())
-                    .and_then(|()| known.write_file(&path, KnownHostFileKind::OpenSSH))
-                    .map_err(|e| {
-                        host_key_err(format!(
-                            "cannot record the host key in {}: {e}",
-                            path.display()
-                        ))
-                    })
-            }
-            CheckResult::NotFound | CheckResult::Failure => Err(host_key_err(format!(
-                "the host key is unknown: the server offered {fingerprint}, which is not in {}",
-                path.display()
+            Verdict::Changed => Err(host_key_err(format!(
+                "the host key has changed: the server offered {offered}, which does not \
+                 match {path}"
+            ))),
+            Verdict::Unknown => Err(host_key_err(format!(
+                "the host key is unknown: the server offered {offered}, which is not in {path}"
             ))),
         }
     }
@@ -213,6 +193,32 @@ impl Ssh2Builder {
         }
         let msg = format!("permission denied for user `{user}` ({})", tried.summary());
         Err(Error::new(ErrorKind::Auth, name, msg).with_source(tried))
+    }
+}
+
+/// What the file at `path` says of the key, after recording it if it was new and `policy`
+/// records new keys; the error says what could not be done with the file.
+fn verdict(
+    path: &Path,
+    lookup: &Lookup,
+    policy: HostKeyPolicy,
+) -> std::result::Result<Verdict, String> {
+    let text =
+        known_hosts::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    match lookup.check(&text) {
+        // `record` reads the file again under its lock: another connection may have
+        // recorded this key meanwhile (then nothing is written), or another one.
+        Verdict::Unknown if policy == HostKeyPolicy::AcceptNew => {
+            match known_hosts::record(path, lookup) {
+                Ok(Verdict::Unknown) => Ok(Verdict::Known),
+                Ok(v) => Ok(v),
+                Err(e) => Err(format!(
+                    "cannot record the host key in {}: {e}",
+                    path.display()
+                )),
+            }
+        }
+        v => Ok(v),
     }
 }
 
@@ -296,21 +302,4 @@ fn set_tcp_option(socket: &TcpStream, name: libc::c_int, value: libc::c_int) {
 
 pub(super) fn millis(d: Duration) -> u32 {
     d.as_millis().min(u32::MAX as u128) as u32
-}
-
-fn base64(bytes: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::new();
-    for chunk in bytes.chunks(3) {
-        let b = [
-            chunk[0],
-            *chunk.get(1).unwrap_or(&0),
-            *chunk.get(2).unwrap_or(&0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for i in 0..=chunk.len() {
-            out.push(ALPHABET[(n >> (18 - 6 * i)) as usize & 63] as char);
-        }
-    }
-    out
 }

@@ -8,6 +8,7 @@
 mod config;
 mod connect;
 mod io;
+mod known_hosts;
 mod opening;
 mod pump;
 
@@ -121,8 +122,9 @@ impl Ssh2Builder {
     /// chain, in order. Each hop is a libssh2 session of its own, and the next one runs
     /// over a `direct-tcpip` channel of it, so commands, files and tunnels work through
     /// the chain as they do directly. Every hop's host key is checked under this
-    /// builder's policy and known_hosts file, and it logs in with this builder's key,
-    /// password or agent unless its config entry names its own.
+    /// builder's policy and known_hosts file, and it logs in with this builder's key or
+    /// agent unless its config entry names its own key. The [`password`](Self::password)
+    /// (and the sudo password) are the target's alone: a hop is never sent them.
     pub fn jump(mut self, hop: impl Into<String>) -> Self {
         self.jumps.push(hop.into());
         self
@@ -198,7 +200,10 @@ impl Ssh2Builder {
     }
 
     /// The builder of a jump host: its own destination and config entry, with this
-    /// builder's host key policy, known_hosts file, timeouts and credentials.
+    /// builder's host key policy, known_hosts file, timeouts, key and agent. Not the
+    /// password: it is the target's, and a hop that refuses the key would be sent it in
+    /// clear (inside the encrypted channel, but readable by the hop's sshd). Nor the sudo
+    /// password: `Options::from_destination` starts without one.
     fn hop_builder(&self, hop: &str) -> Ssh2Builder {
         let mut opts = Options::from_destination(hop);
         opts.identity_file = self.opts.identity_file.clone();
@@ -207,7 +212,7 @@ impl Ssh2Builder {
         opts.connect_timeout = self.opts.connect_timeout;
         Ssh2Builder {
             opts,
-            password: self.password.clone(),
+            password: None,
             agent: self.agent,
             keepalive: self.keepalive,
             config: self.config.clone(),
