@@ -16,6 +16,7 @@ mod hardening;
 mod injection;
 mod kill;
 mod login_shells;
+mod openssh_hops;
 mod paths;
 mod pipes;
 mod quoting;
