@@ -13,7 +13,7 @@ use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, ErrorKind};
-use crate::render::script;
+use crate::sys::random_token;
 use crate::Result;
 
 /// A private directory and the files we keep in it.
@@ -118,7 +118,7 @@ fn write_private(path: &Path, content: &[u8]) -> io::Result<()> {
 fn new_private_dir() -> io::Result<PathBuf> {
     let base = plain_temp_dir();
     for _ in 0..16 {
-        let p = base.join(format!("plumb-ssh-{}", script::nonce()));
+        let p = base.join(format!("plumb-ssh-{}", random_token()));
         match std::fs::DirBuilder::new().mode(0o700).create(&p) {
             Ok(()) => return Ok(p),
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
