@@ -18,6 +18,7 @@ mod injection;
 mod kill;
 mod lifetimes;
 mod login_shells;
+mod openssh_hops;
 mod paths;
 mod pipes;
 mod quoting;

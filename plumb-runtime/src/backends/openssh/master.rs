@@ -1,21 +1,20 @@
 //! The OpenSSH ControlMaster that carries every command, file operation and tunnel of an
-//! `SshMachine`: started in a private directory, bound to this process's life, and asked
-//! whether it still runs before anything goes through it (else `ssh` would silently open
-//! a connection of its own).
+//! `SshMachine`: started in a private directory ([`ControlDir`]), bound to this process's
+//! life, and asked whether it still runs before anything goes through it (else `ssh` would
+//! silently open a connection of its own).
 
 use std::ffi::OsString;
-use std::io::{self, Read};
-use std::os::unix::fs::DirBuilderExt;
+use std::io::{self, BufRead, Read};
 use std::path::PathBuf;
 use std::process::{Command, Stdio as StdStdio};
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use shared_child::SharedChild;
 
-use super::errors::connect_error;
+use super::control_dir::ControlDir;
+use super::errors::{connect_error, open_failure};
 use crate::error::{Error, ErrorKind};
-use crate::render::script;
 use crate::Result;
 
 /// A master connection and how to reach it.
@@ -26,50 +25,61 @@ pub(super) struct Master {
     /// Options for every `ssh` run: port, identity, host keys, `-o` options.
     pub(super) args: Vec<OsString>,
     /// The private directory that holds the control socket.
-    pub(super) dir: PathBuf,
+    pub(super) dir: ControlDir,
     pub(super) socket: PathBuf,
     pub(super) connect_timeout: Duration,
     pub(super) process: Mutex<Option<SharedChild>>,
+    /// What the master said about the channels it could not open.
+    pub(super) open_failures: Arc<Mutex<OpenFailures>>,
+}
+
+/// The master's words about channels the server refused ("channel 3: open failed:
+/// connect failed: Connection refused"), which its clients are not told.
+#[derive(Debug, Default)]
+pub(super) struct OpenFailures {
+    /// How many so far.
+    pub(super) count: u64,
+    pub(super) last: String,
 }
 
 impl Master {
-    /// Starts a master for `destination` with `args`, in a new private directory.
+    /// Starts a master for `destination` with `args`, in `dir` (removed if it fails).
     pub(super) fn start(
         name: String,
         destination: String,
         args: Vec<OsString>,
+        dir: ControlDir,
         connect_timeout: Duration,
     ) -> Result<Master> {
-        let dir = private_dir()
-            .map_err(|e| Error::io(&name, "cannot create the control socket directory", e))?;
         let master = Master {
-            socket: dir.join("master"),
+            socket: dir.path().join("master"),
             dir,
             name,
             destination,
             args,
             connect_timeout,
             process: Mutex::new(None),
+            open_failures: Arc::default(),
         };
-        master.start_master(connect_timeout)?;
+        if let Err(e) = master.start_master(connect_timeout) {
+            master.dir.remove();
+            return Err(e);
+        }
         Ok(master)
     }
 
-    /// A new master after the old one was lost.
+    /// A new master after the old one was lost, in the same directory if it is still
+    /// ours and private.
     pub(super) fn restart(&self) -> Result<()> {
         self.stop_master();
-        std::fs::DirBuilder::new()
-            .mode(0o700)
-            .recursive(true)
-            .create(&self.dir)
-            .map_err(|e| Error::io(&self.name, "cannot create the control socket directory", e))?;
+        self.dir.ensure(&self.name)?;
         self.start_master(self.connect_timeout)
     }
 
     /// Ends the master and removes its directory.
     pub(super) fn close(&self) {
         self.stop_master();
-        let _ = std::fs::remove_dir_all(&self.dir);
+        self.dir.remove();
     }
 
     /// `ssh` with the options every run shares, through the master's socket.
@@ -122,7 +132,7 @@ impl Master {
                 if let Some(mut s) = child.take_stderr() {
                     let _ = s.read_to_end(&mut stderr);
                 }
-                let _ = std::fs::remove_dir_all(&self.dir);
+                let _ = std::fs::remove_file(&self.socket);
                 return Err(connect_error(&self.name, &stderr));
             }
             if self.socket.exists()
@@ -135,7 +145,7 @@ impl Master {
             if Instant::now() > deadline {
                 let _ = child.kill();
                 let _ = child.wait();
-                let _ = std::fs::remove_dir_all(&self.dir);
+                let _ = std::fs::remove_file(&self.socket);
                 return Err(Error::new(
                     ErrorKind::Connect,
                     &self.name,
@@ -145,10 +155,9 @@ impl Master {
             std::thread::sleep(Duration::from_millis(10));
         }
         // The master keeps writing to stderr (warnings): drain it so that it never blocks.
-        if let Some(mut s) = child.take_stderr() {
-            std::thread::spawn(move || {
-                let _ = io::copy(&mut s, &mut io::sink());
-            });
+        if let Some(s) = child.take_stderr() {
+            let failures = self.open_failures.clone();
+            std::thread::spawn(move || read_stderr(s, &failures));
         }
         *self.process.lock().unwrap_or_else(PoisonError::into_inner) = Some(child);
         Ok(())
@@ -257,19 +266,18 @@ fn spawn_bound(command: Command) -> io::Result<SharedChild> {
         .map_err(|_| io::Error::other("the spawner thread is gone"))?
 }
 
-/// A new directory only we can enter, for the control socket.
-fn private_dir() -> io::Result<PathBuf> {
-    let base = std::env::temp_dir();
-    for _ in 0..16 {
-        let p = base.join(format!("plumb-ssh-{}", script::nonce()));
-        match std::fs::DirBuilder::new().mode(0o700).create(&p) {
-            Ok(()) => return Ok(p),
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
-            Err(e) => return Err(e),
+/// Reads what the master says until it exits, keeping what it says about channels that
+/// failed to open.
+fn read_stderr(stderr: impl Read, failures: &Mutex<OpenFailures>) {
+    let mut lines = io::BufReader::new(stderr);
+    let mut line = Vec::new();
+    while matches!(lines.read_until(b'\n', &mut line), Ok(n) if n > 0) {
+        let text = String::from_utf8_lossy(&line);
+        if let Some(why) = open_failure(&text) {
+            let mut f = failures.lock().unwrap_or_else(PoisonError::into_inner);
+            f.count += 1;
+            f.last = why.to_string();
         }
+        line.clear();
     }
-    Err(io::Error::new(
-        io::ErrorKind::AlreadyExists,
-        "no free name for the socket directory",
-    ))
 }

@@ -1,12 +1,17 @@
 //! `SshMachine`: a remote host through the system `ssh` client.
 //!
 //! `connect` starts an OpenSSH ControlMaster on a socket in a private directory
-//! ([`master`]); every command, file operation and tunnel then goes through it, paying no
-//! new handshake. This module is only the transport: what runs there and how is the one
-//! remote machine's ([`crate::backends::remote`]).
+//! ([`master`], [`control_dir`]); every command, file operation and tunnel
+//! ([`stdio_forward`]) then goes through it, paying no new handshake. The builder's
+//! options become ssh arguments in [`command_line`], jump hosts included; what ssh says
+//! when it fails is read in [`errors`]. This module is only the transport: what runs
+//! there and how is the one remote machine's ([`crate::backends::remote`]).
 
+mod command_line;
+mod control_dir;
 mod errors;
 mod master;
+mod stdio_forward;
 
 use std::ffi::OsString;
 use std::net::SocketAddr;
@@ -15,12 +20,12 @@ use std::sync::Arc;
 
 use shared_child::SharedChild;
 
+use self::control_dir::ControlDir;
 use self::master::Master;
 use crate::backends::remote::options::{common_setters, machine_name, Options};
 use crate::backends::remote::transport::{Child, Transport};
 use crate::backends::remote::{remote_machine, Remote};
 use crate::error::{Error, ErrorKind};
-use crate::machine::HostKeyPolicy;
 use crate::model::job::Stdio;
 use crate::output::ExitStatus;
 use crate::tunnel::{Forward, Tunnel};
@@ -53,7 +58,7 @@ pub struct SshBuilder {
     options: Vec<(String, String)>,
     /// `ssh -F`: another config file, or `none` for none.
     config: Option<std::path::PathBuf>,
-    /// `ssh -J`, hop by hop.
+    /// Jump hosts, in order.
     jumps: Vec<String>,
 }
 
@@ -83,7 +88,8 @@ impl SshMachine {
 impl SshBuilder {
     common_setters!();
 
-    /// Any `ssh -o key=value` option.
+    /// Any `ssh -o key=value` option, for the target (jump hosts get the builder's other
+    /// options, not these).
     pub fn option(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
         self.options.push((key.into(), value.into()));
         self
@@ -103,7 +109,9 @@ impl SshBuilder {
     }
 
     /// Connects through `hop` (`user@host:port`, or a config alias) first; repeat for a
-    /// chain, in order (`ssh -J`). Each hop's host key is checked as the target's is.
+    /// chain, in order. Every hop gets this builder's identity, known_hosts file, host key
+    /// policy and timeouts, as the target does (but not its `option`s), and so does a
+    /// `ProxyJump` from the config.
     pub fn jump(mut self, hop: impl Into<String>) -> Self {
         self.jumps.push(hop.into());
         self
@@ -111,14 +119,31 @@ impl SshBuilder {
 
     /// Starts the master connection and checks that it works.
     pub fn connect(self) -> Result<SshMachine> {
-        let args = self.args();
         let destination = match &self.opts.user {
             Some(u) => format!("{u}@{}", self.opts.host),
             None => self.opts.host.clone(),
         };
-        let name = self.name(&args, &destination)?;
-        let master = Master::start(name.clone(), destination, args, self.opts.connect_timeout())
-            .map_err(|e| self.through_jumps(e))?;
+        let shared = command_line::shared(&self.opts, self.config.as_deref(), &self.opts.host)?;
+        let direct = command_line::target(&shared, self.opts.port, &self.options, None);
+        let resolved = self.resolve(&direct, &destination)?;
+        let name = resolved.name;
+        let mut dir = ControlDir::create(&name)?;
+        let args = if resolved.jumps.is_empty() {
+            direct
+        } else {
+            match hop_scripts(&mut dir, &name, &resolved.jumps, &shared) {
+                Ok(proxy) => {
+                    command_line::target(&shared, self.opts.port, &self.options, Some(&proxy))
+                }
+                Err(e) => {
+                    dir.remove();
+                    return Err(e);
+                }
+            }
+        };
+        let timeout = self.opts.connect_timeout();
+        let master = Master::start(name.clone(), destination, args, dir, timeout)
+            .map_err(|e| through_jumps(&resolved.jumps, e))?;
         Ok(SshMachine {
             remote: Remote::new(
                 name,
@@ -130,95 +155,69 @@ impl SshBuilder {
         })
     }
 
-    /// Names the jump hosts in a failure to connect through them: ssh's own words do not
-    /// always say which hop it was.
-    fn through_jumps(&self, e: Error) -> Error {
-        if self.jumps.is_empty() {
-            return e;
-        }
-        e.in_context(format!(
-            "through jump host `{}`",
-            self.jumps.join("` then `")
-        ))
-    }
-
-    /// `user@host:port` as ssh itself resolves them (`ssh -G` reads the config), so that
-    /// the name is the one of the host really reached.
-    fn name(&self, args: &[OsString], destination: &str) -> Result<String> {
+    /// What ssh itself makes of the destination (`ssh -G` reads the config): the name of
+    /// the host really reached, `user@host:port`, and the jump hosts (this builder's,
+    /// else the config's `ProxyJump`).
+    fn resolve(&self, args: &[OsString], destination: &str) -> Result<Resolved> {
         let out = Command::new("ssh")
             .args(args)
             .arg("-G")
             .arg(destination)
             .stdin(StdStdio::null())
             .output();
-        let fallback = || -> Result<String> {
-            Ok(machine_name(
-                &self.opts.user()?,
-                &self.opts.host,
-                self.opts.port(),
-            ))
+        let text = match &out {
+            Ok(out) => String::from_utf8_lossy(&out.stdout).into_owned(),
+            Err(_) => String::new(),
         };
-        let Ok(out) = out else {
-            return fallback();
-        };
-        let text = String::from_utf8_lossy(&out.stdout);
         let value = |key: &str| {
             text.lines()
                 .find_map(|l| l.strip_prefix(key)?.strip_prefix(' ').map(str::to_string))
         };
-        match (value("user"), value("port").and_then(|p| p.parse().ok())) {
-            (Some(user), Some(port)) => Ok(machine_name(&user, &self.opts.host, port)),
-            _ => fallback(),
-        }
+        let name = match (value("user"), value("port").and_then(|p| p.parse().ok())) {
+            (Some(user), Some(port)) => machine_name(&user, &self.opts.host, port),
+            _ => machine_name(&self.opts.user()?, &self.opts.host, self.opts.port()),
+        };
+        let jumps = if self.jumps.is_empty() {
+            value("proxyjump")
+                .map(|j| j.split(',').map(str::to_string).collect())
+                .unwrap_or_default()
+        } else {
+            self.jumps.clone()
+        };
+        Ok(Resolved { name, jumps })
     }
+}
 
-    /// Options for every `ssh` run.
-    fn args(&self) -> Vec<OsString> {
-        let o = &self.opts;
-        let mut args: Vec<OsString> = vec!["-o".into(), "BatchMode=yes".into()];
-        if let Some(config) = &self.config {
-            args.extend(["-F".into(), config.clone().into_os_string()]);
-        }
-        if !self.jumps.is_empty() {
-            args.extend(["-J".into(), self.jumps.join(",").into()]);
-        }
-        if let Some(p) = o.port {
-            args.extend(["-p".into(), p.to_string().into()]);
-        }
-        if let Some(id) = &o.identity_file {
-            args.extend(["-i".into(), id.clone().into_os_string()]);
-        }
-        let mut opt = |s: String| args.extend(["-o".into(), s.into()]);
-        if o.identity_file.is_some() {
-            opt("IdentitiesOnly=yes".into());
-        }
-        opt(format!(
-            "ConnectTimeout={}",
-            o.connect_timeout().as_secs().max(1)
-        ));
-        // Unless given, the config's `StrictHostKeyChecking` holds; BatchMode makes ssh's
-        // own default ("ask") refuse an unknown key, as Strict does.
-        match o.policy {
-            None => {}
-            Some(HostKeyPolicy::Strict) => opt("StrictHostKeyChecking=yes".into()),
-            Some(HostKeyPolicy::AcceptNew) => opt("StrictHostKeyChecking=accept-new".into()),
-            Some(HostKeyPolicy::Insecure) => {
-                opt("StrictHostKeyChecking=no".into());
-                opt("UserKnownHostsFile=/dev/null".into());
-            }
-        }
-        if let (Some(kh), false) = (&o.known_hosts_file, o.policy() == HostKeyPolicy::Insecure) {
-            // Quoted: ssh reads `-o` as a config line, which splits at spaces.
-            opt(format!("UserKnownHostsFile=\"{}\"", kh.display()));
-        }
-        for (k, v) in &self.options {
-            opt(format!("{k}={v}"));
-        }
-        // Keepalives so that a dead link ends commands instead of hanging them.
-        opt("ServerAliveInterval=5".into());
-        opt("ServerAliveCountMax=3".into());
-        args
+/// The destination as ssh resolves it.
+struct Resolved {
+    name: String,
+    jumps: Vec<String>,
+}
+
+/// Writes the script of each jump host (see [`command_line`]) into `dir`; the target's
+/// `ProxyCommand`.
+fn hop_scripts(
+    dir: &mut ControlDir,
+    name: &str,
+    jumps: &[String],
+    shared: &[OsString],
+) -> Result<String> {
+    let mut previous: Option<String> = None;
+    for (i, hop) in jumps.iter().enumerate() {
+        let script = command_line::hop_script(hop, shared, previous.as_deref());
+        let path = dir.add_file(name, &format!("hop-{}", i + 1), script)?;
+        previous = Some(command_line::proxy_command(&path));
     }
+    Ok(previous.unwrap_or_default())
+}
+
+/// Names the jump hosts in a failure to connect through them: ssh's own words do not
+/// always say which hop it was.
+fn through_jumps(jumps: &[String], e: Error) -> Error {
+    if jumps.is_empty() {
+        return e;
+    }
+    e.in_context(format!("through jump host `{}`", jumps.join("` then `")))
 }
 
 /// The transport: every run goes through the master's socket.
@@ -255,18 +254,7 @@ impl Transport for OpenSsh {
     }
 
     fn connect_sock_to(&self, host: &str, port: u16) -> Result<Tunnel> {
-        self.master.check_open()?;
-        let mut c = self.master.ssh();
-        c.arg("-W")
-            .arg(format!("{host}:{port}"))
-            .arg(&self.master.destination);
-        c.stdin(StdStdio::piped())
-            .stdout(StdStdio::piped())
-            .stderr(StdStdio::null());
-        let child = c
-            .spawn()
-            .map_err(|e| Error::io(&self.master.name, "cannot start ssh -W", e))?;
-        Tunnel::from_child(child, &self.master.name)
+        stdio_forward::open(&self.master, host, port)
     }
 
     /// The master listens and forwards (`ssh -O forward -L`), as `ssh -L` does: no
