@@ -115,6 +115,21 @@
 //! through this process. A timeout or [`Handle::kill`] ends the whole process tree it
 //! started.
 //!
+//! **A sequence stops at its first failure** (errexit): in `a; b`, `b` runs only if `a`
+//! passed its checks, and the error names `a`, whose code [`code`](Expr::code) reports.
+//! This departs from `sh` on purpose, as pipefail does: `cd build; rm -rf *` must never
+//! run in the wrong directory. `a && b; c` stops before `c` when `a` failed, since what
+//! comes before `;` failed. Write `a || true; b` to go on whatever `a` does, or use
+//! [`unchecked`](Expr::unchecked) / [`ok_codes`](Expr::ok_codes) on the whole.
+//!
+//! ```
+//! use plumb::prelude::*;
+//!
+//! let err = sh!(false; echo never).read().unwrap_err();
+//! assert_eq!(err.code(), Some(1));
+//! assert_eq!(sh!(false || true; echo went on).read().unwrap(), "went on");
+//! ```
+//!
 //! ```
 //! use plumb::prelude::*;
 //!
@@ -218,6 +233,12 @@
 //! timeout or `kill()` ends the remote process group too. Host keys are checked against
 //! `known_hosts` by default ([`HostKeyPolicy::Strict`]).
 //!
+//! A [`Tunnel`] or [`Forward`] keeps the machine's connection open as long as it lives,
+//! like a clone of the machine: it may outlive the machine value that made it. Only
+//! [`Machine::close`] or a lost connection ends it early, and then with an error (a new
+//! client of a forward is closed at once; the machine's next command is a
+//! [`ErrorKind::Connect`] error naming it), never a hang.
+//!
 //! # Sessions: many small commands
 //!
 //! Each command on a remote machine costs a channel and a login shell there (a few
@@ -248,8 +269,9 @@
 //! Commands on the machine itself do not use a session unless you ask: a session's
 //! output arrives when its command ends (a `run()` of a long build would print nothing
 //! until then), it keeps shells and channels open on the host, and a command that leaves
-//! a child running returns at once instead of waiting for it. File operations never need
-//! one: SFTP is faster still.
+//! a child running returns at once instead of waiting for it: what that child writes to
+//! stdout afterwards is lost (a channel would wait until the child closed it). File
+//! operations never need one: SFTP is faster still.
 //!
 //! # Fleets: ssh config, jump hosts, sudo, many hosts at once
 //!
@@ -262,10 +284,11 @@
 //! each value came from (`port = 2222 (config)`).
 //!
 //! Jump hosts (`.jump("user@bastion:22")`, repeatable, or `ProxyJump`) work on both:
-//! `SshMachine` hands them to ssh (`-J`); `Ssh2Machine` runs each hop's libssh2 session
-//! over a `direct-tcpip` channel of the one before, so commands, files and tunnels work
-//! through the chain as they do directly. Every hop's host key is checked under the same
-//! policy, and an error names the hop that failed.
+//! `SshMachine` chains one `ssh -W` per hop through `ProxyCommand`; `Ssh2Machine` runs
+//! each hop's libssh2 session over a `direct-tcpip` channel of the one before, so
+//! commands, files and tunnels work through the chain as they do directly. Every hop gets
+//! the builder's identity, known_hosts file, host key policy and timeouts (never the
+//! target's password), and an error names the hop that failed.
 //!
 //! [`Expr::sudo`] and [`Expr::sudo_as`] run commands as root or another user. The
 //! password, when sudo asks for one, comes from the builder (`sudo_password(..)`, or
@@ -302,6 +325,41 @@
 //!     eprintln!("{host}: {err}");
 //! }
 //! ```
+//!
+//! # Security
+//!
+//! What plumb promises, on every machine:
+//!
+//! - **No value is ever shell text.** Arguments, paths, environment values and the names
+//!   of variables (which must be `[A-Za-z_][A-Za-z0-9_]*`, else an
+//!   [`ErrorKind::InvalidInput`] error) are single-quoted in one place ([`quote`]); a
+//!   command's first word is quoted even when it looks like `NAME=value`, so it is always
+//!   the program. A NUL byte is an error.
+//! - **A failure is never reported as success.** A directory that cannot be entered is an
+//!   [`ErrorKind::NotFound`] error whatever the checks; a remote job whose record of
+//!   exit codes does not explain how it ended has failed.
+//! - **Nobody else on the host can steer a job.** A remote job keeps its files (the status
+//!   record, its process group's pid, a sudo password) in a directory of its own, mode
+//!   0700, with a random name, and refuses one it did not make. A session's replies are
+//!   framed by a marker new for every command, which no name or path on the host holds.
+//! - **Secrets stay out of sight.** Environment values, `<<<` data and `stdin_bytes` reach
+//!   a remote shell on its stdin, never in a process's arguments, which any user can read
+//!   with `ps`. A sudo password goes through a file only the login user can read (mode
+//!   0600, in memory where the host has `/dev/shm`), removed when the job ends or, if the
+//!   connection is lost, by a watchdog on the host; never argv, the environment, the
+//!   command's stdin, a log, an error or `Debug`. Jump hosts never receive the target's
+//!   password.
+//! - **Host keys are checked as OpenSSH checks them** ([`HostKeyPolicy`]): `@revoked`
+//!   keys are refused, `[host]:port` entries are told apart, and a new key is appended
+//!   under a lock, never by rewriting the file.
+//! - **A hostile server gets an error, not your memory**: every length in an SFTP reply
+//!   is bounded.
+//!
+//! What it cannot promise: root on the remote host sees everything (processes, files,
+//! memory); the arguments of the commands you run are visible to `ps` there while they
+//! run, as they would be from any shell; a sudo'd command receives the variables plumb
+//! set as arguments of `env` (sudo resets the environment), so pass secrets to sudo'd
+//! commands on stdin. [`HostKeyPolicy::Insecure`] checks nothing.
 //!
 //! # In a build script
 //!

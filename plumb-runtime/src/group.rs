@@ -63,27 +63,73 @@ impl Group {
         }
     }
 
-    /// Adds a machine.
-    pub fn machine(mut self, machine: impl Machine + 'static) -> Group {
-        self.members.push(Member {
-            name: machine.name().to_string(),
-            machine: Ok(Arc::new(machine)),
-        });
-        self
+    /// Adds a machine, under its [`name`](Machine::name). Names are unique in a group: a
+    /// name already there gets `#2`, `#3`, ... (the same host twice, or an `SshMachine`
+    /// and an `Ssh2Machine` to one host), so results, output prefixes and downloaded
+    /// directories never mix.
+    pub fn machine(self, machine: impl Machine + 'static) -> Group {
+        let name = machine.name().to_string();
+        self.machine_named(name, machine)
+    }
+
+    /// Adds a machine under a name of your choosing (made unique as in
+    /// [`machine`](Group::machine)).
+    ///
+    /// ```
+    /// # extern crate plumb_runtime as plumb;
+    /// let group = plumb::Group::new()
+    ///     .machine_named("primary", plumb::local())
+    ///     .machine_named("replica", plumb::local())
+    ///     .machine(plumb::local())
+    ///     .machine(plumb::local());
+    /// assert_eq!(group.names(), ["primary", "replica", "local", "local#2"]);
+    /// ```
+    pub fn machine_named(self, name: impl Into<String>, machine: impl Machine + 'static) -> Group {
+        self.push(name.into(), Ok(Arc::new(machine)))
     }
 
     /// Adds the outcome of connecting to a host: one that could not be reached stays in
     /// the group, and every call reports its connection error for it.
-    pub fn connected(mut self, machine: Result<impl Machine + 'static>) -> Group {
-        self.members.push(match machine {
-            Ok(m) => Member {
-                name: m.name().to_string(),
-                machine: Ok(Arc::new(m)),
-            },
-            Err(e) => Member {
-                name: e.machine().to_string(),
-                machine: Err(Arc::new(e)),
-            },
+    pub fn connected(self, machine: Result<impl Machine + 'static>) -> Group {
+        let name = match &machine {
+            Ok(m) => m.name().to_string(),
+            Err(e) => e.machine().to_string(),
+        };
+        self.connected_named(name, machine)
+    }
+
+    /// [`connected`](Group::connected), under a name of your choosing.
+    pub fn connected_named(
+        self,
+        name: impl Into<String>,
+        machine: Result<impl Machine + 'static>,
+    ) -> Group {
+        let machine = match machine {
+            Ok(m) => Ok(Arc::new(m) as Arc<dyn Machine>),
+            Err(e) => Err(Arc::new(e)),
+        };
+        self.push(name.into(), machine)
+    }
+
+    fn push(
+        mut self,
+        name: String,
+        machine: std::result::Result<Arc<dyn Machine>, Arc<Error>>,
+    ) -> Group {
+        let taken = |n: &str| {
+            self.members
+                .iter()
+                .any(|m| m.name == n || dir_name(&m.name) == dir_name(n))
+        };
+        let mut unique = name.clone();
+        let mut k = 2;
+        while taken(&unique) {
+            unique = format!("{name}#{k}");
+            k += 1;
+        }
+        self.members.push(Member {
+            name: unique,
+            machine,
         });
         self
     }
@@ -142,8 +188,8 @@ impl Group {
         self.each(|_, m| m.upload(local, remote))
     }
 
-    /// Copies `remote` from every host to `local_dir/<host>` here (the host's name with
-    /// `/` replaced by `_`), making `local_dir` if needed.
+    /// Copies `remote` from every host to `local_dir/<host>` here (the host's name in the
+    /// group, with `/` replaced by `_`), making `local_dir` if needed.
     pub fn download(
         &self,
         remote: impl AsRef<Path>,
@@ -151,8 +197,8 @@ impl Group {
     ) -> GroupResults<()> {
         let (remote, dir) = (remote.as_ref(), local_dir.as_ref());
         let made = std::fs::create_dir_all(dir).map_err(|e| fs_error("create", dir, e));
-        self.each(|_, m| match &made {
-            Ok(()) => m.download(remote, dir.join(m.name().replace('/', "_"))),
+        self.each(|i, m| match &made {
+            Ok(()) => m.download(remote, dir.join(dir_name(&self.members[i].name))),
             Err(e) => Err(e.duplicate()),
         })
     }
@@ -323,6 +369,11 @@ impl Drop for Slot<'_> {
         *self.0.free.lock().unwrap_or_else(|e| e.into_inner()) += 1;
         self.0.freed.notify_one();
     }
+}
+
+/// The directory a host's download goes to.
+fn dir_name(host: &str) -> String {
+    host.replace('/', "_")
 }
 
 fn skipped(host: &str) -> Error {

@@ -63,7 +63,9 @@ fn each_host_has_its_own_result() {
     // A command failing on one host fails there only, and its error names the host.
     let results = g.output(&sh!(sh -c "test -d /root/.cargo || exit 3"));
     for (host, err) in results.failures() {
-        assert!(err.to_string().contains(host), "{err}");
+        // The machine's own name (a group tells apart two machines of one name with `#2`).
+        let machine = host.split('#').next().unwrap();
+        assert!(err.to_string().contains(machine), "{err}");
     }
 }
 
@@ -170,4 +172,45 @@ fn transfers_go_to_and_come_from_every_host() {
         let got = std::fs::read_to_string(back.join(host.replace('/', "_"))).unwrap();
         assert_eq!(got, "v2");
     }
+}
+
+/// The same host twice (and an `SshMachine` beside an `Ssh2Machine` to it, which have the
+/// same name): each gets a name of its own in the group, its own result and its own
+/// downloaded copy; a name can also be chosen.
+#[test]
+fn names_are_unique_in_a_group() {
+    let ssh = || common::ssh_builder().connect().unwrap();
+    let g = Group::new()
+        .machine(ssh())
+        .machine(ssh())
+        .machine_named("mine", plumb::local())
+        .machine_named("mine", plumb::local());
+    #[cfg(feature = "ssh2")]
+    let g = g.machine(common::ssh2_builder().connect().unwrap());
+    let names: Vec<String> = g.names().iter().map(|n| n.to_string()).collect();
+    let first = ssh().name().to_string();
+    assert_eq!(
+        names[..4],
+        [
+            first.clone(),
+            format!("{first}#2"),
+            "mine".into(),
+            "mine#2".into()
+        ]
+    );
+    #[cfg(feature = "ssh2")]
+    assert_eq!(names[4], format!("{first}#3"));
+    let remote = plumb::local().temp_dir().unwrap();
+    sh!(chmod 777 ${remote.as_path()}).run().unwrap();
+    let file = remote.as_path().join("who");
+    let results = g.clone().quiet().output(&sh!(echo hi));
+    assert!(results.all_ok());
+    for n in &names {
+        assert!(results.get(n).is_some(), "{n}");
+    }
+    std::fs::write(&file, "same file").unwrap();
+    let back = tempfile::tempdir().unwrap();
+    assert!(g.download(&file, back.path()).all_ok());
+    let copies = std::fs::read_dir(back.path()).unwrap().count();
+    assert_eq!(copies, names.len());
 }
