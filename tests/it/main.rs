@@ -14,6 +14,7 @@ mod grammar;
 mod groups;
 mod hardening;
 mod host_keys;
+mod hostile_sftp;
 mod injection;
 mod kill;
 mod lifetimes;

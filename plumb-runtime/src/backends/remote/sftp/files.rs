@@ -92,7 +92,15 @@ impl SftpReader {
         }
         let data = Fields(&reply.body)
             .bytes()
-            .ok_or_else(|| Failed::Lost("a short SFTP DATA reply".into()))?;
+            .map_err(|bad| reply.malformed(bad))?;
+        if data.len() > len as usize {
+            // Taken, it would shift every later byte; and the next request, sent after
+            // it, would be answered the same way without end.
+            return Err(Failed::Protocol(format!(
+                "a DATA reply of {} bytes where {len} were asked",
+                data.len()
+            )));
+        }
         let n = data.len() as u32;
         if n == 0 {
             self.stop();
