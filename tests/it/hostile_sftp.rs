@@ -31,13 +31,15 @@ fn server_path() -> &'static PathBuf {
     })
 }
 
-/// An sshd whose SFTP server misbehaves as `mode` says (one sshd per mode).
+/// An sshd whose SFTP server misbehaves as `mode` says (one sshd per mode), and whose
+/// sessions find no programs (`PATH` leads nowhere): there, files go over SFTP alone.
 fn hostile(mode: &str) -> &'static sshd::Sshd {
     static SSHDS: OnceLock<Mutex<HashMap<String, &'static sshd::Sshd>>> = OnceLock::new();
     let mut sshds = SSHDS.get_or_init(Default::default).lock().unwrap();
     sshds.entry(mode.to_string()).or_insert_with(|| {
         let subsystem = format!(
-            "MaxSessions 100\nSubsystem sftp /usr/bin/python3 {} {mode} /usr/lib/openssh/sftp-server\n",
+            "MaxSessions 100\nSetEnv PATH=/nonexistent\n\
+             Subsystem sftp /usr/bin/python3 {} {mode} /usr/lib/openssh/sftp-server\n",
             server_path().display()
         );
         let user = sshd::sshd().user.clone();
@@ -174,5 +176,29 @@ fn hostile_servers_cost_little_memory() {
             });
             assert!(grew < 100 * 1024, "{mode} on {}: {grew} KiB more", m.name());
         }
+    }
+}
+
+/// A server whose listing describes a symlink by its target, as servers that stat what
+/// they list do: a tree removed over SFTP alone (no `rm` on this host) loses the link
+/// inside it, never what the link points to.
+#[test]
+fn a_tree_removed_over_sftp_keeps_what_its_links_point_to() {
+    for m in machines("lying-readdir") {
+        let outside = m.temp_dir().unwrap();
+        outside.join("precious").write("keep me").unwrap();
+        let tree = m.temp_dir().unwrap().keep();
+        tree.join("sub").create_dir_all().unwrap();
+        tree.join("sub/file").write("x").unwrap();
+        outside.symlink(tree.join("sub/link")).unwrap();
+        let removed = tree.remove();
+        assert_eq!(
+            outside.join("precious").read_to_string().ok().as_deref(),
+            Some("keep me"),
+            "on {}",
+            m.name()
+        );
+        removed.unwrap();
+        assert!(!tree.exists().unwrap(), "on {}", m.name());
     }
 }

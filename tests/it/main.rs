@@ -24,6 +24,7 @@ mod paths;
 mod pipes;
 mod quoting;
 mod remote;
+mod removal;
 mod resources;
 mod security;
 mod sessions;

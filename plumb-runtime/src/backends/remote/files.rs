@@ -155,6 +155,34 @@ impl ShellFs<'_> {
         self.run(what, from, &script, &[])
     }
 
+    /// Removes the directory tree at `path` with the host's `rm -rf`: `false` when that
+    /// could not run (no `rm` on the `PATH`, a login shell that refuses commands, an
+    /// account that only serves SFTP), an error when it ran and failed.
+    ///
+    /// Why `rm` over SFTP's own walk: SFTP names every file by its path, so a directory
+    /// of the tree that another user swaps for a symlink between our listing it and our
+    /// removing its entries makes a walk remove files outside the tree (the race of
+    /// CVE-2022-21658). GNU's and the BSDs' `rm` walk with descriptors (`openat`, `fts`)
+    /// and check each directory they enter; BusyBox's walks by path, no worse than SFTP.
+    pub(super) fn remove_tree(&self, path: &Path) -> Result<bool> {
+        const RAN: &[u8] = b"plumb-rm\n";
+        let script = [
+            b"p=".as_slice(),
+            &quote(path),
+            b"; command -v rm >/dev/null 2>&1 || exit 127; echo plumb-rm; exec rm -rf -- \"$p\"",
+        ]
+        .concat();
+        let out = self.0.run_script(&script, &[])?;
+        if !out.stdout.windows(RAN.len()).any(|w| w == RAN) {
+            return Ok(false);
+        }
+        if out.code != 0 {
+            let e = remote_error(Machine::name(self.0), &out.stderr, out.code);
+            return Err(path_error(e, "remove", path));
+        }
+        Ok(true)
+    }
+
     /// A command streaming the file to or from us.
     fn spawn(&self, script: &str, path: &Path) -> Result<Handle> {
         cmd(
