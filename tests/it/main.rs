@@ -29,4 +29,5 @@ mod resources;
 mod security;
 mod sessions;
 mod sudo;
+mod transfer_modes;
 mod ui;

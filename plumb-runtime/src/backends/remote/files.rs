@@ -49,6 +49,22 @@ fn classify(stderr: &str) -> ErrorKind {
 }
 
 impl Remote {
+    /// A file that receives an upload: created with the permission bits of `mode` under
+    /// the host's umask (never a set-ID or sticky bit), or truncated keeping its mode.
+    pub(super) fn create_copy(&self, path: &Path, mode: u32) -> Result<Box<dyn WriteFile>> {
+        let path = self.resolve(path);
+        let shell = ShellFs(self);
+        match self.conn.sftp() {
+            Some(sftp) => SftpFs {
+                sftp: &sftp,
+                machine: Machine::name(self),
+                shell: &shell,
+            }
+            .create_copy(&path, mode),
+            None => shell.create_copy(&path, mode),
+        }
+    }
+
     /// Runs `f` with the files of this host: SFTP when the server has it.
     fn with_fs<T>(&self, f: impl FnOnce(&dyn Fs) -> Result<T>) -> Result<T> {
         let shell = ShellFs(self);
@@ -185,6 +201,11 @@ impl ShellFs<'_> {
 
     /// A command streaming the file to or from us.
     fn spawn(&self, script: &str, path: &Path) -> Result<Handle> {
+        self.spawn_with(script, path, OsStr::new(""))
+    }
+
+    /// The same with `$2` set to `arg`.
+    fn spawn_with(&self, script: &str, path: &Path, arg: &OsStr) -> Result<Handle> {
         cmd(
             "sh",
             [
@@ -192,10 +213,27 @@ impl ShellFs<'_> {
                 OsStr::new(script),
                 OsStr::new("sh"),
                 path.as_os_str(),
+                arg,
             ],
         )
         .on(self.0)
         .spawn()
+    }
+
+    /// [`Remote::create_copy`] as a script: a new file is written, then given the bits
+    /// of `mode` that the umask lets through (the shell's arithmetic reads both octal).
+    fn create_copy(&self, path: &Path, mode: u32) -> Result<Box<dyn WriteFile>> {
+        let script = "if [ -e \"$1\" ] || [ -L \"$1\" ]; then exec cat > \"$1\"; fi; \
+                      cat > \"$1\" || exit; \
+                      exec chmod -- \"$(printf %o $(( 0$2 & ~0$(umask) )))\" \"$1\"";
+        let mode = format!("{:o}", mode & 0o777);
+        let mut handle = self.spawn_with(script, path, OsStr::new(&mode))?;
+        let input = handle.take_stdin();
+        Ok(Box::new(ShellWriter {
+            handle,
+            input,
+            path: path.to_path_buf(),
+        }))
     }
 }
 

@@ -170,7 +170,17 @@ impl SftpWriter {
     ) -> std::result::Result<Self, Failed> {
         use super::wire::open::{APPEND, CREAT, TRUNC, WRITE};
         let flags = WRITE | CREAT | if append { APPEND } else { TRUNC };
-        let handle = sftp.open(&name.path, flags, &Attrs::default())?;
+        SftpWriter::open(sftp, name, flags, &Attrs::default())
+    }
+
+    /// Opens the file with `flags`, creating it with `attrs` if they say so.
+    pub(crate) fn open(
+        sftp: Arc<Sftp>,
+        name: Named,
+        flags: u32,
+        attrs: &Attrs,
+    ) -> std::result::Result<Self, Failed> {
+        let handle = sftp.open(&name.path, flags, attrs)?;
         Ok(SftpWriter {
             sftp,
             handle,

@@ -41,6 +41,17 @@ impl SftpFs<'_> {
         move |f| f.error(self.machine, what, bytes(path))
     }
 
+    /// A file that receives an upload: OpenSSH's server opens it with the permission
+    /// bits of `mode`, which its umask narrows for a new file and an existing one
+    /// ignores (the `sftp` client's `put` without `-p` relies on the same).
+    pub(crate) fn create_copy(&self, path: &Path, mode: u32) -> Result<Box<dyn WriteFile>> {
+        let flags = open::WRITE | open::CREAT | open::TRUNC;
+        let attrs = Attrs::mode(mode & 0o777);
+        let w = SftpWriter::open(self.sftp.clone(), self.named(path), flags, &attrs)
+            .map_err(self.fail("write", path))?;
+        Ok(Box::new(w))
+    }
+
     fn write_all(&self, path: &Path, data: &[u8], append: bool) -> Result<()> {
         let mut w = self.create(path, append)?;
         w.write_all(data)
