@@ -167,7 +167,12 @@ def lying_readdir(server_path):
 
     def to_server():
         while True:
-            packet = read_packet(IN)
+            try:
+                packet = read_packet(IN)
+            except SystemExit:
+                # The client left: so does the server, whose end ends the main loop.
+                server.stdin.close()
+                return
             if packet[0] == READDIR:
                 with lock:
                     readdirs.add(packet[1:5])
