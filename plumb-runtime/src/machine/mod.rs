@@ -109,6 +109,11 @@ pub trait Machine: seam::Backend + fmt::Debug {
     /// Copies `local` (a file or a whole directory tree on this computer) to `remote` on
     /// this machine. `remote` is the destination itself, not a directory to put it in.
     ///
+    /// Modes go as with `cp` without `-p`: what the copy creates gets the source's
+    /// permission bits under the receiving side's umask, never a set-ID or sticky bit
+    /// nor the source's owner; a file that was there keeps its mode. The same holds for
+    /// [`download`](Machine::download).
+    ///
     /// ```
     /// # extern crate plumb_runtime as plumb;
     /// use plumb::prelude::*;

@@ -1,9 +1,17 @@
 //! Files here: `std::fs`, with errors that name the path.
+//!
+//! Transfers copy as `cp` without `-p` does (and `scp` and `sftp` without it, and
+//! `rsync` without `-p`): a file or directory they create gets the source's permission
+//! bits under the umask, never a set-user-ID, set-group-ID or sticky bit, and one that
+//! was there keeps its own mode. A copy on one machine ([`Fs::copy`]) keeps modes, as
+//! `cp -p`. Created files start with their final mode, so no other user ever sees them
+//! more open than the umask allows; the umask itself is applied by the kernel, as
+//! reading it would change it for every thread of the process.
 
 use std::ffi::OsString;
 use std::fs::{self, File};
 use std::io::{self, Read, Write};
-use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use super::{LocalMachine, NAME};
@@ -134,7 +142,7 @@ impl Fs for LocalMachine {
             let exists = io::Error::from(io::ErrorKind::AlreadyExists);
             return Err(fs_error("copy to", &to, exists));
         }
-        copy_tree(&from, &to, &mut |_| {})
+        copy(&from, &to, Modes::Keep, &mut |_| {})
     }
 
     fn temp_dir(&self) -> Result<PathBuf> {
@@ -172,27 +180,105 @@ impl WriteFile for LocalFile {
     }
 }
 
-/// Copies a file or a directory tree; `to` is the destination itself. Symlinks stay
-/// links; modes are kept.
+/// Whose modes a copy gets.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Modes {
+    /// The source's, all of them: a copy on one machine.
+    Keep,
+    /// A transfer's, as the module says.
+    Transfer,
+}
+
+/// Copies a file or a directory tree for a transfer; `to` is the destination itself.
+/// Symlinks stay links; modes as the module says.
 pub(super) fn copy_tree(from: &Path, to: &Path, observer: Observer) -> Result<()> {
+    copy(from, to, Modes::Transfer, observer)
+}
+
+/// A file that receives a transfer: created with the permission bits of `mode` under
+/// the umask, or truncated keeping its own mode.
+pub(crate) fn create_copy(path: &Path, mode: u32) -> Result<File> {
+    fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(mode & 0o777)
+        .open(path)
+        .map_err(|e| fs_error("create", path, e))
+}
+
+/// Copies a file or a directory tree; `to` is the destination itself.
+fn copy(from: &Path, to: &Path, modes: Modes, observer: Observer) -> Result<()> {
     let m = fs::symlink_metadata(from).map_err(|e| fs_error("copy", from, e))?;
     if m.is_dir() {
-        fs::create_dir_all(to).map_err(|e| fs_error("create", to, e))?;
-        let entries = fs::read_dir(from).map_err(|e| fs_error("list", from, e))?;
-        for entry in entries {
-            let entry = entry.map_err(|e| fs_error("list", from, e))?;
-            copy_tree(&entry.path(), &to.join(entry.file_name()), observer)?;
-        }
-        fs::set_permissions(to, m.permissions()).map_err(|e| fs_error("set permissions of", to, e))
+        copy_dir(from, to, &m, modes, observer)
     } else if m.file_type().is_symlink() {
         let target = fs::read_link(from).map_err(|e| fs_error("read link", from, e))?;
         let _ = fs::remove_file(to);
         std::os::unix::fs::symlink(target, to).map_err(|e| fs_error("create link", to, e))
     } else {
         let mut src = File::open(from).map_err(|e| fs_error("copy", from, e))?;
-        let mut dst = File::create(to).map_err(|e| fs_error("copy to", to, e))?;
+        let mut dst = match modes {
+            Modes::Keep => File::create(to).map_err(|e| fs_error("copy to", to, e))?,
+            Modes::Transfer => create_copy(to, m.mode())?,
+        };
         progress::copy(&mut src, &mut dst, from, Some(m.len()), observer)
             .map_err(|e| fs_error("copy", from, e))?;
-        fs::set_permissions(to, m.permissions()).map_err(|e| fs_error("set permissions of", to, e))
+        match modes {
+            Modes::Keep => set_mode(to, m.mode()),
+            Modes::Transfer => Ok(()),
+        }
     }
+}
+
+/// A directory and what is in it. A transfer's new directory is made with the owner's
+/// bits added, so that it can be filled, and loses those the source lacks at the end.
+fn copy_dir(
+    from: &Path,
+    to: &Path,
+    m: &fs::Metadata,
+    modes: Modes,
+    observer: Observer,
+) -> Result<()> {
+    let created = match modes {
+        Modes::Keep => {
+            fs::create_dir_all(to).map_err(|e| fs_error("create", to, e))?;
+            false
+        }
+        Modes::Transfer => make_dir(to, m.mode())?,
+    };
+    let entries = fs::read_dir(from).map_err(|e| fs_error("list", from, e))?;
+    for entry in entries {
+        let entry = entry.map_err(|e| fs_error("list", from, e))?;
+        copy(&entry.path(), &to.join(entry.file_name()), modes, observer)?;
+    }
+    let lacking = 0o700 & !m.mode();
+    match modes {
+        Modes::Keep => set_mode(to, m.mode()),
+        Modes::Transfer if created && lacking != 0 => {
+            let now = fs::metadata(to).map_err(|e| fs_error("stat", to, e))?;
+            // A set-group-ID bit here was inherited from the parent: it stays, as with
+            // `mkdir`.
+            set_mode(to, now.mode() & 0o7777 & !lacking)
+        }
+        Modes::Transfer => Ok(()),
+    }
+}
+
+/// Makes `dir` (its parents too) for a transfer of a directory of `mode`: whether it is
+/// new.
+fn make_dir(dir: &Path, mode: u32) -> Result<bool> {
+    if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
+        fs::create_dir_all(parent).map_err(|e| fs_error("create", parent, e))?;
+    }
+    match fs::DirBuilder::new().mode(mode & 0o777 | 0o700).create(dir) {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists && dir.is_dir() => Ok(false),
+        Err(e) => Err(fs_error("create", dir, e)),
+    }
+}
+
+fn set_mode(path: &Path, mode: u32) -> Result<()> {
+    fs::set_permissions(path, fs::Permissions::from_mode(mode))
+        .map_err(|e| fs_error("set permissions of", path, e))
 }

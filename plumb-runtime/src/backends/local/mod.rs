@@ -14,7 +14,7 @@
 
 mod files;
 
-pub(crate) use files::fs_error;
+pub(crate) use files::{create_copy, fs_error};
 mod spawn;
 mod sudo;
 mod tree;

@@ -49,6 +49,22 @@ fn classify(stderr: &str) -> ErrorKind {
 }
 
 impl Remote {
+    /// A file that receives an upload: created with the permission bits of `mode` under
+    /// the host's umask (never a set-ID or sticky bit), or truncated keeping its mode.
+    pub(super) fn create_copy(&self, path: &Path, mode: u32) -> Result<Box<dyn WriteFile>> {
+        let path = self.resolve(path);
+        let shell = ShellFs(self);
+        match self.conn.sftp() {
+            Some(sftp) => SftpFs {
+                sftp: &sftp,
+                machine: Machine::name(self),
+                shell: &shell,
+            }
+            .create_copy(&path, mode),
+            None => shell.create_copy(&path, mode),
+        }
+    }
+
     /// Runs `f` with the files of this host: SFTP when the server has it.
     fn with_fs<T>(&self, f: impl FnOnce(&dyn Fs) -> Result<T>) -> Result<T> {
         let shell = ShellFs(self);
@@ -155,8 +171,41 @@ impl ShellFs<'_> {
         self.run(what, from, &script, &[])
     }
 
+    /// Removes the directory tree at `path` with the host's `rm -rf`: `false` when that
+    /// could not run (no `rm` on the `PATH`, a login shell that refuses commands, an
+    /// account that only serves SFTP), an error when it ran and failed.
+    ///
+    /// Why `rm` over SFTP's own walk: SFTP names every file by its path, so a directory
+    /// of the tree that another user swaps for a symlink between our listing it and our
+    /// removing its entries makes a walk remove files outside the tree (the race of
+    /// CVE-2022-21658). GNU's and the BSDs' `rm` walk with descriptors (`openat`, `fts`)
+    /// and check each directory they enter; BusyBox's walks by path, no worse than SFTP.
+    pub(super) fn remove_tree(&self, path: &Path) -> Result<bool> {
+        const RAN: &[u8] = b"plumb-rm\n";
+        let script = [
+            b"p=".as_slice(),
+            &quote(path),
+            b"; command -v rm >/dev/null 2>&1 || exit 127; echo plumb-rm; exec rm -rf -- \"$p\"",
+        ]
+        .concat();
+        let out = self.0.run_script(&script, &[])?;
+        if !out.stdout.windows(RAN.len()).any(|w| w == RAN) {
+            return Ok(false);
+        }
+        if out.code != 0 {
+            let e = remote_error(Machine::name(self.0), &out.stderr, out.code);
+            return Err(path_error(e, "remove", path));
+        }
+        Ok(true)
+    }
+
     /// A command streaming the file to or from us.
     fn spawn(&self, script: &str, path: &Path) -> Result<Handle> {
+        self.spawn_with(script, path, OsStr::new(""))
+    }
+
+    /// The same with `$2` set to `arg`.
+    fn spawn_with(&self, script: &str, path: &Path, arg: &OsStr) -> Result<Handle> {
         cmd(
             "sh",
             [
@@ -164,10 +213,27 @@ impl ShellFs<'_> {
                 OsStr::new(script),
                 OsStr::new("sh"),
                 path.as_os_str(),
+                arg,
             ],
         )
         .on(self.0)
         .spawn()
+    }
+
+    /// [`Remote::create_copy`] as a script: a new file is written, then given the bits
+    /// of `mode` that the umask lets through (the shell's arithmetic reads both octal).
+    fn create_copy(&self, path: &Path, mode: u32) -> Result<Box<dyn WriteFile>> {
+        let script = "if [ -e \"$1\" ] || [ -L \"$1\" ]; then exec cat > \"$1\"; fi; \
+                      cat > \"$1\" || exit; \
+                      exec chmod -- \"$(printf %o $(( 0$2 & ~0$(umask) )))\" \"$1\"";
+        let mode = format!("{:o}", mode & 0o777);
+        let mut handle = self.spawn_with(script, path, OsStr::new(&mode))?;
+        let input = handle.take_stdin();
+        Ok(Box::new(ShellWriter {
+            handle,
+            input,
+            path: path.to_path_buf(),
+        }))
     }
 }
 

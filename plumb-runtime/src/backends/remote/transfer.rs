@@ -1,5 +1,11 @@
 //! `which` and transfers: a file streamed through the machine's files (SFTP, else `cat`),
 //! a tree as one `tar` stream, both with progress.
+//!
+//! Modes as `cp` without `-p` (see `backends/local/files.rs`): what a transfer creates
+//! gets the source's permission bits under the receiving side's umask, never a set-ID
+//! or sticky bit, nor the source's owner; what was there keeps its mode. `tar` extracts
+//! with `-o --no-same-permissions` (GNU, BSD and BusyBox `tar` all take both), which
+//! root's `tar` needs too: by default it restores owners and every mode bit.
 
 use std::ffi::OsStr;
 use std::fs::File;
@@ -7,7 +13,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use super::Remote;
-use crate::backends::local::fs_error;
+use crate::backends::local::{create_copy, fs_error};
 use crate::error::{Error, ErrorKind};
 use crate::machine::fs::Fs;
 use crate::machine::Machine;
@@ -33,7 +39,7 @@ pub(super) fn which(m: &Remote, program: &str) -> Result<PathBuf> {
 }
 
 /// Copies a local file or tree to `remote`: a file streamed into the remote one (SFTP, or
-/// `cat` without it) keeping its mode, a tree as one `tar` stream.
+/// `cat` without it), a tree as one `tar` stream.
 pub(super) fn upload(m: &Remote, local: &Path, remote: &Path, observer: Observer) -> Result<()> {
     let meta = std::fs::metadata(local).map_err(|e| fs_error("read", local, e))?;
     if meta.is_dir() {
@@ -44,18 +50,17 @@ pub(super) fn upload(m: &Remote, local: &Path, remote: &Path, observer: Observer
         )
         .on(&crate::local())
         .spawn()?;
-        let script = "mkdir -p \"$1\" && exec tar -C \"$1\" -xf -";
+        let script = "mkdir -p \"$1\" && exec tar -C \"$1\" -o --no-same-permissions -xf -";
         let to = cmd("sh", [os("-c"), os(script), os("sh"), remote.as_os_str()])
             .on(m)
             .spawn()?;
         return pump(from, to, local, Some(total), observer);
     }
     let mut src = File::open(local).map_err(|e| fs_error("read", local, e))?;
-    let mut dst = m.create(remote, false)?;
+    let mut dst = m.create_copy(remote, meta.permissions().mode())?;
     progress::copy(&mut src, &mut dst, local, Some(meta.len()), observer)
         .map_err(|e| Error::from_stream(Machine::name(m), "write", remote, e))?;
-    dst.finish()?;
-    m.set_permissions(remote, meta.permissions().mode() & 0o7777)
+    dst.finish()
 }
 
 /// Copies a remote file or tree to `local`, streamed the same ways.
@@ -75,17 +80,26 @@ pub(super) fn download(m: &Remote, remote: &Path, local: &Path, observer: Observ
         )
         .on(m)
         .spawn()?;
-        let to = cmd("tar", [os("-C"), local.as_os_str(), os("-xf"), os("-")])
-            .on(&crate::local())
-            .spawn()?;
+        let to = cmd(
+            "tar",
+            [
+                os("-C"),
+                local.as_os_str(),
+                os("-o"),
+                os("--no-same-permissions"),
+                os("-xf"),
+                os("-"),
+            ],
+        )
+        .on(&crate::local())
+        .spawn()?;
         return pump(from, to, remote, None, observer);
     }
     let mut src = m.open(remote)?;
-    let mut dst = File::create(local).map_err(|e| fs_error("create", local, e))?;
+    let mut dst = create_copy(local, meta.mode())?;
     progress::copy(&mut src, &mut dst, remote, Some(meta.len()), observer)
-        .map_err(|e| Error::from_stream(Machine::name(m), "read", remote, e))?;
-    let mode = std::fs::Permissions::from_mode(meta.mode());
-    std::fs::set_permissions(local, mode).map_err(|e| fs_error("set permissions of", local, e))
+        .map_err(|e| Error::from_stream(Machine::name(m), "read", remote, e))
+        .map(drop)
 }
 
 /// Streams `from`'s stdout into `to`'s stdin, counting. A failure of `to` (which makes

@@ -92,7 +92,15 @@ impl SftpReader {
         }
         let data = Fields(&reply.body)
             .bytes()
-            .ok_or_else(|| Failed::Lost("a short SFTP DATA reply".into()))?;
+            .map_err(|bad| reply.malformed(bad))?;
+        if data.len() > len as usize {
+            // Taken, it would shift every later byte; and the next request, sent after
+            // it, would be answered the same way without end.
+            return Err(Failed::Protocol(format!(
+                "a DATA reply of {} bytes where {len} were asked",
+                data.len()
+            )));
+        }
         let n = data.len() as u32;
         if n == 0 {
             self.stop();
@@ -162,7 +170,17 @@ impl SftpWriter {
     ) -> std::result::Result<Self, Failed> {
         use super::wire::open::{APPEND, CREAT, TRUNC, WRITE};
         let flags = WRITE | CREAT | if append { APPEND } else { TRUNC };
-        let handle = sftp.open(&name.path, flags, &Attrs::default())?;
+        SftpWriter::open(sftp, name, flags, &Attrs::default())
+    }
+
+    /// Opens the file with `flags`, creating it with `attrs` if they say so.
+    pub(crate) fn open(
+        sftp: Arc<Sftp>,
+        name: Named,
+        flags: u32,
+        attrs: &Attrs,
+    ) -> std::result::Result<Self, Failed> {
+        let handle = sftp.open(&name.path, flags, attrs)?;
         Ok(SftpWriter {
             sftp,
             handle,

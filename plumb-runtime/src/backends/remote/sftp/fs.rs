@@ -11,6 +11,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use super::files::{Named, SftpReader, SftpWriter};
 use super::wire::{fx, fxp, open, Attrs};
 use super::{Failed, Pending, Sftp};
+use crate::backends::remote::files::ShellFs;
 use crate::error::{Error, ErrorKind};
 use crate::machine::fs::{sorted, temp_name, Fs, Metadata, WriteFile};
 use crate::Result;
@@ -19,8 +20,8 @@ use crate::Result;
 pub(crate) struct SftpFs<'a> {
     pub(crate) sftp: &'a Arc<Sftp>,
     pub(crate) machine: &'a str,
-    /// For what SFTP cannot do.
-    pub(crate) shell: &'a dyn Fs,
+    /// For what SFTP cannot do, or not safely.
+    pub(crate) shell: &'a ShellFs<'a>,
 }
 
 fn bytes(path: &Path) -> &[u8] {
@@ -38,6 +39,17 @@ impl SftpFs<'_> {
     /// Names the machine, the operation and the path in a failure.
     fn fail<'p>(&'p self, what: &'p str, path: &'p Path) -> impl FnOnce(Failed) -> Error + 'p {
         move |f| f.error(self.machine, what, bytes(path))
+    }
+
+    /// A file that receives an upload: OpenSSH's server opens it with the permission
+    /// bits of `mode`, which its umask narrows for a new file and an existing one
+    /// ignores (the `sftp` client's `put` without `-p` relies on the same).
+    pub(crate) fn create_copy(&self, path: &Path, mode: u32) -> Result<Box<dyn WriteFile>> {
+        let flags = open::WRITE | open::CREAT | open::TRUNC;
+        let attrs = Attrs::mode(mode & 0o777);
+        let w = SftpWriter::open(self.sftp.clone(), self.named(path), flags, &attrs)
+            .map_err(self.fail("write", path))?;
+        Ok(Box::new(w))
     }
 
     fn write_all(&self, path: &Path, data: &[u8], append: bool) -> Result<()> {
@@ -72,8 +84,15 @@ impl SftpFs<'_> {
         }
     }
 
-    /// Removes `path` and what is below it: each directory's files with one window of
-    /// requests, then its subdirectories, then itself.
+    /// Removes `path` (whose attributes, not followed, are `attrs`) and what is below
+    /// it: each directory's files with one window of requests, then its subdirectories,
+    /// then itself. Where the host has no `rm` (see [`ShellFs::remove_tree`]).
+    ///
+    /// A symlink is never followed: REMOVE takes the link itself, and a subdirectory is
+    /// entered only if an LSTAT right before says it is one (a listing's attributes may
+    /// describe a link's target: servers other than OpenSSH's stat what they list). What
+    /// stays is the race of a path: a directory swapped for a link between that LSTAT and
+    /// the requests on its entries; SFTP has no `openat` to close it.
     fn remove_tree(&self, path: &[u8], attrs: &Attrs) -> std::result::Result<(), Failed> {
         if !metadata(attrs).is_dir() {
             return self.sftp.call_ok(fxp::REMOVE, |r| r.bytes(path));
@@ -88,8 +107,10 @@ impl SftpFs<'_> {
         for p in removals {
             super::expect_ok(p.wait())?;
         }
-        for (name, a) in entries.iter().filter(|(_, a)| metadata(a).is_dir()) {
-            self.remove_tree(&child(name), a)?;
+        for (name, _) in entries.iter().filter(|(_, a)| metadata(a).is_dir()) {
+            let path = child(name);
+            let now = self.sftp.stat(&path, false)?;
+            self.remove_tree(&path, &now)?;
         }
         self.sftp.call_ok(fxp::RMDIR, |r| r.bytes(path))
     }
@@ -158,11 +179,16 @@ impl Fs for SftpFs<'_> {
         self.mkdir_all(path).map_err(self.fail("create", path))
     }
 
+    /// A file or a link in one request; a tree with the host's `rm` where it can run,
+    /// else walked over SFTP (see [`SftpFs::remove_tree`] for why).
     fn remove(&self, path: &Path) -> Result<()> {
         let a = self
             .sftp
             .stat(bytes(path), false)
             .map_err(self.fail("remove", path))?;
+        if metadata(&a).is_dir() && self.shell.remove_tree(path)? {
+            return Ok(());
+        }
         self.remove_tree(bytes(path), &a)
             .map_err(self.fail("remove", path))
     }

@@ -11,9 +11,15 @@
 //!
 //! Ours rather than libssh2's `sftp.c`: that one keeps one operation of each kind per
 //! handle (no two threads statting at once), and only `Ssh2Machine` could use it.
+//!
+//! Nothing a server says is trusted to be small: `wire` bounds each packet and field,
+//! `listing` a directory listing, and a reply that breaks a bound fails its call with a
+//! `Protocol` error. A packet of a wrong length breaks the stream itself: the session is
+//! then lost for every call, its subsystem let go of, and the next call starts another.
 
 mod files;
 pub(crate) mod fs;
+mod listing;
 pub(crate) mod wire;
 
 use std::collections::HashMap;
@@ -22,18 +28,21 @@ use std::sync::mpsc::{self, Receiver, SyncSender};
 use std::sync::{Arc, Mutex};
 use std::thread;
 
-use self::wire::{fx, fxp, Attrs, Fields, Packet};
+use self::listing::Listing;
+use self::wire::{fx, fxp, Attrs, Bad, Fields, Packet, MAX_PACKET};
 use super::transport::{Child, Transport};
 use crate::error::{Error, ErrorKind};
 use crate::model::job::Stdio;
 use crate::Result;
 
 /// Why a request failed.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub(crate) enum Failed {
     /// The server answered with this status code and message.
     Status(u32, String),
-    /// The server broke the protocol, or the connection ended.
+    /// The server's reply broke the protocol or one of our bounds: what it did.
+    Protocol(String),
+    /// The connection ended.
     Lost(String),
 }
 
@@ -46,6 +55,10 @@ impl Failed {
             Failed::Status(fx::PERMISSION_DENIED, m) => (ErrorKind::PermissionDenied, m),
             Failed::Status(fx::OP_UNSUPPORTED, m) => (ErrorKind::Protocol, m),
             Failed::Status(_, m) => (ErrorKind::Io, m),
+            Failed::Protocol(m) => (
+                ErrorKind::Protocol,
+                format!("the SFTP server broke the protocol: {m}"),
+            ),
             Failed::Lost(m) => (ErrorKind::Connect, m),
         };
         Error::new(kind, machine, format!("cannot {what} `{path}`: {why}"))
@@ -77,7 +90,7 @@ struct Waiting {
     next_id: u32,
     callers: HashMap<u32, SyncSender<Answer>>,
     /// Set once the reply stream ended: why.
-    lost: Option<String>,
+    lost: Option<Failed>,
 }
 
 /// One SFTP session, shared by every thread of a machine.
@@ -132,7 +145,7 @@ impl Sftp {
         let id = {
             let mut w = self.waiting.lock().unwrap();
             if let Some(why) = &w.lost {
-                let _ = tx.send(Err(Failed::Lost(why.clone())));
+                let _ = tx.send(Err(why.clone()));
                 return Pending(rx);
             }
             let id = w.next_id;
@@ -179,7 +192,7 @@ impl Sftp {
         attrs: &Attrs,
     ) -> std::result::Result<Vec<u8>, Failed> {
         let reply = self.call(fxp::OPEN, |p| p.bytes(path).u32(flags).attrs(attrs))?;
-        reply.expect(fxp::HANDLE, |f| f.bytes().map(<[u8]>::to_vec))
+        reply.expect(fxp::HANDLE, Fields::handle)
     }
 
     /// Closes a handle, waiting for the answer even where it does not matter (a read):
@@ -188,19 +201,21 @@ impl Sftp {
         self.call_ok(fxp::CLOSE, |p| p.bytes(handle))
     }
 
-    /// The entries of a directory (not `.` and `..`) with their attributes (not followed).
+    /// The entries of a directory (not `.` and `..`) with their attributes (not followed
+    /// by OpenSSH's server; other servers may follow symlinks), within the bounds of
+    /// [`listing`].
     pub(crate) fn read_dir(
         &self,
         path: &[u8],
     ) -> std::result::Result<Vec<(Vec<u8>, Attrs)>, Failed> {
         let reply = self.call(fxp::OPENDIR, |p| p.bytes(path))?;
-        let handle = reply.expect(fxp::HANDLE, |f| f.bytes().map(<[u8]>::to_vec))?;
-        let mut entries = Vec::new();
+        let handle = reply.expect(fxp::HANDLE, Fields::handle)?;
+        let mut listing = Listing::new();
         let result = loop {
             match self.call(fxp::READDIR, |p| p.bytes(&handle)) {
                 Ok(reply) if reply.kind == fxp::NAME => {
-                    if let Err(e) = names(&reply.body, &mut entries) {
-                        break Err(e);
+                    if let Err(bad) = listing.add(&reply.body) {
+                        break Err(reply.malformed(bad));
                     }
                 }
                 Ok(reply) => match reply.status() {
@@ -210,8 +225,10 @@ impl Sftp {
                 Err(e) => break Err(e),
             }
         };
+        // Released before the close waits: a hostile listing may be large.
+        let entries = result.map(|()| listing.into_entries());
         let closed = self.close(&handle);
-        result.and(closed).map(|()| entries)
+        entries.and_then(|e| closed.map(|()| e))
     }
 
     pub(crate) fn rename(&self, from: &[u8], to: &[u8]) -> std::result::Result<(), Failed> {
@@ -230,64 +247,67 @@ impl Sftp {
         self.call_ok(fxp::SYMLINK, |p| p.bytes(target).bytes(link))
     }
 
+    /// The target of a symlink: the one name of a NAME reply.
     pub(crate) fn read_link(&self, path: &[u8]) -> std::result::Result<Vec<u8>, Failed> {
         let reply = self.call(fxp::READLINK, |p| p.bytes(path))?;
-        let mut entries = Vec::new();
-        if reply.kind != fxp::NAME {
-            return Err(reply.unexpected());
+        let names = reply.expect(fxp::NAME, Fields::names)?;
+        match names[..] {
+            [(target, _)] => Ok(target.to_vec()),
+            _ => Err(Failed::Protocol(format!(
+                "a READLINK reply of {} names",
+                names.len()
+            ))),
         }
-        names(&reply.body, &mut entries)?;
-        entries
-            .pop()
-            .map(|(name, _)| name)
-            .ok_or_else(|| Failed::Lost("an empty READLINK reply".into()))
     }
 }
 
-/// Sends INIT and reads VERSION: the server's extensions, `None` if the stream ended.
+/// Sends INIT and reads VERSION: the server's extensions, `None` if the stream ended or
+/// the server speaks no SFTP we know.
 fn handshake(requests: &mut impl Write, replies: &mut impl Read) -> Option<Vec<String>> {
     requests.write_all(&Packet::init()).ok()?;
     let packet = read_packet(replies).ok()??;
     let (&kind, rest) = packet.split_first()?;
     let mut f = Fields(rest);
-    if kind != fxp::VERSION || f.u32()? < 3 {
+    if kind != fxp::VERSION || f.u32().ok()? < 3 {
         return None;
     }
     let mut extensions = Vec::new();
-    while let Some(name) = f.bytes() {
+    while let Ok(name) = f.bytes() {
         extensions.push(String::from_utf8_lossy(name).into_owned());
-        f.bytes()?;
+        f.bytes().ok()?;
     }
     Some(extensions)
 }
 
-/// One packet (type and fields), `None` at the end of the stream.
-fn read_packet(r: &mut impl Read) -> std::io::Result<Option<Vec<u8>>> {
+/// One packet (type and fields), `None` at the end of the stream. Its length is checked
+/// before anything is allocated; every packet has a type and a request id or version.
+fn read_packet(r: &mut impl Read) -> std::result::Result<Option<Vec<u8>>, Failed> {
+    let broke = |e: std::io::Error| Failed::Lost(format!("the SFTP session broke: {e}"));
     let mut len = [0; 4];
     match r.read_exact(&mut len) {
         Ok(()) => {}
         Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(None),
-        Err(e) => return Err(e),
+        Err(e) => return Err(broke(e)),
     }
     let len = u32::from_be_bytes(len) as usize;
-    // OpenSSH's limit is 256 KiB; more is a broken stream, not a reason to allocate.
-    if !(5..=4 << 20).contains(&len) {
-        return Err(std::io::Error::other(format!("a packet of {len} bytes")));
+    if !(5..=MAX_PACKET).contains(&len) {
+        return Err(Failed::Protocol(format!(
+            "a packet of {len} bytes (at least 5, at most {MAX_PACKET})"
+        )));
     }
     let mut packet = vec![0; len];
-    r.read_exact(&mut packet)?;
+    r.read_exact(&mut packet).map_err(broke)?;
     Ok(Some(packet))
 }
 
 /// The reader thread: hands each reply to the caller waiting for its id. When the
-/// stream ends, every caller, now and later, gets `Lost`.
+/// stream ends or breaks, every caller, now and later, gets why.
 fn read_replies(mut replies: os_pipe::PipeReader, waiting: &Mutex<Waiting>, child: Box<dyn Child>) {
     let why = loop {
         let packet = match read_packet(&mut replies) {
-            Ok(Some(p)) if p.len() >= 5 => p,
-            Ok(Some(_)) => break "a reply without an id".to_string(),
-            Ok(None) => break "the SFTP session ended".to_string(),
-            Err(e) => break format!("the SFTP session broke: {e}"),
+            Ok(Some(p)) => p,
+            Ok(None) => break Failed::Lost("the SFTP session ended".to_string()),
+            Err(e) => break e,
         };
         let id = u32::from_be_bytes([packet[1], packet[2], packet[3], packet[4]]);
         let caller = waiting.lock().unwrap().callers.remove(&id);
@@ -306,7 +326,13 @@ fn read_replies(mut replies: os_pipe::PipeReader, waiting: &Mutex<Waiting>, chil
         std::mem::take(&mut w.callers)
     };
     for tx in callers.into_values() {
-        let _ = tx.send(Err(Failed::Lost(why.clone())));
+        let _ = tx.send(Err(why.clone()));
+    }
+    // A server that broke the stream may go on writing: nobody reads it any more, and
+    // the subsystem is let go of rather than waited for.
+    drop(replies);
+    if matches!(why, Failed::Protocol(_)) {
+        child.kill();
     }
     let _ = child.wait();
 }
@@ -318,9 +344,8 @@ impl Reply {
             return None;
         }
         let mut f = Fields(&self.body);
-        let code = f.u32()?;
-        let message = f.bytes().map(String::from_utf8_lossy).unwrap_or_default();
-        Some((code, message.into_owned()))
+        let code = f.u32().ok()?;
+        Some((code, f.message()))
     }
 
     /// A failure for a reply other than the one expected: the server's status, or a
@@ -328,20 +353,25 @@ impl Reply {
     fn unexpected(&self) -> Failed {
         match self.status() {
             Some((code, message)) => Failed::Status(code, message),
-            None => Failed::Lost(format!("an unexpected SFTP reply of type {}", self.kind)),
+            None => Failed::Protocol(format!("{} out of place", fxp::reply(self.kind))),
         }
     }
 
     /// Reads a reply of type `kind` with `read`.
-    fn expect<T>(
-        &self,
+    fn expect<'a, T>(
+        &'a self,
         kind: u8,
-        read: impl FnOnce(&mut Fields) -> Option<T>,
+        read: impl FnOnce(&mut Fields<'a>) -> std::result::Result<T, Bad>,
     ) -> std::result::Result<T, Failed> {
         if self.kind != kind {
             return Err(self.unexpected());
         }
-        read(&mut Fields(&self.body)).ok_or_else(|| Failed::Lost("a short SFTP reply".into()))
+        read(&mut Fields(&self.body)).map_err(|bad| self.malformed(bad))
+    }
+
+    /// The failure for a reply of the right type whose fields are wrong.
+    fn malformed(&self, bad: Bad) -> Failed {
+        Failed::Protocol(format!("{}: {bad}", fxp::reply(self.kind)))
     }
 }
 
@@ -352,19 +382,4 @@ fn expect_ok(answer: Answer) -> std::result::Result<(), Failed> {
         Some((fx::OK, _)) => Ok(()),
         _ => Err(reply.unexpected()),
     }
-}
-
-/// The names of a NAME reply, with their attributes; `.` and `..` left out.
-fn names(body: &[u8], out: &mut Vec<(Vec<u8>, Attrs)>) -> std::result::Result<(), Failed> {
-    let short = || Failed::Lost("a short SFTP NAME reply".into());
-    let mut f = Fields(body);
-    for _ in 0..f.u32().ok_or_else(short)? {
-        let name = f.bytes().ok_or_else(short)?;
-        f.bytes().ok_or_else(short)?; // the `ls -l` line, for humans
-        let attrs = f.attrs().ok_or_else(short)?;
-        if name != b"." && name != b".." {
-            out.push((name.to_vec(), attrs));
-        }
-    }
-    Ok(())
 }

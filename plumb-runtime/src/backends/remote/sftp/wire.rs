@@ -1,5 +1,20 @@
 //! SFTP version 3 on the wire (draft-ietf-secsh-filexfer-02, as OpenSSH speaks it):
 //! building request packets and reading replies. No I/O here.
+//!
+//! A reply is the server's word, and a broken or hostile server's word is no reason to
+//! allocate: every length and count a reply declares is checked against what its packet
+//! holds before anything is taken, and a reply that breaks a bound is a `Protocol` error
+//! that says which. The bounds, generous for every real server:
+//!
+//! - a packet: [`MAX_PACKET`], 256 KiB, OpenSSH's own limit, which its `sftp` client
+//!   enforces too, so any server that works with `sftp` fits;
+//! - a string: what is left of its packet; a handle: 256 bytes, the draft's limit
+//!   (OpenSSH's handles are 4);
+//! - a count (names in a NAME reply, extensions of attributes): no more items than the
+//!   rest of the packet could hold at their smallest;
+//! - a status message: shown up to 1 KiB;
+//! - a directory listing across READDIR rounds: see [`super::listing`]; a READ reply: no
+//!   longer than asked (see `files.rs`).
 
 /// Packet types.
 pub(crate) mod fxp {
@@ -26,6 +41,19 @@ pub(crate) mod fxp {
     pub(crate) const NAME: u8 = 104;
     pub(crate) const ATTRS: u8 = 105;
     pub(crate) const EXTENDED: u8 = 200;
+
+    /// A reply of type `kind`, in words for errors: `a NAME reply`.
+    pub(crate) fn reply(kind: u8) -> String {
+        match kind {
+            VERSION => "a VERSION reply".into(),
+            STATUS => "a STATUS reply".into(),
+            HANDLE => "a HANDLE reply".into(),
+            DATA => "a DATA reply".into(),
+            NAME => "a NAME reply".into(),
+            ATTRS => "an ATTRS reply".into(),
+            other => format!("a reply of type {other}"),
+        }
+    }
 }
 
 /// Status codes.
@@ -134,33 +162,88 @@ impl Packet {
     }
 }
 
-/// Reads the fields of a reply; `None` when the packet is too short (a protocol error).
+/// OpenSSH's limit on a packet (`SFTP_MAX_MSG_LENGTH`): its length field excluded.
+pub(crate) const MAX_PACKET: usize = 256 * 1024;
+/// The draft's limit on a handle.
+const MAX_HANDLE: usize = 256;
+/// How much of a status message an error shows.
+const MAX_MESSAGE: usize = 1024;
+/// The smallest entry of a NAME reply: two empty strings and attributes without fields.
+const MIN_NAME_ENTRY: usize = 12;
+/// The smallest extension of attributes: two empty strings.
+const MIN_EXTENSION: usize = 8;
+
+/// What is wrong with a reply, for a `Protocol` error.
+pub(crate) type Bad = String;
+
+/// Reads the fields of a reply, each checked against what the packet holds.
 pub(crate) struct Fields<'a>(pub(crate) &'a [u8]);
 
 impl<'a> Fields<'a> {
-    pub(crate) fn u32(&mut self) -> Option<u32> {
-        let (head, rest) = self.0.split_first_chunk::<4>()?;
-        self.0 = rest;
-        Some(u32::from_be_bytes(*head))
+    fn short(&self, what: &str) -> Bad {
+        format!("{what} past the end of the packet")
     }
 
-    pub(crate) fn u64(&mut self) -> Option<u64> {
-        let (head, rest) = self.0.split_first_chunk::<8>()?;
+    pub(crate) fn u32(&mut self) -> Result<u32, Bad> {
+        let (head, rest) = self
+            .0
+            .split_first_chunk::<4>()
+            .ok_or_else(|| self.short("a number"))?;
         self.0 = rest;
-        Some(u64::from_be_bytes(*head))
+        Ok(u32::from_be_bytes(*head))
     }
 
-    pub(crate) fn bytes(&mut self) -> Option<&'a [u8]> {
+    pub(crate) fn u64(&mut self) -> Result<u64, Bad> {
+        let (head, rest) = self
+            .0
+            .split_first_chunk::<8>()
+            .ok_or_else(|| self.short("a number"))?;
+        self.0 = rest;
+        Ok(u64::from_be_bytes(*head))
+    }
+
+    /// A length-prefixed string, borrowed from the packet.
+    pub(crate) fn bytes(&mut self) -> Result<&'a [u8], Bad> {
         let len = self.u32()? as usize;
         if self.0.len() < len {
-            return None;
+            return Err(format!(
+                "a string of {len} bytes where {} are left",
+                self.0.len()
+            ));
         }
         let (head, rest) = self.0.split_at(len);
         self.0 = rest;
-        Some(head)
+        Ok(head)
     }
 
-    pub(crate) fn attrs(&mut self) -> Option<Attrs> {
+    /// The handle of a HANDLE reply.
+    pub(crate) fn handle(&mut self) -> Result<Vec<u8>, Bad> {
+        let h = self.bytes()?;
+        if h.len() > MAX_HANDLE {
+            return Err(format!(
+                "a handle of {} bytes (at most {MAX_HANDLE})",
+                h.len()
+            ));
+        }
+        Ok(h.to_vec())
+    }
+
+    /// A status message, cut to what an error shows.
+    pub(crate) fn message(&mut self) -> String {
+        let m = self.bytes().unwrap_or_default();
+        String::from_utf8_lossy(&m[..m.len().min(MAX_MESSAGE)]).into_owned()
+    }
+
+    /// A count of `what`, each at least `min` bytes: no more than the rest could hold.
+    fn count(&mut self, min: usize, what: &str) -> Result<u32, Bad> {
+        let n = self.u32()?;
+        if n as usize > self.0.len() / min {
+            return Err(format!("{n} {what} in {} bytes", self.0.len()));
+        }
+        Ok(n)
+    }
+
+    pub(crate) fn attrs(&mut self) -> Result<Attrs, Bad> {
         let flags = self.u32()?;
         let mut a = Attrs::default();
         if flags & ATTR_SIZE != 0 {
@@ -176,12 +259,24 @@ impl<'a> Fields<'a> {
             a.times = Some((self.u32()?, self.u32()?));
         }
         if flags & ATTR_EXTENDED != 0 {
-            for _ in 0..self.u32()? {
+            for _ in 0..self.count(MIN_EXTENSION, "extensions of attributes")? {
                 self.bytes()?;
                 self.bytes()?;
             }
         }
-        Some(a)
+        Ok(a)
+    }
+
+    /// The entries of a NAME reply, `.` and `..` included, borrowed from the packet.
+    pub(crate) fn names(&mut self) -> Result<Vec<(&'a [u8], Attrs)>, Bad> {
+        let n = self.count(MIN_NAME_ENTRY, "names")?;
+        let mut names = Vec::new();
+        for _ in 0..n {
+            let name = self.bytes()?;
+            self.bytes()?; // the `ls -l` line, for humans
+            names.push((name, self.attrs()?));
+        }
+        Ok(names)
     }
 }
 
@@ -203,15 +298,59 @@ mod tests {
             p.len() - 4
         );
         let mut f = Fields(&p[9..]);
-        assert_eq!(f.attrs(), Some(a));
+        assert_eq!(f.attrs(), Ok(a));
         assert!(f.0.is_empty());
     }
 
     #[test]
-    fn short_packets_are_none() {
+    fn short_packets_are_refused() {
         let p = Packet::new(fxp::NAME, 1).bytes(b"name").finish();
-        assert_eq!(Fields(&p[9..p.len() - 1]).bytes(), None);
+        let e = Fields(&p[9..p.len() - 1]).bytes().unwrap_err();
+        assert_eq!(e, "a string of 4 bytes where 3 are left");
         // Says a size follows, and none does.
-        assert_eq!(Fields(&[0, 0, 0, 1]).attrs(), None);
+        assert!(Fields(&[0, 0, 0, 1]).attrs().is_err());
+    }
+
+    #[test]
+    fn counts_are_checked_against_the_packet_before_anything_is_taken() {
+        let p = Packet::new(fxp::NAME, 1).u32(1 << 31).bytes(b"a").finish();
+        let e = Fields(&p[9..]).names().unwrap_err();
+        assert_eq!(e, "2147483648 names in 5 bytes");
+        let p = Packet::new(fxp::ATTRS, 1)
+            .u32(ATTR_EXTENDED)
+            .u32(u32::MAX)
+            .finish();
+        let e = Fields(&p[9..]).attrs().unwrap_err();
+        assert_eq!(e, "4294967295 extensions of attributes in 0 bytes");
+    }
+
+    #[test]
+    fn handles_are_bounded() {
+        let p = Packet::new(fxp::HANDLE, 1).bytes(&[7; 256]).finish();
+        assert_eq!(Fields(&p[9..]).handle().unwrap().len(), 256);
+        let p = Packet::new(fxp::HANDLE, 1).bytes(&[7; 257]).finish();
+        let e = Fields(&p[9..]).handle().unwrap_err();
+        assert_eq!(e, "a handle of 257 bytes (at most 256)");
+    }
+
+    #[test]
+    fn names_round_trip() {
+        let p = Packet::new(fxp::NAME, 1)
+            .u32(2)
+            .bytes(b"a")
+            .bytes(b"-rw a")
+            .attrs(&Attrs::mode(0o100644))
+            .bytes(b"..")
+            .bytes(b"")
+            .attrs(&Attrs::default())
+            .finish();
+        let names = Fields(&p[9..]).names().unwrap();
+        assert_eq!(
+            names,
+            [
+                (&b"a"[..], Attrs::mode(0o100644)),
+                (&b".."[..], Attrs::default())
+            ]
+        );
     }
 }
