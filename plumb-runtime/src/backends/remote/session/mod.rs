@@ -36,7 +36,7 @@ impl Remote {
                 let lane = Lane {
                     in_place: in_place(&job.expr, &self.ctx),
                     pool: pool.clone(),
-                    shell,
+                    shell: Some(shell),
                     machine: self.name().to_string(),
                 };
                 return self.start_job(job, Some(lane));

@@ -87,12 +87,21 @@ impl Pool {
     }
 }
 
-/// A shell taken from a pool for one command.
+/// A shell taken from a pool for one command; back to the pool if the command never
+/// starts (a refused value, a sudo password that could not be written).
 pub(crate) struct Lane {
     pub(super) in_place: Option<Script>,
     pub(super) pool: Arc<Pool>,
-    pub(super) shell: Shell,
+    pub(super) shell: Option<Shell>,
     pub(super) machine: String,
+}
+
+impl Drop for Lane {
+    fn drop(&mut self) {
+        if let Some(shell) = self.shell.take() {
+            self.pool.release(Some(shell));
+        }
+    }
 }
 
 impl Lane {
@@ -101,7 +110,7 @@ impl Lane {
     /// switches per command. When a timeout can come (`background`), in a thread of its
     /// own, so that the timer runs meanwhile.
     pub(crate) fn exec(
-        self,
+        mut self,
         script: &[u8],
         stdin: Option<&[u8]>,
         streams: [Stdio; 2],
@@ -109,6 +118,7 @@ impl Lane {
     ) -> Result<Box<dyn Child>> {
         let script = self
             .in_place
+            .take()
             .unwrap_or_else(|| Script::Subshell(script.to_vec()));
         let state = Arc::new(LaneState::default());
         let command = Command {
@@ -116,8 +126,8 @@ impl Lane {
             stdin: stdin.map(<[u8]>::to_vec),
             streams,
             done: state.clone(),
-            pool: self.pool,
-            shell: self.shell,
+            pool: self.pool.clone(),
+            shell: self.shell.take(),
         };
         if background {
             std::thread::Builder::new()
@@ -129,7 +139,7 @@ impl Lane {
         }
         Ok(Box::new(LaneChild {
             state,
-            machine: self.machine,
+            machine: self.machine.clone(),
         }))
     }
 }
@@ -141,21 +151,24 @@ struct Command {
     streams: [Stdio; 2],
     done: Arc<LaneState>,
     pool: Arc<Pool>,
-    shell: Shell,
+    /// Taken by `run`; a command dropped unrun (no thread for it) forgets its shell.
+    shell: Option<Shell>,
 }
 
 impl Command {
     /// Runs it, delivers its output, returns the shell (or forgets a broken one), and
     /// leaves the status.
     fn run(mut self) {
+        let Some(mut shell) = self.shell.take() else {
+            return;
+        };
         let (mut out, mut err) = (Vec::new(), Vec::new());
-        let ran = self
-            .shell
-            .run(&self.script, self.stdin.as_deref(), &mut out, &mut err);
-        deliver(self.streams, out, err);
+        let ran = shell.run(&self.script, self.stdin.as_deref(), &mut out, &mut err);
+        let streams = std::mem::replace(&mut self.streams, [Stdio::Null, Stdio::Null]);
+        deliver(streams, out, err);
         match ran {
             Ok(code) => {
-                self.pool.release(Some(self.shell));
+                self.pool.release(Some(shell));
                 self.done.finish(Ok(ExitStatus::from_code(code)));
             }
             Err(e) => {
@@ -170,6 +183,16 @@ impl Command {
                     ))
                 });
             }
+        }
+    }
+}
+
+impl Drop for Command {
+    fn drop(&mut self) {
+        if self.shell.take().is_some() {
+            self.pool.release(None);
+            self.done
+                .finish(Err("the session could not run the command".into()));
         }
     }
 }
