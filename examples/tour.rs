@@ -114,7 +114,16 @@ fn tour_remotes() -> Option<(SshMachine, Ssh2Machine, String)> {
         };
     }
     if !std::path::Path::new("/usr/sbin/sshd").exists() {
-        println!("(no PLUMB_TOUR_SSH and no /usr/sbin/sshd here: skipping the remote part)");
+        println!(
+            "(skipping the remote part: no PLUMB_TOUR_SSH and no /usr/sbin/sshd here)\n\
+             To see it, either point the tour at a host you can log in to with a key:\n    \
+             PLUMB_TOUR_SSH=you@host:22 cargo run --example tour\n\
+             or install an OpenSSH server here (the tour starts a throwaway one on 127.0.0.1\n\
+             and stops it at the end; nothing listens beyond loopback):\n    \
+             sudo apt-get install openssh-server   # Debian, Ubuntu (or run scripts/test once)\n    \
+             sudo dnf install openssh-server       # Fedora\n\
+             then run the tour again."
+        );
         return None;
     }
     let me = sh! { id -un }.read().ok()?;

@@ -3,9 +3,10 @@
 //! Users depend on `plumb`, which re-exports everything here together with the `sh!` macro;
 //! the crate-level guide lives there.
 //!
-//! The modules are layers, each using only those above it in this list. Two upward edges,
-//! commented where they are: an `Expr` is bound to a `machine` and its terminal calls reach
-//! into `run` (the user's API lives on `Expr`), and the default machine is the local one.
+//! The modules are layers, each using only those above it in this list. One upward edge,
+//! commented where it is: an `Expr` is bound to a `machine`. The terminal calls of an
+//! `Expr` are an `impl` block in `run`; the default machine (the local one) is wired here,
+//! at the crate root, so that `run` knows no backend.
 //!
 //! - leaves: `error`, `output`, `arg`, `sys` (descriptor helpers), `tunnel` (byte streams
 //!   and listeners, whatever carries them);
@@ -47,6 +48,14 @@ pub use progress::Progress;
 pub use render::quote::quote;
 pub use run::{ChildStdin, ChildStdout, Handle, Lines};
 pub use tunnel::{Forward, Tunnel, Tunnels};
+
+/// The machine an `Expr` not bound with `.on` runs on: one `LocalMachine` for the process.
+fn default_machine() -> std::sync::Arc<dyn Machine> {
+    static LOCAL: std::sync::OnceLock<std::sync::Arc<dyn Machine>> = std::sync::OnceLock::new();
+    LOCAL
+        .get_or_init(|| std::sync::Arc::new(LocalMachine::new()))
+        .clone()
+}
 
 /// Everything a script needs: `use plumb::prelude::*;`.
 pub mod prelude {

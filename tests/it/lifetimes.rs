@@ -173,6 +173,43 @@ fn shared(m: &dyn RemoteMachine) -> Arc<dyn Machine> {
     Arc::from(boxed)
 }
 
+/// What else a program may keep after dropping the machine value: a spawned command, a
+/// stream of lines, file streams, a temporary directory. Each holds the connection.
+fn handles_and_streams_outlive_the_machine_value(kind: Kind) {
+    let (mut handle, lines, mut reader, mut writer, tmp) = {
+        let m = shared(&*connect(kind, sshd::sshd()));
+        let tmp = m.temp_dir().unwrap();
+        tmp.join("in").write("file content").unwrap();
+        (
+            sh!(sleep 0.5; echo spawned)
+                .on_dyn(m.clone())
+                .spawn()
+                .unwrap(),
+            sh!(sleep 0.5; printf "a\nb\n")
+                .on_dyn(m.clone())
+                .lines()
+                .unwrap(),
+            tmp.join("in").open().unwrap(),
+            tmp.join("out").create().unwrap(),
+            tmp,
+        )
+    };
+    thread::sleep(Duration::from_millis(200));
+    assert_eq!(handle.wait().unwrap().stdout, b"spawned\n");
+    let lines: Vec<String> = lines.map(Result::unwrap).collect();
+    assert_eq!(lines, ["a", "b"]);
+    let mut content = String::new();
+    reader.read_to_string(&mut content).unwrap();
+    assert_eq!(content, "file content");
+    writer.write_all(b"written later").unwrap();
+    writer.finish().unwrap();
+    assert_eq!(tmp.join("out").read_to_string().unwrap(), "written later");
+    let dir = tmp.as_path().to_path_buf();
+    let m = shared(&*connect(kind, sshd::sshd()));
+    drop(tmp);
+    assert!(!m.path(&dir).exists().unwrap(), "the temp dir stayed");
+}
+
 macro_rules! for_both_remotes {
     ($($name:ident),* $(,)?) => {
         mod ssh {
@@ -189,4 +226,5 @@ for_both_remotes!(
     forward_and_tunnel_outlive_the_machine_value,
     forwards_from_clones_dropped_in_any_order,
     a_cut_connection_ends_them_with_an_error,
+    handles_and_streams_outlive_the_machine_value,
 );

@@ -7,12 +7,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::arg::ToArg;
-// The one upward edge of the model, on purpose: the user's API lives on `Expr`, so an
-// `Expr` is bound to a machine (`.on`) and its terminal calls hand it to `run`.
+// The one upward edge of the model, on purpose: an `Expr` is bound to a machine (`.on`).
+// Its terminal calls live with the code that runs it (`run::calls`).
 use crate::machine::Machine;
-use crate::output::Output;
-use crate::run::{self, Handle, Lines};
-use crate::Result;
 
 /// A command, pipeline or sequence that has not run yet.
 ///
@@ -299,100 +296,6 @@ impl Expr {
     /// Prints `$ command` to stderr before running, like `set -x`.
     pub fn echo(&self) -> Expr {
         self.with(|o| o.echo = true)
-    }
-
-    // ----------------------------------------------------------------------------------
-    // Terminal calls.
-
-    /// Runs to completion with stdio inherited (unless redirected). A status the check does
-    /// not accept is an error; stderr still reaches the terminal, and its tail is in the
-    /// error.
-    ///
-    /// ```
-    /// # extern crate plumb_runtime as plumb; use plumb_macros::sh;
-    /// sh!(true).run().unwrap();
-    /// assert!(sh!(false).run().is_err());
-    /// ```
-    pub fn run(&self) -> Result<()> {
-        run::run(self)
-    }
-
-    /// Runs and returns stdout as text with trailing newlines trimmed. Stdin is empty
-    /// unless given.
-    ///
-    /// ```
-    /// # extern crate plumb_runtime as plumb; use plumb_macros::sh;
-    /// assert_eq!(sh!(echo hello).read().unwrap(), "hello");
-    /// ```
-    pub fn read(&self) -> Result<String> {
-        run::read(self)
-    }
-
-    /// Runs and returns stdout as bytes, untouched.
-    ///
-    /// ```
-    /// # extern crate plumb_runtime as plumb; use plumb_macros::sh;
-    /// assert_eq!(sh!(printf "a\\n").read_bytes().unwrap(), b"a\n");
-    /// ```
-    pub fn read_bytes(&self) -> Result<Vec<u8>> {
-        Ok(run::output(self)?.stdout)
-    }
-
-    /// Runs and returns the status, stdout and stderr.
-    ///
-    /// ```
-    /// # extern crate plumb_runtime as plumb; use plumb_macros::sh;
-    /// let out = sh!(sh -c "echo out; echo err >&2").output().unwrap();
-    /// assert_eq!((out.stdout, out.stderr), (b"out\n".to_vec(), b"err\n".to_vec()));
-    /// ```
-    pub fn output(&self) -> Result<Output> {
-        run::output(self)
-    }
-
-    /// Runs like [`run`](Expr::run) and returns the exit code; a non-zero code is not an
-    /// error. A command killed by a signal reports 128 + the signal, like a shell.
-    ///
-    /// ```
-    /// # extern crate plumb_runtime as plumb; use plumb_macros::sh;
-    /// assert_eq!(sh!(sh -c "exit 7").code().unwrap(), 7);
-    /// ```
-    pub fn code(&self) -> Result<i32> {
-        Ok(run::status(self)?.shell_code())
-    }
-
-    /// Runs like [`run`](Expr::run) and tells whether it exited with code 0.
-    ///
-    /// ```
-    /// # extern crate plumb_runtime as plumb; use plumb_macros::sh;
-    /// assert!(sh!(test -d /).success().unwrap());
-    /// assert!(!sh!(test -f /).success().unwrap());
-    /// ```
-    pub fn success(&self) -> Result<bool> {
-        Ok(run::status(self)?.success())
-    }
-
-    /// Streams stdout line by line as the command runs. A failure arrives as the last item.
-    ///
-    /// ```
-    /// # extern crate plumb_runtime as plumb; use plumb_macros::sh;
-    /// let lines: Vec<String> = sh!(printf "a\nb\n").lines().unwrap().map(Result::unwrap).collect();
-    /// assert_eq!(lines, ["a", "b"]);
-    /// ```
-    pub fn lines(&self) -> Result<Lines> {
-        run::lines(self)
-    }
-
-    /// Starts the command and returns at once with a [`Handle`] to its stdin and stdout.
-    ///
-    /// ```
-    /// # extern crate plumb_runtime as plumb; use plumb_macros::sh;
-    /// use std::io::Write;
-    /// let mut child = sh!(tr a-z A-Z).spawn().unwrap();
-    /// child.stdin().unwrap().write_all(b"shout").unwrap();
-    /// assert_eq!(child.wait().unwrap().stdout, b"SHOUT");
-    /// ```
-    pub fn spawn(&self) -> Result<Handle> {
-        run::spawn(self)
     }
 }
 

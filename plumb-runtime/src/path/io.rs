@@ -4,18 +4,24 @@ use std::fmt;
 use std::io::{self, Read, Write};
 use std::ops::Deref;
 use std::path::Path;
+use std::sync::Arc;
 
 use super::MPath;
 use crate::machine::fs::WriteFile;
+use crate::machine::Machine;
 use crate::Result;
 
 /// A file being read, from [`MPath::open`]: on a remote machine it streams, with a few
 /// requests in flight and memory bounded whatever the file's size.
-pub struct FileReader(pub(super) Box<dyn Read + Send>);
+pub struct FileReader {
+    pub(super) inner: Box<dyn Read + Send>,
+    /// Keeps the machine's connection open while the stream lives (dropped after it).
+    pub(super) _machine: Arc<dyn Machine>,
+}
 
 impl Read for FileReader {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        self.0.read(buf)
+        self.inner.read(buf)
     }
 }
 
@@ -28,23 +34,27 @@ impl fmt::Debug for FileReader {
 /// A file being written, from [`MPath::create`]: writes stream out as they come.
 /// [`finish`](FileWriter::finish) says whether every byte landed; dropping it closes the
 /// file too, but can only ignore a late error.
-pub struct FileWriter(pub(super) Box<dyn WriteFile>);
+pub struct FileWriter {
+    pub(super) inner: Box<dyn WriteFile>,
+    /// Keeps the machine's connection open while the stream lives (dropped after it).
+    pub(super) _machine: Arc<dyn Machine>,
+}
 
 impl FileWriter {
     /// Writes what is buffered, closes the file, and reports any failure on the way.
     pub fn finish(mut self) -> Result<()> {
-        self.0.finish()
+        self.inner.finish()
     }
 }
 
 impl Write for FileWriter {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.0.write(buf)
+        self.inner.write(buf)
     }
 
     /// Waits until everything written so far is in the file.
     fn flush(&mut self) -> io::Result<()> {
-        self.0.flush()
+        self.inner.flush()
     }
 }
 

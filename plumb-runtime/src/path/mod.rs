@@ -336,17 +336,32 @@ impl MPath {
     /// assert_eq!(n, 100_000);
     /// ```
     pub fn open(&self) -> Result<FileReader> {
-        self.machine.fs().open(&self.path).map(FileReader)
+        self.machine.fs().open(&self.path).map(|inner| FileReader {
+            inner,
+            _machine: self.machine.clone(),
+        })
     }
 
     /// A stream into the file, created or truncated.
     pub fn create(&self) -> Result<FileWriter> {
-        self.machine.fs().create(&self.path, false).map(FileWriter)
+        self.machine
+            .fs()
+            .create(&self.path, false)
+            .map(|inner| FileWriter {
+                inner,
+                _machine: self.machine.clone(),
+            })
     }
 
     /// A stream to the end of the file, created if needed.
     pub fn append_stream(&self) -> Result<FileWriter> {
-        self.machine.fs().create(&self.path, true).map(FileWriter)
+        self.machine
+            .fs()
+            .create(&self.path, true)
+            .map(|inner| FileWriter {
+                inner,
+                _machine: self.machine.clone(),
+            })
     }
 }
 

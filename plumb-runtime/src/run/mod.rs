@@ -5,18 +5,18 @@
 //! the error it makes, `echo`, tracing, and pipelines whose stages run on different machines
 //! ([`cross`]).
 
+mod calls;
 mod capture;
 mod cross;
 mod handle;
 mod timer;
 
 use std::io::{self, BufReader};
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use self::capture::{collect, Sink};
 use self::timer::Timer;
-use crate::backends::local::LocalMachine;
 use crate::error::{Error, ErrorKind};
 use crate::machine::Machine;
 use crate::model::expr::{Expr, Node};
@@ -72,11 +72,10 @@ struct Wiring {
     stderr: Option<Sink>,
 }
 
-/// The machine an expression not bound with `.on` runs on. An upward edge on purpose: the
-/// default machine is the local one.
+/// The machine an expression not bound with `.on` runs on: the local one, which the
+/// crate root provides (run knows no backend).
 fn default_machine() -> Arc<dyn Machine> {
-    static LOCAL: OnceLock<Arc<dyn Machine>> = OnceLock::new();
-    LOCAL.get_or_init(|| Arc::new(LocalMachine::new())).clone()
+    crate::default_machine()
 }
 
 /// The shortest timeout anywhere in the tree bounds the whole run.

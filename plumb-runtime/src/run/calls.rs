@@ -1,0 +1,100 @@
+//! The terminal calls of an [`Expr`]: an `impl` block here, beside the code that launches,
+//! so that the model never knows how it is run.
+
+use super::{Handle, Lines};
+use crate::model::expr::Expr;
+use crate::output::Output;
+use crate::Result;
+
+impl Expr {
+    /// Runs to completion with stdio inherited (unless redirected). A status the check does
+    /// not accept is an error; stderr still reaches the terminal, and its tail is in the
+    /// error.
+    ///
+    /// ```
+    /// # extern crate plumb_runtime as plumb; use plumb_macros::sh;
+    /// sh!(true).run().unwrap();
+    /// assert!(sh!(false).run().is_err());
+    /// ```
+    pub fn run(&self) -> Result<()> {
+        super::run(self)
+    }
+
+    /// Runs and returns stdout as text with trailing newlines trimmed. Stdin is empty
+    /// unless given.
+    ///
+    /// ```
+    /// # extern crate plumb_runtime as plumb; use plumb_macros::sh;
+    /// assert_eq!(sh!(echo hello).read().unwrap(), "hello");
+    /// ```
+    pub fn read(&self) -> Result<String> {
+        super::read(self)
+    }
+
+    /// Runs and returns stdout as bytes, untouched.
+    ///
+    /// ```
+    /// # extern crate plumb_runtime as plumb; use plumb_macros::sh;
+    /// assert_eq!(sh!(printf "a\\n").read_bytes().unwrap(), b"a\n");
+    /// ```
+    pub fn read_bytes(&self) -> Result<Vec<u8>> {
+        Ok(super::output(self)?.stdout)
+    }
+
+    /// Runs and returns the status, stdout and stderr.
+    ///
+    /// ```
+    /// # extern crate plumb_runtime as plumb; use plumb_macros::sh;
+    /// let out = sh!(sh -c "echo out; echo err >&2").output().unwrap();
+    /// assert_eq!((out.stdout, out.stderr), (b"out\n".to_vec(), b"err\n".to_vec()));
+    /// ```
+    pub fn output(&self) -> Result<Output> {
+        super::output(self)
+    }
+
+    /// Runs like [`run`](Expr::run) and returns the exit code; a non-zero code is not an
+    /// error. A command killed by a signal reports 128 + the signal, like a shell.
+    ///
+    /// ```
+    /// # extern crate plumb_runtime as plumb; use plumb_macros::sh;
+    /// assert_eq!(sh!(sh -c "exit 7").code().unwrap(), 7);
+    /// ```
+    pub fn code(&self) -> Result<i32> {
+        Ok(super::status(self)?.shell_code())
+    }
+
+    /// Runs like [`run`](Expr::run) and tells whether it exited with code 0.
+    ///
+    /// ```
+    /// # extern crate plumb_runtime as plumb; use plumb_macros::sh;
+    /// assert!(sh!(test -d /).success().unwrap());
+    /// assert!(!sh!(test -f /).success().unwrap());
+    /// ```
+    pub fn success(&self) -> Result<bool> {
+        Ok(super::status(self)?.success())
+    }
+
+    /// Streams stdout line by line as the command runs. A failure arrives as the last item.
+    ///
+    /// ```
+    /// # extern crate plumb_runtime as plumb; use plumb_macros::sh;
+    /// let lines: Vec<String> = sh!(printf "a\nb\n").lines().unwrap().map(Result::unwrap).collect();
+    /// assert_eq!(lines, ["a", "b"]);
+    /// ```
+    pub fn lines(&self) -> Result<Lines> {
+        super::lines(self)
+    }
+
+    /// Starts the command and returns at once with a [`Handle`] to its stdin and stdout.
+    ///
+    /// ```
+    /// # extern crate plumb_runtime as plumb; use plumb_macros::sh;
+    /// use std::io::Write;
+    /// let mut child = sh!(tr a-z A-Z).spawn().unwrap();
+    /// child.stdin().unwrap().write_all(b"shout").unwrap();
+    /// assert_eq!(child.wait().unwrap().stdout, b"SHOUT");
+    /// ```
+    pub fn spawn(&self) -> Result<Handle> {
+        super::spawn(self)
+    }
+}
