@@ -207,6 +207,13 @@
 //!
 //! Both have the same calls; the example reads the same with either.
 //!
+//! sshd runs each command through the login user's shell, which reads its startup files
+//! first: a `.bashrc` that starts pyenv or nvm costs every command 100 ms or more (plumb
+//! says so once, as a `tracing` warning, when it notices at connect). Log in as a user
+//! whose shell is `/bin/sh`, keep those files quick for non-interactive shells, or run many
+//! small commands through a [`Session`](#sessions-many-small-commands), which starts one
+//! shell for all of them.
+//!
 //! ```no_run
 //! use plumb::prelude::*;
 //! use std::net::TcpStream;
@@ -321,8 +328,9 @@
 //! let uploaded = fleet.upload("target/release/myapp", "/tmp/myapp");
 //! let installed = fleet.run(&sh!(install -m 755 /tmp/myapp /usr/local/bin/myapp).sudo());
 //! let restarted = fleet.run(&sh!(systemctl restart myapp).sudo());
-//! for (host, err) in uploaded.failures().chain(installed.failures()).chain(restarted.failures()) {
-//!     eprintln!("{host}: {err}");
+//! // Each error names its machine (and command): print it as it is.
+//! for (_host, err) in uploaded.failures().chain(installed.failures()).chain(restarted.failures()) {
+//!     eprintln!("{err}");
 //! }
 //! ```
 //!

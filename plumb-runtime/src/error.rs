@@ -40,6 +40,8 @@ pub enum ErrorKind {
     InvalidInput,
     /// Output that should be text is not valid UTF-8 (use `read_bytes`).
     Utf8,
+    /// Output that should be JSON of a given shape is not ([`Expr::json`](crate::Expr::json)).
+    Json,
 }
 
 /// The error of every fallible plumb call.
@@ -74,9 +76,12 @@ struct Inner {
     source: Option<Box<dyn std::error::Error + Send + Sync>>,
 }
 
-/// How much of stderr `Display` shows.
+/// How much of stderr `Display` shows: at most this many lines and bytes in all, of which
+/// the first lines take at most `HEAD_*` when it is longer.
 const TAIL_BYTES: usize = 2048;
 const TAIL_LINES: usize = 20;
+const HEAD_LINES: usize = 5;
+const HEAD_BYTES: usize = 640;
 
 impl Error {
     /// An error of `kind` on `machine`, described by `message`.
@@ -314,25 +319,54 @@ fn shorten(command: &str) -> std::borrow::Cow<'_, str> {
     .into()
 }
 
-/// The last lines of stderr, bounded in lines and bytes, trimmed.
+/// What `Display` shows of stderr, trimmed: all of it when short; else its first lines
+/// (where a usage error says what went wrong: `error: unknown option`) and its last ones
+/// (where a build says how it ended), each part bounded in lines and bytes.
 fn tail(stderr: &[u8]) -> String {
     let text = String::from_utf8_lossy(stderr);
     let text = text.trim_end();
-    let mut start = text.len().saturating_sub(TAIL_BYTES);
-    while !text.is_char_boundary(start) {
-        start += 1;
+    let lines: Vec<&str> = text.lines().collect();
+    if lines.len() <= TAIL_LINES && text.len() <= TAIL_BYTES {
+        return text.to_string();
     }
-    let mut lines: Vec<&str> = text[start..].lines().collect();
-    let cut = start > 0 || lines.len() > TAIL_LINES;
-    if lines.len() > TAIL_LINES {
-        lines.drain(..lines.len() - TAIL_LINES);
+    let head: Vec<&str> = bounded(lines.iter().copied().take(HEAD_LINES), HEAD_BYTES);
+    let rest = &lines[head.len()..];
+    let mut end: Vec<&str> = bounded(
+        rest.iter().rev().copied().take(TAIL_LINES - HEAD_LINES),
+        TAIL_BYTES - HEAD_BYTES,
+    );
+    end.reverse();
+    let skipped = rest.len() - end.len();
+    let mut out = head.join("\n");
+    if skipped > 0 {
+        out.push_str(&format!("\n... ({skipped} more lines) ...\n"));
+    } else if !head.is_empty() {
+        out.push('\n');
     }
-    let body = lines.join("\n");
-    if cut {
-        format!("...\n{body}")
-    } else {
-        body
+    out.push_str(&end.join("\n"));
+    out
+}
+
+/// The lines of `lines` while their bytes stay within `max`; a first line longer than
+/// that is cut at a character boundary.
+fn bounded<'a>(lines: impl Iterator<Item = &'a str>, max: usize) -> Vec<&'a str> {
+    let mut taken = Vec::new();
+    let mut used = 0;
+    for line in lines {
+        if used + line.len() > max {
+            if taken.is_empty() {
+                let mut cut = max.min(line.len());
+                while !line.is_char_boundary(cut) {
+                    cut -= 1;
+                }
+                taken.push(&line[..cut]);
+            }
+            break;
+        }
+        used += line.len() + 1;
+        taken.push(line);
     }
+    taken
 }
 
 #[cfg(test)]
@@ -350,12 +384,16 @@ mod tests {
     }
 
     #[test]
-    fn tail_is_bounded() {
+    fn tail_is_bounded_and_keeps_the_first_lines() {
         let long: String = (0..100).map(|i| format!("line {i}\n")).collect();
         let t = tail(long.as_bytes());
-        assert!(t.starts_with("...\n"));
+        assert!(t.starts_with("line 0\nline 1\n"), "{t}");
+        assert!(t.contains("... (80 more lines) ..."), "{t}");
         assert!(t.ends_with("line 99"));
         assert_eq!(t.lines().count(), TAIL_LINES + 1);
         assert!(tail("é".repeat(3000).as_bytes()).len() <= TAIL_BYTES + 4);
+        let wide = format!("{}\n{}", "a".repeat(5000), "b".repeat(5000));
+        assert!(tail(wide.as_bytes()).len() <= TAIL_BYTES + 40);
+        assert_eq!(tail(b"short\nerror\n"), "short\nerror");
     }
 }

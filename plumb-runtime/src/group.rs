@@ -420,7 +420,8 @@ impl<T> GroupResults<T> {
         self.hosts.iter().map(|(h, r)| (h.as_str(), r))
     }
 
-    /// The hosts that failed, with their errors.
+    /// The hosts that failed, with their errors. Each error names its machine already
+    /// (`on deploy@web1: ...`): print it as it is, not after the host's name.
     pub fn failures(&self) -> impl Iterator<Item = (&str, &Error)> {
         self.hosts
             .iter()

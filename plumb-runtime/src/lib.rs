@@ -47,7 +47,7 @@ pub use path::{FileReader, FileWriter, MPath, MachineExt, TempDir, Walk};
 pub use progress::Progress;
 pub use render::quote::quote;
 pub use run::{ChildStdin, ChildStdout, Handle, Lines};
-pub use tunnel::{Forward, Tunnel, Tunnels};
+pub use tunnel::{Forward, RemoteMachine, Tunnel, Tunnels};
 
 /// The machine an `Expr` not bound with `.on` runs on: one `LocalMachine` for the process.
 fn default_machine() -> std::sync::Arc<dyn Machine> {
@@ -62,7 +62,8 @@ pub mod prelude {
     #[cfg(feature = "ssh2")]
     pub use crate::Ssh2Machine;
     pub use crate::{
-        local, Expr, HostKeyPolicy, LocalMachine, MPath, Machine, MachineExt, SshMachine, Tunnels,
+        local, Expr, HostKeyPolicy, LocalMachine, MPath, Machine, MachineExt, RemoteMachine,
+        Session, SshMachine, Tunnels,
     };
 }
 

@@ -61,8 +61,8 @@ pub(crate) fn copy(
 }
 
 /// A terminal progress bar for transfers (feature `progress`, with `indicatif`): pass
-/// `&mut bar` as the observer. It draws on stderr only when stderr is a terminal, and
-/// prints nothing otherwise.
+/// `&mut |p| bar.update(p)` as the observer. It draws on stderr only when stderr is a
+/// terminal, and prints nothing otherwise.
 ///
 /// ```no_run
 /// # extern crate plumb_runtime as plumb;

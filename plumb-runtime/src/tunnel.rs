@@ -26,6 +26,29 @@ pub trait Tunnels {
     fn forward_remote(&self, remote_port: u16, local: SocketAddr) -> Result<Forward>;
 }
 
+/// What both remote machines ([`SshMachine`](crate::SshMachine) and `Ssh2Machine`) offer
+/// beyond [`Machine`](crate::Machine): tunnels, sessions, reconnecting. Code generic over
+/// either takes `impl RemoteMachine`.
+///
+/// ```no_run
+/// # extern crate plumb_runtime as plumb; use plumb_macros::sh;
+/// use plumb::prelude::*;
+///
+/// fn uptime(host: &impl RemoteMachine) -> plumb::Result<String> {
+///     let s = host.session();
+///     sh!(uptime).on(&s).read()
+/// }
+/// # let web = plumb::SshMachine::connect("deploy@web1").unwrap();
+/// # uptime(&web).unwrap();
+/// ```
+pub trait RemoteMachine: crate::Machine + Tunnels + Clone {
+    /// Persistent shells on this connection for many small commands (see
+    /// [`Session`](crate::Session)).
+    fn session(&self) -> crate::Session;
+    /// Connects again after the connection was lost.
+    fn reconnect(&self) -> Result<()>;
+}
+
 /// A byte stream to a port as seen from a remote machine; from `connect_sock`.
 ///
 /// `Read + Write`; [`shutdown_write`](Tunnel::shutdown_write) half-closes it.

@@ -88,3 +88,67 @@ fn tcsh_login_shell() {
 fn sh_login_shell() {
     everything_arrives(&machine("plumbtest", "/bin/sh"));
 }
+
+/// A login shell whose startup files are slow (a `.bashrc` that takes 150 ms, as one that
+/// starts pyenv does) is noticed at connect, once, as a `tracing` warning that names the
+/// machine and points to sessions; a quick one is not.
+#[test]
+fn a_slow_login_shell_is_noticed_at_connect() {
+    let user = "plumbslowrc";
+    assert!(ensure_user(user, "/bin/bash"));
+    let home = std::path::PathBuf::from(format!("/home/{user}"));
+    std::fs::write(home.join(".bashrc"), "sleep 0.15\n").unwrap();
+    let warnings = warnings();
+    let slow = ssh_builder().user(user).connect().unwrap();
+    let quick = ssh_builder().connect().unwrap();
+    let about = |m: &SshMachine| -> Vec<String> {
+        let name = format!("machine={}", m.name());
+        let all = warnings.lock().unwrap();
+        all.iter().filter(|w| w.contains(&name)).cloned().collect()
+    };
+    let seen = about(&slow);
+    assert_eq!(seen.len(), 1, "{seen:?}");
+    assert!(seen[0].contains("session"), "{seen:?}");
+    assert!(about(&quick).is_empty());
+}
+
+/// Every `tracing` warning of this test binary from now on, its fields as `name=value`.
+fn warnings() -> std::sync::Arc<std::sync::Mutex<Vec<String>>> {
+    use std::sync::{Arc, Mutex, OnceLock};
+    use tracing::field::{Field, Visit};
+    static SEEN: OnceLock<Arc<Mutex<Vec<String>>>> = OnceLock::new();
+    struct Collect(Arc<Mutex<Vec<String>>>);
+    struct Fields<'a>(&'a mut String);
+    impl Visit for Fields<'_> {
+        fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
+            self.0.push_str(&format!("{}={value:?} ", field.name()));
+        }
+        fn record_str(&mut self, field: &Field, value: &str) {
+            self.0.push_str(&format!("{}={value} ", field.name()));
+        }
+    }
+    impl tracing::Subscriber for Collect {
+        fn enabled(&self, m: &tracing::Metadata<'_>) -> bool {
+            *m.level() <= tracing::Level::WARN
+        }
+        fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
+            tracing::span::Id::from_u64(1)
+        }
+        fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
+        fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
+        fn event(&self, e: &tracing::Event<'_>) {
+            let mut m = String::new();
+            e.record(&mut Fields(&mut m));
+            self.0.lock().unwrap().push(m);
+        }
+        fn enter(&self, _: &tracing::span::Id) {}
+        fn exit(&self, _: &tracing::span::Id) {}
+    }
+    SEEN.get_or_init(|| {
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        tracing::subscriber::set_global_default(Collect(seen.clone()))
+            .expect("no other global subscriber in the tests");
+        seen
+    })
+    .clone()
+}

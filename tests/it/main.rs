@@ -7,6 +7,7 @@ mod common;
 mod bad_input;
 mod calls;
 mod config;
+mod conveniences;
 mod crates;
 mod errors;
 mod faults;

@@ -104,6 +104,8 @@ pub(crate) struct Opts {
     pub(crate) echo: bool,
     /// Run this node's commands under sudo (the innermost setting wins).
     pub(crate) sudo: Option<crate::model::sudo::Sudo>,
+    /// Attempts after a failure, and the first pause between two (doubling).
+    pub(crate) retry: Option<(u32, Duration)>,
 }
 
 impl Opts {
@@ -297,6 +299,25 @@ impl Expr {
     pub fn echo(&self) -> Expr {
         self.with(|o| o.echo = true)
     }
+
+    /// Runs again, up to `times` more, while the call fails: after `pause`, then twice
+    /// that, and so on (exponential backoff). For the calls that wait for the end (`run`,
+    /// `read`, `read_bytes`, `output`, `code`, `success`); a streamed call (`lines`,
+    /// `spawn`) runs once. An input that can never run (`InvalidInput`) is not retried.
+    /// The error is the last attempt's; each retry is a `tracing` event.
+    ///
+    /// ```
+    /// # extern crate plumb_runtime as plumb; use plumb_macros::sh;
+    /// use std::time::Duration;
+    /// let flag = std::env::temp_dir().join(format!("plumb-retry-{}", std::process::id()));
+    /// // Fails the first time (and creates the flag), works the second.
+    /// let flaky = sh!(sh -c "test -e \"$$0\" || { touch \"$$0\"; exit 1; }" $flag);
+    /// flaky.retry(3, Duration::from_millis(10)).run().unwrap();
+    /// # std::fs::remove_file(flag).unwrap();
+    /// ```
+    pub fn retry(&self, times: u32, pause: Duration) -> Expr {
+        self.with(|o| o.retry = Some((times, pause)))
+    }
 }
 
 /// `a | b` pipes two expressions, also when they run on different machines (the bytes then
@@ -351,6 +372,7 @@ impl Opts {
             && self.check.is_none()
             && !self.stderr_to_stdout
             && !self.echo
+            && self.retry.is_none()
     }
 }
 

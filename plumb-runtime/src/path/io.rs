@@ -129,6 +129,20 @@ impl TempDir {
         TempDir { path: Some(path) }
     }
 
+    /// Its path on its machine, as `tempfile::TempDir::path` gives it; the directory
+    /// itself is also an [`MPath`] (it derefs to one) and an argument (`$dir` in `sh!`).
+    ///
+    /// ```
+    /// # extern crate plumb_runtime as plumb; use plumb_macros::sh;
+    /// use plumb::prelude::*;
+    /// let dir = plumb::local().temp_dir().unwrap();
+    /// sh!(touch ${dir.path().join("a")}).run().unwrap();
+    /// assert_eq!(sh!(ls $dir).read().unwrap(), "a");
+    /// ```
+    pub fn path(&self) -> &Path {
+        self.as_path()
+    }
+
     /// Keeps the directory: it is not removed, and its path is returned.
     pub fn keep(mut self) -> MPath {
         self.path
@@ -152,6 +166,12 @@ impl Deref for TempDir {
         self.path
             .as_ref()
             .expect("a TempDir holds its path until kept or dropped")
+    }
+}
+
+impl crate::ToArg for TempDir {
+    fn to_arg(&self) -> std::ffi::OsString {
+        self.as_path().as_os_str().to_owned()
     }
 }
 

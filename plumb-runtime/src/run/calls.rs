@@ -17,7 +17,7 @@ impl Expr {
     /// assert!(sh!(false).run().is_err());
     /// ```
     pub fn run(&self) -> Result<()> {
-        super::run(self)
+        super::retried(self, super::run)
     }
 
     /// Runs and returns stdout as text with trailing newlines trimmed. Stdin is empty
@@ -28,7 +28,7 @@ impl Expr {
     /// assert_eq!(sh!(echo hello).read().unwrap(), "hello");
     /// ```
     pub fn read(&self) -> Result<String> {
-        super::read(self)
+        super::retried(self, super::read)
     }
 
     /// Runs and returns stdout as bytes, untouched.
@@ -38,7 +38,7 @@ impl Expr {
     /// assert_eq!(sh!(printf "a\\n").read_bytes().unwrap(), b"a\n");
     /// ```
     pub fn read_bytes(&self) -> Result<Vec<u8>> {
-        Ok(super::output(self)?.stdout)
+        Ok(super::retried(self, super::output)?.stdout)
     }
 
     /// Runs and returns the status, stdout and stderr.
@@ -49,7 +49,7 @@ impl Expr {
     /// assert_eq!((out.stdout, out.stderr), (b"out\n".to_vec(), b"err\n".to_vec()));
     /// ```
     pub fn output(&self) -> Result<Output> {
-        super::output(self)
+        super::retried(self, super::output)
     }
 
     /// Runs like [`run`](Expr::run) and returns the exit code; a non-zero code is not an
@@ -60,7 +60,7 @@ impl Expr {
     /// assert_eq!(sh!(sh -c "exit 7").code().unwrap(), 7);
     /// ```
     pub fn code(&self) -> Result<i32> {
-        Ok(super::status(self)?.shell_code())
+        Ok(super::retried(self, super::status)?.shell_code())
     }
 
     /// Runs like [`run`](Expr::run) and tells whether it exited with code 0.
@@ -71,7 +71,7 @@ impl Expr {
     /// assert!(!sh!(test -f /).success().unwrap());
     /// ```
     pub fn success(&self) -> Result<bool> {
-        Ok(super::status(self)?.success())
+        Ok(super::retried(self, super::status)?.success())
     }
 
     /// Streams stdout line by line as the command runs. A failure arrives as the last item.
@@ -96,5 +96,32 @@ impl Expr {
     /// ```
     pub fn spawn(&self) -> Result<Handle> {
         super::spawn(self)
+    }
+
+    /// Runs like [`read_bytes`](Expr::read_bytes) and parses stdout as JSON into `T`
+    /// (cargo feature `serde`); output that does not parse is an
+    /// [`ErrorKind::Json`](crate::ErrorKind::Json) error naming the command and where the
+    /// JSON went wrong.
+    ///
+    /// ```
+    /// # extern crate plumb_runtime as plumb; use plumb_macros::sh;
+    /// #[derive(serde::Deserialize)]
+    /// struct Release { name: String, assets: Vec<String> }
+    /// let r: Release = sh!(printf "%s" r#"{"name":"v1","assets":["a.tgz"]}"#).json().unwrap();
+    /// assert_eq!((r.name.as_str(), r.assets.len()), ("v1", 1));
+    /// ```
+    #[cfg(feature = "serde")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "serde")))]
+    pub fn json<T: serde::de::DeserializeOwned>(&self) -> Result<T> {
+        let bytes = self.read_bytes()?;
+        serde_json::from_slice(&bytes).map_err(|e| {
+            let machine = self.opts().machine.as_ref().map_or("local", |m| m.name());
+            crate::Error::new(
+                crate::ErrorKind::Json,
+                machine,
+                format!("the output is not the JSON expected: {e}"),
+            )
+            .with_command(crate::render::quote::render(self))
+        })
     }
 }

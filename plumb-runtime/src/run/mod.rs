@@ -270,9 +270,12 @@ impl Started {
                 Error::exit(&machine, f.outcome.status, kind)
             }
         };
+        // A timeout bounds the whole run and ends every stage: naming the one that happens
+        // to decide the status would blame it alone.
+        let stage = f.outcome.stage.filter(|_| f.timed_out.is_none());
         Err(error
             .with_command(self.command.clone())
-            .with_stage(f.outcome.stage)
+            .with_stage(stage)
             .with_output(stdout, f.stderr))
     }
 
@@ -291,6 +294,25 @@ fn stdin_mode(expr: &Expr, default: In) -> In {
         In::Null
     } else {
         default
+    }
+}
+
+/// `call` on `expr`, and again while it fails, as `expr`'s [`retry`](Expr::retry) says.
+pub(crate) fn retried<T>(expr: &Expr, call: fn(&Expr) -> Result<T>) -> Result<T> {
+    let Some((times, mut pause)) = expr.opts().retry else {
+        return call(expr);
+    };
+    let mut attempt = 0;
+    loop {
+        match call(expr) {
+            Err(e) if attempt < times && e.kind() != ErrorKind::InvalidInput => {
+                attempt += 1;
+                tracing::info!(target: "plumb", attempt, ?pause, error = %e, "retrying");
+                std::thread::sleep(pause);
+                pause = pause.saturating_mul(2);
+            }
+            other => return other,
+        }
     }
 }
 

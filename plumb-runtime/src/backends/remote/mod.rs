@@ -188,11 +188,32 @@ impl Conn {
     /// Asks which login shell runs our commands: `echo $SHELL` reads the same in every
     /// shell, so it goes unencoded. A host that does not answer keeps the POSIX default.
     fn detect_login_shell(&self) {
+        let began = std::time::Instant::now();
         if let Ok(out) = self.exec_raw("echo $SHELL", &[]) {
             let shell = String::from_utf8_lossy(&out.stdout);
             let name = shell.trim().rsplit('/').next().unwrap_or("");
             let posix = login::is_posix_shell(name);
             self.posix_login.store(posix, Ordering::Relaxed);
+            self.note_login_cost(began.elapsed(), shell.trim());
+        }
+    }
+
+    /// sshd starts the login shell for every command (it reads `.bashrc` and the like):
+    /// when that alone is slow, say so once, with what helps. A round trip on a LAN is a
+    /// millisecond or two; a `.bashrc` that starts pyenv was 125 ms.
+    fn note_login_cost(&self, took: std::time::Duration, shell: &str) {
+        const SLOW: std::time::Duration = std::time::Duration::from_millis(60);
+        if took > SLOW {
+            tracing::warn!(
+                target: "plumb",
+                machine = %self.name,
+                shell,
+                took_ms = took.as_millis() as u64,
+                "each command on this machine starts its login shell, which took {} ms here; \
+                 a session (`machine.session()`) runs many commands in one shell, or make \
+                 the shell's startup files quick for non-interactive shells",
+                took.as_millis()
+            );
         }
     }
 
@@ -521,6 +542,16 @@ macro_rules! remote_machine {
                 observer: $crate::progress::Observer,
             ) -> $crate::Result<()> {
                 $crate::machine::seam::Backend::download_path(&self.remote, remote, local, observer)
+            }
+        }
+
+        impl $crate::RemoteMachine for $t {
+            fn session(&self) -> $crate::Session {
+                <$t>::session(self)
+            }
+
+            fn reconnect(&self) -> $crate::Result<()> {
+                <$t>::reconnect(self)
             }
         }
 
