@@ -115,6 +115,26 @@
 //! through this process. A timeout or [`Handle::kill`] ends the whole process tree it
 //! started.
 //!
+//! Three more calls scripts reach for: [`retry`](Expr::retry) runs again while the call
+//! fails (with exponential pauses), [`json`](Expr::json) parses stdout into any
+//! `serde::Deserialize` type (cargo feature `serde`), and
+//! [`spawn_detached`](Expr::spawn_detached) starts a daemon that outlives the program (as
+//! `nohup cmd &` would) and returns its pid, on any machine.
+//!
+//! ```no_run
+//! use plumb::prelude::*;
+//! use std::time::Duration;
+//!
+//! # fn main() -> Result<(), plumb::Error> {
+//! let web = SshMachine::connect("deploy@web1.example.com")?;
+//! let health = sh!("curl -fsS http://localhost:8080/health");
+//! health.on(&web).retry(5, Duration::from_millis(200)).run()?;
+//! let pid = sh!(/srv/app/worker --queue jobs > /var/log/worker.log 2>&1).on(&web).spawn_detached()?;
+//! println!("worker started as pid {pid}");
+//! # Ok(())
+//! # }
+//! ```
+//!
 //! **A sequence stops at its first failure** (errexit): in `a; b`, `b` runs only if `a`
 //! passed its checks, and the error names `a`, whose code [`code`](Expr::code) reports.
 //! This departs from `sh` on purpose, as pipefail does: `cd build; rm -rf *` must never

@@ -61,8 +61,6 @@ fn json_parses_stdout(t: &Ctx) {
 #[cfg(not(feature = "serde"))]
 fn json_parses_stdout(_: &Ctx) {}
 
-on_every_machine!(retry_runs_again_while_it_fails, json_parses_stdout);
-
 /// A temp dir is an argument and has a `path()`, as tempfile's has.
 #[test]
 fn a_temp_dir_is_an_argument() {
@@ -86,4 +84,84 @@ fn code_can_be_generic_over_remote_machines() {
         uptime_like(&common::ssh2_builder().connect().unwrap()),
         "up"
     );
+}
+
+/// A detached command keeps running on its own, with
+/// its output where the expression sends it; its pid is the one returned; what cannot
+/// start is an error at once.
+fn spawn_detached_outlives_everything(t: &Ctx) {
+    let marker = common::marker();
+    let log = t.path("daemon.log");
+    let script = "echo started $$; exec sleep \"$0\"";
+    let pid = t
+        .on(sh!(sh -c $script $marker > $log))
+        .env("PLUMB_DETACHED", "1")
+        .spawn_detached()
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !log.read_to_string().is_ok_and(|s| s.contains("started")) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the daemon never wrote"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(
+        log.read_to_string().unwrap().trim(),
+        format!("started {pid}")
+    );
+    // Checked here: every test sshd runs on this host.
+    std::thread::sleep(Duration::from_millis(300));
+    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).expect("the daemon is gone");
+    assert!(String::from_utf8_lossy(&cmdline).contains(&marker));
+    // SAFETY: kill(2) on the daemon this test started.
+    unsafe { libc::kill(pid as libc::pid_t, libc::SIGKILL) };
+    let err = t
+        .on(sh! { plumb-no-such-daemon })
+        .spawn_detached()
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::NotFound, "{err}");
+    let err = t
+        .on(sh!(true))
+        .dir("/nonexistent-plumb")
+        .spawn_detached()
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::NotFound, "{err}");
+    let err = t
+        .on(sh!(sleep 1))
+        .timeout(Duration::from_secs(1))
+        .spawn_detached()
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidInput, "{err}");
+}
+
+on_every_machine!(
+    retry_runs_again_while_it_fails,
+    json_parses_stdout,
+    spawn_detached_outlives_everything,
+);
+
+/// Closing the machine (which ends every command plumb runs there) leaves a detached one
+/// running.
+#[test]
+fn a_detached_command_survives_closing_its_machine() {
+    let fresh: Vec<std::sync::Arc<dyn Machine>> = vec![
+        std::sync::Arc::new(common::ssh_builder().connect().unwrap()),
+        #[cfg(feature = "ssh2")]
+        std::sync::Arc::new(common::ssh2_builder().connect().unwrap()),
+    ];
+    for m in fresh {
+        let marker = common::marker();
+        let pid = sh!(sleep $marker)
+            .on_dyn(m.clone())
+            .spawn_detached()
+            .unwrap();
+        m.close().unwrap();
+        drop(m);
+        std::thread::sleep(Duration::from_millis(1500));
+        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).expect("the daemon is gone");
+        assert!(String::from_utf8_lossy(&cmdline).contains(&marker));
+        // SAFETY: kill(2) on the daemon this test started.
+        unsafe { libc::kill(pid as libc::pid_t, libc::SIGKILL) };
+    }
 }

@@ -57,6 +57,10 @@ pub(crate) mod seam {
         /// this, after validating the expression.
         fn start(&self, job: Job) -> Result<Box<dyn Process>>;
 
+        /// Starts `expr` detached (see [`Expr::spawn_detached`](crate::Expr::spawn_detached))
+        /// and returns its pid. Only `crate::run` calls this, after validating it.
+        fn start_detached(&self, expr: &crate::model::Expr) -> Result<u32>;
+
         /// File operations behind `MPath`. Relative paths are relative to the machine's
         /// directory.
         fn fs(&self) -> &dyn Fs;
@@ -199,6 +203,10 @@ impl<M: Machine + ?Sized> Machine for Arc<M> {
 impl<M: Machine + ?Sized> seam::Backend for Arc<M> {
     fn start(&self, job: crate::model::job::Job) -> Result<Box<dyn crate::model::job::Process>> {
         (**self).start(job)
+    }
+
+    fn start_detached(&self, expr: &crate::model::Expr) -> Result<u32> {
+        (**self).start_detached(expr)
     }
 
     fn fs(&self) -> &dyn fs::Fs {

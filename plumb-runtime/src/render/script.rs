@@ -105,6 +105,8 @@ pub(crate) struct Rendered {
     /// The status file records every command's code, not just failures: some node below
     /// the root has checks of its own, and the caller judges even a success from it.
     pub records_all: bool,
+    /// How many bytes at the start of `script` read the preamble.
+    pub reads_len: usize,
 }
 
 /// Renders `expr` into a script for `sh -c`, its secret values moved to stdin.
@@ -125,12 +127,53 @@ pub(crate) fn render_in_subshell(
     render_with(expr, ctx, files, kill_tree, Mode::Subshell)
 }
 
+/// The script that starts `expr` detached from everything plumb watches and prints its
+/// pid: no status record, no watchdog, HUP ignored, stdio `/dev/null` unless redirected.
+/// Its secret values travel as for [`render`]: read from stdin by this script, then handed
+/// to the detached shell through its environment, never its argv. The directories are
+/// entered here first, and a single command's program looked up, so that what cannot start
+/// fails this script rather than the detached one, which nobody hears from.
+pub(crate) fn render_detached(expr: &Expr, ctx: &Context) -> Rendered {
+    let files = ScriptFiles::new();
+    let inner = render_with(expr, ctx, &files, false, Mode::Detached);
+    let (reads, body) = inner.script.split_at(inner.reads_len);
+    let mut out = reads.to_vec();
+    let count = inner.preamble.iter().filter(|&&b| b == b'\n').count();
+    if count > 0 {
+        let names: Vec<String> = (0..count).map(|i| format!("_s{i}")).collect();
+        out.extend_from_slice(format!("export {}; ", names.join(" ")).as_bytes());
+    }
+    let mut check = Renderer::checking();
+    check.context(ctx, expr.opts(), "; exit; }; ");
+    out.extend_from_slice(&check.out);
+    if let Node::Cmd(cmd) = expr.node() {
+        if let Some(program) = cmd.argv.first() {
+            out.extend_from_slice(b"command -v ");
+            quote_into(program.as_bytes(), &mut out);
+            out.extend_from_slice(
+                b" >/dev/null || { echo \"plumb: program not found\" >&2; exit 127; }; ",
+            );
+        }
+    }
+    out.extend_from_slice(b"(trap '' HUP; exec /bin/sh -c ");
+    quote_into(body, &mut out);
+    out.extend_from_slice(b") </dev/null >/dev/null 2>&1 & echo $!");
+    Rendered {
+        script: out,
+        preamble: inner.preamble,
+        records_all: false,
+        reads_len: 0,
+    }
+}
+
 #[derive(Clone, Copy, PartialEq)]
 enum Mode {
     /// A script of its own, an argument of `sh -c`.
     Channel,
     /// Inside a session shell's subshell.
     Subshell,
+    /// Started and left running: nobody reads a status record or kills its group.
+    Detached,
 }
 
 /// Where the values that may be secret go.
@@ -162,7 +205,7 @@ fn render_with(
         exported: Vec::new(),
         askpass: files.askpass_file(),
         secrets: match mode {
-            Mode::Channel => Secrets::Stdin {
+            Mode::Channel | Mode::Detached => Secrets::Stdin {
                 lines: Vec::new(),
                 decode: Vec::new(),
                 count: 0,
@@ -172,7 +215,9 @@ fn render_with(
     };
     let simple = matches!(expr.node(), Node::Cmd(_)) && !kill_tree && !files.askpass;
     let dirs = ctx.dir.is_some() || expr.opts().dir.is_some();
-    if !simple || dirs {
+    if mode == Mode::Detached {
+        r.raw("_p() { return \"$2\"; }; ");
+    } else if !simple || dirs {
         r.raw("D=");
         r.quoted(files.dir.as_bytes());
         // The job's directory, made on first use; one that exists already must be a
@@ -194,13 +239,25 @@ fn render_with(
             // One command, waited for: `exec` would save a process, but a command killed
             // by a signal then makes ssh exit with 255, indistinguishable from a lost
             // connection; through the shell it exits with 128 + the signal, like a local
-            // one's `code()`.
+            // one's `code()`. Detached, nobody waits: `exec`, so that the pid it reports
+            // is the command's own (not with variables or `<<<`, which need the shell).
+            let here = cmd.redirects.iter().any(|r| matches!(r, Redirect::Here(_)));
+            if mode == Mode::Detached && cmd.env.is_empty() && !here {
+                r.raw("exec ");
+            }
             r.command(cmd, expr.opts().stderr_to_stdout, true);
         }
-        if mode == Mode::Channel {
+        if mode != Mode::Subshell {
             r.raw("; exit $?");
         }
         return r.finish(records_all);
+    }
+    if mode == Mode::Detached {
+        r.raw("exec 4>&1; _ret() { return \"$1\"; }; { ");
+        r.context(ctx, expr.opts(), "; }; } && { ");
+        r.node_body(expr);
+        r.raw("; }");
+        return r.finish(false);
     }
     r.raw("exec 4>&1; _ret() { return \"$1\"; }; ");
     let watchdog = kill_tree || files.askpass;
@@ -316,9 +373,25 @@ impl Renderer {
         quote_into(bytes, &mut self.out);
     }
 
+    /// A renderer whose `context` only enters directories and fails the script at once
+    /// (its `_p` records nothing): the checks before a detached start.
+    fn checking() -> Renderer {
+        let mut r = Renderer {
+            out: Vec::new(),
+            leaf: 0,
+            pipe: 0,
+            sudo: None,
+            exported: Vec::new(),
+            askpass: None,
+            secrets: Secrets::Inline,
+        };
+        r.raw("_p() { return \"$2\"; }; ");
+        r
+    }
+
     /// The script with the reading of its secret values in front.
     fn finish(self, records_all: bool) -> Rendered {
-        let (preamble, script) = match self.secrets {
+        let (preamble, script, reads_len) = match self.secrets {
             Secrets::Stdin {
                 lines,
                 decode,
@@ -328,15 +401,17 @@ impl Renderer {
                     (0..count).map(|i| format!("IFS= read -r _s{i}")).collect();
                 let mut script = format!("{} || exit 125; ", reads.join(" && ")).into_bytes();
                 script.extend_from_slice(&decode);
+                let reads_len = script.len();
                 script.extend_from_slice(&self.out);
-                (lines, script)
+                (lines, script, reads_len)
             }
-            _ => (Vec::new(), self.out),
+            _ => (Vec::new(), self.out, 0),
         };
         Rendered {
             script,
             preamble,
             records_all,
+            reads_len,
         }
     }
 

@@ -98,6 +98,27 @@ impl Expr {
         super::spawn(self)
     }
 
+    /// Starts the command detached and returns its pid at once: it keeps running after
+    /// this program ends, and plumb never kills it (no timeout, no watchdog, not when the
+    /// machine is closed): a daemon a deploy script starts, as `nohup cmd &` would. Its
+    /// stdin, stdout and stderr are `/dev/null` unless the expression redirects them
+    /// (`sh!(myd --serve > /var/log/myd.log 2>&1)`); it ignores SIGHUP. What can be
+    /// checked before it runs is an error here (a directory that cannot be entered, a
+    /// single command's program not found); what it does afterwards, only its log says.
+    ///
+    /// Works on every machine (on a session, it starts on the session's machine). It
+    /// cannot take the machine's sudo password (which would have to stay on the host);
+    /// a `NOPASSWD` sudo works.
+    ///
+    /// ```
+    /// # extern crate plumb_runtime as plumb; use plumb_macros::sh;
+    /// let pid = sh!(sleep 1).spawn_detached().unwrap();
+    /// assert!(pid > 1);
+    /// ```
+    pub fn spawn_detached(&self) -> Result<u32> {
+        super::spawn_detached(self)
+    }
+
     /// Runs like [`read_bytes`](Expr::read_bytes) and parses stdout as JSON into `T`
     /// (cargo feature `serde`); output that does not parse is an
     /// [`ErrorKind::Json`](crate::ErrorKind::Json) error naming the command and where the

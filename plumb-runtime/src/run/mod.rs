@@ -369,6 +369,42 @@ pub(crate) fn lines(expr: &Expr) -> Result<Lines> {
     })
 }
 
+/// Starts `expr` detached on its machine (see [`Expr::spawn_detached`]); its pid.
+pub(crate) fn spawn_detached(expr: &Expr) -> Result<u32> {
+    let machine = expr.opts().machine.clone().unwrap_or_else(default_machine);
+    let command = quote::render(expr);
+    if let Some(msg) = detachable(expr).err().or_else(|| validate(expr).err()) {
+        return Err(Error::new(ErrorKind::InvalidInput, machine.name(), msg).with_command(command));
+    }
+    if expr.opts().echo {
+        eprintln!("$ {command} &");
+    }
+    machine.start_detached(expr).map_err(|e| {
+        if e.has_command() {
+            e
+        } else {
+            e.with_command(command)
+        }
+    })
+}
+
+/// A detached command runs on one machine, unwatched: nothing may bind part of it
+/// elsewhere, give it stdin to feed, or expect a timeout to end it.
+fn detachable(expr: &Expr) -> std::result::Result<(), String> {
+    if cross::segments(
+        expr,
+        &expr.opts().machine.clone().unwrap_or_else(default_machine),
+    )
+    .is_some()
+    {
+        return Err("a detached command runs on one machine".into());
+    }
+    if timeout_of(expr).is_some() {
+        return Err("a detached command has no timeout: plumb no longer watches it".into());
+    }
+    Ok(())
+}
+
 pub(crate) fn spawn(expr: &Expr) -> Result<Handle> {
     let (started, streams) = launch(expr, stdin_mode(expr, In::Pipe), Out::Pipe, Out::Capture)?;
     Ok(Handle {

@@ -410,6 +410,17 @@ impl Backend for Remote {
         self.start_job(job, None)
     }
 
+    fn start_detached(&self, expr: &Expr) -> Result<u32> {
+        crate::model::validate::check_env_list(&self.ctx.env)
+            .map_err(|msg| Error::new(ErrorKind::InvalidInput, &self.conn.name, msg))?;
+        if uses_sudo(expr) && self.conn.sudo_password.is_some() {
+            return Err(detached_sudo(&self.conn.name));
+        }
+        let r = script::render_detached(expr, &self.ctx);
+        let out = self.conn.run_script(&r.script, &r.preamble)?;
+        detached_pid(&self.conn.name, &out)
+    }
+
     fn fs(&self) -> &dyn Fs {
         self
     }
@@ -425,6 +436,42 @@ impl Backend for Remote {
     fn download_path(&self, remote: &Path, local: &Path, observer: Observer) -> Result<()> {
         transfer::download(self, remote, local, observer)
     }
+}
+
+/// A detached command cannot use the machine's sudo password: its file would have to stay
+/// on the host for as long as the command runs.
+pub(crate) fn detached_sudo(machine: &str) -> Error {
+    Error::new(
+        ErrorKind::InvalidInput,
+        machine,
+        "a detached command cannot be given the sudo password (it would have to stay on \
+         the host while the command runs); allow the command NOPASSWD in sudoers",
+    )
+}
+
+/// The pid a detached start printed, or why it could not start.
+pub(crate) fn detached_pid(machine: &str, out: &RawOutput) -> Result<u32> {
+    let said = String::from_utf8_lossy(&out.stderr).trim().to_string();
+    if out.code != 0 {
+        let kind = match out.code {
+            127 => ErrorKind::NotFound,
+            _ if said.contains("cd") => ErrorKind::NotFound,
+            _ => ErrorKind::Exit,
+        };
+        return Err(Error::new(
+            kind,
+            machine,
+            format!("cannot start it detached: {said}"),
+        ));
+    }
+    let text = String::from_utf8_lossy(&out.stdout);
+    text.trim().parse().map_err(|_| {
+        Error::new(
+            ErrorKind::Protocol,
+            machine,
+            format!("a detached start printed no pid: {:?} {said}", text.trim()),
+        )
+    })
 }
 
 /// The public remote machine types: a newtype over [`Remote`] with the methods and trait
@@ -516,6 +563,10 @@ macro_rules! remote_machine {
                 job: $crate::model::job::Job,
             ) -> $crate::Result<Box<dyn $crate::model::job::Process>> {
                 $crate::machine::seam::Backend::start(&self.remote, job)
+            }
+
+            fn start_detached(&self, expr: &$crate::model::Expr) -> $crate::Result<u32> {
+                $crate::machine::seam::Backend::start_detached(&self.remote, expr)
             }
 
             fn fs(&self) -> &dyn $crate::machine::fs::Fs {

@@ -117,6 +117,11 @@ impl crate::machine::seam::Backend for Session {
         self.remote.start_in_session(job, &self.pool)
     }
 
+    /// On the machine itself: a session's shell would end the command with it.
+    fn start_detached(&self, expr: &crate::model::Expr) -> Result<u32> {
+        crate::machine::seam::Backend::start_detached(&self.remote, expr)
+    }
+
     fn fs(&self) -> &dyn crate::machine::fs::Fs {
         crate::machine::seam::Backend::fs(&self.remote)
     }
