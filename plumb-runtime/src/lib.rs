@@ -21,6 +21,7 @@
 mod arg;
 mod backends;
 mod error;
+mod expand;
 mod group;
 mod machine;
 mod model;

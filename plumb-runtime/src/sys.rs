@@ -80,3 +80,65 @@ pub(crate) fn wait_input_for(input: RawFd, output: RawFd) -> bool {
         }
     }
 }
+
+/// An `OsString` of `bytes`, which are this platform's encoding of `OsStr`s (joined and
+/// split at ASCII bytes only): text of file names and arguments put back together.
+pub(crate) fn os_from_bytes(bytes: Vec<u8>) -> std::ffi::OsString {
+    #[cfg(unix)]
+    {
+        std::os::unix::ffi::OsStringExt::from_vec(bytes)
+    }
+    #[cfg(not(unix))]
+    {
+        // SAFETY: the bytes come from `OsStr::as_encoded_bytes` of this platform and from
+        // UTF-8 text, cut and joined at ASCII bytes only, which keeps them valid.
+        unsafe { std::ffi::OsString::from_encoded_bytes_unchecked(bytes) }
+    }
+}
+
+/// A home directory from the passwd database: `user`'s, or this process's user's.
+#[cfg(unix)]
+pub(crate) fn home_of(user: Option<&std::ffi::OsStr>) -> Option<std::ffi::OsString> {
+    use std::os::unix::ffi::{OsStrExt, OsStringExt};
+    let name = match user {
+        Some(u) => Some(std::ffi::CString::new(u.as_bytes()).ok()?),
+        None => None,
+    };
+    let mut buf = vec![0u8; 16 * 1024];
+    // SAFETY: `pwd` is plain data that getpw*_r fills; `buf` and `name` outlive every
+    // pointer into them, and pw_dir is copied out before they go.
+    unsafe {
+        let mut pwd: libc::passwd = std::mem::zeroed();
+        let mut found: *mut libc::passwd = std::ptr::null_mut();
+        let rc = match &name {
+            Some(n) => libc::getpwnam_r(
+                n.as_ptr(),
+                &mut pwd,
+                buf.as_mut_ptr().cast(),
+                buf.len(),
+                &mut found,
+            ),
+            None => libc::getpwuid_r(
+                libc::getuid(),
+                &mut pwd,
+                buf.as_mut_ptr().cast(),
+                buf.len(),
+                &mut found,
+            ),
+        };
+        if rc != 0 || found.is_null() || pwd.pw_dir.is_null() {
+            return None;
+        }
+        let dir = std::ffi::CStr::from_ptr(pwd.pw_dir).to_bytes().to_vec();
+        Some(std::ffi::OsString::from_vec(dir))
+    }
+}
+
+/// A home directory: this user's (`USERPROFILE`); another user's is not known here.
+#[cfg(not(unix))]
+pub(crate) fn home_of(user: Option<&std::ffi::OsStr>) -> Option<std::ffi::OsString> {
+    match user {
+        None => std::env::var_os("USERPROFILE"),
+        Some(_) => None,
+    }
+}

@@ -10,6 +10,7 @@ mod config;
 mod conveniences;
 mod crates;
 mod errors;
+mod expansion;
 mod faults;
 mod grammar;
 mod groups;

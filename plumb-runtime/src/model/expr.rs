@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::arg::ToArg;
+use crate::model::word::{Expansion, Word};
 // The one upward edge of the model, on purpose: an `Expr` is bound to a machine (`.on`).
 // Its terminal calls live with the code that runs it (`run::calls`).
 use crate::machine::Machine;
@@ -43,7 +44,14 @@ pub(crate) enum Node {
     /// Items run in order; each item's operator decides whether it runs (`;`, `&&`, `||`).
     Seq(Vec<(SeqOp, Expr)>),
     /// `cd dir`: changes the directory for the rest of its sequence.
-    Cd(OsString),
+    Cd(Word),
+    /// `{ body; }` (a group: a `cd` or variable inside goes on after it) or `( body )` (a
+    /// subshell: they end with it), with redirections that apply to the whole.
+    Block {
+        body: Expr,
+        subshell: bool,
+        redirects: Vec<Redirect>,
+    },
 }
 
 #[derive(Clone)]
@@ -51,6 +59,21 @@ pub(crate) struct Cmd {
     pub(crate) argv: Vec<OsString>,
     pub(crate) env: Vec<(OsString, OsString)>,
     pub(crate) redirects: Vec<Redirect>,
+    /// Words the machine expands (globs, `~`, `$(...)`), when some are: then they, not
+    /// `argv` and the values of `env`, are the command line.
+    pub(crate) expand: Option<Arc<Expansion>>,
+}
+
+impl Cmd {
+    /// A command line of plain words.
+    pub(crate) fn plain(argv: Vec<OsString>) -> Cmd {
+        Cmd {
+            argv,
+            env: Vec::new(),
+            redirects: Vec::new(),
+            expand: None,
+        }
+    }
 }
 
 /// How an item of a sequence decides whether it runs.
@@ -126,6 +149,22 @@ impl Expr {
             node,
             opts: Opts::default(),
         }))
+    }
+
+    /// The expressions directly inside this one, in the order they run: a pipeline's
+    /// stages, a sequence's items, a block's body, the substitutions in a command's (or a
+    /// `cd`'s) words.
+    pub(crate) fn children(&self) -> Vec<&Expr> {
+        match self.node() {
+            Node::Pipe(stages) => stages.iter().map(|(e, _)| e).collect(),
+            Node::Seq(items) => items.iter().map(|(_, e)| e).collect(),
+            Node::Block { body, .. } => vec![body],
+            Node::Cd(word) => word.substitutions().collect(),
+            Node::Cmd(cmd) => match &cmd.expand {
+                Some(x) => x.words().flat_map(Word::substitutions).collect(),
+                None => Vec::new(),
+            },
+        }
     }
 
     pub(crate) fn node(&self) -> &Node {
@@ -363,7 +402,7 @@ pub(crate) fn pipe(stages: Vec<(Expr, bool)>) -> Expr {
 
 impl Opts {
     /// No modifier set: the node means exactly its content.
-    fn is_plain(&self) -> bool {
+    pub(crate) fn is_plain(&self) -> bool {
         self.machine.is_none()
             && self.dir.is_none()
             && self.env.is_empty()
@@ -392,9 +431,5 @@ where
 {
     let mut argv = vec![program.to_arg()];
     argv.extend(args.into_iter().map(|a| a.to_arg()));
-    Expr::from_node(Node::Cmd(Cmd {
-        argv,
-        env: Vec::new(),
-        redirects: Vec::new(),
-    }))
+    Expr::from_node(Node::Cmd(Cmd::plain(argv)))
 }

@@ -6,5 +6,6 @@ pub(crate) mod job;
 pub(crate) mod plan;
 pub(crate) mod sudo;
 pub(crate) mod validate;
+pub(crate) mod word;
 
 pub use expr::{cmd, Expr};

@@ -4,11 +4,42 @@
 //!
 //! One string and one array per `sh!`, instead of the code to build the tree, is what
 //! keeps a file with many `sh!` quick to compile.
+//!
+//! The grammar, as `plumb-macros/src/expand.rs` writes it:
+//!
+//! ```text
+//! script   := item*                       item := ('T' | 'A' | 'O') pipeline   (; && ||)
+//! pipeline := count stage*                stage := ('|' | '&') command         (| |&)
+//! command  := 'D' word                                                          (cd)
+//!           | 'S' count (name word)* count word* count redirect*
+//!           | 'B' digit nested count redirect*          ({ } with 0, ( ) with 1)
+//! nested   := count item*                                  (a block's body, a $(...))
+//! word     := count part*
+//! part     := 'L' text                    quoted or plain text, never a pattern
+//!           | 'P' text                    unquoted text with *, ? or [ to match names
+//!           | 'V' | 'X'                   the next value (one argument; splat alone)
+//!           | 'H' | 'U' text              ~ and ~user at the start of a word
+//!           | 'C' digit nested            $(...), quoted when the digit is 1
+//! name     := text                        text := count bytes
+//! redirect := 'o' fd append word | 'a' append word | 'i' word | 'h' word | 'd' fd fd
+//! count    := decimal ':'                 fd, append, digit := one digit
+//! ```
 
-use std::ffi::OsString;
+use std::ffi::{OsStr, OsString};
 use std::os::unix::ffi::OsStringExt;
+use std::sync::Arc;
 
 use crate::model::expr::{pipe, Cmd, Expr, Node, Redirect, SeqOp};
+use crate::model::word::{Expansion, Part, Word};
+
+/// A sequence of items, or the one item when alone; `None` when empty.
+fn sequence(mut items: Vec<(SeqOp, Expr)>) -> Option<Expr> {
+    match items.len() {
+        0 => None,
+        1 => items.pop().map(|(_, e)| e),
+        _ => Some(Expr::from_node(Node::Seq(items))),
+    }
+}
 
 /// An interpolated value: one argument (`$x`), any number (`$[xs]`), or stdin bytes
 /// (`<<< $x`).
@@ -36,11 +67,7 @@ pub fn build(plan: &str, values: &mut [Val]) -> Expr {
     };
     r.script().unwrap_or_else(|| {
         let why = "plumb: the sh! macro and the runtime come from different plumb versions";
-        Expr::from_node(Node::Cmd(Cmd {
-            argv: vec![why.into()],
-            env: Vec::new(),
-            redirects: Vec::new(),
-        }))
+        Expr::from_node(Node::Cmd(Cmd::plain(vec![why.into()])))
     })
 }
 
@@ -51,27 +78,39 @@ struct Reader<'a> {
 }
 
 impl Reader<'_> {
+    /// A whole plan: items until the end.
     fn script(&mut self) -> Option<Expr> {
         let mut items = Vec::new();
-        while let Some(op) = self.next_byte() {
-            let op = match op {
-                b'T' => SeqOp::Then,
-                b'A' => SeqOp::And,
-                b'O' => SeqOp::Or,
-                _ => return None,
-            };
-            items.push((op, self.pipeline()?));
+        while self.pos < self.plan.len() {
+            items.push(self.item()?);
         }
-        match items.len() {
-            0 => None,
-            1 => items.pop().map(|(_, e)| e),
-            _ => Some(Expr::from_node(Node::Seq(items))),
+        sequence(items)
+    }
+
+    /// A nested script (a block's body, a substitution): `count ':'` items.
+    fn nested(&mut self) -> Option<Expr> {
+        let n = self.count()?;
+        let mut items = Vec::with_capacity(n.min(64));
+        for _ in 0..n {
+            items.push(self.item()?);
         }
+        sequence(items)
+    }
+
+    /// `op pipeline`, the operator saying when it runs.
+    fn item(&mut self) -> Option<(SeqOp, Expr)> {
+        let op = match self.next_byte()? {
+            b'T' => SeqOp::Then,
+            b'A' => SeqOp::And,
+            b'O' => SeqOp::Or,
+            _ => return None,
+        };
+        Some((op, self.pipeline()?))
     }
 
     fn pipeline(&mut self) -> Option<Expr> {
         let n = self.count()?;
-        let mut stages = Vec::with_capacity(n);
+        let mut stages = Vec::with_capacity(n.min(64));
         for _ in 0..n {
             let all = match self.next_byte()? {
                 b'|' => false,
@@ -89,46 +128,81 @@ impl Reader<'_> {
     fn command(&mut self) -> Option<Expr> {
         match self.next_byte()? {
             b'D' => {
-                let dir = self.word()?;
+                let dir = self.word_parts()?;
                 Some(Expr::from_node(Node::Cd(dir)))
             }
             b'S' => self.simple(),
+            b'B' => self.block(),
             _ => None,
         }
+    }
+
+    /// `{ ...; }` (`B0`) or `( ... )` (`B1`): a nested script and its redirections.
+    fn block(&mut self) -> Option<Expr> {
+        let subshell = self.digit()? == 1;
+        let body = self.nested()?;
+        let redirects = self.redirects()?;
+        Some(Expr::from_node(Node::Block {
+            body,
+            subshell,
+            redirects,
+        }))
     }
 
     fn simple(&mut self) -> Option<Expr> {
         let mut env = Vec::new();
         for _ in 0..self.count()? {
             let name = OsString::from(self.text()?);
-            env.push((name, self.word()?));
+            env.push((name, self.word_parts()?));
         }
         let mut argv = Vec::new();
         for _ in 0..self.count()? {
             self.arg(&mut argv)?;
         }
-        let mut redirects = Vec::new();
-        for _ in 0..self.count()? {
+        let redirects = self.redirects()?;
+        let plain = argv
+            .iter()
+            .chain(env.iter().map(|(_, w)| w))
+            .all(|w| w.as_plain().is_some());
+        let cmd = if plain {
+            let text = |w: Word| w.as_plain().map(OsStr::to_os_string).unwrap_or_default();
+            Cmd {
+                argv: argv.into_iter().map(text).collect(),
+                env: env.into_iter().map(|(k, w)| (k, text(w))).collect(),
+                redirects,
+                expand: None,
+            }
+        } else {
+            Cmd {
+                argv: Vec::new(),
+                env: Vec::new(),
+                redirects,
+                expand: Some(Arc::new(Expansion { argv, env })),
+            }
+        };
+        Some(Expr::from_node(Node::Cmd(cmd)))
+    }
+
+    fn redirects(&mut self) -> Option<Vec<Redirect>> {
+        let n = self.count()?;
+        let mut redirects = Vec::with_capacity(n.min(16));
+        for _ in 0..n {
             redirects.push(self.redirect()?);
         }
-        Some(Expr::from_node(Node::Cmd(Cmd {
-            argv,
-            env,
-            redirects,
-        })))
+        Some(redirects)
     }
 
     /// One word of a command line: a splat adds any number of arguments.
-    fn arg(&mut self, argv: &mut Vec<OsString>) -> Option<()> {
+    fn arg(&mut self, argv: &mut Vec<Word>) -> Option<()> {
         if self.plan[self.pos..].starts_with(b"1:X") {
             self.pos += 3;
             match self.take() {
-                Val::Many(args) => argv.extend(args),
-                Val::One(arg) => argv.push(arg),
+                Val::Many(args) => argv.extend(args.into_iter().map(Word::plain)),
+                Val::One(arg) => argv.push(Word::plain(arg)),
                 _ => return None,
             }
         } else {
-            argv.push(self.word()?);
+            argv.push(self.word_parts()?);
         }
         Some(())
     }
@@ -169,20 +243,39 @@ impl Reader<'_> {
         })
     }
 
-    /// A word: its parts, concatenated.
+    /// A word that cannot expand (a redirection's target): its parts, concatenated.
     fn word(&mut self) -> Option<OsString> {
-        let mut word = OsString::new();
+        self.word_parts()?.as_plain().map(OsStr::to_os_string)
+    }
+
+    /// A word: its parts. `L` text, `V`/`X` a value, `P` a pattern, `H` `~`, `U` `~user`,
+    /// `C` a substitution (its digit 1 when quoted) and its nested script.
+    fn word_parts(&mut self) -> Option<Word> {
+        let mut parts: Vec<Part> = Vec::new();
         for _ in 0..self.count()? {
-            match self.next_byte()? {
-                b'L' => word.push(self.text()?),
+            let part = match self.next_byte()? {
+                b'L' => Part::Text(self.text()?.into()),
                 b'V' | b'X' => match self.take() {
-                    Val::One(s) => word.push(s),
+                    Val::One(s) => Part::Text(s),
                     _ => return None,
                 },
+                b'P' => Part::Pattern(self.text()?.into()),
+                b'H' => Part::Home(None),
+                b'U' => Part::Home(Some(self.text()?.into())),
+                b'C' => {
+                    let quoted = self.digit()? == 1;
+                    let expr = self.nested()?;
+                    Part::Subst { expr, quoted }
+                }
                 _ => return None,
+            };
+            // Adjacent texts are one text: a word of plain bytes stays a plain word.
+            match (parts.last_mut(), part) {
+                (Some(Part::Text(t)), Part::Text(more)) => t.push(more),
+                (_, part) => parts.push(part),
             }
         }
-        Some(word)
+        Some(Word(parts))
     }
 
     fn take(&mut self) -> Val {

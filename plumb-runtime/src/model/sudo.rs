@@ -14,7 +14,7 @@ use std::fmt;
 use std::sync::{Arc, OnceLock};
 
 use crate::error::{Error, ErrorKind};
-use crate::model::expr::{Expr, Node};
+use crate::model::expr::Expr;
 use crate::Result;
 
 /// Whom a node's commands run as under sudo.
@@ -26,12 +26,7 @@ pub(crate) struct Sudo {
 
 /// Whether any part of `expr` runs under sudo.
 pub(crate) fn uses_sudo(expr: &Expr) -> bool {
-    expr.opts().sudo.is_some()
-        || match expr.node() {
-            Node::Pipe(stages) => stages.iter().any(|(e, _)| uses_sudo(e)),
-            Node::Seq(items) => items.iter().any(|(_, e)| uses_sudo(e)),
-            Node::Cmd(_) | Node::Cd(_) => false,
-        }
+    expr.opts().sudo.is_some() || expr.children().into_iter().any(uses_sudo)
 }
 
 /// Bytes that are wiped when dropped and never printed.

@@ -3,7 +3,8 @@
 use std::ffi::{OsStr, OsString};
 use std::os::unix::ffi::OsStrExt;
 
-use crate::model::expr::{Expr, Node, Redirect};
+use crate::model::expr::{Cmd, Expr, Node, Redirect};
+use crate::model::word::{Part, Word};
 
 /// Checks what no machine can run: an empty command, a NUL byte (no program can receive
 /// one), an environment variable name that is not `[A-Za-z_][A-Za-z0-9_]*`.
@@ -13,7 +14,6 @@ pub(crate) fn validate(expr: &Expr) -> std::result::Result<(), String> {
 
 /// [`validate`] for a node whose ancestors sudo (`sudo`).
 fn validate_in(expr: &Expr, sudo: bool) -> std::result::Result<(), String> {
-    let nul = |s: &OsStr| s.as_bytes().contains(&0);
     let opts = expr.opts();
     if opts.dir.as_deref().is_some_and(|d| nul(d.as_os_str())) {
         return Err("the directory contains a NUL byte".into());
@@ -31,43 +31,81 @@ fn validate_in(expr: &Expr, sudo: bool) -> std::result::Result<(), String> {
     }
     let sudo = sudo || opts.sudo.is_some();
     match expr.node() {
-        Node::Cmd(cmd) => {
-            if cmd.argv.is_empty() {
-                return Err("empty command: the program name expanded to nothing".into());
-            }
-            if sudo && is_assignment(&cmd.argv[0]) {
-                // sudo (and the `env` that hands variables on) read a leading `NAME=value`
-                // as a variable to set, not as the program.
-                return Err(format!(
-                    "`{}` cannot be run under sudo: sudo would read it as a variable to set",
-                    cmd.argv[0].to_string_lossy()
-                ));
-            }
-            if let Some(i) = cmd.argv.iter().position(|a| nul(a)) {
-                return Err(format!(
-                    "argument {i} contains a NUL byte, which no program can receive"
-                ));
-            }
-            for (k, v) in &cmd.env {
-                check_env(k, Some(v))?;
-            }
-            for r in &cmd.redirects {
-                if let Redirect::Out { path, .. }
-                | Redirect::OutAll { path, .. }
-                | Redirect::In(path) = r
-                {
-                    if nul(path) {
-                        return Err("a redirection's file name contains a NUL byte".into());
-                    }
-                }
-            }
-            Ok(())
+        Node::Cmd(cmd) => command(cmd, sudo)?,
+        Node::Cd(dir) if word_has_nul(dir) => {
+            return Err("`cd`'s directory contains a NUL byte".into())
         }
-        Node::Cd(dir) if nul(dir) => Err("`cd`'s directory contains a NUL byte".into()),
-        Node::Cd(_) => Ok(()),
-        Node::Pipe(stages) => stages.iter().try_for_each(|(e, _)| validate_in(e, sudo)),
-        Node::Seq(items) => items.iter().try_for_each(|(_, e)| validate_in(e, sudo)),
+        Node::Block { redirects, .. } => check_redirects(redirects)?,
+        Node::Cd(_) | Node::Pipe(_) | Node::Seq(_) => {}
     }
+    expr.children()
+        .into_iter()
+        .try_for_each(|e| validate_in(e, sudo))
+}
+
+fn nul(s: &OsStr) -> bool {
+    s.as_bytes().contains(&0)
+}
+
+/// A NUL byte in a word's text (what expands from it is checked when it runs).
+fn word_has_nul(word: &Word) -> bool {
+    word.0.iter().any(|p| match p {
+        Part::Text(t) | Part::Pattern(t) | Part::Home(Some(t)) => nul(t),
+        Part::Home(None) | Part::Subst { .. } => false,
+    })
+}
+
+fn command(cmd: &Cmd, sudo: bool) -> std::result::Result<(), String> {
+    let (first, words): (Option<&OsStr>, Vec<bool>) = match &cmd.expand {
+        Some(x) => (
+            x.argv.first().and_then(Word::as_plain),
+            x.argv.iter().map(word_has_nul).collect(),
+        ),
+        None => (
+            cmd.argv.first().map(OsString::as_os_str),
+            cmd.argv.iter().map(|a| nul(a)).collect(),
+        ),
+    };
+    if words.is_empty() {
+        return Err("empty command: the program name expanded to nothing".into());
+    }
+    if let Some(first) = first.filter(|f| sudo && is_assignment(f)) {
+        // sudo (and the `env` that hands variables on) read a leading `NAME=value` as a
+        // variable to set, not as the program.
+        return Err(format!(
+            "`{}` cannot be run under sudo: sudo would read it as a variable to set",
+            first.to_string_lossy()
+        ));
+    }
+    if let Some(i) = words.iter().position(|&n| n) {
+        return Err(format!(
+            "argument {i} contains a NUL byte, which no program can receive"
+        ));
+    }
+    for (k, v) in &cmd.env {
+        check_env(k, Some(v))?;
+    }
+    for (k, w) in cmd.expand.iter().flat_map(|x| x.env.iter()) {
+        check_env(k, None)?;
+        if word_has_nul(w) {
+            return Err(format!(
+                "environment variable `{}` contains a NUL byte",
+                k.to_string_lossy()
+            ));
+        }
+    }
+    check_redirects(&cmd.redirects)
+}
+
+fn check_redirects(redirects: &[Redirect]) -> std::result::Result<(), String> {
+    for r in redirects {
+        if let Redirect::Out { path, .. } | Redirect::OutAll { path, .. } | Redirect::In(path) = r {
+            if nul(path) {
+                return Err("a redirection's file name contains a NUL byte".into());
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The environment a machine handle adds (`with_env`): names every shell can carry, as

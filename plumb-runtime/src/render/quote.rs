@@ -7,7 +7,8 @@ use std::ffi::OsStr;
 use std::fmt;
 use std::os::unix::ffi::OsStrExt;
 
-use crate::model::expr::{Expr, Node, Redirect, SeqOp};
+use crate::model::expr::{Cmd, Expr, Node, Redirect, SeqOp};
+use crate::model::word::{Part, Word};
 
 /// Characters that never need quoting anywhere in a word.
 fn is_safe(b: u8) -> bool {
@@ -87,33 +88,7 @@ fn render_into(expr: &Expr, out: &mut Vec<u8>) {
 
 fn render_node(expr: &Expr, out: &mut Vec<u8>) {
     match expr.node() {
-        Node::Cmd(cmd) => {
-            let mut first = true;
-            let mut word = |out: &mut Vec<u8>| {
-                if !first {
-                    out.push(b' ');
-                }
-                first = false;
-            };
-            for (k, v) in &cmd.env {
-                word(out);
-                out.extend_from_slice(k.as_bytes());
-                out.push(b'=');
-                quote_into(v.as_bytes(), out);
-            }
-            for (i, a) in cmd.argv.iter().enumerate() {
-                word(out);
-                if i == 0 {
-                    quote_program_into(a.as_bytes(), out);
-                } else {
-                    quote_into(a.as_bytes(), out);
-                }
-            }
-            for r in &cmd.redirects {
-                word(out);
-                redirect(r, out);
-            }
-        }
+        Node::Cmd(cmd) => render_command(cmd, out),
         Node::Pipe(stages) => {
             for (i, (stage, _)) in stages.iter().enumerate() {
                 if i > 0 {
@@ -137,11 +112,102 @@ fn render_node(expr: &Expr, out: &mut Vec<u8>) {
         }
         Node::Cd(dir) => {
             out.extend_from_slice(b"cd ");
-            quote_into(dir.as_bytes(), out);
+            render_word(dir, out);
+        }
+        Node::Block {
+            body,
+            subshell,
+            redirects,
+        } => {
+            out.extend_from_slice(if *subshell { b"( " } else { b"{ " });
+            render_into(body, out);
+            out.extend_from_slice(if *subshell { b" )" } else { b"; }" });
+            for r in redirects {
+                out.push(b' ');
+                redirect(r, out);
+            }
         }
     }
     if expr.opts().stderr_to_stdout {
         out.extend_from_slice(b" 2>&1");
+    }
+}
+
+fn render_command(cmd: &Cmd, out: &mut Vec<u8>) {
+    let mut first = true;
+    let mut space = |out: &mut Vec<u8>| {
+        if !first {
+            out.push(b' ');
+        }
+        first = false;
+    };
+    if let Some(x) = &cmd.expand {
+        for (k, w) in &x.env {
+            space(out);
+            out.extend_from_slice(k.as_bytes());
+            out.push(b'=');
+            render_word(w, out);
+        }
+        for w in &x.argv {
+            space(out);
+            render_word(w, out);
+        }
+    }
+    for (k, v) in &cmd.env {
+        space(out);
+        out.extend_from_slice(k.as_bytes());
+        out.push(b'=');
+        quote_into(v.as_bytes(), out);
+    }
+    for (i, a) in cmd.argv.iter().enumerate() {
+        space(out);
+        if i == 0 {
+            quote_program_into(a.as_bytes(), out);
+        } else {
+            quote_into(a.as_bytes(), out);
+        }
+    }
+    for r in &cmd.redirects {
+        space(out);
+        redirect(r, out);
+    }
+}
+
+/// A word as it was written: its text quoted, its patterns, `~` and `$(...)` bare; a word
+/// with a quoted substitution in double quotes.
+fn render_word(word: &Word, out: &mut Vec<u8>) {
+    let quoted = word
+        .0
+        .iter()
+        .any(|p| matches!(p, Part::Subst { quoted: true, .. }));
+    if quoted {
+        out.push(b'"');
+    }
+    for part in &word.0 {
+        match part {
+            Part::Text(t) if quoted => {
+                for &b in t.as_bytes() {
+                    if matches!(b, b'"' | b'\\' | b'$' | b'`') {
+                        out.push(b'\\');
+                    }
+                    out.push(b);
+                }
+            }
+            Part::Text(t) => quote_into(t.as_bytes(), out),
+            Part::Pattern(p) => out.extend_from_slice(p.as_bytes()),
+            Part::Home(user) => {
+                out.push(b'~');
+                out.extend_from_slice(user.as_deref().unwrap_or_default().as_bytes());
+            }
+            Part::Subst { expr, .. } => {
+                out.extend_from_slice(b"$(");
+                render_into(expr, out);
+                out.push(b')');
+            }
+        }
+    }
+    if quoted {
+        out.push(b'"');
     }
 }
 

@@ -19,7 +19,7 @@ use self::capture::{collect, Sink};
 use self::timer::Timer;
 use crate::error::{Error, ErrorKind};
 use crate::machine::Machine;
-use crate::model::expr::{Expr, Node};
+use crate::model::expr::Expr;
 use crate::model::job::{Job, Outcome, Process, Stdio};
 use crate::model::sudo::{self, uses_sudo};
 use crate::model::validate::validate;
@@ -81,11 +81,7 @@ fn default_machine() -> Arc<dyn Machine> {
 /// The shortest timeout anywhere in the tree bounds the whole run.
 fn timeout_of(expr: &Expr) -> Option<Duration> {
     let own = expr.opts().timeout;
-    let inner = match expr.node() {
-        Node::Pipe(stages) => stages.iter().filter_map(|(e, _)| timeout_of(e)).min(),
-        Node::Seq(items) => items.iter().filter_map(|(_, e)| timeout_of(e)).min(),
-        Node::Cmd(_) | Node::Cd(_) => None,
-    };
+    let inner = expr.children().into_iter().filter_map(timeout_of).min();
     own.into_iter().chain(inner).min()
 }
 

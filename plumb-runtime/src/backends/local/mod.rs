@@ -20,6 +20,7 @@ mod spawn;
 mod sudo;
 mod tree;
 mod watchdog;
+mod words;
 
 use std::ffi::{OsStr, OsString};
 use std::fs;
@@ -100,7 +101,7 @@ impl Ctx {
         }
     }
 
-    fn var(&self, key: &str) -> Option<OsString> {
+    pub(crate) fn var(&self, key: &str) -> Option<OsString> {
         match self.env.iter().rev().find(|(k, _)| k == key) {
             Some((_, v)) => v.clone(),
             None => std::env::var_os(key),

@@ -148,6 +148,38 @@ pub(super) fn spawn_cmd(
     })
 }
 
+/// `io` with `redirects` performed on it, left to right: the streams of a block.
+pub(super) fn redirected(io: Io, redirects: &[Redirect], ctx: &Ctx) -> Result<Io> {
+    let mut fds = [
+        Target::from_stdio(io.stdin, 0),
+        Target::from_stdio(io.stdout, 1),
+        Target::from_stdio(io.stderr, 2),
+    ];
+    for r in redirects {
+        redirect(&mut fds, r, ctx)?;
+    }
+    let [stdin, stdout, stderr] = fds;
+    let back = |t: Target, n: u8| -> Result<Stdio> {
+        let own = |fd: std::io::Result<OwnedFd>| {
+            fd.map(Stdio::Fd)
+                .map_err(|e| Error::io(NAME, "cannot duplicate a stream", e))
+        };
+        match t {
+            Target::Parent(p) if p == n => Ok(Stdio::Inherit),
+            Target::Parent(0) => own(io::stdin().as_fd().try_clone_to_owned()),
+            Target::Parent(1) => own(io::stdout().as_fd().try_clone_to_owned()),
+            Target::Parent(_) => own(io::stderr().as_fd().try_clone_to_owned()),
+            Target::Null => Ok(Stdio::Null),
+            Target::Fd(fd) => Ok(Stdio::Fd(fd)),
+        }
+    };
+    Ok(Io {
+        stdin: back(stdin, 0)?,
+        stdout: back(stdout, 1)?,
+        stderr: back(stderr, 2)?,
+    })
+}
+
 /// Performs one redirection on the table of the child's streams.
 fn redirect(fds: &mut [Target; 3], r: &Redirect, ctx: &Ctx) -> Result<()> {
     let open = |path: &OsStr, append: bool| -> Result<Target> {

@@ -2,7 +2,6 @@
 //! kernel pipes (so every stage's status is known), a sequence its items in order on a
 //! thread of its own.
 
-use std::ffi::OsStr;
 use std::fs::File;
 use std::io::{self, Write};
 use std::path::Path;
@@ -13,10 +12,12 @@ use shared_child::SharedChild;
 
 use super::spawn::spawn_cmd;
 use super::watchdog::Shared;
+use super::words::{self, Expanded};
 use super::{Ctx, NAME};
 use crate::error::{Error, ErrorKind};
 use crate::model::expr::{Expr, Node, SeqOp};
 use crate::model::job::{Outcome, Process, Stdio};
+use crate::model::word::Word;
 use crate::output::ExitStatus;
 use crate::render::quote;
 use crate::Result;
@@ -59,7 +60,11 @@ pub(super) fn start_node(
     let node_dup = late_dup || expr.opts().stderr_to_stdout;
     match expr.node() {
         Node::Cmd(cmd) => {
-            let child = spawn_cmd(expr, cmd, &ctx, io, node_dup, shared)?;
+            let cmd = match words::expand_cmd(cmd, &ctx, &io, shared)? {
+                Expanded::Ready(cmd) => cmd,
+                Expanded::Failed(outcome) => return Ok(Running::Done(failed(expr, outcome))),
+            };
+            let child = spawn_cmd(expr, &cmd, &ctx, io, node_dup, shared)?;
             Ok(Running::Cmd {
                 expr: expr.clone(),
                 child,
@@ -105,9 +110,75 @@ pub(super) fn start_node(
         }
         Node::Cd(dir) => {
             let mut ctx = ctx;
-            Ok(Running::Done(cd(expr, dir, &mut ctx, &io)))
+            Ok(Running::Done(cd(expr, dir, &mut ctx, &io, shared)?))
+        }
+        Node::Block { .. } => {
+            if node_dup {
+                io.stderr = io.stdout.try_clone().map_err(|e| spawn_error(expr, e))?;
+            }
+            let (expr, shared) = (expr.clone(), shared.clone());
+            let thread = thread::Builder::new()
+                .name("plumb-block".into())
+                .spawn(move || run_block(&expr, &mut ctx.clone(), &io, &shared))
+                .map_err(|e| Error::io(NAME, "cannot start a thread", e))?;
+            Ok(Running::Thread { thread })
         }
     }
+}
+
+/// A command whose substitution failed: it fails as that substitution did, naming it.
+fn failed(expr: &Expr, sub: Outcome) -> Outcome {
+    Outcome {
+        accepted: false,
+        stage: sub.stage.or_else(|| Some(quote::render(expr))),
+        ..sub
+    }
+}
+
+/// `{ ...; }` or `( ... )`: the body with the block's redirections, in `ctx` (a group's
+/// `cd` and variables go on after it; a subshell's end with it).
+fn run_block(expr: &Expr, ctx: &mut Ctx, io: &Io, shared: &Arc<Shared>) -> Result<Outcome> {
+    let Node::Block {
+        body,
+        subshell,
+        redirects,
+    } = expr.node()
+    else {
+        return start_node(
+            expr,
+            ctx,
+            io.try_clone().map_err(|e| spawn_error(expr, e))?,
+            false,
+            shared,
+        )
+        .and_then(|r| wait_running(r, shared));
+    };
+    let block_io = match super::spawn::redirected(
+        io.try_clone().map_err(|e| spawn_error(expr, e))?,
+        redirects,
+        ctx,
+    ) {
+        Ok(block_io) => block_io,
+        Err(e) => return Ok(not_started(expr, &e, io)),
+    };
+    let items = match body.node() {
+        Node::Seq(items) if body.opts().is_plain() => items.clone(),
+        _ => vec![(SeqOp::Then, body.clone())],
+    };
+    let mut inner = if *subshell {
+        ctx.clone()
+    } else {
+        ctx.enter(body)
+    };
+    let last = run_items(&items, &mut inner, &block_io, shared)?;
+    if !*subshell {
+        *ctx = inner;
+    }
+    let outcome = Outcome::sequence(last, body.opts());
+    Ok(Outcome {
+        accepted: expr.opts().judge(&outcome.status, outcome.accepted),
+        ..outcome
+    })
 }
 
 fn run_seq(
@@ -117,28 +188,48 @@ fn run_seq(
     io: Io,
     shared: &Arc<Shared>,
 ) -> Result<Outcome> {
+    let last = run_items(items, &mut ctx, &io, shared)?;
+    Ok(Outcome::sequence(last, expr.opts()))
+}
+
+/// A sequence's items in `ctx`, which a `cd` (or a group's) changes for those after it;
+/// the outcome of the last one that ran.
+fn run_items(
+    items: &[(SeqOp, Expr)],
+    ctx: &mut Ctx,
+    io: &Io,
+    shared: &Arc<Shared>,
+) -> Result<Option<Outcome>> {
     let mut last: Option<Outcome> = None;
     for (op, item) in items {
         if !Outcome::runs_next(last.as_ref(), *op) {
             continue;
         }
         if shared.killed() {
-            return Ok(killed());
+            return Ok(Some(killed()));
         }
         let outcome = match item.node() {
-            Node::Cd(dir) => cd(item, dir, &mut ctx, &io),
+            Node::Cd(dir) => cd(item, dir, ctx, io, shared)?,
+            Node::Block {
+                subshell: false, ..
+            } => {
+                let mut inner = ctx.enter(item);
+                let outcome = run_block(item, &mut inner, io, shared)?;
+                ctx.dir = inner.dir;
+                outcome
+            }
             _ => {
                 let item_io = io.try_clone().map_err(|e| spawn_error(item, e))?;
-                match start_node(item, &ctx, item_io, false, shared) {
+                match start_node(item, ctx, item_io, false, shared) {
                     Ok(running) => wait_running(running, shared)?,
-                    Err(_) if shared.killed() => return Ok(killed()),
-                    Err(e) => not_started(item, &e, &io),
+                    Err(_) if shared.killed() => return Ok(Some(killed())),
+                    Err(e) => not_started(item, &e, io),
                 }
             }
         };
         last = Some(outcome);
     }
-    Ok(Outcome::sequence(last, expr.opts()))
+    Ok(last)
 }
 
 fn killed() -> Outcome {
@@ -150,23 +241,37 @@ fn killed() -> Outcome {
     }
 }
 
-/// `cd dir`: a status like the shell's, and the directory for what follows.
-fn cd(expr: &Expr, dir: &OsStr, ctx: &mut Ctx, io: &Io) -> Outcome {
-    let target = ctx.resolve(Path::new(dir));
-    let ok = target.is_dir();
-    if ok {
-        ctx.dir = Some(target);
-    } else {
-        let dir = Path::new(dir).display();
-        write_stderr(io, &format!("cd: {dir}: No such file or directory\n"));
-    }
+/// `cd dir`: a status like the shell's, and the directory for what follows. A word that
+/// expands must give exactly one directory.
+fn cd(expr: &Expr, dir: &Word, ctx: &mut Ctx, io: &Io, shared: &Arc<Shared>) -> Result<Outcome> {
+    let dirs = match words::fields(dir, ctx, io, shared)? {
+        Expanded::Ready(dirs) => dirs,
+        Expanded::Failed(outcome) => return Ok(failed(expr, outcome)),
+    };
+    let ok = match dirs.as_slice() {
+        [dir] => {
+            let target = ctx.resolve(Path::new(dir));
+            let ok = target.is_dir();
+            if ok {
+                ctx.dir = Some(target);
+            } else {
+                let dir = Path::new(dir).display();
+                write_stderr(io, &format!("cd: {dir}: No such file or directory\n"));
+            }
+            ok
+        }
+        _ => {
+            write_stderr(io, &format!("cd: {} directories match\n", dirs.len()));
+            false
+        }
+    };
     let status = ExitStatus::from_code(if ok { 0 } else { 1 });
-    Outcome {
+    Ok(Outcome {
         accepted: expr.opts().judge(&status, ok),
         status,
         stage: Some(quote::render(expr)),
         machine: None,
-    }
+    })
 }
 
 /// An item of a sequence that could not start fails as it would in a shell, and the
@@ -198,7 +303,7 @@ fn write_stderr(io: &Io, msg: &str) {
     };
 }
 
-fn wait_running(running: Running, shared: &Shared) -> Result<Outcome> {
+pub(super) fn wait_running(running: Running, shared: &Shared) -> Result<Outcome> {
     match running {
         Running::Cmd { expr, child } => {
             let result = child.wait().map(ExitStatus::from_std);

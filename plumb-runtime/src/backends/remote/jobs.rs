@@ -126,7 +126,7 @@ impl RemoteProcess {
     /// Whether the script may have made the job's directory: for a compound job (status
     /// file), a directory to enter, a pid file or a sudo password file.
     fn may_have_dir(&self) -> bool {
-        !matches!(self.expr.node(), Node::Cmd(_))
+        !script::is_single_command(&self.expr)
             || self.kill.is_some()
             || self.files.askpass
             || self.remote.ctx.dir.is_some()
@@ -162,7 +162,7 @@ impl RemoteProcess {
         if let Some((which, _)) = script::dir_failure(&record) {
             return Verdict::NoDir(self.failed_dir(which));
         }
-        let compound = !matches!(self.expr.node(), Node::Cmd(_));
+        let compound = !script::is_single_command(&self.expr);
         let (accepted, stage) = match status.code() {
             Some(code) if compound && (code != 0 || self.records_all) => {
                 let replayed = replay(&self.expr, &script::leaf_codes(&record), &mut 0);
@@ -220,10 +220,15 @@ fn replay(expr: &Expr, codes: &HashMap<usize, i32>, next: &mut usize) -> Outcome
         machine: None,
     };
     match expr.node() {
-        Node::Cmd(_) | Node::Cd(_) => {
+        Node::Cmd(_) | Node::Cd(_) | Node::Block { .. } => {
             // Absent: 0 (only failures are recorded, unless every code is).
             let code = codes.get(next).copied().unwrap_or(0);
             *next += 1;
+            // What is inside (a block's body, substitutions) is numbered after it; its own
+            // code already says how that went.
+            for child in expr.children() {
+                replay(child, codes, next);
+            }
             judged(ExitStatus::from_code(code), code == 0)
         }
         Node::Pipe(stages) => {

@@ -35,6 +35,8 @@ use crate::model::expr::{Check, Cmd, Expr, Node, Opts, Redirect, SeqOp};
 use crate::model::sudo::{self, uses_sudo, Sudo};
 use crate::render::quote::{quote_into, quote_program_into};
 
+mod words;
+
 /// The job's private directory on the host and what it holds.
 #[derive(Clone, Debug)]
 pub(crate) struct ScriptFiles {
@@ -213,7 +215,7 @@ fn render_with(
             Mode::Subshell => Secrets::Inline,
         },
     };
-    let simple = matches!(expr.node(), Node::Cmd(_)) && !kill_tree && !files.askpass;
+    let simple = is_single_command(expr) && !kill_tree && !files.askpass;
     let dirs = ctx.dir.is_some() || expr.opts().dir.is_some();
     if mode == Mode::Detached {
         r.raw("_p() { return \"$2\"; }; ");
@@ -283,14 +285,19 @@ fn render_with(
     r.finish(records_all)
 }
 
+/// Whether `expr` is one command of plain words: its script can be that command alone,
+/// with no status record.
+pub(crate) fn is_single_command(expr: &Expr) -> bool {
+    matches!(expr.node(), Node::Cmd(c) if c.expand.is_none())
+}
+
 /// Whether a node below the root judges its own status (`ok_codes`, `unchecked`).
 fn has_inner_checks(expr: &Expr, root: bool) -> bool {
     (!root && expr.opts().check.is_some())
-        || match expr.node() {
-            Node::Pipe(stages) => stages.iter().any(|(e, _)| has_inner_checks(e, false)),
-            Node::Seq(items) => items.iter().any(|(_, e)| has_inner_checks(e, false)),
-            Node::Cmd(_) | Node::Cd(_) => false,
-        }
+        || expr
+            .children()
+            .into_iter()
+            .any(|e| has_inner_checks(e, false))
 }
 
 /// The codes the status file recorded, by command index (the last one of each).
@@ -340,13 +347,27 @@ pub(crate) fn failed_stage(expr: &Expr, status_file: &[u8], code: i32) -> Option
     best.and_then(|i| leaves.get(i).map(crate::render::quote::render))
 }
 
-/// The commands and `cd`s of a tree, in the order the renderer numbers them.
+/// The commands, `cd`s and blocks of a tree, in the order the renderer numbers them: each
+/// before what is inside it (a block's body, a command's substitutions).
 fn collect_leaves(expr: &Expr, out: &mut Vec<Expr>) {
-    match expr.node() {
-        Node::Cmd(_) | Node::Cd(_) => out.push(expr.clone()),
-        Node::Pipe(stages) => stages.iter().for_each(|(e, _)| collect_leaves(e, out)),
-        Node::Seq(items) => items.iter().for_each(|(_, e)| collect_leaves(e, out)),
+    if is_leaf(expr) {
+        out.push(expr.clone());
     }
+    for child in expr.children() {
+        collect_leaves(child, out);
+    }
+}
+
+/// Whether the script records `expr`'s own status (see [`collect_leaves`]).
+pub(crate) fn is_leaf(expr: &Expr) -> bool {
+    matches!(expr.node(), Node::Cmd(_) | Node::Cd(_) | Node::Block { .. })
+}
+
+/// A variable's value in a command's prefix: bytes (quoted, or from stdin), or shell text
+/// that reads a variable the script set (an expanded word).
+enum EnvValue<'a> {
+    Bytes(&'a OsStr),
+    Shell(String),
 }
 
 struct Renderer {
@@ -566,15 +587,16 @@ impl Renderer {
     fn node_body(&mut self, expr: &Expr) {
         let dup = expr.opts().stderr_to_stdout;
         match expr.node() {
+            Node::Cmd(cmd) if cmd.expand.is_some() => self.expanding_command(cmd, dup),
             Node::Cmd(cmd) => self.command(cmd, dup, false),
-            Node::Cd(dir) => {
-                let i = self.next_leaf();
-                self.raw("{ ");
-                self.cd(dir.as_bytes());
-                self.raw(&format!("; _p {i} $?; }}"));
-            }
+            Node::Cd(dir) => self.cd_word(dir),
             Node::Seq(items) => self.sequence(items, dup),
             Node::Pipe(stages) => self.pipeline(stages, dup),
+            Node::Block {
+                body,
+                subshell,
+                redirects,
+            } => self.block(body, *subshell, redirects, dup),
         }
     }
 
@@ -615,17 +637,12 @@ impl Renderer {
             self.printf(&bytes);
             self.raw(" | ");
         }
-        match self.sudo.clone() {
-            Some(as_user) => self.sudo_prefix(&as_user, cmd),
-            None => {
-                for (k, v) in &cmd.env {
-                    self.out.extend_from_slice(k.as_bytes());
-                    self.raw("=");
-                    self.value(v.as_bytes());
-                    self.raw(" ");
-                }
-            }
-        }
+        let env: Vec<(&OsStr, EnvValue)> = cmd
+            .env
+            .iter()
+            .map(|(k, v)| (k.as_os_str(), EnvValue::Bytes(v)))
+            .collect();
+        self.env_prefix(&env);
         for (n, arg) in cmd.argv.iter().enumerate() {
             if n > 0 {
                 self.raw(" ");
@@ -645,17 +662,26 @@ impl Renderer {
         }
     }
 
-    /// sudo and its options, then `env` with the variables plumb set (sudo resets the
-    /// environment): what goes before a sudo'd command's argv.
-    fn sudo_prefix(&mut self, as_user: &Sudo, cmd: &Cmd) {
-        sudo_words(as_user, self.askpass.as_deref(), &mut self.out);
+    /// What goes before a command's argv: its `NAME=value`s, or sudo and its options,
+    /// then `env` with the variables plumb set (sudo resets the environment).
+    fn env_prefix(&mut self, env: &[(&OsStr, EnvValue)]) {
+        let Some(as_user) = self.sudo.clone() else {
+            for (k, v) in env {
+                self.out.extend_from_slice(k.as_bytes());
+                self.raw("=");
+                self.env_value(v);
+                self.raw(" ");
+            }
+            return;
+        };
+        sudo_words(&as_user, self.askpass.as_deref(), &mut self.out);
         let exported: Vec<_> = self
             .exported
             .iter()
-            .filter(|k| !cmd.env.iter().any(|(c, _)| c == *k))
+            .filter(|k| !env.iter().any(|(c, _)| c == k))
             .cloned()
             .collect();
-        if exported.is_empty() && cmd.env.is_empty() {
+        if exported.is_empty() && env.is_empty() {
             return;
         }
         self.raw(sudo::ENV);
@@ -666,13 +692,20 @@ impl Renderer {
             self.out.extend_from_slice(k.as_bytes());
             self.raw("\"");
         }
-        for (k, v) in &cmd.env {
+        for (k, v) in env {
             self.raw(" ");
             self.out.extend_from_slice(k.as_bytes());
             self.raw("=");
-            self.value(v.as_bytes());
+            self.env_value(v);
         }
         self.raw(" ");
+    }
+
+    fn env_value(&mut self, v: &EnvValue) {
+        match v {
+            EnvValue::Bytes(bytes) => self.value(bytes.as_bytes()),
+            EnvValue::Shell(text) => self.raw(text),
+        }
     }
 
     fn redirect(&mut self, r: &Redirect) {
