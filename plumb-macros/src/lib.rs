@@ -17,6 +17,8 @@ mod rustfmt;
 mod source;
 
 #[cfg(test)]
+mod corpus;
+#[cfg(test)]
 mod tests;
 
 use proc_macro::TokenStream;

@@ -104,17 +104,19 @@ fn judge(written: Option<&str>, readings: &Option<Vec<(String, String)>>) -> Ver
     }
 }
 
-/// Whether rustfmt would parse the input as macro arguments: comma-separated expressions or
-/// types (a pattern or item arg too, which only this crate's refusals would care about: they
-/// are taken as not formatted, and their spacing is mostly rustfmt's fixed point anyway).
+/// Whether rustfmt would parse the input as macro arguments: comma-separated expressions,
+/// types or patterns.
 fn reads_as_rust(trees: &[TokenTree]) -> bool {
-    if trees
-        .iter()
-        .any(|t| matches!(t, TokenTree::Punct(p) if "$#'".contains(p.as_char())))
-    {
-        return false;
-    }
-    args(trees).iter().all(|arg| parses(arg))
+    // `$x` is not Rust; rustfmt leaves a binding `a @ b` as written; `<-` is a token of its
+    // own to rustc (not to syn) that no expression takes.
+    let odd = |i: usize| match &trees[i] {
+        TokenTree::Punct(p) if "$#'@".contains(p.as_char()) => true,
+        TokenTree::Punct(p) if p.as_char() == '<' && p.spacing() == Spacing::Joint => {
+            matches!(trees.get(i + 1), Some(TokenTree::Punct(n)) if n.as_char() == '-')
+        }
+        _ => false,
+    };
+    !(0..trees.len()).any(odd) && args(trees).iter().all(|arg| parses(arg))
 }
 
 /// The top-level comma-separated arguments (a trailing comma makes no empty argument).
@@ -134,17 +136,26 @@ fn args(trees: &[TokenTree]) -> Vec<&[TokenTree]> {
 }
 
 /// Whether one argument parses as rustfmt's parser would take it: an expression, else a
-/// type.
+/// type (bounds such as `?Sized` or `a +` included), else a pattern.
 fn parses(arg: &[TokenTree]) -> bool {
-    if arg.is_empty() {
-        return false;
+    match arg {
+        [] => return false,
+        // A name, or a lone keyword, which rustfmt takes as an argument of its own
+        // (`sh!(ref, x)`).
+        [TokenTree::Ident(_)] => return true,
+        _ => {}
     }
     let stream: TokenStream = arg.iter().cloned().collect();
-    match syn::parse2::<syn::Expr>(stream.clone()) {
+    if let Ok(expr) = syn::parse2::<syn::Expr>(stream.clone()) {
         // rustc refuses `a < b > c` ("comparison operators cannot be chained").
-        Ok(expr) => !chained_comparison(&expr),
-        Err(_) => syn::parse2::<syn::Type>(stream).is_ok(),
+        return !chained_comparison(&expr);
     }
+    use syn::parse::Parser;
+    let bounds =
+        syn::punctuated::Punctuated::<syn::TypeParamBound, syn::Token![+]>::parse_terminated;
+    syn::parse2::<syn::Type>(stream.clone()).is_ok()
+        || bounds.parse2(stream.clone()).is_ok_and(|b| !b.is_empty())
+        || syn::Pat::parse_single.parse2(stream).is_ok()
 }
 
 fn chained_comparison(expr: &syn::Expr) -> bool {
@@ -195,6 +206,8 @@ struct Model<'p> {
     /// and what rustfmt writes there.
     free: Vec<bool>,
     want: Vec<Want>,
+    /// A float right after a `.` (`a.1.5`): rustfmt never writes that (it writes `a.1 .5`).
+    never_rustfmt: bool,
 }
 
 impl<'p> Model<'p> {
@@ -203,24 +216,59 @@ impl<'p> Model<'p> {
         let mut free = vec![false; pieces.len()];
         let mut want = vec![Want::Either; pieces.len()];
         let roles = roles(&tokens);
+        let mut macro_depth: Vec<usize> = Vec::new();
         for k in 1..tokens.len() {
             let (l, r) = (&tokens[k - 1], &tokens[k]);
-            free[r.first] = !forced(&l.kind, &r.kind);
-            want[r.first] = spacing(&roles, &tokens, k);
+            free[r.first] = !forced(&tokens[..k], &r.kind);
+            want[r.first] = if macro_depth.is_empty() {
+                spacing(&roles, &tokens, k)
+            } else {
+                // A macro call's content: rustfmt formats it, or not, by its own rules.
+                Want::Either
+            };
+            match (&l.kind, &r.kind) {
+                (_, TokenKind::Open(_)) if roles[k - 1] == Role::Bang => macro_depth.push(0),
+                (_, TokenKind::Open(_)) => {
+                    if let Some(d) = macro_depth.last_mut() {
+                        *d += 1;
+                    }
+                }
+                (_, TokenKind::Close(_)) => match macro_depth.last_mut() {
+                    Some(0) => {
+                        macro_depth.pop();
+                    }
+                    Some(d) => *d -= 1,
+                    None => {}
+                },
+                _ => {}
+            }
         }
-        Some(Model { pieces, free, want })
+        let never_rustfmt = tokens.windows(2).any(|w| {
+            w[0].kind == TokenKind::Op(".".into())
+                && matches!(&w[1].kind, TokenKind::Literal(l) if l.contains('.'))
+        });
+        Some(Model {
+            pieces,
+            free,
+            want,
+            never_rustfmt,
+        })
     }
 
-    /// Whether the input is spaced as rustfmt spaces it (a line break anywhere passes).
+    /// Whether the input is spaced as rustfmt spaces it (a line break anywhere passes). Gaps
+    /// that no spelling can change count too: rustfmt writes `2.2` for `2 .2`.
     fn matches_input(&self) -> bool {
-        self.pieces.iter().enumerate().skip(1).all(|(i, p)| {
-            !self.free[i]
-                || match (self.want[i], p.gap) {
+        !self.never_rustfmt
+            && self
+                .pieces
+                .iter()
+                .enumerate()
+                .skip(1)
+                .all(|(i, p)| match (self.want[i], p.gap) {
                     (Want::Either, _) | (_, Gap::Newline) => true,
                     (Want::Space, g) => g == Gap::Blank,
                     (Want::None, g) => g == Gap::Joined,
-                }
-        })
+                })
     }
 
     /// Every spelling of the input that rustfmt turns into it, as (meaning, text) for those
@@ -363,14 +411,22 @@ fn glue(pieces: &[Piece]) -> Option<Vec<Token>> {
     Some(out)
 }
 
-/// Whether the gap between two tokens is the same in every spelling that gives these
-/// tokens: two words or literals need a space, two puncts that would glue must not touch,
-/// `1 .` is not `1.`, and `/ /` is not a comment.
-fn forced(l: &TokenKind, r: &TokenKind) -> bool {
+/// Whether the gap before token `r` is the same in every spelling that gives these tokens
+/// (`before` are the tokens before it): two words or literals need a space, two puncts that
+/// would glue must not touch, `1 .` is not `1.` nor `1. x` `1.x`, and `/ /` is not a
+/// comment.
+fn forced(before: &[Token], r: &TokenKind) -> bool {
     use TokenKind::*;
+    // An integer and a dot read as a float when they touch.
+    let int = |n: &str| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit() || b == b'_');
+    let int_token = |t: Option<&Token>| matches!(t.map(|t| &t.kind), Some(Literal(n)) if int(n));
+    let l = &before[before.len() - 1].kind;
     match (l, r) {
         (Ident(_) | Literal(_), Ident(_) | Literal(_)) => true,
-        (Literal(n), Op(op)) => op == "." && n.starts_with(|c: char| c.is_ascii_digit()),
+        (Literal(n), Op(op)) => op == "." && int(n),
+        (Op(dot), Ident(_) | Literal(_)) if dot == "." => {
+            int_token(before.len().checked_sub(2).and_then(|i| before.get(i)))
+        }
         (Op(a), Op(b)) => {
             let first = b.chars().next().unwrap_or(' ');
             glues(a, first) || (a.ends_with('/') && (first == '/' || first == '*'))
@@ -395,6 +451,8 @@ enum Role {
     Separator,
     /// The `!` of a macro call.
     Bang,
+    /// The `||` that starts a closure.
+    Closure,
     /// A closure's `|`, turbofish `<`, `#`...: the model does not know.
     Unknown,
     Open,
@@ -402,8 +460,20 @@ enum Role {
 
 fn roles(tokens: &[Token]) -> Vec<Role> {
     let mut roles: Vec<Role> = Vec::with_capacity(tokens.len());
+    // Inside a closure's `|params|`, until its closing `|`.
+    let mut closure_open = false;
     for (k, t) in tokens.iter().enumerate() {
-        let after_operand = matches!(roles.last(), Some(Role::Operand));
+        // A bare `..` (a full range) is an operand too when an operator that only joins
+        // two operands comes next: `.. + a`.
+        let after_range = k > 0
+            && matches!(&tokens[k - 1].kind, TokenKind::Op(o) if o == "..")
+            && matches!(&t.kind, TokenKind::Op(o) if !["-", "!", "*", "&", "&&", "..", "..=", "|", "||", "<", "::", "?"].contains(&o.as_str()));
+        let after_operand = after_range || matches!(roles.last(), Some(Role::Operand));
+        if closure_open && matches!(&t.kind, TokenKind::Op(o) if o == "|") {
+            closure_open = false;
+            roles.push(Role::Unknown);
+            continue;
+        }
         let role = match &t.kind {
             TokenKind::Ident(s) => match s.as_str() {
                 "true" | "false" | "self" | "Self" | "super" | "crate" => Role::Operand,
@@ -423,7 +493,14 @@ fn roles(tokens: &[Token]) -> Vec<Role> {
                     Role::Bang
                 }
                 "-" | "!" | "*" | "&" | "&&" if !after_operand => Role::Unary,
-                "|" | "||" | "<" | ">" if !after_operand => Role::Unknown,
+                // `?Sized`: a maybe-bound in a type.
+                "?" => Role::Unary,
+                "||" if !after_operand => Role::Closure,
+                "|" if !after_operand => {
+                    closure_open = true;
+                    Role::Unknown
+                }
+                "<" | ">" if !after_operand => Role::Unknown,
                 ":" | "=>" | "@" | "#" | "~" => Role::Unknown,
                 _ if after_operand => Role::Binary,
                 _ => Role::Unknown,
@@ -487,16 +564,30 @@ fn spacing(roles: &[Role], tokens: &[Token], k: usize) -> Want {
         (TokenKind::Open(_), _) | (_, TokenKind::Close(_)) => return Want::Space,
         _ => {}
     }
+    // A tuple index before a `.` stays apart from it, lest they read as a float: `a.1 .5`.
+    let int =
+        |t: &TokenKind| matches!(t, TokenKind::Literal(l) if l.bytes().all(|b| b.is_ascii_digit()));
+    let dot = |t: Option<&Token>| t.is_some_and(|t| t.kind == TokenKind::Op(".".into()));
+    if int(lt) && dot(Some(&tokens[k])) && k >= 2 && dot(tokens.get(k - 2)) {
+        return Want::Space;
+    }
     // A type's last `+` hugs its bound: `xhost +` becomes `xhost+` (after two bounds or
     // more rustfmt drops it: `a + b +` becomes `a + b`).
     if rt == &TokenKind::Op("+".into()) && ends_arg(tokens, k) {
         return Want::None;
     }
+    let dots = |t: &TokenKind| matches!(t, TokenKind::Op(o) if o.starts_with('.'));
     match (l, r) {
         (Unknown, _) | (_, Unknown) => Want::Either,
+        // `2..= ..`: rustfmt keeps `..=` apart from dots after it.
+        _ if lt == &TokenKind::Op("..=".into()) && dots(rt) => Want::Space,
+        _ if dots(lt) && dots(rt) => Want::Either,
+        // A closure with no parameters: `|| a`.
+        (Closure, _) => Want::Space,
         (_, Separator) => Want::None,
         (Separator, _) => Want::Space,
         (Unary, _) => Want::None,
+        (Keyword, _) => Want::Space,
         (Binary, _) | (_, Binary) => Want::Space,
         (Bang, Open) => match rt {
             TokenKind::Open(Delimiter::Brace) => Want::Space,
@@ -506,6 +597,7 @@ fn spacing(roles: &[Role], tokens: &[Token], k: usize) -> Want {
         (Operand, Operand) if matches!(rt, TokenKind::Op(_)) => Want::None,
         (_, Open) => match rt {
             TokenKind::Open(Delimiter::Brace) => Want::Space,
+            _ if l == Keyword => Want::Space,
             _ if l == Operand => Want::None,
             _ => Want::Either,
         },
@@ -549,4 +641,17 @@ pub(crate) fn in_braces(input: &TokenStream, invocation: Option<&str>, source: S
     };
     // The last delimiter before the first token, skipping blanks.
     text[..offset].trim_end().ends_with('{')
+}
+
+/// The other spellings of the input's tokens that rustfmt turns into the same text, as
+/// (meaning, text), for the corpus test to show real rustfmt doing it.
+#[cfg(test)]
+pub(crate) fn spellings(input: &TokenStream) -> Vec<(String, String)> {
+    let trees: Vec<TokenTree> = input.clone().into_iter().collect();
+    let Ok(pieces) = lex::pieces(&trees) else {
+        return Vec::new();
+    };
+    Model::new(&pieces)
+        .and_then(|m| m.readings())
+        .unwrap_or_default()
 }
