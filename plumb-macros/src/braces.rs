@@ -75,7 +75,7 @@ fn check_count(n: usize, span: Span) -> Result<()> {
         return error(
             span,
             format!(
-                "this brace expansion makes {n} words or more; at most {MAX_WORDS} are allowed: \
+                "this brace expansion makes too many words ({n} or more; at most {MAX_WORDS}): \
                  build long lists in Rust and pass them as `$[list]`"
             ),
         );

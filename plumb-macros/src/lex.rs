@@ -926,29 +926,36 @@ pub(crate) fn reserved_word(w: &Word) -> Result<()> {
     };
     let advice = match word {
         "if" | "then" | "elif" | "else" | "fi" => {
-            "shell conditionals are not part of `sh!`: write the `if` in Rust around `sh!`,              e.g. `if sh!(test -d build).success()? { sh!(make).run()?; }`"
+            "shell conditionals are not part of `sh!`: write the `if` in Rust around `sh!`, \
+             e.g. `if sh!(test -d build).success()? { sh!(make).run()?; }`"
         }
         "while" | "until" | "do" | "done" => {
-            "shell loops are not part of `sh!`: write the loop in Rust around `sh!`, e.g.              `while !sh!(test -e ready).success()? { ... }`"
+            "shell loops are not part of `sh!`: write the loop in Rust around `sh!`, e.g. \
+             `while !sh!(test -e ready).success()? { ... }`"
         }
         "for" | "in" | "select" => {
-            "shell loops are not part of `sh!`: write the loop in Rust, e.g.              `for f in files { sh!(gzip $f).run()?; }`, or pass a list as `$[files]`"
+            "shell loops are not part of `sh!`: write the loop in Rust, e.g. \
+             `for f in files { sh!(gzip $f).run()?; }`, or pass a list as `$[files]`"
         }
         "case" | "esac" => {
-            "`case` is not part of `sh!`: `match` on the value in Rust and run a `sh!` in each              arm"
+            "`case` is not part of `sh!`: `match` on the value in Rust and run a `sh!` in each \
+             arm"
         }
         "function" => {
-            "shell functions are not part of `sh!`: write a Rust function that returns the              `Expr`, e.g. `fn build(dir: &str) -> Expr { sh!(make -C $dir) }`"
+            "shell functions are not part of `sh!`: write a Rust function that returns the \
+             `Expr`, e.g. `fn build(dir: &str) -> Expr { sh!(make -C $dir) }`"
         }
         "!" => {
-            "`!` (negating a command's status) is not part of `sh!`: test it in Rust,              `!sh!(grep -q x f).success()?`, or accept the code with `.ok_codes(&[1])`"
+            "`!` (negating a command's status) is not part of `sh!`: test it in Rust, \
+             `!sh!(grep -q x f).success()?`, or accept the code with `.ok_codes(&[1])`"
         }
         "[[" | "]]" => {
             "`[[ ... ]]` is bash's own test syntax: use `test` or `[ ... ]`, or test in Rust"
         }
         "coproc" => "`coproc` is not part of `sh!`: use `.spawn()` and the `Handle`'s streams",
         "{" | "}" => {
-            "groups `{ ...; }` are not supported yet: run the commands as separate `sh!`              calls (or one `sh!` with `;` and a redirection on each), or quote `\"{\"` if              you mean the character"
+            "groups `{ ...; }` are not supported yet: run the commands as separate `sh!` \
+             calls, or quote `\"{\"` if you mean the character"
         }
         _ => return Ok(()),
     };

@@ -13,9 +13,13 @@
 //! one of them is a valid command and the input itself is not, that one is suggested.
 //! Otherwise it is refused without a guess, pointing to the braces and the string forms.
 //!
-//! The model of rustfmt's spacing below covers expressions and types as rustfmt prints
-//! them; where it is unsure it treats both spacings as rustfmt's, which can only refuse
-//! more. `tests/corpus/rustfmt.txt` holds it against real rustfmt.
+//! One doubt is settled by hand: a `.` between two names in a file name (`sort < a.csv`)
+//! is taken as written, since the other spellings cut the name at its dot.
+//!
+//! The model of rustfmt's spacing below covers expressions, types and patterns as rustfmt
+//! prints them; where it is unsure it treats both spacings as rustfmt's, which can only
+//! refuse more. `tests/corpus/rustfmt.txt` holds it against real rustfmt, and an ignored
+//! test against random token strings.
 
 use proc_macro2::{Delimiter, Spacing, TokenStream, TokenTree};
 
@@ -283,7 +287,7 @@ impl<'p> Model<'p> {
             })
             .collect();
         let open: Vec<usize> = (1..self.pieces.len())
-            .filter(|&i| self.free[i] && !self.inert(i))
+            .filter(|&i| self.free[i] && !self.inert(i) && !self.file_name_dot(i))
             .collect();
         if open.len() > MAX_FREE_GAPS {
             return None;
@@ -317,6 +321,49 @@ impl<'p> Model<'p> {
             (false, true) => !(digit(l) && matches!(r, Some('<' | '>'))),
             (true, false) => !(l == Some('&') && digit(r)),
         }
+    }
+
+    /// A gap around a `.` between two names in a word that is not a command's name, as in
+    /// `sort < data.csv` or `make > build.log`: taken as written. rustfmt never spaces a
+    /// `.`, and the spellings that differ (`< data .csv`, `< data. csv`) cut a file name at
+    /// its dot, which no one means. A command's name keeps the doubt (`jq .name` becomes
+    /// `jq.name`, `cat .env` becomes `cat.env`), and so does a number (`cppcheck.2`).
+    fn file_name_dot(&self, i: usize) -> bool {
+        let is_dot = |k: usize| {
+            matches!(
+                self.pieces.get(k).map(|p| &p.kind),
+                Some(PieceKind::Punct('.', _))
+            )
+        };
+        let name = |k: usize| {
+            matches!(
+                self.pieces.get(k).map(|p| &p.kind),
+                Some(PieceKind::Ident(_))
+            )
+        };
+        let dot = if is_dot(i) {
+            i
+        } else if is_dot(i - 1) {
+            i - 1
+        } else {
+            return false;
+        };
+        if dot == 0 || !name(dot - 1) || !name(dot + 1) {
+            return false;
+        }
+        // The start of the word as written, and what comes before it.
+        let mut start = dot - 1;
+        while start > 0 && self.pieces[start].gap == Gap::Joined {
+            start -= 1;
+        }
+        let before = start.checked_sub(1).map(|k| self.pieces[k].edge_chars().1);
+        let command_position = match before {
+            None => true,
+            Some(last) => {
+                matches!(last, Some('|' | '&' | ';')) || self.pieces[start].gap == Gap::Newline
+            }
+        };
+        !command_position
     }
 
     /// The input's text with these gaps (its own when `None`), on one line.

@@ -146,19 +146,29 @@ pub(crate) fn check_comments(trees: &[TokenTree], source: Source<'_>) -> Result<
         let fits = a <= b && (item.text.is_empty() || text.get(a..b) == Some(item.text.as_str()));
         fits.then_some((a, b))
     };
-    for pair in list.windows(2) {
-        let (Some((_, gap_start)), Some((gap_end, _))) = (range(&pair[0]), range(&pair[1])) else {
+    // The span of the word that ends with item `k`: its first token.
+    let word_span = |k: usize| {
+        let mut j = k;
+        while j > 0 && start(list[j].span) == end(list[j - 1].span) {
+            j -= 1;
+        }
+        list[j].span
+    };
+    for k in 1..list.len() {
+        let (Some((_, gap_start)), Some((gap_end, _))) = (range(&list[k - 1]), range(&list[k]))
+        else {
             continue;
         };
         if gap_start < gap_end {
-            check_gap(&text, gap_start, gap_end, pair[0].span)?;
+            check_gap(&text, gap_start, gap_end, word_span(k - 1))?;
         }
     }
     // After the last token, a `//` glued to it (`curl https://x.org` on its own line).
-    if let Some((_, tail)) = list.last().and_then(range) {
+    let last = list.len() - 1;
+    if let Some((_, tail)) = range(&list[last]) {
         let line_end = text[tail..].find('\n').map_or(text.len(), |i| tail + i);
         if text[tail..line_end].starts_with("//") {
-            check_gap(&text, tail, line_end, list[list.len() - 1].span)?;
+            check_gap(&text, tail, line_end, word_span(last))?;
         }
     }
     Ok(())

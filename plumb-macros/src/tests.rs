@@ -43,7 +43,11 @@ fn compile(src: &str) -> lex::Result<proc_macro2::TokenStream> {
 fn err(src: &str) -> String {
     match compile(src) {
         Ok(_) => panic!("expected an error for {src:?}"),
-        Err(e) => e.message,
+        Err(e) => {
+            let first_line = e.message.lines().next().unwrap_or_default();
+            assert!(!first_line.contains("  "), "a broken line in {:?}", e.message);
+            e.message
+        }
     }
 }
 
@@ -378,6 +382,8 @@ fn what_cargo_fmt_may_have_respaced_is_refused_without_a_guess() {
         "tldr,",
         "cppcheck.2 > cppcheck.log",
         "echo { a, b }",
+        "jq.name",
+        "ls | grep.txt",
         // Written so by a person, the same text: it cannot be told apart.
         "su - user",
     ] {
@@ -412,6 +418,9 @@ fn what_cargo_fmt_leaves_alone_runs_as_written() {
         "expr 1 + 2",
         "echo {a,b}",
         "ansible-doc --list",
+        // A file name's dot is taken as written.
+        "cat < missing.txt",
+        "make > build.log",
     ] {
         assert!(compile(src).is_ok(), "{src}: {:?}", compile(src).err());
     }
