@@ -180,7 +180,15 @@ fn doc_comments(trees: &[TokenTree]) -> Result<()> {
         match tt {
             TokenTree::Punct(p) if p.as_char() == '#' => {
                 if let Some(text) = p.span().source_text().filter(|t| t.starts_with('/')) {
-                    return error(p.span(), removed_comment(&text, &text));
+                    let text: String = text.chars().take(40).collect();
+                    return error(
+                        p.span(),
+                        format!(
+                            "a doc comment, `{text}`, reaches `sh!` as an attribute, not as \
+                             text: write `//` for a comment, or use the string form, \
+                             `sh!(\"...\")`, for these characters"
+                        ),
+                    );
                 }
             }
             TokenTree::Group(g) => {

@@ -358,7 +358,7 @@ fn a_removed_comment_is_refused() {
     assert!(err("curl https://example.com/a\n").contains("URLs need the string form"));
     assert!(err("curl https://example.com/a\nls").contains("URLs need the string form"));
     assert!(err("ls a//b\nls").contains("removed a Rust comment"));
-    assert!(err("/// doc\nls").contains("removed a Rust comment"));
+    assert!(err("/// doc\nls").contains("doc comment"));
     // `host:` at the end of a line is only a word.
     assert_eq!(argv("scp f host:\nls"), ["scp f host:", "ls"]);
     assert_eq!(argv("scp f host:"), ["scp f host:"]);
