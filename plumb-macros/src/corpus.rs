@@ -7,8 +7,8 @@ use std::process::{Command, Stdio};
 
 use proc_macro2::TokenStream;
 
-use crate::lex;
-use crate::parse;
+use crate::lex::{self, Part, Word};
+use crate::parse::{self, Command as Cmd, Redirect, Script, SeqOp};
 use crate::source::Source;
 use crate::{expand, rustfmt};
 
@@ -310,4 +310,235 @@ fn random_rustfmt() {
     let report = check_rustfmt_corpus(&refs, true);
     eprintln!("random: {}", report.summary);
     assert!(report.failures.is_empty(), "{}", report.failures.join("\n"));
+}
+
+/// How plumb reads one line of shell: its structure, or the error.
+#[derive(Debug, PartialEq)]
+enum Outcome {
+    Accepted(String),
+    Refused(String),
+    /// Rust's tokenizer does not take the text: no token form.
+    NotTokens,
+}
+
+/// The string form of `text`.
+fn string_outcome(text: &str) -> Outcome {
+    let lit = proc_macro2::TokenTree::Literal(proc_macro2::Literal::string(text));
+    outcome(lit.into(), text)
+}
+
+/// The token form of `text`, in `sh!(...)` (where the rustfmt check applies).
+fn token_outcome(text: &str) -> Outcome {
+    match tokens(text) {
+        None => Outcome::NotTokens,
+        Some(tokens) => outcome(tokens, text),
+    }
+}
+
+fn outcome(input: TokenStream, text: &str) -> Outcome {
+    let script = lex::lex(input.clone(), Source::Text(text)).and_then(parse::parse);
+    let written = || {
+        let s = script.as_ref().ok()?;
+        Some(expand::script(s, &TokenStream::new()).to_string())
+    };
+    if let Err(e) = rustfmt::check(&input, written, || false) {
+        return Outcome::Refused(e.message);
+    }
+    match script {
+        Ok(s) => Outcome::Accepted(render(&s)),
+        Err(e) => Outcome::Refused(e.message),
+    }
+}
+
+/// A script's structure in one line: `[word]`s, `NAME=[value]`, redirections glued to their
+/// target (`>[f]`), operators between commands; `${e}` and `$[e]` for interpolations.
+fn render(script: &Script) -> String {
+    let mut out = String::new();
+    for (i, (op, pipeline)) in script.items.iter().enumerate() {
+        if i > 0 {
+            out.push_str(match op {
+                SeqOp::Then => " ; ",
+                SeqOp::And => " && ",
+                SeqOp::Or => " || ",
+            });
+        }
+        for (k, (command, all)) in pipeline.stages.iter().enumerate() {
+            if k > 0 {
+                out.push_str(if pipeline.stages[k - 1].1 {
+                    " |& "
+                } else {
+                    " | "
+                });
+            }
+            let _ = all;
+            out.push_str(&render_command(command));
+        }
+    }
+    out
+}
+
+fn render_command(command: &Cmd) -> String {
+    let s = match command {
+        Cmd::Cd(dir) => return format!("cd {}", render_word(dir)),
+        Cmd::Simple(s) => s,
+    };
+    let mut parts: Vec<String> = Vec::new();
+    for (name, value) in &s.env {
+        parts.push(format!("{name}={}", render_word(value)));
+    }
+    parts.extend(s.words.iter().map(render_word));
+    for r in &s.redirects {
+        parts.push(match r {
+            Redirect::Out { fd, append, target } => {
+                let fd = if *fd == 1 {
+                    String::new()
+                } else {
+                    fd.to_string()
+                };
+                let op = if *append { ">>" } else { ">" };
+                format!("{fd}{op}{}", render_word(target))
+            }
+            Redirect::OutAll { append, target } => {
+                let op = if *append { "&>>" } else { "&>" };
+                format!("{op}{}", render_word(target))
+            }
+            Redirect::In(target) => format!("<{}", render_word(target)),
+            Redirect::Here(w) => format!("<<<{}", render_word(w)),
+            Redirect::Dup { from, to } => format!("{from}>&{to}"),
+        });
+    }
+    parts.join(" ")
+}
+
+fn render_word(w: &Word) -> String {
+    let inner: String = w
+        .parts
+        .iter()
+        .map(|p| match p {
+            Part::Lit(s) => s.clone(),
+            Part::Value(e, _) => format!("${{{e}}}"),
+            Part::Splat(e, _) => format!("$[{e}]"),
+        })
+        .collect();
+    format!("[{inner}]")
+}
+
+/// One case of `tests/corpus/grammar.txt`.
+struct Case<'a> {
+    text: &'a str,
+    string: Expect<'a>,
+    token: Option<Expect<'a>>,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Expect<'a> {
+    Structure(&'a str),
+    Refused(&'a str),
+    NotTokens,
+}
+
+impl Expect<'_> {
+    fn holds(self, outcome: &Outcome) -> bool {
+        match (self, outcome) {
+            (Expect::Structure(s), Outcome::Accepted(got)) => s == got,
+            (Expect::Refused(m), Outcome::Refused(got)) => got.contains(m),
+            (Expect::NotTokens, Outcome::NotTokens) => true,
+            _ => false,
+        }
+    }
+}
+
+fn expectation(line: &str) -> Option<Expect<'_>> {
+    if let Some(s) = line.strip_prefix("= ") {
+        Some(Expect::Structure(s))
+    } else if let Some(m) = line.strip_prefix("! ") {
+        Some(Expect::Refused(m))
+    } else if line == "-" {
+        Some(Expect::NotTokens)
+    } else {
+        None
+    }
+}
+
+fn cases(text: &str) -> Vec<Case<'_>> {
+    let mut out: Vec<Case<'_>> = Vec::new();
+    for line in text.lines() {
+        if line.trim().is_empty() || line.starts_with('#') {
+            continue;
+        }
+        if let Some(shell) = line.strip_prefix("$ ") {
+            out.push(Case {
+                text: shell,
+                string: Expect::NotTokens,
+                token: None,
+            });
+            continue;
+        }
+        let case = out.last_mut().expect("a `$ ` line starts each case");
+        match line.strip_prefix("token ") {
+            Some(rest) => case.token = expectation(rest),
+            None => case.string = expectation(line).unwrap_or_else(|| panic!("bad line: {line}")),
+        }
+    }
+    out
+}
+
+/// Lines of shell from real use (`tests/corpus/grammar.txt`), each with the structure plumb
+/// must give it or the error it must refuse it with, in the string form and the token form.
+#[test]
+fn grammar_corpus() {
+    let text = corpus("grammar.txt");
+    let cases = cases(&text);
+    let mut failures = Vec::new();
+    let (mut string_ok, mut token_ok, mut braces_ok) = (0, 0, 0);
+    for case in &cases {
+        let string = string_outcome(case.text);
+        let token = token_outcome(case.text);
+        if !case.string.holds(&string) {
+            failures.push(format!("$ {}\n  string form: {string:?}", case.text));
+        }
+        if !case.token.unwrap_or(case.string).holds(&token) {
+            failures.push(format!("$ {}\n  token form: {token:?}", case.text));
+        }
+        string_ok += matches!(string, Outcome::Accepted(_)) as usize;
+        token_ok += matches!(token, Outcome::Accepted(_)) as usize;
+        // In braces rustfmt leaves the input alone, so its check does not apply.
+        let braces_accepted = tokens(case.text).is_some_and(|t| {
+            lex::lex(t, Source::Text(case.text))
+                .and_then(parse::parse)
+                .is_ok()
+        });
+        braces_ok += braces_accepted as usize;
+    }
+    let pct = |n: usize| 100.0 * n as f64 / cases.len() as f64;
+    eprintln!(
+        "grammar corpus: {} lines; accepted: string form {string_ok} ({:.1} %), token form \
+         in braces {braces_ok} ({:.1} %), in parentheses {token_ok} ({:.1} %)",
+        cases.len(),
+        pct(string_ok),
+        pct(braces_ok),
+        pct(token_ok)
+    );
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// Prints the corpus with what plumb makes of each line, to write the expectations of new
+/// lines (then read each one): `PLUMB_GRAMMAR_INPUT=lines.txt cargo test -p plumb-macros
+/// --lib print_grammar -- --ignored --nocapture`.
+#[test]
+#[ignore]
+fn print_grammar() {
+    let input = std::fs::read_to_string(std::env::var("PLUMB_GRAMMAR_INPUT").unwrap()).unwrap();
+    let show = |o: &Outcome| match o {
+        Outcome::Accepted(s) => format!("= {s}"),
+        Outcome::Refused(m) => format!("! {}", m.lines().next().unwrap_or_default()),
+        Outcome::NotTokens => "-".into(),
+    };
+    for line in input.lines().filter(|l| !l.trim().is_empty()) {
+        let (string, token) = (string_outcome(line), token_outcome(line));
+        println!("$ {line}\n{}", show(&string));
+        if token != string {
+            println!("token {}", show(&token));
+        }
+    }
 }

@@ -45,7 +45,11 @@ fn err(src: &str) -> String {
         Ok(_) => panic!("expected an error for {src:?}"),
         Err(e) => {
             let first_line = e.message.lines().next().unwrap_or_default();
-            assert!(!first_line.contains("  "), "a broken line in {:?}", e.message);
+            assert!(
+                !first_line.contains("  "),
+                "a broken line in {:?}",
+                e.message
+            );
             e.message
         }
     }
