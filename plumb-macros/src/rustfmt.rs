@@ -683,7 +683,8 @@ pub(crate) fn in_braces(input: &TokenStream, invocation: Option<&str>, source: S
     let Some(text) = source.load(first.span()) else {
         return false;
     };
-    let Some(offset) = Lines::new(&text).offset(lex::start(first.span())) else {
+    let at = lex::start(first.span());
+    let Some(offset) = Lines::new(&text, at.line).offset(at) else {
         return false;
     };
     // The last delimiter before the first token, skipping blanks.

@@ -37,17 +37,23 @@ impl<'a> Source<'a> {
     }
 }
 
-/// A text with the byte offset of each line, to find token positions.
+/// A text with the byte offset of each line up to some line, to find token positions.
 pub(crate) struct Lines<'t> {
     pub text: &'t str,
     starts: Vec<usize>,
 }
 
 impl<'t> Lines<'t> {
-    pub(crate) fn new(text: &'t str) -> Self {
-        let starts = std::iter::once(0)
-            .chain(text.match_indices('\n').map(|(i, _)| i + 1))
-            .collect();
+    /// The lines of `text` up to line `last` (1-based; all of them for `usize::MAX`).
+    pub(crate) fn new(text: &'t str, last: usize) -> Self {
+        let mut starts = vec![0];
+        while starts.len() < last {
+            let from = starts[starts.len() - 1];
+            match text[from..].find('\n') {
+                Some(i) => starts.push(from + i + 1),
+                None => break,
+            }
+        }
         Lines { text, starts }
     }
 
@@ -56,6 +62,9 @@ impl<'t> Lines<'t> {
         let line_start = *self.starts.get(at.line.checked_sub(1)?)?;
         let line = &self.text[line_start..];
         let line = &line[..line.find('\n').unwrap_or(line.len())];
+        if line.is_ascii() {
+            return (at.column <= line.len()).then_some(line_start + at.column);
+        }
         if at.column == line.chars().count() {
             return Some(line_start + line.len());
         }
@@ -68,57 +77,61 @@ impl<'t> Lines<'t> {
 /// A token of the input as the source shows it.
 struct Item {
     span: Span,
-    /// The text the source must hold at the span, to trust its positions.
-    text: String,
+    /// What the source must hold at the span, to trust its positions.
+    text: ItemText,
+}
+
+enum ItemText {
+    Char(char),
+    Token(TokenTree),
+    /// `${...}`: not compared.
+    Any,
+}
+
+impl ItemText {
+    fn is(&self, source: &str) -> bool {
+        match self {
+            ItemText::Char(c) => source.len() == c.len_utf8() && source.starts_with(*c),
+            ItemText::Token(t) => t.to_string() == source,
+            ItemText::Any => true,
+        }
+    }
 }
 
 fn items(trees: &[TokenTree], out: &mut Vec<Item>) {
     let mut i = 0;
     while i < trees.len() {
         let tt = &trees[i];
+        let item = |span: Span, text: ItemText| Item { span, text };
         match tt {
             // Inside `${...}` and `$[...]` is Rust code, where comments are comments.
             TokenTree::Punct(p) if p.as_char() == '$' => {
-                out.push(Item {
-                    span: p.span(),
-                    text: "$".into(),
-                });
+                out.push(item(p.span(), ItemText::Char('$')));
                 if let Some(TokenTree::Group(g)) = trees.get(i + 1) {
                     if g.delimiter() != Delimiter::None && start(g.span()) == end(p.span()) {
-                        out.push(Item {
-                            span: g.span(),
-                            text: String::new(),
-                        });
+                        out.push(item(g.span(), ItemText::Any));
                         i += 1;
                     }
                 }
             }
+            TokenTree::Punct(p) => out.push(item(p.span(), ItemText::Char(p.as_char()))),
             TokenTree::Group(g) => {
-                let (open, close) = match g.delimiter() {
-                    Delimiter::Parenthesis => ("(", ")"),
-                    Delimiter::Brace => ("{", "}"),
-                    Delimiter::Bracket => ("[", "]"),
-                    Delimiter::None => ("", ""),
-                };
                 let inner: Vec<TokenTree> = g.stream().into_iter().collect();
-                if open.is_empty() {
-                    items(&inner, out);
-                } else {
-                    out.push(Item {
-                        span: g.span_open(),
-                        text: open.into(),
-                    });
-                    items(&inner, out);
-                    out.push(Item {
-                        span: g.span_close(),
-                        text: close.into(),
-                    });
-                }
+                let (open, close) = match g.delimiter() {
+                    Delimiter::Parenthesis => ('(', ')'),
+                    Delimiter::Brace => ('{', '}'),
+                    Delimiter::Bracket => ('[', ']'),
+                    Delimiter::None => {
+                        items(&inner, out);
+                        i += 1;
+                        continue;
+                    }
+                };
+                out.push(item(g.span_open(), ItemText::Char(open)));
+                items(&inner, out);
+                out.push(item(g.span_close(), ItemText::Char(close)));
             }
-            other => out.push(Item {
-                span: other.span(),
-                text: other.to_string(),
-            }),
+            other => out.push(item(other.span(), ItemText::Token(other.clone()))),
         }
         i += 1;
     }
@@ -136,15 +149,15 @@ pub(crate) fn check_comments(trees: &[TokenTree], source: Source<'_>) -> Result<
     let Some(text) = source.load(first.span) else {
         return Ok(());
     };
-    let lines = Lines::new(&text);
+    let last_line = list.iter().map(|i| end(i.span).line).max().unwrap_or(0);
+    let lines = Lines::new(&text, last_line);
     // The byte range of an item, when the source holds its text there.
     let range = |item: &Item| {
         let (a, b) = (
             lines.offset(start(item.span))?,
             lines.offset(end(item.span))?,
         );
-        let fits = a <= b && (item.text.is_empty() || text.get(a..b) == Some(item.text.as_str()));
-        fits.then_some((a, b))
+        (a <= b && text.get(a..b).is_some_and(|t| item.text.is(t))).then_some((a, b))
     };
     // The span of the word that ends with item `k`: its first token.
     let word_span = |k: usize| {
@@ -155,6 +168,12 @@ pub(crate) fn check_comments(trees: &[TokenTree], source: Source<'_>) -> Result<
         list[j].span
     };
     for k in 1..list.len() {
+        // A comment takes at least 4 columns (`/**/`) or the rest of a line.
+        let (prev, next) = (end(list[k - 1].span), start(list[k].span));
+        let room = next.line > prev.line || next.column >= prev.column + 4;
+        if !room {
+            continue;
+        }
         let (Some((_, gap_start)), Some((gap_end, _))) = (range(&list[k - 1]), range(&list[k]))
         else {
             continue;
