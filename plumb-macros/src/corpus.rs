@@ -47,7 +47,9 @@ fn rustfmt_all(contents: &[&str]) -> Vec<String> {
     }
     src.push_str("}\n");
     // A directory of its own with an empty config: rustfmt's defaults, as in a new project.
-    let dir = std::env::temp_dir().join(format!("plumb-rustfmt-{}", std::process::id()));
+    static RUN: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let run = RUN.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let dir = std::env::temp_dir().join(format!("plumb-rustfmt-{}-{run}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(dir.join("rustfmt.toml"), "").unwrap();
     let mut child = Command::new("rustfmt")
