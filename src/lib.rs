@@ -26,32 +26,34 @@
 //!   `127.0.0.1:8080` and `2>&1` come out exactly as written. A line break separates
 //!   commands, like `;`.
 //! - the **string form**, `sh!("curl -s 'https://example.com/a b' | jq .name")`: for what
-//!   Rust tokens cannot carry: `//` (a Rust comment), `'single quotes'`, backslashes,
-//!   unbalanced brackets.
+//!   Rust tokens cannot carry: `//` and `/*` (Rust comments), `'single quotes'`,
+//!   backslashes, unbalanced brackets.
 //!
 //! | syntax | meaning |
 //! |---|---|
 //! | `a b c` | a command and its arguments |
-//! | `"x y"`, and `'x y'` in the string form | one word; `$` interpolates inside double quotes, not single |
+//! | `"x y"` (both forms), `'x y'` (string form) | one word; `$` interpolates inside double quotes, not single. Inside double quotes a backslash escapes only `$`, `` ` ``, `"`, `\` and a line break, as in sh, in both forms: `"a\tb"` is `a`, a backslash, `tb` (printf and `echo -e` read it as a tab); Rust's escapes are not decoded |
+//! | `r"x y"` (token form) | one word, taken literally, like single quotes |
 //! | `$name`, `${expr}` | exactly one argument from a Rust value ([`ToArg`]) |
 //! | `$[expr]` | zero or more arguments from an iterable |
 //! | `$$` | a literal `$` |
+//! | `{a,b}`, `pre{a,b}post`, `{1..3}`, `{01..10}`, `{3..1}`, `{1..9..2}`, `{a..e}`, `{a,b{c,d}}` | brace expansion, at compile time, as in bash: in unquoted words written in the macro, also around a value (`${stem}{1,2}` is two words); `"{a,b}"` and values never expand; `{}`, `{a}` and a lone `{` stay as written; at most 10 000 words |
 //! | `a \| b`, `a \|& b` | a pipeline; `\|&` also pipes stderr |
 //! | `> f`, `>> f`, `< f`, `2> f`, `2>> f`, `&> f`, `&>> f`, `2>&1`, `>&2` | redirections, performed on the machine that runs the command |
 //! | `<<< $value` | stdin from a Rust string or bytes (exactly those bytes; no newline is added) |
-//! | `a ; b`, `a && b`, `a \|\| b` | sequences with shell meaning |
-//! | `NAME=value cmd` | environment for that command |
+//! | `a ; b`, `a && b`, `a \|\| b`, `a ;` | sequences with shell meaning; a final `;` ends the last command |
+//! | `NAME=value cmd` | environment for that command (not brace-expanded, as in bash) |
 //! | `cd dir` | the directory for the rest of that `sh!` sequence |
 //!
-//! **`cargo fmt`** reformats a `sh!(...)` whose content also reads as Rust:
-//! `sh!(wc -l)` would become `sh!(wc - l)`. plumb refuses that formatted shape with the
-//! likely original instead of running a different command; write such commands in braces,
-//! `sh! { wc -l }`, which rustfmt leaves alone, or as a string. A line that starts with
-//! `|`, `&&` or `||` continues the line before, so rustfmt's line breaks are harmless.
+//! sh's reserved words as a command's name (`if`, `while`, `for`, `case`, `{`, `!`, ...)
+//! are compile errors that show the Rust to write instead (a Rust `if` or loop around
+//! `sh!`); quoted (`"if"`) they are ordinary words. `$(...)`, backticks, `$((...))`,
+//! groups `{ ...; }` and subshells `( ... )` are compile errors for now.
 //!
-//! In the token form a Rust string literal is a double-quoted word: Rust decodes its escapes
-//! first (`"a\tb"` holds a real tab), then `$` interpolates. A raw string `r"$x"`
-//! interpolates nothing, like single quotes.
+//! In the token form the compiler removes Rust comments before `sh!` sees the tokens, so
+//! `sh!(ls src/**/*.js)` would reach `ls` as `src` and `*.js`: plumb reads the source around
+//! the tokens and refuses a comment glued to a word, or any `/* */`, pointing to the string
+//! form. A `// note` after a blank is a Rust comment, as anywhere in Rust.
 //!
 //! ```
 //! use plumb::prelude::*;
@@ -64,6 +66,9 @@
 //!
 //! let url = sh!("printf '%s' https://example.com/a//b").read().unwrap();
 //! assert_eq!(url, "https://example.com/a//b");
+//!
+//! let names = sh!(printf "%s " log{,.1} {1..3}).read().unwrap();
+//! assert_eq!(names, "log log.1 1 2 3 ");
 //! ```
 //!
 //! **No shell injection, ever.** On this machine arguments go to the program as its argv:
@@ -77,6 +82,33 @@
 //! # use plumb::sh;
 //! let _ = sh!(ls -la |); // error: `|` at the end: a command must follow the pipe
 //! ```
+//!
+//! # `cargo fmt` and the token form
+//!
+//! rustfmt reformats the content of a `sh!(...)` or `sh![...]` when it also reads as Rust
+//! code, keeping the tokens and respacing them: `sh!(wc -l)` becomes `sh!(wc - l)`,
+//! `cd ..` becomes `cd..`, `a |& b` becomes `a | &b`, `echo {a,b}` becomes
+//! `echo { a, b }`. Most commands (`ls -la ./src`, `git log --oneline -n 5`, anything with
+//! `$x` or a quoted string) do not read as Rust and are never touched. plumb never runs a
+//! respaced command as something else:
+//!
+//! - input that reads as Rust and is spaced exactly as rustfmt spaces it is checked: every
+//!   other spacing of the same tokens is read as a possible original. When they all mean
+//!   the same command (`a | b`, `cat < in.txt`: a file name's dot is taken as written), it
+//!   runs. When only one of them is a valid command (`a |& b` for `a | &b`), the error
+//!   suggests it. Otherwise the error says plumb cannot tell, without a guess.
+//! - that means some commands a person writes exactly that way are refused too, because
+//!   rustfmt makes the same text out of another command: `su - user`, `cat - file` (from
+//!   `su -user`, `cat -file`).
+//!
+//! To keep rustfmt away for good, write the token form in braces, `sh! { wc -l }`: rustfmt
+//! never formats a macro called with braces, and plumb takes it as written. For a whole
+//! function (or `impl`, or inline `mod { }`), `#[rustfmt::skip::macros(sh)]` tells rustfmt
+//! to leave its `sh!(...)` calls alone (plumb cannot see the attribute, so a shape such as
+//! `su - user` still needs braces). There is no project-wide setting on stable Rust:
+//! rustfmt.toml's `skip_macro_invocations = ["sh"]` and a crate-level
+//! `#![rustfmt::skip::macros(sh)]` need a nightly toolchain. A line that starts with `|`,
+//! `&&` or `||` continues the line before, so rustfmt's line breaks are harmless.
 //!
 //! # Running an `Expr`
 //!

@@ -6,9 +6,18 @@
 //!
 //! The token form rebuilds words from token positions: two Rust tokens belong to the same
 //! shell word exactly when one ends where the next starts, so `-la`, `./src/main.rs` and
-//! `2>&1` come out as written.
+//! `2>&1` come out as written. Its tokens are first kept as [`Piece`]s, one per Rust token
+//! with the gap before it, so that the rustfmt check can lex the same tokens spaced another
+//! way.
+//!
+//! A word remembers how each character was written ([`Atom`]): brace expansion (in the
+//! parser) applies only to what was written unquoted.
 
-use proc_macro2::{Delimiter, Group, Ident, LineColumn, Literal, Span, TokenStream, TokenTree};
+use proc_macro2::{
+    Delimiter, Group, Ident, LineColumn, Literal, Spacing, Span, TokenStream, TokenTree,
+};
+
+use crate::source::{self, Source};
 
 /// A compile error at a span.
 #[derive(Debug)]
@@ -37,6 +46,18 @@ pub(crate) enum Part {
     Splat(TokenStream, Span),
 }
 
+/// How one piece of a word was written.
+#[derive(Debug, Clone)]
+pub(crate) enum Atom {
+    /// An unquoted character written in the macro: `{`, `,` and `}` of brace expansion
+    /// count only as these.
+    Bare(char),
+    /// Quoted or escaped text, possibly empty: always literal.
+    Quoted(String),
+    /// An interpolation (`Part::Value` or `Part::Splat`).
+    Value(Part),
+}
+
 /// A shell word: concatenated parts.
 #[derive(Debug, Clone)]
 pub(crate) struct Word {
@@ -47,37 +68,49 @@ pub(crate) struct Word {
     pub bare_prefix: String,
     /// True when every part is unquoted literal text.
     pub bare: bool,
+    /// The word as written, piece by piece.
+    pub atoms: Vec<Atom>,
 }
 
 impl Word {
-    fn new(span: Span) -> Self {
+    /// The word made of these atoms. Adjacent literal text becomes one part; a word of
+    /// empty quotes (`""`) is one empty part.
+    pub(crate) fn from_atoms(atoms: Vec<Atom>, span: Span) -> Word {
+        let mut parts = Vec::new();
+        let mut bare_prefix = String::new();
+        let mut bare = true;
+        let push_lit = |parts: &mut Vec<Part>, s: &str| match parts.last_mut() {
+            Some(Part::Lit(l)) => l.push_str(s),
+            _ if s.is_empty() => {}
+            _ => parts.push(Part::Lit(s.to_string())),
+        };
+        for atom in &atoms {
+            match atom {
+                Atom::Bare(c) => {
+                    if bare {
+                        bare_prefix.push(*c);
+                    }
+                    push_lit(&mut parts, c.encode_utf8(&mut [0; 4]));
+                }
+                Atom::Quoted(s) => {
+                    bare = false;
+                    push_lit(&mut parts, s);
+                }
+                Atom::Value(p) => {
+                    bare = false;
+                    parts.push(p.clone());
+                }
+            }
+        }
+        if parts.is_empty() {
+            parts.push(Part::Lit(String::new()));
+        }
         Word {
-            parts: Vec::new(),
+            parts,
             span,
-            bare_prefix: String::new(),
-            bare: true,
-        }
-    }
-
-    fn push_bare(&mut self, c: char) {
-        if self.bare {
-            self.bare_prefix.push(c);
-        }
-        self.push_text(c);
-    }
-
-    fn push_text(&mut self, c: char) {
-        match self.parts.last_mut() {
-            Some(Part::Lit(s)) => s.push(c),
-            _ => self.parts.push(Part::Lit(c.to_string())),
-        }
-    }
-
-    fn push_part(&mut self, part: Part) {
-        self.bare = false;
-        match part {
-            Part::Lit(s) => s.chars().for_each(|c| self.push_text(c)),
-            other => self.parts.push(other),
+            bare_prefix,
+            bare,
+            atoms,
         }
     }
 
@@ -146,59 +179,20 @@ impl Tok {
 
 /// The lexer's input alphabet, shared by both forms.
 #[derive(Debug, Clone)]
-enum Unit {
+pub(crate) enum Unit {
     /// An unquoted source character.
     Ch(char, Span),
     /// Whitespace between words.
     Blank,
     /// A line break: separates commands like `;`.
     Newline(Span),
-    /// A quoted piece or an interpolation: part of a word, never an operator.
+    /// A quoted piece (`Part::Lit`) or an interpolation: part of a word, never an operator.
     Part(Part, Span),
 }
 
-/// Whether the macro was invoked with braces. The invocation's own text tells, when it is
-/// the user's `sh!{...}`; through the facade's `macro_rules!` wrapper it is the wrapper's
-/// text, so the user's source file is read back from the first token to its delimiter (only
-/// on this rare path: input that looks formatted).
-fn in_braces(trees: &[TokenTree], invocation: Option<&str>) -> bool {
-    let delimiter = |text: &str| {
-        text.find(['(', '[', '{'])
-            .map(|i| text[i..].starts_with('{'))
-    };
-    if let Some(braces) = invocation
-        .filter(|t| !t.starts_with('$'))
-        .and_then(delimiter)
-    {
-        return braces;
-    }
-    let Some(first) = trees.first() else {
-        return false;
-    };
-    let span = first.span();
-    let Some(text) = span
-        .local_file()
-        .and_then(|f| std::fs::read_to_string(f).ok())
-    else {
-        return false;
-    };
-    let at = start(span);
-    let line_start: usize = text
-        .split_inclusive('\n')
-        .take(at.line - 1)
-        .map(str::len)
-        .sum();
-    let offset = text[line_start..]
-        .char_indices()
-        .nth(at.column)
-        .map_or(text.len(), |(i, _)| line_start + i);
-    // The last delimiter before the first token, skipping blanks (and a `sh` or `!`).
-    text[..offset].trim_end().ends_with('{')
-}
-
 /// Lexes the macro input: one string literal is the string form, anything else the token
-/// form.
-pub(crate) fn lex(input: TokenStream) -> Result<Vec<Tok>> {
+/// form. `source` gives the text between tokens, where the compiler dropped comments.
+pub(crate) fn lex(input: TokenStream, source: Source<'_>) -> Result<Vec<Tok>> {
     let trees: Vec<TokenTree> = input.into_iter().collect();
     if trees.is_empty() {
         return error(
@@ -206,22 +200,21 @@ pub(crate) fn lex(input: TokenStream) -> Result<Vec<Tok>> {
             "empty command: write a command, e.g. `sh!(ls -la)`",
         );
     }
-    let units = match trees.as_slice() {
-        [TokenTree::Literal(lit)]
-            if string_literal(lit).is_some_and(|s| s.kind == StrKind::Plain) =>
-        {
-            let s = string_literal(lit).unwrap();
-            string_units(&s.value, lit.span())?
+    if let Some(text) = string_form(&trees) {
+        return words(string_units(&text, trees[0].span())?).map(continue_lines);
+    }
+    source::check_comments(&trees, source)?;
+    token_words(&pieces(&trees)?, None)
+}
+
+/// The text of the string form, when the input is one plain string literal.
+pub(crate) fn string_form(trees: &[TokenTree]) -> Option<String> {
+    match trees {
+        [TokenTree::Literal(lit)] => {
+            string_literal(lit).and_then(|s| (s.kind == StrKind::Plain).then_some(s.value))
         }
-        _ => {
-            let invocation = Span::call_site().source_text();
-            check_rustfmt(&trees, invocation.as_deref())?;
-            let toks = words(token_units(&trees)?)?;
-            check_lost_comment(&toks)?;
-            return Ok(continue_lines(toks));
-        }
-    };
-    words(units).map(continue_lines)
+        _ => None,
+    }
 }
 
 /// A line that starts with `|`, `|&`, `&&` or `||` continues the one before: the way
@@ -237,84 +230,6 @@ fn continue_lines(toks: Vec<Tok>) -> Vec<Tok> {
         out.push(tok);
     }
     out
-}
-
-/// `cargo fmt` reformats the content of a `sh!(...)` or `sh![...]` that also reads as Rust
-/// expressions: `sh!(wc -l)` becomes `sh!(wc - l)`, `rustc --version` becomes
-/// `rustc - -version`, `cd /tmp` becomes `cd / tmp`. Input of that formatted shape (Rust
-/// expressions with an operator followed by a space) is refused with the likely original,
-/// so a formatter can never silently change a command. Braces, which rustfmt leaves alone,
-/// and the string form are never refused.
-///
-/// `invocation` is the source text of the whole `sh!(...)`, when the compiler has it.
-pub(crate) fn check_rustfmt(trees: &[TokenTree], invocation: Option<&str>) -> Result<()> {
-    let risky =
-        |tt: &TokenTree| matches!(tt, TokenTree::Punct(p) if "-+*/%^=!".contains(p.as_char()));
-    let spaced = |i: usize| {
-        risky(&trees[i])
-            && trees
-                .get(i + 1)
-                .is_some_and(|next| start(next.span()) != end(trees[i].span()))
-    };
-    if !(0..trees.len()).any(spaced) || in_braces(trees, invocation) {
-        return Ok(());
-    }
-    let stream: TokenStream = trees.iter().cloned().collect();
-    let parser = syn::punctuated::Punctuated::<syn::Expr, syn::Token![,]>::parse_terminated;
-    if syn::parse::Parser::parse2(parser, stream).is_err() {
-        return Ok(());
-    }
-    // The likely original: rustfmt spaced every binary operator. A `-` starts a flag
-    // (`wc - l` was `wc -l`); other operators join the word they are inside
-    // (`cat / etc / hosts` was `cat /etc/hosts`).
-    let mut original = String::new();
-    let mut glued = false;
-    for (i, tt) in trees.iter().enumerate() {
-        let text = tt.to_string();
-        let join_left =
-            i > 0 && (risky(&trees[i - 1]) || (risky(tt) && !text.starts_with('-') && glued));
-        if i > 0 && !join_left {
-            original.push(' ');
-        }
-        glued = join_left;
-        original.push_str(&text);
-    }
-    error(
-        trees[0].span(),
-        format!(
-            "this looks like `cargo fmt` split a word: rustfmt reformats a `sh!(...)` whose \
-             content also reads as Rust code. If you meant `{original}`, write \
-             `sh! {{ {original} }}` (rustfmt leaves braces alone) or `sh!(\"{original}\")`"
-        ),
-    )
-}
-
-/// In the token form `//` starts a Rust comment, so `curl https://x.org/a` reaches the macro
-/// as `curl https:` with the rest of the line gone. A bare word like `https:` at the end of a
-/// line is that loss.
-fn check_lost_comment(toks: &[Tok]) -> Result<()> {
-    for (i, tok) in toks.iter().enumerate() {
-        let Tok::Word(w) = tok else { continue };
-        let Some(text) = w.as_bare() else { continue };
-        let Some(scheme) = text.strip_suffix(':') else {
-            continue;
-        };
-        let scheme_like = scheme.starts_with(|c: char| c.is_ascii_alphabetic())
-            && scheme
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || "+.-".contains(c));
-        if scheme_like && matches!(toks.get(i + 1), None | Some(Tok::Newline(_))) {
-            return error(
-                w.span,
-                format!(
-                    "`{text}//...`: in the token form `//` starts a Rust comment and the rest \
-                     of the line is lost; URLs need the string form, e.g. \
-                     sh!(\"curl {text}//example.com\")"
-                ),
-            );
-        }
-    }
-    Ok(())
 }
 
 // ---------------------------------------------------------------------------------------
@@ -337,6 +252,11 @@ fn string_units(text: &str, span: Span) -> Result<Vec<Unit>> {
     let mut units = Vec::new();
     let mut chars = text.char_indices().peekable();
     while let Some((i, c)) = chars.next() {
+        let skip_to = |chars: &mut std::iter::Peekable<std::str::CharIndices<'_>>, end: usize| {
+            while chars.peek().is_some_and(|&(j, _)| j < end) {
+                chars.next();
+            }
+        };
         match c {
             '\n' => units.push(Unit::Newline(span)),
             c if c.is_whitespace() => units.push(Unit::Blank),
@@ -362,12 +282,10 @@ fn string_units(text: &str, span: Span) -> Result<Vec<Unit>> {
                     );
                 };
                 units.push(Unit::Part(Part::Lit(rest[..end].to_string()), span));
-                while chars.peek().is_some_and(|&(j, _)| j <= i + end + 1) {
-                    chars.next();
-                }
+                skip_to(&mut chars, i + 1 + end + 1);
             }
             '"' => {
-                let Some(inner) = double_quoted_text(&mut chars) else {
+                let Some(len) = double_quoted_len(&text[i + 1..]) else {
                     return error(
                         span,
                         format!(
@@ -376,9 +294,12 @@ fn string_units(text: &str, span: Span) -> Result<Vec<Unit>> {
                         ),
                     );
                 };
-                for part in double_quoted(&inner, span)? {
+                let inner = &text[i + 1..i + 1 + len];
+                let locate = |j: usize| at(text, i + 1 + j);
+                for part in double_quoted(inner, span, &locate)? {
                     units.push(Unit::Part(part, span));
                 }
+                skip_to(&mut chars, i + 1 + len + 1);
             }
             '$' => {
                 let rest = &text[i + 1..];
@@ -390,52 +311,102 @@ fn string_units(text: &str, span: Span) -> Result<Vec<Unit>> {
                     Some(part) => Unit::Part(part, span),
                     None => Unit::Part(Part::Lit("$".into()), span),
                 });
-                while chars.peek().is_some_and(|&(j, _)| j <= i + used) {
-                    chars.next();
-                }
+                skip_to(&mut chars, i + 1 + used);
             }
-            '`' => {
-                return error(
-                    span,
-                    format!(
-                        "command substitution with backticks is not supported: run the inner \
-                         command with `.read()` and interpolate the result as `${{value}}`{}",
-                        at(text, i)
-                    ),
-                )
-            }
+            '`' => return error(span, format!("{BACKTICKS}{}", at(text, i))),
             c => units.push(Unit::Ch(c, span)),
         }
     }
     Ok(units)
 }
 
-/// The text of a double-quoted string up to its closing `"` (consumed), with POSIX's
-/// backslash escapes applied (`\$` kept as `$$`, a literal dollar); `None` when it is never
-/// closed.
-fn double_quoted_text(
-    chars: &mut std::iter::Peekable<std::str::CharIndices<'_>>,
-) -> Option<String> {
-    let mut inner = String::new();
-    while let Some((_, c)) = chars.next() {
+/// The length of a double-quoted string's text up to its closing `"` (a `\` skips the
+/// character after it); `None` when it is never closed.
+fn double_quoted_len(text: &str) -> Option<usize> {
+    let mut chars = text.char_indices();
+    while let Some((i, c)) = chars.next() {
         match c {
-            '"' => return Some(inner),
-            // POSIX: inside double quotes a backslash escapes only these.
-            '\\' => match chars.peek().map(|&(_, n)| n) {
-                Some(n @ ('"' | '\\' | '`')) => {
-                    chars.next();
-                    inner.push(n);
-                }
-                Some('$') => {
-                    chars.next();
-                    inner.push_str("$$");
-                }
-                _ => inner.push('\\'),
-            },
-            c => inner.push(c),
+            '"' => return Some(i),
+            '\\' => {
+                chars.next();
+            }
+            _ => {}
         }
     }
     None
+}
+
+const BACKTICKS: &str = "backticks (command substitution) are not supported: its modern form \
+                         is `$(...)`, which plumb does not support yet either; run the inner \
+                         command first, `let out = sh!(...).read()?;`, and pass its output as \
+                         `$out`";
+
+const SUBSTITUTION: &str = "command substitution `$(...)` is not supported yet: run the inner \
+                            command first, `let out = sh!(...).read()?;`, and pass its output \
+                            as `$out`";
+
+const ARITHMETIC: &str = "arithmetic expansion `$((...))` is not supported: compute the number \
+                          in Rust and pass it as `${expr}`, e.g. `${n + 1}`";
+
+/// The parts of a double-quoted word from its text as written between the quotes, by sh's
+/// rules in both forms: a backslash escapes only `$`, `` ` ``, `"`, `\` and a line break
+/// (`"\n"` stays a backslash and an `n`); `$` interpolates; a backtick is refused.
+/// `locate` adds where an error happened (the string form's pointer under the text).
+fn double_quoted(raw: &str, span: Span, locate: &dyn Fn(usize) -> String) -> Result<Vec<Part>> {
+    let mut parts = Vec::new();
+    let mut lit = String::new();
+    let mut i = 0;
+    while let Some(c) = raw[i..].chars().next() {
+        match c {
+            '\\' => match raw[i + 1..].chars().next() {
+                Some('\n') => i += 2,
+                Some(n @ ('$' | '`' | '"' | '\\')) => {
+                    lit.push(n);
+                    i += 2;
+                }
+                _ => {
+                    lit.push('\\');
+                    i += 1;
+                }
+            },
+            '`' => return error(span, format!("{BACKTICKS}{}", locate(i))),
+            '$' => {
+                let (part, used) = dollar(&raw[i + 1..], span).map_err(|e| Error {
+                    message: format!("{}{}", e.message, locate(i)),
+                    ..e
+                })?;
+                match part {
+                    None => lit.push('$'),
+                    Some(Part::Splat(..)) => {
+                        return error(
+                            span,
+                            format!(
+                                "`$[...]` cannot be used inside quotes: it expands to separate \
+                                 words{}",
+                                locate(i)
+                            ),
+                        )
+                    }
+                    Some(part) => {
+                        if !lit.is_empty() {
+                            parts.push(Part::Lit(std::mem::take(&mut lit)));
+                        }
+                        parts.push(part);
+                    }
+                }
+                i += 1 + used;
+            }
+            c => {
+                lit.push(c);
+                i += c.len_utf8();
+            }
+        }
+    }
+    // An empty quoted string is still a word: `""` is one empty argument.
+    if !lit.is_empty() || parts.is_empty() {
+        parts.push(Part::Lit(lit));
+    }
+    Ok(parts)
 }
 
 /// Parses what follows a `$` in text (string form, or inside any double-quoted text).
@@ -444,6 +415,8 @@ fn dollar(rest: &str, span: Span) -> Result<(Option<Part>, usize)> {
     let first = rest.chars().next();
     match first {
         Some('$') => Ok((None, 1)),
+        Some('(') if rest.starts_with("((") => error(span, ARITHMETIC),
+        Some('(') => error(span, SUBSTITUTION),
         Some('{') | Some('[') => {
             let (open, close) = if first == Some('{') {
                 ('{', '}')
@@ -532,42 +505,6 @@ fn respan(tokens: TokenStream, span: Span) -> TokenStream {
         .collect()
 }
 
-/// The parts of double-quoted text: literal runs and `$` interpolations.
-fn double_quoted(text: &str, span: Span) -> Result<Vec<Part>> {
-    let mut parts = Vec::new();
-    let mut lit = String::new();
-    let mut i = 0;
-    while let Some(c) = text[i..].chars().next() {
-        if c == '$' {
-            let (part, used) = dollar(&text[i + 1..], span)?;
-            match part {
-                None => lit.push('$'),
-                Some(Part::Splat(..)) => {
-                    return error(
-                        span,
-                        "`$[...]` cannot be used inside quotes: it expands to separate words",
-                    )
-                }
-                Some(part) => {
-                    if !lit.is_empty() {
-                        parts.push(Part::Lit(std::mem::take(&mut lit)));
-                    }
-                    parts.push(part);
-                }
-            }
-            i += 1 + used;
-        } else {
-            lit.push(c);
-            i += c.len_utf8();
-        }
-    }
-    // An empty quoted string is still a word: `""` is one empty argument.
-    if !lit.is_empty() || parts.is_empty() {
-        parts.push(Part::Lit(lit));
-    }
-    Ok(parts)
-}
-
 // ---------------------------------------------------------------------------------------
 // The token form.
 
@@ -597,54 +534,132 @@ fn string_literal(lit: &Literal) -> Option<StrLit> {
     })
 }
 
-fn start(span: Span) -> LineColumn {
+pub(crate) fn start(span: Span) -> LineColumn {
     span.start()
 }
 
-fn end(span: Span) -> LineColumn {
+pub(crate) fn end(span: Span) -> LineColumn {
     span.end()
 }
 
-/// Flattens Rust tokens into units. A gap between two tokens is a blank; a change of line is
-/// a newline.
-fn token_units(trees: &[TokenTree]) -> Result<Vec<Unit>> {
-    let mut units = Vec::new();
-    let mut last_end: Option<LineColumn> = None;
-    flatten(trees, &mut units, &mut last_end)?;
-    Ok(units)
+/// What separates a token from the one before it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Gap {
+    /// Nothing: the two are one word (or one operator).
+    Joined,
+    Blank,
+    Newline,
 }
 
-fn separate(units: &mut Vec<Unit>, last_end: &mut Option<LineColumn>, span: Span) {
-    if let Some(prev) = *last_end {
-        let here = start(span);
-        if here.line > prev.line {
-            units.push(Unit::Newline(span));
-        } else if here != prev {
-            units.push(Unit::Blank);
-        }
+/// What a [`Piece`] was as a Rust token.
+#[derive(Debug, Clone)]
+pub(crate) enum PieceKind {
+    Ident(String),
+    Literal(String),
+    Punct(char, Spacing),
+    Open(Delimiter),
+    Close(Delimiter),
+    /// `$` and what it interpolates.
+    Dollar,
+}
+
+/// One Rust token of the token form (a group's delimiters are pieces of their own), the gap
+/// before it and its units.
+#[derive(Debug, Clone)]
+pub(crate) struct Piece {
+    pub gap: Gap,
+    pub kind: PieceKind,
+    pub span: Span,
+    units: Vec<Unit>,
+}
+
+impl Piece {
+    /// The first and last unit, when both are unquoted characters.
+    pub(crate) fn edge_chars(&self) -> (Option<char>, Option<char>) {
+        let ch = |u: Option<&Unit>| match u {
+            Some(Unit::Ch(c, _)) => Some(*c),
+            _ => None,
+        };
+        (ch(self.units.first()), ch(self.units.last()))
     }
+}
+
+/// Flattens Rust tokens into pieces. A gap between two tokens is a blank; a change of line is
+/// a newline.
+pub(crate) fn pieces(trees: &[TokenTree]) -> Result<Vec<Piece>> {
+    let mut out = Vec::new();
+    let mut last_end: Option<LineColumn> = None;
+    flatten(trees, &mut out, &mut last_end)?;
+    Ok(out)
+}
+
+/// The shell tokens of pieces, with their own gaps or, for the rustfmt check, `gaps`.
+pub(crate) fn token_words(pieces: &[Piece], gaps: Option<&[Gap]>) -> Result<Vec<Tok>> {
+    let mut units = Vec::new();
+    for (i, piece) in pieces.iter().enumerate() {
+        let gap = gaps.map_or(piece.gap, |g| g[i]);
+        if i > 0 {
+            match gap {
+                Gap::Joined => {}
+                Gap::Blank => units.push(Unit::Blank),
+                Gap::Newline => units.push(Unit::Newline(piece.span)),
+            }
+        }
+        units.extend(piece.units.iter().cloned());
+    }
+    words(units).map(continue_lines)
+}
+
+fn gap_before(last_end: &mut Option<LineColumn>, span: Span) -> Gap {
+    let gap = match *last_end {
+        None => Gap::Joined,
+        Some(prev) => {
+            let here = start(span);
+            if here.line > prev.line {
+                Gap::Newline
+            } else if here != prev {
+                Gap::Blank
+            } else {
+                Gap::Joined
+            }
+        }
+    };
     *last_end = Some(end(span));
+    gap
 }
 
 fn flatten(
     trees: &[TokenTree],
-    units: &mut Vec<Unit>,
+    out: &mut Vec<Piece>,
     last_end: &mut Option<LineColumn>,
 ) -> Result<()> {
     let mut i = 0;
     while i < trees.len() {
         let tt = &trees[i];
-        separate(units, last_end, tt.span());
+        if let TokenTree::Group(g) = tt {
+            if g.delimiter() == Delimiter::None {
+                // An invisible group (from macro_rules): its tokens are the text.
+                let inner: Vec<TokenTree> = g.stream().into_iter().collect();
+                flatten(&inner, out, last_end)?;
+                i += 1;
+                continue;
+            }
+        }
+        let gap = gap_before(last_end, tt.span());
+        let piece = |kind, units| Piece {
+            gap,
+            kind,
+            span: tt.span(),
+            units,
+        };
         match tt {
             TokenTree::Punct(p) if p.as_char() == '$' => {
                 let next = trees
                     .get(i + 1)
                     .filter(|n| start(n.span()) == end(p.span()));
                 let (part, used) = token_dollar(p.span(), next)?;
-                match part {
-                    Some(part) => units.push(Unit::Part(part, p.span())),
-                    None => units.push(Unit::Part(Part::Lit("$".into()), p.span())),
-                }
+                let part = part.unwrap_or_else(|| Part::Lit("$".into()));
+                out.push(piece(PieceKind::Dollar, vec![Unit::Part(part, p.span())]));
                 if used {
                     *last_end = Some(end(trees[i + 1].span()));
                     i += 1;
@@ -657,13 +672,19 @@ fn flatten(
                      e.g. sh!(\"echo 'a b'\")",
                 )
             }
-            TokenTree::Punct(p) => units.push(Unit::Ch(p.as_char(), p.span())),
+            TokenTree::Punct(p) => out.push(piece(
+                PieceKind::Punct(p.as_char(), p.spacing()),
+                vec![Unit::Ch(p.as_char(), p.span())],
+            )),
             TokenTree::Ident(id) => {
-                for c in id.to_string().chars() {
-                    units.push(Unit::Ch(c, id.span()));
-                }
+                let text = id.to_string();
+                let units = text.chars().map(|c| Unit::Ch(c, id.span())).collect();
+                out.push(piece(PieceKind::Ident(text), units));
             }
-            TokenTree::Literal(lit) => literal_units(lit, units)?,
+            TokenTree::Literal(lit) => {
+                let units = literal_units(lit)?;
+                out.push(piece(PieceKind::Literal(lit.to_string()), units));
+            }
             TokenTree::Group(g) => {
                 let (open, close) = match g.delimiter() {
                     Delimiter::Parenthesis => {
@@ -674,21 +695,23 @@ fn flatten(
                         )
                     }
                     Delimiter::Brace => ('{', '}'),
-                    Delimiter::Bracket => ('[', ']'),
-                    Delimiter::None => {
-                        // An invisible group (from macro_rules): its tokens are the text.
-                        let inner: Vec<TokenTree> = g.stream().into_iter().collect();
-                        flatten(&inner, units, last_end)?;
-                        i += 1;
-                        continue;
-                    }
+                    _ => ('[', ']'),
                 };
-                units.push(Unit::Ch(open, g.span_open()));
+                out.push(Piece {
+                    gap,
+                    kind: PieceKind::Open(g.delimiter()),
+                    span: g.span_open(),
+                    units: vec![Unit::Ch(open, g.span_open())],
+                });
                 *last_end = Some(end(g.span_open()));
                 let inner: Vec<TokenTree> = g.stream().into_iter().collect();
-                flatten(&inner, units, last_end)?;
-                separate(units, last_end, g.span_close());
-                units.push(Unit::Ch(close, g.span_close()));
+                flatten(&inner, out, last_end)?;
+                out.push(Piece {
+                    gap: gap_before(last_end, g.span_close()),
+                    kind: PieceKind::Close(g.delimiter()),
+                    span: g.span_close(),
+                    units: vec![Unit::Ch(close, g.span_close())],
+                });
             }
         }
         i += 1;
@@ -705,7 +728,16 @@ fn token_dollar(span: Span, next: Option<&TokenTree>) -> Result<(Option<Part>, b
             Some(Part::Value(TokenTree::Ident(id.clone()).into(), id.span())),
             true,
         )),
-        Some(TokenTree::Group(g)) if g.delimiter() != Delimiter::Parenthesis => {
+        Some(TokenTree::Group(g)) if g.delimiter() == Delimiter::Parenthesis => {
+            let inner: Vec<TokenTree> = g.stream().into_iter().collect();
+            match inner.as_slice() {
+                [TokenTree::Group(g)] if g.delimiter() == Delimiter::Parenthesis => {
+                    error(span, ARITHMETIC)
+                }
+                _ => error(span, SUBSTITUTION),
+            }
+        }
+        Some(TokenTree::Group(g)) if g.delimiter() != Delimiter::None => {
             let (open, close) = if g.delimiter() == Delimiter::Brace {
                 ('{', '}')
             } else {
@@ -739,22 +771,27 @@ fn token_dollar(span: Span, next: Option<&TokenTree>) -> Result<(Option<Part>, b
     }
 }
 
-fn literal_units(lit: &Literal, units: &mut Vec<Unit>) -> Result<()> {
+fn literal_units(lit: &Literal) -> Result<Vec<Unit>> {
     let span = lit.span();
-    if let Some(s) = string_literal(lit) {
-        // A Rust string literal is a double-quoted shell word: Rust escapes are decoded
-        // first (`"a\tb"` holds a tab), then `$` interpolates. A raw string is like shell
-        // single quotes: nothing interpolates.
-        let parts = match s.kind {
-            StrKind::Plain => double_quoted(&s.value, span)?,
-            StrKind::Raw => vec![Part::Lit(s.value)],
-        };
-        for part in parts {
-            units.push(Unit::Part(part, span));
-        }
-        return Ok(());
-    }
     let text = lit.to_string();
+    if let Some(s) = string_literal(lit) {
+        // A string literal is a double-quoted shell word, read by sh's rules from its text
+        // as written (Rust's escapes are not decoded: `"\n"` is a backslash and an `n`, as in
+        // sh). A raw string is like shell single quotes: nothing interpolates.
+        let parts = match s.kind {
+            StrKind::Raw => vec![Part::Lit(s.value)],
+            StrKind::Plain => match text.strip_prefix('"').and_then(|t| t.strip_suffix('"')) {
+                Some(raw) => double_quoted(raw, span, &|_| String::new())?,
+                None => {
+                    return error(
+                        span,
+                        "a string literal with a suffix is not a shell word: remove the suffix",
+                    )
+                }
+            },
+        };
+        return Ok(parts.into_iter().map(|p| Unit::Part(p, span)).collect());
+    }
     if text.starts_with('\'') {
         return error(
             span,
@@ -769,10 +806,7 @@ fn literal_units(lit: &Literal, units: &mut Vec<Unit>) -> Result<()> {
              interpolate bytes with `${value}`",
         );
     }
-    for c in text.chars() {
-        units.push(Unit::Ch(c, span));
-    }
-    Ok(())
+    Ok(text.chars().map(|c| Unit::Ch(c, span)).collect())
 }
 
 // ---------------------------------------------------------------------------------------
@@ -780,26 +814,66 @@ fn literal_units(lit: &Literal, units: &mut Vec<Unit>) -> Result<()> {
 
 const OPERATOR_CHARS: &str = "|&;<>";
 
+/// Whether a character is one of the shell's operator characters.
+pub(crate) fn is_operator_char(c: char) -> bool {
+    OPERATOR_CHARS.contains(c)
+}
+
+/// The word being read: its atoms and the span of its first unit.
+struct WordBuf {
+    atoms: Vec<Atom>,
+    span: Span,
+}
+
+impl WordBuf {
+    /// The text so far when it is all unquoted characters.
+    fn bare_text(&self) -> Option<String> {
+        self.atoms
+            .iter()
+            .map(|a| match a {
+                Atom::Bare(c) => Some(*c),
+                _ => None,
+            })
+            .collect()
+    }
+}
+
 fn words(units: Vec<Unit>) -> Result<Vec<Tok>> {
     let mut toks = Vec::new();
-    let mut word: Option<Word> = None;
+    let mut word: Option<WordBuf> = None;
+    words_into(&units, &mut toks, &mut word)
+        .map_err(|e| reserved_first(&toks, word.as_ref(), e))?;
+    Ok(toks)
+}
+
+fn words_into(units: &[Unit], toks: &mut Vec<Tok>, word: &mut Option<WordBuf>) -> Result<()> {
     let mut i = 0;
-    let flush = |word: &mut Option<Word>, toks: &mut Vec<Tok>| {
+    let flush = |word: &mut Option<WordBuf>, toks: &mut Vec<Tok>| {
         if let Some(w) = word.take() {
-            toks.push(Tok::Word(w));
+            toks.push(Tok::Word(Word::from_atoms(w.atoms, w.span)));
         }
+    };
+    let start_word = |span: Span| WordBuf {
+        atoms: Vec::new(),
+        span,
     };
     while i < units.len() {
         match &units[i] {
-            Unit::Blank => flush(&mut word, &mut toks),
+            Unit::Blank => flush(word, toks),
             Unit::Newline(span) => {
-                flush(&mut word, &mut toks);
+                flush(word, toks);
                 toks.push(Tok::Newline(*span));
             }
-            Unit::Part(part, span) => word
-                .get_or_insert_with(|| Word::new(*span))
-                .push_part(part.clone()),
-            Unit::Ch(c, span) if OPERATOR_CHARS.contains(*c) => {
+            Unit::Part(part, span) => {
+                let atom = match part {
+                    Part::Lit(s) => Atom::Quoted(s.clone()),
+                    other => Atom::Value(other.clone()),
+                };
+                word.get_or_insert_with(|| start_word(*span))
+                    .atoms
+                    .push(atom);
+            }
+            Unit::Ch(c, span) if is_operator_char(*c) => {
                 let chars: String = units[i..]
                     .iter()
                     .map_while(|u| match u {
@@ -811,14 +885,16 @@ fn words(units: Vec<Unit>) -> Result<Vec<Tok>> {
                 // A word of digits right before `>`/`<` is a file descriptor (`2>`).
                 let fd = word
                     .as_ref()
-                    .and_then(|w| w.as_bare())
-                    .filter(|t| !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit()))
-                    .map(str::to_owned);
+                    .and_then(WordBuf::bare_text)
+                    .filter(|t| !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit()));
+                if word.is_none() && matches!(toks.last(), Some(Tok::Op(Op::Pipe, _))) {
+                    background_after_pipe(&chars, *span)?;
+                }
                 let (op, used) = operator(&chars, fd.as_deref(), *span, &units[i..])?;
                 if fd.is_some() && matches!(op, Op::Out(..) | Op::Dup(..) | Op::In) {
-                    word = None;
+                    *word = None;
                 } else {
-                    flush(&mut word, &mut toks);
+                    flush(word, toks);
                 }
                 toks.push(Tok::Op(op, *span));
                 i += used;
@@ -831,12 +907,97 @@ fn words(units: Vec<Unit>) -> Result<Vec<Tok>> {
                      mean the characters",
                 )
             }
-            Unit::Ch(c, span) => word.get_or_insert_with(|| Word::new(*span)).push_bare(*c),
+            Unit::Ch(c, span) => word
+                .get_or_insert_with(|| start_word(*span))
+                .atoms
+                .push(Atom::Bare(*c)),
         }
         i += 1;
     }
-    flush(&mut word, &mut toks);
-    Ok(toks)
+    flush(word, toks);
+    Ok(())
+}
+
+/// sh's reserved words as a command word would run a program of that name: refused, with
+/// what to write in Rust instead. Quoted (`"if"`), they are ordinary words, as in sh.
+pub(crate) fn reserved_word(w: &Word) -> Result<()> {
+    let Some(word) = w.as_bare() else {
+        return Ok(());
+    };
+    let advice = match word {
+        "if" | "then" | "elif" | "else" | "fi" => {
+            "shell conditionals are not part of `sh!`: write the `if` in Rust around `sh!`, \
+             e.g. `if sh!(test -d build).success()? { sh!(make).run()?; }`"
+        }
+        "while" | "until" | "do" | "done" => {
+            "shell loops are not part of `sh!`: write the loop in Rust around `sh!`, e.g. \
+             `while !sh!(test -e ready).success()? { ... }`"
+        }
+        "for" | "in" | "select" => {
+            "shell loops are not part of `sh!`: write the loop in Rust, e.g. \
+             `for f in files { sh!(gzip $f).run()?; }`, or pass a list as `$[files]`"
+        }
+        "case" | "esac" => {
+            "`case` is not part of `sh!`: `match` on the value in Rust and run a `sh!` in each \
+             arm"
+        }
+        "function" => {
+            "shell functions are not part of `sh!`: write a Rust function that returns the \
+             `Expr`, e.g. `fn build(dir: &str) -> Expr { sh!(make -C $dir) }`"
+        }
+        "!" => {
+            "`!` (negating a command's status) is not part of `sh!`: test it in Rust, \
+             `!sh!(grep -q x f).success()?`, or accept the code with `.ok_codes(&[1])`"
+        }
+        "[[" | "]]" => {
+            "`[[ ... ]]` is bash's own test syntax: use `test` or `[ ... ]`, or test in Rust"
+        }
+        "coproc" => "`coproc` is not part of `sh!`: use `.spawn()` and the `Handle`'s streams",
+        "{" | "}" => {
+            "groups `{ ...; }` are not supported yet: run the commands as separate `sh!` \
+             calls, or quote `\"{\"` if you mean the character"
+        }
+        _ => return Ok(()),
+    };
+    error(
+        w.span,
+        format!("`{word}` is a reserved word in sh, not a program here: {advice}"),
+    )
+}
+
+/// A lexing error inside a shell construct that starts with a reserved word (`case x in
+/// a) ...`): the reserved word is the better message.
+fn reserved_first(toks: &[Tok], word: Option<&WordBuf>, e: Error) -> Error {
+    let mut command_start = true;
+    let pending = word.map(|w| Tok::Word(Word::from_atoms(w.atoms.clone(), w.span)));
+    for tok in toks.iter().chain(pending.as_ref()) {
+        match tok {
+            Tok::Word(w) if command_start => {
+                if let Err(reserved) = reserved_word(w) {
+                    return reserved;
+                }
+                command_start = false;
+            }
+            Tok::Word(_) => {}
+            Tok::Op(Op::Pipe | Op::PipeAll | Op::And | Op::Or | Op::Semi, _) | Tok::Newline(_) => {
+                command_start = true
+            }
+            Tok::Op(..) => {}
+        }
+    }
+    e
+}
+
+/// `| &`: what rustfmt makes of `|&`; say so rather than speak of background jobs.
+fn background_after_pipe(chars: &str, span: Span) -> Result<()> {
+    if chars.starts_with('&') && !chars.starts_with("&&") && !chars.starts_with("&>") {
+        return error(
+            span,
+            "`| &`: to pipe stderr too, write `|&` with no space between; `&` alone (run in \
+             background) is not supported",
+        );
+    }
+    Ok(())
 }
 
 /// Recognises the operator at the start of `chars` (unquoted operator characters, at most
@@ -870,7 +1031,7 @@ fn operator(chars: &str, fd: Option<&str>, span: Span, units: &[Unit]) -> Result
         ),
         (Some(b';'), Some(b';'), _) => error(span, "`;;` is not a command separator"),
         (Some(b';'), _, _) => Ok((Op::Semi, 1)),
-        (Some(b'>'), next, _) => output(next, fd, span, units),
+        (Some(b'>'), next, after) => output(next, after, fd, span, units),
         (Some(b'<'), next, after) => input(next, after, fd, span),
         _ => error(span, "unexpected operator"),
     }
@@ -880,20 +1041,32 @@ fn bad_fd(fd: impl std::fmt::Display) -> String {
     format!("file descriptor {fd}: only 1 (stdout) and 2 (stderr) can be redirected")
 }
 
-/// `>`, `>>`, `>&N` after an optional descriptor (`2>`); `next` is the byte after `>`.
-fn output(next: Option<u8>, fd: Option<u8>, span: Span, units: &[Unit]) -> Result<(Op, usize)> {
+/// `>`, `>>`, `>&N` after an optional descriptor (`2>`); `next` and `after` are the bytes
+/// after `>`.
+fn output(
+    next: Option<u8>,
+    after: Option<u8>,
+    fd: Option<u8>,
+    span: Span,
+    units: &[Unit],
+) -> Result<(Op, usize)> {
     let from = match fd {
         None | Some(1) => 1,
         Some(2) => 2,
         Some(n) => return error(span, bad_fd(n)),
     };
-    match next {
-        Some(b'&') => {
+    match (next, after) {
+        (Some(b'&'), _) => {
             let (to, len) = dup_target(span, units)?;
             Ok((Op::Dup(from, to), 2 + len))
         }
-        Some(b'>') => Ok((Op::Out(from, true), 2)),
-        Some(b'|') => error(span, "`>|` is not supported: `>` always overwrites"),
+        (Some(b'>'), Some(b'&')) => error(
+            span,
+            "`>>&` is not a redirection: `&>> file` appends stdout and stderr to a file, \
+             `>> file 2>&1` too; `2>&1` alone sends stderr to stdout",
+        ),
+        (Some(b'>'), _) => Ok((Op::Out(from, true), 2)),
+        (Some(b'|'), _) => error(span, "`>|` is not supported: `>` always overwrites"),
         _ => Ok((Op::Out(from, false), 1)),
     }
 }

@@ -3,18 +3,27 @@
 //!
 //! The work is split by stage, each a plain function of the previous one's output:
 //! `lex.rs` (tokens or a string -> shell tokens with spans), `parse.rs` (-> AST, with the
-//! checks that make spanned errors) and `expand.rs` (AST -> calls into `plumb::__private`).
+//! checks that make spanned errors; brace expansion in `braces.rs`) and `expand.rs` (AST ->
+//! calls into `plumb::__private`). Two checks look beyond the tokens: `source.rs` (comments
+//! the compiler removed) and `rustfmt.rs` (what `cargo fmt` may have respaced).
 
 #![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
 
+mod braces;
 mod expand;
 mod lex;
 mod parse;
+mod rustfmt;
+mod source;
 
+#[cfg(test)]
+mod corpus;
 #[cfg(test)]
 mod tests;
 
 use proc_macro::TokenStream;
+
+use source::Source;
 
 /// Parses shell syntax at compile time into a lazy `plumb::Expr`, reaching the runtime as
 /// `::plumb`.
@@ -23,7 +32,7 @@ use proc_macro::TokenStream;
 /// goes through [`sh_in!`] with the path of the crate as the caller names it.
 #[proc_macro]
 pub fn sh(input: TokenStream) -> TokenStream {
-    finish(compile(input.into(), &quote::quote!(::plumb)))
+    finish(compile(input.into(), &quote::quote!(::plumb), Source::File))
 }
 
 /// `sh_in!(PATH; shell...)`: [`sh!`] reaching the runtime through `PATH`. The facade's
@@ -39,7 +48,7 @@ pub fn sh_in(input: TokenStream) -> TokenStream {
             _ => krate.extend([t]),
         }
     }
-    finish(compile(tokens.collect(), &krate))
+    finish(compile(tokens.collect(), &krate, Source::File))
 }
 
 fn finish(result: lex::Result<proc_macro2::TokenStream>) -> TokenStream {
@@ -49,12 +58,25 @@ fn finish(result: lex::Result<proc_macro2::TokenStream>) -> TokenStream {
     }
 }
 
-/// The whole pipeline, on proc-macro2 tokens so that tests can run it without a compiler.
+/// The whole pipeline, on proc-macro2 tokens so that tests can run it without a compiler
+/// (`source` then gives the text the tokens were parsed from).
 fn compile(
     input: proc_macro2::TokenStream,
     krate: &proc_macro2::TokenStream,
+    source: Source<'_>,
 ) -> lex::Result<proc_macro2::TokenStream> {
-    let toks = lex::lex(input)?;
-    let script = parse::parse(toks)?;
-    Ok(expand::script(&script, krate))
+    let script = lex::lex(input.clone(), source).and_then(parse::parse);
+    // What `cargo fmt` may have done comes first: it explains the other errors.
+    rustfmt::check(
+        &input,
+        || {
+            let script = script.as_ref().ok()?;
+            Some(expand::script(script, &proc_macro2::TokenStream::new()).to_string())
+        },
+        || {
+            let invocation = proc_macro2::Span::call_site().source_text();
+            rustfmt::in_braces(&input, invocation.as_deref(), source)
+        },
+    )?;
+    Ok(expand::script(&script?, krate))
 }

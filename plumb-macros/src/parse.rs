@@ -4,16 +4,21 @@
 //!
 //! ```text
 //! script   := list
-//! list     := and_or ((';' | NEWLINE) and_or)*        trailing newlines allowed
+//! list     := and_or ((';' | NEWLINE) and_or)*        a final `;` and newlines allowed
 //! and_or   := pipeline (('&&' | '||') NEWLINE* pipeline)*
 //! pipeline := command (('|' | '|&') NEWLINE* command)*
 //! command  := 'cd' word | (NAME=word)* word (word | redirect)*
 //! redirect := ('>' | '>>' | '2>' | '2>>' | '&>' | '&>>' | '<' | '<<<') word | '2>&1' | '>&2'
 //! ```
+//!
+//! Words other than assignments and here-strings are brace-expanded here (as bash does), so
+//! one word of the input may become several. A command word that is one of sh's reserved
+//! words (`if`, `while`, `{`, `!`, ...) is refused with the Rust to write instead.
 
 use proc_macro2::Span;
 
-use crate::lex::{error, Op, Part, Result, Tok, Word};
+use crate::braces;
+use crate::lex::{error, reserved_word, Op, Part, Result, Tok, Word};
 
 /// A whole `sh!` input: and-or lists joined by `;` / newlines, flattened in order. The first
 /// item's operator is `;`.
@@ -90,14 +95,11 @@ pub(crate) fn parse(toks: Vec<Tok>) -> Result<Script> {
                 return error(span, unexpected(other));
             }
         }
-        let sep = p.next().unwrap();
+        let Some(sep) = p.next() else { break };
         if matches!(sep, Tok::Newline(_)) || op == SeqOp::Then {
-            let dangling_semi = matches!(sep, Tok::Op(Op::Semi, _));
+            // A final `;` ends the last command, as in any POSIX shell.
             p.skip_newlines();
             if p.peek().is_none() {
-                if dangling_semi {
-                    return error(sep.span(), "`;` at the end: nothing follows it; remove it");
-                }
                 break;
             }
         } else {
@@ -192,17 +194,17 @@ impl Parser {
         let first_span = self.peek().map(Tok::span).unwrap_or_else(Span::call_site);
         loop {
             match self.peek() {
-                Some(Tok::Word(_)) => {
-                    let Some(Tok::Word(w)) = self.next() else {
-                        unreachable!()
-                    };
+                Some(Tok::Word(w)) => {
+                    let w = w.clone();
+                    self.pos += 1;
                     if simple.words.is_empty() {
                         if let Some((name, value)) = assignment(&w) {
                             simple.env.push((name, value));
                             continue;
                         }
+                        reserved_word(&w)?;
                     }
-                    simple.words.push(w);
+                    simple.words.extend(braces::expand(&w)?);
                 }
                 Some(Tok::Op(op, span)) if is_redirect(*op) => {
                     let (op, span) = (*op, *span);
@@ -249,10 +251,8 @@ impl Parser {
             return Ok(Redirect::Dup { from, to });
         }
         let target = match self.peek() {
-            Some(Tok::Word(_)) => match self.next() {
-                Some(Tok::Word(w)) => w,
-                _ => unreachable!(),
-            },
+            Some(Tok::Word(w)) if op == Op::HereString => w.clone(),
+            Some(Tok::Word(w)) => one_word(w)?,
             _ => {
                 let msg = if op == Op::HereString {
                     "`<<<` needs a value: `<<< $text` feeds a Rust value to stdin".to_string()
@@ -262,6 +262,7 @@ impl Parser {
                 return error(span, msg);
             }
         };
+        self.pos += 1;
         if let Some(Part::Splat(_, s)) = target.parts.iter().find(|p| matches!(p, Part::Splat(..)))
         {
             return error(
@@ -273,8 +274,7 @@ impl Parser {
             Op::Out(fd, append) => Redirect::Out { fd, append, target },
             Op::OutAll(append) => Redirect::OutAll { append, target },
             Op::In => Redirect::In(target),
-            Op::HereString => Redirect::Here(target),
-            _ => unreachable!("not a redirect"),
+            _ => Redirect::Here(target),
         })
     }
 }
@@ -284,6 +284,18 @@ fn is_redirect(op: Op) -> bool {
         op,
         Op::Out(..) | Op::OutAll(_) | Op::In | Op::HereString | Op::Dup(..)
     )
+}
+
+/// A redirection target after brace expansion: still one word (bash: "ambiguous redirect").
+fn one_word(w: &Word) -> Result<Word> {
+    let mut words = braces::expand(w)?;
+    match words.len() {
+        1 => Ok(words.remove(0)),
+        n => error(
+            w.span,
+            format!("a redirection target is one file, but this brace expansion makes {n} words"),
+        ),
+    }
 }
 
 /// `NAME=value` at the start of a command: the `=` must be unquoted, the name a valid

@@ -3,9 +3,11 @@
 
 use crate::lex::{self, Op, Part, Tok};
 use crate::parse::{self, Command, Redirect, SeqOp};
+use crate::source::Source;
 
 fn toks(src: &str) -> Vec<Tok> {
-    lex::lex(src.parse().expect("rust tokens")).expect("lexes")
+    let tokens = src.parse().unwrap_or_else(|e| panic!("{src:?}: {e:?}"));
+    lex::lex(tokens, Source::Text(src)).expect("lexes")
 }
 
 /// Renders tokens compactly: words in brackets, operators bare, interpolations as `{..}`.
@@ -32,10 +34,24 @@ fn show(src: &str) -> String {
         .join(" ")
 }
 
+/// The whole pipeline on `src` as the content of `sh!(...)`.
+fn compile(src: &str) -> lex::Result<proc_macro2::TokenStream> {
+    let tokens = src.parse().expect("rust tokens");
+    crate::compile(tokens, &quote::quote!(::plumb), Source::Text(src))
+}
+
 fn err(src: &str) -> String {
-    match lex::lex(src.parse().expect("rust tokens")).and_then(parse::parse) {
+    match compile(src) {
         Ok(_) => panic!("expected an error for {src:?}"),
-        Err(e) => e.message,
+        Err(e) => {
+            let first_line = e.message.lines().next().unwrap_or_default();
+            assert!(
+                !first_line.contains("  "),
+                "a broken line in {:?}",
+                e.message
+            );
+            e.message
+        }
     }
 }
 
@@ -72,7 +88,7 @@ fn interpolation() {
     assert_eq!(show("echo pre$x.txt"), "<echo> <pre{x}.txt>");
     assert_eq!(show(r#"echo "a $x b" "$$""#), "<echo> <a {x} b> <$>");
     assert_eq!(show(r#"echo r"$x""#), "<echo> <$x>");
-    assert_eq!(show(r#"echo "a\tb""#), "<echo> <a\tb>");
+    assert_eq!(show(r#"echo "a\tb""#), r"<echo> <a\tb>");
     assert_eq!(show(r#"echo """#), "<echo> <>");
 }
 
@@ -148,7 +164,6 @@ fn errors_a_shell_user_understands() {
     assert!(err("cat <<<").contains("`<<<` needs a value"));
     assert!(err("a &&").contains("`&&` at the end"));
     assert!(err("a ||").contains("`||` at the end"));
-    assert!(err("a ;").contains("`;` at the end"));
     assert!(err("a & b").contains("background"));
     assert!(err("| a").contains("no command before it"));
     assert!(err("a | | b").contains("right after `|`"));
@@ -174,15 +189,14 @@ fn errors_a_shell_user_understands() {
 
 #[test]
 fn empty_input_is_an_error() {
-    assert!(lex::lex(proc_macro2::TokenStream::new()).is_err());
+    assert!(lex::lex(proc_macro2::TokenStream::new(), Source::Text("")).is_err());
     assert!(err(r#""""#).contains("empty command"));
     assert!(err(r#""  \n ""#).contains("empty command"));
 }
 
 #[test]
 fn expansion_compiles_to_tokens() {
-    let krate = quote::quote!(::plumb);
-    let out = crate::compile("ls -l $dir | grep x > out.txt".parse().unwrap(), &krate).unwrap();
+    let out = compile("ls -l $dir | grep x > out.txt").unwrap();
     let text = out.to_string();
     // The shape is one plan string; the value is code.
     assert!(text.contains("__p :: build"), "{text}");
@@ -197,33 +211,226 @@ fn op_round_trip_text() {
     assert_eq!(Op::Out(2, true).text(), "2>>");
 }
 
+/// The words of each command of a script, as text (values as `{..}`), `|` between stages.
+fn argv(src: &str) -> Vec<String> {
+    let script = parse::parse(toks(src)).expect("parses");
+    let mut out = Vec::new();
+    for (_, pipeline) in &script.items {
+        let stages: Vec<String> = pipeline
+            .stages
+            .iter()
+            .map(|(command, _)| match command {
+                Command::Cd(dir) => format!("cd {}", word_text(dir)),
+                Command::Simple(s) => s.words.iter().map(word_text).collect::<Vec<_>>().join(" "),
+            })
+            .collect();
+        out.push(stages.join(" | "));
+    }
+    out
+}
+
+fn word_text(w: &lex::Word) -> String {
+    w.parts
+        .iter()
+        .map(|p| match p {
+            Part::Lit(s) => s.clone(),
+            Part::Value(e, _) => format!("{{{e}}}"),
+            Part::Splat(e, _) => format!("[{e}]"),
+        })
+        .collect()
+}
+
 #[test]
-fn commands_that_cargo_fmt_split_are_refused() {
-    let trees = |s: &str| {
-        s.parse::<proc_macro2::TokenStream>()
-            .unwrap()
-            .into_iter()
-            .collect::<Vec<_>>()
-    };
-    let hazard = |s: &str, d| lex::check_rustfmt(&trees(s), d).is_err();
-    // What rustfmt makes of `wc -l`, `rustc --version`, `cd /tmp`.
-    assert!(hazard("wc - l", Some("sh!(wc - l)")));
-    assert!(hazard("rustc - -version", Some("sh![rustc - -version]")));
-    assert!(hazard("cd / tmp | ls", None));
-    // As written by a person: fine.
-    assert!(!hazard("wc -l", Some("sh!(wc -l)")));
-    assert!(!hazard("rustc --version", None));
-    // In braces rustfmt changes nothing, so nothing is refused.
-    assert!(!hazard("wc - l", Some("sh! { wc - l }")));
-    // Not a Rust expression: rustfmt leaves it alone.
-    assert!(!hazard("cat - ./file", None));
-    assert!(!hazard("expr 1 + 2", None));
-    let e = lex::check_rustfmt(&trees("rustc - -version"), None).unwrap_err();
-    assert!(
-        e.message.contains("`sh! { rustc --version }`"),
-        "{}",
-        e.message
+fn a_final_semicolon_ends_the_last_command() {
+    assert_eq!(argv("a; b;"), ["a", "b"]);
+    assert_eq!(argv(r#""a; b;""#), ["a", "b"]);
+    assert_eq!(argv("make;\n"), ["make"]);
+    assert!(err(";").contains("no command before it"));
+    assert!(err("a;;").contains("`;;`"));
+}
+
+#[test]
+fn brace_expansion_as_bash_does_it() {
+    let one = |src: &str| argv(src).join(" ; ");
+    assert_eq!(one("echo {a,b}"), "echo a b");
+    assert_eq!(one("echo pre{a,b}post"), "echo preapost prebpost");
+    assert_eq!(one("echo {1..3} {3..1}"), "echo 1 2 3 3 2 1");
+    assert_eq!(
+        one("echo {01..03} {1..10..4} {a..e..2}"),
+        "echo 01 02 03 1 5 9 a c e"
     );
+    assert_eq!(one("echo {-1..1} {-01..1}"), "echo -1 0 1 -01 000 001");
+    assert_eq!(one("echo {a,b{c,d}} x{,y}"), "echo a bc bd x xy");
+    assert_eq!(one("echo {x,y}{1,2}"), "echo x1 x2 y1 y2");
+    assert_eq!(one("cp f{,.bak}"), "cp f f.bak");
+    // Nothing to expand: literal, as in bash.
+    assert_eq!(one("echo {} {a}"), "echo {} {a}");
+    assert_eq!(one(r#""echo { x {1..a} {a,b""#), "echo { x {1..a} {a,b");
+    assert_eq!(one(r#""echo {a}{b,c} {{a,b}""#), "echo {a}b {a}c {a {b");
+    assert_eq!(one("echo {,} x"), "echo x");
+    // The string form, with quotes and escapes that keep braces literal.
+    assert_eq!(
+        one(r#""echo {a,b} '{a,b}' \"{1..2}\" {a\\,b,c}""#),
+        "echo a b {a,b} {1..2} a,b c"
+    );
+    // Quoted words and values never expand; braces around a value do.
+    assert_eq!(
+        one(r#"echo "{a,b}" $x {$x,y} ${x}{1,2}"#),
+        "echo {a,b} {x} {x} y {x}1 {x}2"
+    );
+    assert_eq!(one("echo {$[v],w}"), "echo [v] w");
+    // Assignments keep braces, arguments that look like them expand (bash).
+    let script = parse::parse(toks("A={a,b} env B={c,d}")).unwrap();
+    let Command::Simple(s) = &script.items[0].1.stages[0].0 else {
+        panic!()
+    };
+    assert_eq!(word_text(&s.env[0].1), "{a,b}");
+    assert_eq!(
+        s.words.iter().map(word_text).collect::<Vec<_>>(),
+        ["env", "B=c", "B=d"]
+    );
+    // A redirection target stays one word.
+    assert!(err("echo x > {a,b}").contains("one file"));
+    assert_eq!(one("echo x > f{1..1}"), "echo x");
+    assert!(err("echo {1..100000}").contains("at most 10000"));
+    assert!(err("echo {1..99}{1..99}{1..99}").contains("at most 10000"));
+}
+
+#[test]
+fn reserved_words_are_refused_with_the_rust_to_write() {
+    assert!(err("while true; do break; done").contains("write the loop in Rust"));
+    assert!(err("if x; then y; fi").contains("write the `if` in Rust"));
+    assert!(err("for f in a b; do echo $f; done").contains("for f in files"));
+    assert!(err(r#""case $x in a) ;; esac""#).contains("`match`"));
+    assert!(err("a && ! b").contains("`!`"));
+    assert!(err("FOO=1 until x").contains("loop"));
+    assert!(err("{ echo 1; cat; } | tail").contains("groups `{ ...; }` are not supported yet"));
+    assert!(err(r#""{ echo 1; }""#).contains("groups"));
+    assert!(err("function f").contains("Rust function"));
+    // As arguments, or quoted, they are ordinary words.
+    assert_eq!(argv(r#"echo if while "for""#), ["echo if while for"]);
+    assert_eq!(argv(r#""echo { }""#), ["echo { }"]);
+    assert_eq!(argv(r#""'if' x""#), ["if x"]);
+}
+
+#[test]
+fn command_substitution_and_backticks_say_what_they_are() {
+    for src in ["echo $(date)", r#""echo $(date)""#, r#"echo "a$(date)""#] {
+        assert!(err(src).contains("command substitution `$(...)`"), "{src}");
+    }
+    assert!(err("echo $((1 + 2))").contains("arithmetic"));
+    assert!(err(r#""echo $((1 + 2))""#).contains("arithmetic"));
+    for src in [r#""echo `date`""#, r#""echo \"`date`\"""#] {
+        assert!(err(src).contains("`$(...)`"), "{src}");
+    }
+    // Escaped, a backtick is a character.
+    assert_eq!(argv(r#""echo \\` \"\\`\"""#), ["echo ` `"]);
+}
+
+#[test]
+fn double_quotes_follow_sh_in_both_forms() {
+    // A backslash escapes only `$`, `` ` ``, `"`, `\` and a line break; `\n` stays as written.
+    assert_eq!(
+        argv(r#"printf "a\nb\t\\ \"q\"""#),
+        [r#"printf a\nb\t\ "q""#]
+    );
+    assert_eq!(
+        argv(r#""printf \"a\\nb\\t\\\\ \\\"q\\\"\"""#),
+        [r#"printf a\nb\t\ "q""#]
+    );
+    assert_eq!(argv(r#"echo "a\u{e9}\x41\0""#), [r"echo a\u{e9}\x41\0"]);
+    assert_eq!(argv("echo \"a\\\n  b\""), ["echo a  b"]);
+    // Raw strings take everything literally.
+    assert_eq!(argv(r##"echo r"a\n$x" r#"q"#"##), [r"echo a\n$x q"]);
+}
+
+#[test]
+fn redirections_read_as_a_shell_user_means_them() {
+    assert!(err("ls >>&1").contains("`>>&` is not a redirection"));
+    assert!(err("ls 2>>&1").contains("`>>&` is not a redirection"));
+    assert!(err(r#""a | & b""#).contains("write `|&`"));
+}
+
+#[test]
+fn a_removed_comment_is_refused() {
+    let e = err("ls src/**/*.js");
+    assert!(e.contains("removed a Rust comment here, `/**/`"), "{e}");
+    assert!(e.contains("`src/**/*.js`"), "{e}");
+    assert!(err("ls a/* b */c").contains("`/* b */`"));
+    assert!(err("ls a /* b */ c").contains("`/* b */`"));
+    // A `//` glued to a word is lost text; a URL says so.
+    assert!(err("curl https://example.com/a\n").contains("URLs need the string form"));
+    assert!(err("curl https://example.com/a\nls").contains("URLs need the string form"));
+    assert!(err("ls a//b\nls").contains("removed a Rust comment"));
+    assert!(err("/// doc\nls").contains("doc comment"));
+    // `host:` at the end of a line is only a word.
+    assert_eq!(argv("scp f host:\nls"), ["scp f host:", "ls"]);
+    assert_eq!(argv("scp f host:"), ["scp f host:"]);
+    // A `//` after a blank is a Rust comment by intent.
+    assert_eq!(argv("make // build\nls // list"), ["make", "ls"]);
+    assert_eq!(argv("make\n    // then\nls"), ["make", "ls"]);
+    // Inside `${...}` is Rust code.
+    assert_eq!(argv("echo ${x /* n */ + 1}"), ["echo {x + 1}"]);
+}
+
+#[test]
+fn what_cargo_fmt_may_have_respaced_is_refused_without_a_guess() {
+    for src in [
+        "wc - l",
+        "cd / tmp && ls - la",
+        "du - sh / var / log",
+        "ansible - doc - -list",
+        "mkdir - p / tmp / x / fmt - x",
+        "cd..",
+        "xhost+",
+        "tldr,",
+        "cppcheck.2 > cppcheck.log",
+        "echo { a, b }",
+        "jq.name",
+        "ls | grep.txt",
+        // Written so by a person, the same text: it cannot be told apart.
+        "su - user",
+    ] {
+        let e = err(src);
+        assert!(e.contains("plumb cannot tell"), "{src}: {e}");
+        assert!(!e.contains("If you meant"), "{src}: {e}");
+    }
+    // The one valid spacing of `a | &b` is `a |& b`.
+    let e = err("a | &b");
+    assert!(e.contains("rustfmt makes `a | &b` out of `a |& b`"), "{e}");
+    assert!(e.contains("`sh! { a |& b }`"), "{e}");
+}
+
+#[test]
+fn what_cargo_fmt_leaves_alone_runs_as_written() {
+    for src in [
+        "wc -l",
+        "rustc --version",
+        "cmd -- word",
+        "trap -- x",
+        "ls -la ./src",
+        "cd /tmp && ls -la",
+        "du -sh /var/log",
+        "cd ..",
+        "xhost +",
+        "tldr ,",
+        "cppcheck . 2> cppcheck.log",
+        "a |& b",
+        "a | b",
+        "a && b || c",
+        "cat - ./file",
+        "expr 1 + 2",
+        "echo {a,b}",
+        "ansible-doc --list",
+        // A file name's dot is taken as written.
+        "cat < missing.txt",
+        "make > build.log",
+    ] {
+        assert!(compile(src).is_ok(), "{src}: {:?}", compile(src).err());
+    }
+    // In braces rustfmt changes nothing, so nothing is refused.
+    let input: proc_macro2::TokenStream = "wc - l".parse().unwrap();
+    assert!(crate::rustfmt::check(&input, || None, || true).is_ok());
 }
 
 mod never_panics {
@@ -239,6 +446,8 @@ mod never_panics {
                 "2>", "2>&1", ">&2", "&>", "2>&7", "$", "$x", "${", "}", "${x}", "$[", "]", "$[v]",
                 "$$", "\"", "'", "\\", "(", ")", "{", "[", "cd", "A=1", "=", "#", "`", "//", "/*",
                 "r\"x\"", "'a'", "1.5", "::", "-", "--", "+", "*", "/", "!", "?", ".",
+                "{a,b}", "{1..3}", "{01..10..2}", "{a..e}", ",", "..", "$(", "$((", "/**/",
+                "while", "if", "do", ">>&", "| &", "host:", "\\n", "{", "}", " - ", "///",
             ]).prop_map(str::to_string),
             1 => any::<char>().prop_map(|c| c.to_string()),
         ];
@@ -251,14 +460,14 @@ mod never_panics {
         #[test]
         fn token_form(src in shellish()) {
             if let Ok(tokens) = src.parse::<proc_macro2::TokenStream>() {
-                let _ = crate::compile(tokens, &quote::quote!(::plumb));
+                let _ = crate::compile(tokens, &quote::quote!(::plumb), crate::source::Source::Text(&src));
             }
         }
 
         #[test]
         fn string_form(src in shellish()) {
             let lit = proc_macro2::Literal::string(&src);
-            let _ = crate::compile(proc_macro2::TokenTree::Literal(lit).into(), &quote::quote!(::plumb));
+            let _ = crate::compile(proc_macro2::TokenTree::Literal(lit).into(), &quote::quote!(::plumb), crate::source::Source::Text(&src));
         }
     }
 }

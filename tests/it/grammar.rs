@@ -28,7 +28,7 @@ fn words_come_out_as_written(t: &Ctx) {
         .on(sh!(printf "%s\n" x{a,b}[c] a=b @host:/p))
         .read()
         .unwrap();
-    assert_eq!(args(out), ["x{a,b}[c]", "a=b", "@host:/p"]);
+    assert_eq!(args(out), ["xa[c]", "xb[c]", "a=b", "@host:/p"]);
 }
 
 fn string_form(t: &Ctx) {
@@ -48,11 +48,12 @@ fn string_form(t: &Ctx) {
     assert_eq!(out, "$x ${y} \"q\"");
 }
 
-/// In the token form a Rust string literal is a double-quoted word whose Rust escapes are
-/// decoded first; a raw string interpolates nothing.
+/// In the token form a Rust string literal is a double-quoted word read by sh's rules (a
+/// backslash escapes only `$`, `` ` ``, `"`, `\\` and a line break); a raw string
+/// interpolates nothing.
 fn rust_string_literals(t: &Ctx) {
     let x = 1;
-    assert_eq!(t.on(sh!(printf "%s" "a\tb")).read().unwrap(), "a\tb");
+    assert_eq!(t.on(sh!(printf "%s" "a\tb")).read().unwrap(), "a\\tb");
     assert_eq!(t.on(sh!(printf "%s" "n=$x")).read().unwrap(), "n=1");
     assert_eq!(t.on(sh!(printf "%s" r"n=$x\t")).read().unwrap(), "n=$x\\t");
     assert_eq!(t.on(sh!(printf "[%s]" "")).read().unwrap(), "[]");
@@ -76,6 +77,55 @@ fn interpolation(t: &Ctx) {
         .read()
         .unwrap();
     assert_eq!(args(out), ["two words", "84", "a", "b c", "<42>", "$HOME"]);
+}
+
+/// Double quotes keep a backslash before anything but `$`, `` ` ``, `"`, `\\` and a line
+/// break, as sh does, in both forms: `"\n"` reaches the program as a backslash and an `n`.
+fn double_quotes_follow_sh(t: &Ctx) {
+    let want = ["a\\nb", "tab\\t", "back\\slash", "q\"uote", "$"];
+    let out = t
+        .on(sh!(printf "%s\n" "a\nb" "tab\t" "back\\slash" "q\"uote" "$$"))
+        .read()
+        .unwrap();
+    assert_eq!(args(out), want);
+    let out = t
+        .on(sh!(
+            "printf '%s\\n' \"a\\nb\" \"tab\\t\" \"back\\\\slash\" \"q\\\"uote\" \"\\$\""
+        ))
+        .read()
+        .unwrap();
+    assert_eq!(args(out), want);
+}
+
+/// Brace expansion happens in the macro, as bash does it; quoted braces and values stay.
+fn brace_expansion(t: &Ctx) {
+    let v = "{x,y}";
+    let out = t
+        .on(sh!(printf "%s\n" pre{a,b}post {1..3} {08..10} {c..a} {1..7..3} f{,.bak} "{q,r}" $v ${v}{1,2} {} {a}))
+        .read()
+        .unwrap();
+    assert_eq!(
+        args(out),
+        [
+            "preapost", "prebpost", "1", "2", "3", "08", "09", "10", "c", "b", "a", "1", "4", "7",
+            "f", "f.bak", "{q,r}", "{x,y}", "{x,y}1", "{x,y}2", "{}", "{a}"
+        ]
+    );
+    t.on(sh!(mkdir -p tree/{src,docs}/{a,b})).run().unwrap();
+    for dir in ["tree/src/a", "tree/src/b", "tree/docs/a", "tree/docs/b"] {
+        assert!(t.path(dir).is_dir().unwrap(), "{dir}");
+    }
+    let out = t
+        .on(sh!("printf '%s\\n' {a,'b c'}{1,2} '{a,b}'"))
+        .read()
+        .unwrap();
+    assert_eq!(args(out), ["a1", "a2", "b c1", "b c2", "{a,b}"]);
+}
+
+/// A final `;` ends the last command, as in any POSIX shell.
+fn a_final_semicolon(t: &Ctx) {
+    assert_eq!(t.on(sh!(echo a; echo b;)).read().unwrap(), "a\nb");
+    assert_eq!(t.on(sh!("echo a;")).read().unwrap(), "a");
 }
 
 fn splat_can_be_the_program(t: &Ctx) {
@@ -253,4 +303,7 @@ on_every_machine!(
     newlines_separate_commands_in_the_token_form,
     environment_assignments,
     cd_changes_the_directory_for_the_rest,
+    double_quotes_follow_sh,
+    brace_expansion,
+    a_final_semicolon,
 );

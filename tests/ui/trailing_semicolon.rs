@@ -1,5 +1,0 @@
-use plumb::sh;
-
-fn main() {
-    let _ = sh!(make;);
-}
