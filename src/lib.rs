@@ -148,7 +148,7 @@
 //! started.
 //!
 //! Three more calls scripts reach for: [`retry`](Expr::retry) runs again while the call
-//! fails (with exponential pauses), [`json`](Expr::json) parses stdout into any
+//! fails (with exponential pauses), `json` parses stdout into any
 //! `serde::Deserialize` type (cargo feature `serde`), and
 //! [`spawn_detached`](Expr::spawn_detached) starts a daemon that outlives the program (as
 //! `nohup cmd &` would) and returns its pid, on any machine.

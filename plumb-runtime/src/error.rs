@@ -40,7 +40,7 @@ pub enum ErrorKind {
     InvalidInput,
     /// Output that should be text is not valid UTF-8 (use `read_bytes`).
     Utf8,
-    /// Output that should be JSON of a given shape is not ([`Expr::json`](crate::Expr::json)).
+    /// Output that should be JSON of a given shape is not (`Expr::json`, feature `serde`).
     Json,
 }
 

@@ -99,38 +99,35 @@ pub(crate) fn os_from_bytes(bytes: Vec<u8>) -> std::ffi::OsString {
 /// A home directory from the passwd database: `user`'s, or this process's user's.
 #[cfg(unix)]
 pub(crate) fn home_of(user: Option<&std::ffi::OsStr>) -> Option<std::ffi::OsString> {
-    use std::os::unix::ffi::{OsStrExt, OsStringExt};
+    use std::os::unix::ffi::OsStringExt;
+    passwd(user).map(|(_, dir)| std::ffi::OsString::from_vec(dir))
+}
+
+/// The login name and home directory of `user`, or of this process's uid, from the
+/// passwd database.
+#[cfg(unix)]
+pub(crate) fn passwd(user: Option<&std::ffi::OsStr>) -> Option<(Vec<u8>, Vec<u8>)> {
+    use std::os::unix::ffi::OsStrExt;
     let name = match user {
         Some(u) => Some(std::ffi::CString::new(u.as_bytes()).ok()?),
         None => None,
     };
     let mut buf = vec![0u8; 16 * 1024];
+    let (ptr, len) = (buf.as_mut_ptr().cast(), buf.len());
     // SAFETY: `pwd` is plain data that getpw*_r fills; `buf` and `name` outlive every
-    // pointer into them, and pw_dir is copied out before they go.
+    // pointer into them, and the strings are copied out before they go.
     unsafe {
         let mut pwd: libc::passwd = std::mem::zeroed();
         let mut found: *mut libc::passwd = std::ptr::null_mut();
         let rc = match &name {
-            Some(n) => libc::getpwnam_r(
-                n.as_ptr(),
-                &mut pwd,
-                buf.as_mut_ptr().cast(),
-                buf.len(),
-                &mut found,
-            ),
-            None => libc::getpwuid_r(
-                libc::getuid(),
-                &mut pwd,
-                buf.as_mut_ptr().cast(),
-                buf.len(),
-                &mut found,
-            ),
+            Some(n) => libc::getpwnam_r(n.as_ptr(), &mut pwd, ptr, len, &mut found),
+            None => libc::getpwuid_r(libc::getuid(), &mut pwd, ptr, len, &mut found),
         };
-        if rc != 0 || found.is_null() || pwd.pw_dir.is_null() {
+        if rc != 0 || found.is_null() || pwd.pw_name.is_null() || pwd.pw_dir.is_null() {
             return None;
         }
-        let dir = std::ffi::CStr::from_ptr(pwd.pw_dir).to_bytes().to_vec();
-        Some(std::ffi::OsString::from_vec(dir))
+        let text = |p: *const libc::c_char| std::ffi::CStr::from_ptr(p).to_bytes().to_vec();
+        Some((text(pwd.pw_name), text(pwd.pw_dir)))
     }
 }
 

@@ -1,7 +1,6 @@
 //! The options both remote builders share, with OpenSSH's defaults: port 22; the user from
 //! the config, else `$USER`, else the passwd entry (never a guessed `root`).
 
-use std::ffi::CStr;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -119,24 +118,7 @@ fn split_port(rest: &str) -> (String, Option<u16>) {
 
 /// The login name of this process's uid, from the passwd database.
 fn passwd_user() -> Option<String> {
-    let mut buf = vec![0u8; 16 * 1024];
-    // SAFETY: `pwd` is plain data that getpwuid_r fills; `buf` outlives every pointer into
-    // it, which we read (pw_name) before it goes.
-    unsafe {
-        let mut pwd: libc::passwd = std::mem::zeroed();
-        let mut found: *mut libc::passwd = std::ptr::null_mut();
-        let rc = libc::getpwuid_r(
-            libc::getuid(),
-            &mut pwd,
-            buf.as_mut_ptr().cast(),
-            buf.len(),
-            &mut found,
-        );
-        if rc != 0 || found.is_null() || pwd.pw_name.is_null() {
-            return None;
-        }
-        Some(CStr::from_ptr(pwd.pw_name).to_string_lossy().into_owned())
-    }
+    crate::sys::passwd(None).map(|(name, _)| String::from_utf8_lossy(&name).into_owned())
 }
 
 /// `$HOME`, or a clear error: a default file under an unset home would otherwise be

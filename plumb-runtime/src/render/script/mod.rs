@@ -199,22 +199,11 @@ fn render_with(
     mode: Mode,
 ) -> Rendered {
     let records_all = has_inner_checks(expr, true);
-    let mut r = Renderer {
-        out: Vec::new(),
-        leaf: 0,
-        pipe: 0,
-        sudo: None,
-        exported: Vec::new(),
-        askpass: files.askpass_file(),
-        secrets: match mode {
-            Mode::Channel | Mode::Detached => Secrets::Stdin {
-                lines: Vec::new(),
-                decode: Vec::new(),
-                count: 0,
-            },
-            Mode::Subshell => Secrets::Inline,
-        },
+    let secrets = match mode {
+        Mode::Channel | Mode::Detached => Secrets::stdin(),
+        Mode::Subshell => Secrets::Inline,
     };
+    let mut r = Renderer::new(files.askpass_file(), secrets);
     let simple = is_single_command(expr) && !kill_tree && !files.askpass;
     let dirs = ctx.dir.is_some() || expr.opts().dir.is_some();
     if mode == Mode::Detached {
@@ -385,7 +374,29 @@ struct Renderer {
     secrets: Secrets,
 }
 
+impl Secrets {
+    fn stdin() -> Secrets {
+        Secrets::Stdin {
+            lines: Vec::new(),
+            decode: Vec::new(),
+            count: 0,
+        }
+    }
+}
+
 impl Renderer {
+    fn new(askpass: Option<String>, secrets: Secrets) -> Renderer {
+        Renderer {
+            out: Vec::new(),
+            leaf: 0,
+            pipe: 0,
+            sudo: None,
+            exported: Vec::new(),
+            askpass,
+            secrets,
+        }
+    }
+
     fn raw(&mut self, s: &str) {
         self.out.extend_from_slice(s.as_bytes());
     }
@@ -397,15 +408,7 @@ impl Renderer {
     /// A renderer whose `context` only enters directories and fails the script at once
     /// (its `_p` records nothing): the checks before a detached start.
     fn checking() -> Renderer {
-        let mut r = Renderer {
-            out: Vec::new(),
-            leaf: 0,
-            pipe: 0,
-            sudo: None,
-            exported: Vec::new(),
-            askpass: None,
-            secrets: Secrets::Inline,
-        };
+        let mut r = Renderer::new(None, Secrets::Inline);
         r.raw("_p() { return \"$2\"; }; ");
         r
     }
