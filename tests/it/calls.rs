@@ -224,7 +224,7 @@ fn exprs_are_values(t: &Ctx) {
 fn bitor_pipes_exprs(t: &Ctx) {
     let e = t.on(sh!(printf "b\na\n")) | t.on(sh!(sort)) | t.on(sh!(head -n 1));
     assert_eq!(e.read().unwrap(), "a");
-    assert_eq!(e.to_string(), "printf 'b\na\n' | sort | head -n 1");
+    assert_eq!(e.to_string(), "printf 'b\\na\\n' | sort | head -n 1");
 }
 
 fn cmd_builds_without_the_macro(t: &Ctx) {
