@@ -393,7 +393,17 @@ fn any_name_through_every_operation(t: &Ctx) {
         .unwrap();
 }
 
+/// A missing name with `\c` in it (which a shell's `echo` reads as "stop here") is
+/// reported missing, not as an unreadable error: the message keeps the whole name.
+fn a_missing_name_with_backslash_c_is_missing(t: &Ctx) {
+    let gone = t.path("no\\cpe\nx");
+    assert!(!gone.exists().unwrap());
+    let err = gone.metadata().unwrap_err();
+    assert_eq!(err.kind(), plumb::ErrorKind::NotFound, "{err}");
+}
+
 on_every_machine_and_busybox!(
+    a_missing_name_with_backslash_c_is_missing,
     threads_share_the_files,
     transfers_report_progress,
     any_name_through_every_operation,

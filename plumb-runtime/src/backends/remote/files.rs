@@ -150,7 +150,7 @@ impl Fs for Remote {
 /// Says "No such file or directory" (which the error's kind is read from) unless
 /// something, a dangling symlink included, is at `$p`.
 const NEED_P: &[u8] =
-    b"[ -e \"$p\" ] || [ -L \"$p\" ] || { echo \"$p: No such file or directory\" >&2; exit 2; }; ";
+    b"[ -e \"$p\" ] || [ -L \"$p\" ] || { printf '%s: No such file or directory\\n' \"$p\" >&2; exit 2; }; ";
 
 /// The file operations as POSIX shell scripts, with paths already resolved. Each sets
 /// `p` (and `t`) to the quoted paths first, so a script reads like ordinary shell.
@@ -308,7 +308,7 @@ impl Fs for ShellFs<'_> {
     fn read_dir(&self, path: &Path) -> Result<Vec<OsString>> {
         let script = [
             NEED_P,
-            b"[ -d \"$p\" ] || { echo \"$p: Not a directory\" >&2; exit 2; }; \
+            b"[ -d \"$p\" ] || { printf '%s: Not a directory\\n' \"$p\" >&2; exit 2; }; \
               cd -- \"$p\" || exit; for f in * .[!.]* ..?*; do \
               if [ -e \"$f\" ] || [ -L \"$f\" ]; then printf '%s\\000' \"$f\"; fi; done"
                 .as_slice(),
@@ -340,7 +340,7 @@ impl Fs for ShellFs<'_> {
             NEED_P,
             b"if [ -d \"$t\" ] && [ ! -L \"$t\" ]; then \
               if [ -d \"$p\" ]; then rmdir -- \"$t\" || exit; \
-              else echo \"$t: Is a directory\" >&2; exit 1; fi; fi; \
+              else printf '%s: Is a directory\\n' \"$t\" >&2; exit 1; fi; fi; \
               exec mv -f -- \"$p\" \"$t\""
                 .as_slice(),
         ]
@@ -377,7 +377,7 @@ impl Fs for ShellFs<'_> {
     fn copy(&self, from: &Path, to: &Path) -> Result<()> {
         let script = [
             NEED_P,
-            b"if [ -d \"$t\" ] && [ ! -L \"$t\" ]; then echo \"$t: File exists\" >&2; exit 1; fi; \
+            b"if [ -d \"$t\" ] && [ ! -L \"$t\" ]; then printf '%s: File exists\\n' \"$t\" >&2; exit 1; fi; \
               exec cp -R -P -p -- \"$p\" \"$t\""
                 .as_slice(),
         ]
