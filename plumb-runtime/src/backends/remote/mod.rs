@@ -202,7 +202,7 @@ impl Conn {
     /// when that alone is slow, say so once, with what helps. A round trip on a LAN is a
     /// millisecond or two; a `.bashrc` that starts pyenv was 125 ms.
     fn note_login_cost(&self, took: std::time::Duration, shell: &str) {
-        const SLOW: std::time::Duration = std::time::Duration::from_millis(60);
+        const SLOW: std::time::Duration = std::time::Duration::from_millis(100);
         if took > SLOW {
             tracing::warn!(
                 target: "plumb",
