@@ -380,38 +380,47 @@ fn render(script: &Script) -> String {
 }
 
 fn render_command(command: &Cmd) -> String {
-    let s = match command {
+    let (s, mut parts) = match command {
         Cmd::Cd(dir) => return format!("cd {}", render_word(dir)),
-        Cmd::Simple(s) => s,
+        Cmd::Block(b) => {
+            let (open, close) = if b.subshell { ("(", ")") } else { ("{", "}") };
+            let mut parts = vec![format!("{open} {} {close}", render(&b.body))];
+            parts.extend(b.redirects.iter().map(render_redirect));
+            return parts.join(" ");
+        }
+        Cmd::Simple(s) => (s, Vec::new()),
     };
-    let mut parts: Vec<String> = Vec::new();
     for (name, value) in &s.env {
         parts.push(format!("{name}={}", render_word(value)));
     }
     parts.extend(s.words.iter().map(render_word));
-    for r in &s.redirects {
-        parts.push(match r {
-            Redirect::Out { fd, append, target } => {
-                let fd = if *fd == 1 {
-                    String::new()
-                } else {
-                    fd.to_string()
-                };
-                let op = if *append { ">>" } else { ">" };
-                format!("{fd}{op}{}", render_word(target))
-            }
-            Redirect::OutAll { append, target } => {
-                let op = if *append { "&>>" } else { "&>" };
-                format!("{op}{}", render_word(target))
-            }
-            Redirect::In(target) => format!("<{}", render_word(target)),
-            Redirect::Here(w) => format!("<<<{}", render_word(w)),
-            Redirect::Dup { from, to } => format!("{from}>&{to}"),
-        });
-    }
+    parts.extend(s.redirects.iter().map(render_redirect));
     parts.join(" ")
 }
 
+fn render_redirect(r: &Redirect) -> String {
+    match r {
+        Redirect::Out { fd, append, target } => {
+            let fd = if *fd == 1 {
+                String::new()
+            } else {
+                fd.to_string()
+            };
+            let op = if *append { ">>" } else { ">" };
+            format!("{fd}{op}{}", render_word(target))
+        }
+        Redirect::OutAll { append, target } => {
+            let op = if *append { "&>>" } else { "&>" };
+            format!("{op}{}", render_word(target))
+        }
+        Redirect::In(target) => format!("<{}", render_word(target)),
+        Redirect::Here(w) => format!("<<<{}", render_word(w)),
+        Redirect::Dup { from, to } => format!("{from}>&{to}"),
+    }
+}
+
+/// A word in brackets: literal text as it is, `${e}` and `$[e]` for values, `<*.txt>` for a
+/// pattern, `<~>` and `<~user>` for a home, `$(...)` and `"$(...)"` for a substitution.
 fn render_word(w: &Word) -> String {
     let inner: String = w
         .parts
@@ -420,6 +429,10 @@ fn render_word(w: &Word) -> String {
             Part::Lit(s) => s.clone(),
             Part::Value(e, _) => format!("${{{e}}}"),
             Part::Splat(e, _) => format!("$[{e}]"),
+            Part::Pattern(s) => format!("<{s}>"),
+            Part::Home(user) => format!("<~{}>", user.as_deref().unwrap_or_default()),
+            Part::Subst(script, false, _) => format!("$({})", render(script)),
+            Part::Subst(script, true, _) => format!("\"$({})\"", render(script)),
         })
         .collect();
     format!("[{inner}]")

@@ -16,30 +16,33 @@
 //! pipeline := count stage*                stage := ('|' | '&') command         (| |&)
 //! command  := 'D' word                                                          (cd)
 //!           | 'S' count (name word)* count word* count redirect*
-//! word     := count part*                 part := 'L' count text | 'V' | 'X'   (value, splat)
-//! name     := count text
+//!           | 'B' digit nested count redirect*          ({ } with 0, ( ) with 1)
+//! nested   := count item*                                  (a block's body, a $(...))
+//! word     := count part*
+//! part     := 'L' text                    quoted or plain text, never a pattern
+//!           | 'P' text                    unquoted text with *, ? or [ to match names
+//!           | 'V' | 'X'                   the next value (one argument; splat alone)
+//!           | 'H' | 'U' text              ~ and ~user at the start of a word
+//!           | 'C' digit nested            $(...), quoted when the digit is 1
+//! name     := text                        text := count bytes
 //! redirect := 'o' fd append word | 'a' append word | 'i' word | 'h' word | 'd' fd fd
-//! count    := decimal ':'                 fd, append := one digit
+//! count    := decimal ':'                 fd, append, digit := one digit
 //! ```
 //!
-//! `V` and `X` take the next value of the array, in the order they appear.
+//! `V` and `X` take the next value of the array, in the order they appear in the plan (a
+//! value inside a `$(...)` where its `C` stands), which is the order they are pushed here.
+//! A redirection's word and a here-string's are only `L` and `V` parts: the parser refuses
+//! the rest there.
 
 use proc_macro2::{Span, TokenStream};
 use quote::{quote, quote_spanned};
 
 use crate::lex::{Part, Word};
-use crate::parse::{Command, Pipeline, Redirect, Script, SeqOp, Simple};
+use crate::parse::{Block, Command, Pipeline, Redirect, Script, SeqOp, Simple};
 
 pub(crate) fn script(script: &Script, krate: &TokenStream) -> TokenStream {
     let mut plan = Plan::default();
-    for (op, pipeline) in &script.items {
-        plan.raw(match op {
-            SeqOp::Then => "T",
-            SeqOp::And => "A",
-            SeqOp::Or => "O",
-        });
-        plan.pipeline(pipeline);
-    }
+    plan.items(script);
     let text = syn::LitStr::new(&plan.text, Span::call_site());
     let values = plan.values;
     quote!({
@@ -71,6 +74,23 @@ impl Plan {
         self.text.push_str(s);
     }
 
+    fn items(&mut self, script: &Script) {
+        for (op, pipeline) in &script.items {
+            self.raw(match op {
+                SeqOp::Then => "T",
+                SeqOp::And => "A",
+                SeqOp::Or => "O",
+            });
+            self.pipeline(pipeline);
+        }
+    }
+
+    /// A block's body or a substitution's script: its items, counted.
+    fn nested(&mut self, script: &Script) {
+        self.count(script.items.len());
+        self.items(script);
+    }
+
     fn pipeline(&mut self, p: &Pipeline) {
         self.count(p.stages.len());
         for (command, all) in &p.stages {
@@ -81,8 +101,15 @@ impl Plan {
                     self.word(dir);
                 }
                 Command::Simple(s) => self.simple(s),
+                Command::Block(b) => self.block(b),
             }
         }
+    }
+
+    fn block(&mut self, b: &Block) {
+        self.raw(if b.subshell { "B1" } else { "B0" });
+        self.nested(&b.body);
+        self.redirects(&b.redirects);
     }
 
     fn simple(&mut self, s: &Simple) {
@@ -96,8 +123,12 @@ impl Plan {
         for w in &s.words {
             self.word(w);
         }
-        self.count(s.redirects.len());
-        for r in &s.redirects {
+        self.redirects(&s.redirects);
+    }
+
+    fn redirects(&mut self, redirects: &[Redirect]) {
+        self.count(redirects.len());
+        for r in redirects {
             self.redirect(r);
         }
     }
@@ -149,6 +180,19 @@ impl Plan {
                 Part::Splat(e, span) => {
                     self.raw("X");
                     self.values.push(quote_spanned!(*span=> __p::splat(#e)));
+                }
+                Part::Pattern(s) => {
+                    self.raw("P");
+                    self.text(s);
+                }
+                Part::Home(None) => self.raw("H"),
+                Part::Home(Some(user)) => {
+                    self.raw("U");
+                    self.text(user);
+                }
+                Part::Subst(script, quoted, _) => {
+                    self.raw(if *quoted { "C1" } else { "C0" });
+                    self.nested(script);
                 }
             }
         }

@@ -17,6 +17,7 @@ use proc_macro2::{
     Delimiter, Group, Ident, LineColumn, Literal, Spacing, Span, TokenStream, TokenTree,
 };
 
+use crate::parse::Script;
 use crate::source::{self, Source};
 
 /// A compile error at a span.
@@ -44,6 +45,12 @@ pub(crate) enum Part {
     Value(TokenStream, Span),
     /// `$[expr]`: zero or more arguments.
     Splat(TokenStream, Span),
+    /// `$(...)`: its script, whether it stands inside double quotes, the span of its `$`.
+    Subst(Box<Script>, bool, Span),
+    /// Unquoted text with wildcards the author wrote (`words::finish` makes these).
+    Pattern(String),
+    /// `~` (`None`) or `~user` at the start of a word (`words::finish` makes these).
+    Home(Option<String>),
 }
 
 /// How one piece of a word was written.
@@ -54,7 +61,7 @@ pub(crate) enum Atom {
     Bare(char),
     /// Quoted or escaped text, possibly empty: always literal.
     Quoted(String),
-    /// An interpolation (`Part::Value` or `Part::Splat`).
+    /// An interpolation or a substitution (`Part::Value`, `Part::Splat`, `Part::Subst`).
     Value(Part),
 }
 
@@ -138,6 +145,9 @@ pub(crate) enum Op {
     HereString,
     /// `2>&1` (2, 1), `>&2` (1, 2)
     Dup(u8, u8),
+    /// `(` and `)`: a subshell.
+    Open,
+    Close,
 }
 
 impl Op {
@@ -157,6 +167,8 @@ impl Op {
             Op::In => "<".into(),
             Op::HereString => "<<<".into(),
             Op::Dup(from, to) => format!("{from}>&{to}"),
+            Op::Open => "(".into(),
+            Op::Close => ")".into(),
         }
     }
 }
@@ -201,7 +213,12 @@ pub(crate) fn lex(input: TokenStream, source: Source<'_>) -> Result<Vec<Tok>> {
         );
     }
     if let Some(text) = string_form(&trees) {
-        return words(string_units(&text, trees[0].span())?).map(continue_lines);
+        let text = Text {
+            full: &text,
+            span: trees[0].span(),
+            point: true,
+        };
+        return words(string_units(text, 0, text.full.len())?).map(continue_lines);
     }
     source::check_comments(&trees, source)?;
     token_words(&pieces(&trees)?, None)
@@ -248,117 +265,152 @@ fn at(text: &str, byte: usize) -> String {
     )
 }
 
-fn string_units(text: &str, span: Span) -> Result<Vec<Unit>> {
-    let mut units = Vec::new();
-    let mut chars = text.char_indices().peekable();
-    while let Some((i, c)) = chars.next() {
-        let skip_to = |chars: &mut std::iter::Peekable<std::str::CharIndices<'_>>, end: usize| {
-            while chars.peek().is_some_and(|&(j, _)| j < end) {
-                chars.next();
-            }
+/// Text read by sh's rules: the string form, or the inside of a token-form string literal.
+/// Offsets are into `full`, so that an error inside a `$(...)` points into the whole text.
+#[derive(Clone, Copy)]
+struct Text<'a> {
+    full: &'a str,
+    span: Span,
+    /// Whether an error shows where it happened (the string form: one span for the text).
+    point: bool,
+}
+
+impl Text<'_> {
+    fn error<T>(&self, byte: usize, message: impl Into<String>) -> Result<T> {
+        Err(self.located(
+            byte,
+            Error {
+                span: self.span,
+                message: message.into(),
+            },
+        ))
+    }
+
+    fn located(&self, byte: usize, e: Error) -> Error {
+        let message = if self.point {
+            format!("{}{}", e.message, at(self.full, byte))
+        } else {
+            e.message
         };
+        Error { message, ..e }
+    }
+
+    /// The character at `i`, when `i` is before `to`.
+    fn char_at(&self, i: usize, to: usize) -> Option<char> {
+        if i < to {
+            self.full.get(i..)?.chars().next()
+        } else {
+            None
+        }
+    }
+}
+
+/// The units of `t.full[from..to]`.
+fn string_units(t: Text<'_>, from: usize, to: usize) -> Result<Vec<Unit>> {
+    let span = t.span;
+    let mut units = Vec::new();
+    let mut i = from;
+    while let Some(c) = t.char_at(i, to) {
+        let mut next = i + c.len_utf8();
         match c {
             '\n' => units.push(Unit::Newline(span)),
             c if c.is_whitespace() => units.push(Unit::Blank),
-            '\\' => match chars.next() {
-                Some((_, '\n')) => {} // line continuation
-                Some((_, c)) => units.push(Unit::Part(Part::Lit(c.to_string()), span)),
-                None => {
-                    return error(
-                        span,
-                        format!("`\\` at the end: nothing to escape{}", at(text, i)),
-                    )
+            '\\' => match t.char_at(next, to) {
+                Some('\n') => next += 1, // line continuation
+                Some(c) => {
+                    units.push(Unit::Part(Part::Lit(c.to_string()), span));
+                    next += c.len_utf8();
                 }
+                None => return t.error(i, "`\\` at the end: nothing to escape"),
             },
             '\'' => {
-                let rest = &text[i + 1..];
-                let Some(end) = rest.find('\'') else {
-                    return error(
-                        span,
-                        format!(
-                            "unterminated quote: this `'` is never closed{}",
-                            at(text, i)
-                        ),
-                    );
+                let Some(end) = t.full[next..to].find('\'') else {
+                    return t.error(i, "unterminated quote: this `'` is never closed");
                 };
-                units.push(Unit::Part(Part::Lit(rest[..end].to_string()), span));
-                skip_to(&mut chars, i + 1 + end + 1);
+                let text = t.full[next..next + end].to_string();
+                units.push(Unit::Part(Part::Lit(text), span));
+                next += end + 1;
             }
             '"' => {
-                let Some(len) = double_quoted_len(&text[i + 1..]) else {
-                    return error(
-                        span,
-                        format!(
-                            "unterminated quote: this `\"` is never closed{}",
-                            at(text, i)
-                        ),
-                    );
+                let Some(len) = double_quoted_len(&t.full[next..to]) else {
+                    return t.error(i, "unterminated quote: this `\"` is never closed");
                 };
-                let inner = &text[i + 1..i + 1 + len];
-                let locate = |j: usize| at(text, i + 1 + j);
-                for part in double_quoted(inner, span, &locate)? {
+                for part in double_quoted(t, next, next + len)? {
                     units.push(Unit::Part(part, span));
                 }
-                skip_to(&mut chars, i + 1 + len + 1);
+                next += len + 1;
             }
             '$' => {
-                let rest = &text[i + 1..];
-                let (part, used) = dollar(rest, span).map_err(|e| Error {
-                    message: format!("{}{}", e.message, at(text, i)),
-                    ..e
-                })?;
-                units.push(match part {
-                    Some(part) => Unit::Part(part, span),
-                    None => Unit::Part(Part::Lit("$".into()), span),
-                });
-                skip_to(&mut chars, i + 1 + used);
+                let (part, used) = dollar(t, i, to, false)?;
+                let part = part.unwrap_or_else(|| Part::Lit("$".into()));
+                units.push(Unit::Part(part, span));
+                next += used;
             }
-            '`' => return error(span, format!("{BACKTICKS}{}", at(text, i))),
+            '`' => return t.error(i, BACKTICKS),
             c => units.push(Unit::Ch(c, span)),
         }
+        i = next;
     }
     Ok(units)
 }
 
-/// The length of a double-quoted string's text up to its closing `"` (a `\` skips the
-/// character after it); `None` when it is never closed.
+/// The length of a double-quoted string's text up to its closing `"`: a `\` skips the
+/// character after it, and a `$(...)` inside is skipped whole (its quotes are its own);
+/// `None` when it is never closed.
 fn double_quoted_len(text: &str) -> Option<usize> {
-    let mut chars = text.char_indices();
-    while let Some((i, c)) = chars.next() {
-        match c {
-            '"' => return Some(i),
-            '\\' => {
-                chars.next();
-            }
-            _ => {}
+    let b = text.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'"' => return Some(i),
+            b'\\' => i += 2,
+            b'$' if b.get(i + 1) == Some(&b'(') => i += 3 + substitution_len(&text[i + 2..])?,
+            _ => i += 1,
         }
     }
     None
 }
 
-const BACKTICKS: &str = "backticks (command substitution) are not supported: its modern form \
-                         is `$(...)`, which plumb does not support yet either; run the inner \
-                         command first, `let out = sh!(...).read()?;`, and pass its output as \
-                         `$out`";
+/// The length of a `$(...)`'s text up to its closing `)`: parentheses nest, quotes and
+/// escapes are skipped; `None` when it is never closed. (Only ASCII bytes are compared, so
+/// a skip never cuts a character where the text is sliced.)
+fn substitution_len(text: &str) -> Option<usize> {
+    let b = text.as_bytes();
+    let (mut i, mut depth) = (0, 0usize);
+    while i < b.len() {
+        match b[i] {
+            b')' if depth == 0 => return Some(i),
+            b')' => depth -= 1,
+            b'(' => depth += 1,
+            b'\\' => i += 1,
+            b'\'' => i += 1 + text[i + 1..].find('\'')?,
+            b'"' => i += 1 + double_quoted_len(&text[i + 1..])?,
+            _ => {}
+        }
+        i += 1;
+    }
+    None
+}
 
-const SUBSTITUTION: &str = "command substitution `$(...)` is not supported yet: run the inner \
-                            command first, `let out = sh!(...).read()?;`, and pass its output \
-                            as `$out`";
+const BACKTICKS: &str = "backticks (command substitution) are not supported: write `$(...)` \
+                         instead, e.g. `$(date +%F)`, which nests and quotes plainly";
 
 const ARITHMETIC: &str = "arithmetic expansion `$((...))` is not supported: compute the number \
                           in Rust and pass it as `${expr}`, e.g. `${n + 1}`";
 
-/// The parts of a double-quoted word from its text as written between the quotes, by sh's
-/// rules in both forms: a backslash escapes only `$`, `` ` ``, `"`, `\` and a line break
-/// (`"\n"` stays a backslash and an `n`); `$` interpolates; a backtick is refused.
-/// `locate` adds where an error happened (the string form's pointer under the text).
-fn double_quoted(raw: &str, span: Span, locate: &dyn Fn(usize) -> String) -> Result<Vec<Part>> {
+const EMPTY_SUBSTITUTION: &str = "`$()` is empty: put a command inside, e.g. `$(date +%F)`";
+
+/// The parts of a double-quoted word from its text as written between the quotes
+/// (`t.full[from..to]`), by sh's rules in both forms: a backslash escapes only `$`, `` ` ``,
+/// `"`, `\` and a line break (`"\n"` stays a backslash and an `n`); `$` interpolates,
+/// `$(...)` substitutes as one word; a backtick is refused.
+fn double_quoted(t: Text<'_>, from: usize, to: usize) -> Result<Vec<Part>> {
     let mut parts = Vec::new();
     let mut lit = String::new();
-    let mut i = 0;
-    while let Some(c) = raw[i..].chars().next() {
+    let mut i = from;
+    while let Some(c) = t.char_at(i, to) {
         match c {
-            '\\' => match raw[i + 1..].chars().next() {
+            '\\' => match t.char_at(i + 1, to) {
                 Some('\n') => i += 2,
                 Some(n @ ('$' | '`' | '"' | '\\')) => {
                     lit.push(n);
@@ -369,22 +421,15 @@ fn double_quoted(raw: &str, span: Span, locate: &dyn Fn(usize) -> String) -> Res
                     i += 1;
                 }
             },
-            '`' => return error(span, format!("{BACKTICKS}{}", locate(i))),
+            '`' => return t.error(i, BACKTICKS),
             '$' => {
-                let (part, used) = dollar(&raw[i + 1..], span).map_err(|e| Error {
-                    message: format!("{}{}", e.message, locate(i)),
-                    ..e
-                })?;
+                let (part, used) = dollar(t, i, to, true)?;
                 match part {
                     None => lit.push('$'),
                     Some(Part::Splat(..)) => {
-                        return error(
-                            span,
-                            format!(
-                                "`$[...]` cannot be used inside quotes: it expands to separate \
-                                 words{}",
-                                locate(i)
-                            ),
+                        return t.error(
+                            i,
+                            "`$[...]` cannot be used inside quotes: it expands to separate words",
                         )
                     }
                     Some(part) => {
@@ -409,14 +454,28 @@ fn double_quoted(raw: &str, span: Span, locate: &dyn Fn(usize) -> String) -> Res
     Ok(parts)
 }
 
-/// Parses what follows a `$` in text (string form, or inside any double-quoted text).
-/// Returns the part (`None` for `$$`, a literal dollar) and how many bytes of `rest` it used.
-fn dollar(rest: &str, span: Span) -> Result<(Option<Part>, usize)> {
+/// Parses what follows the `$` at `t.full[at]`, up to `to` (string form, or inside any
+/// double-quoted text; `quoted` inside double quotes). Returns the part (`None` for `$$`, a
+/// literal dollar) and how many bytes after the `$` it used.
+fn dollar(t: Text<'_>, at: usize, to: usize, quoted: bool) -> Result<(Option<Part>, usize)> {
+    let rest = &t.full[at + 1..to];
+    let span = t.span;
     let first = rest.chars().next();
     match first {
         Some('$') => Ok((None, 1)),
-        Some('(') if rest.starts_with("((") => error(span, ARITHMETIC),
-        Some('(') => error(span, SUBSTITUTION),
+        Some('(') if rest.starts_with("((") => t.error(at, ARITHMETIC),
+        Some('(') => {
+            let Some(len) = substitution_len(&rest[1..]) else {
+                return t.error(at, "unbalanced `$(`: the `(` is never closed with `)`");
+            };
+            let (from, end) = (at + 2, at + 2 + len);
+            if t.full[from..end].trim().is_empty() {
+                return t.error(at, EMPTY_SUBSTITUTION);
+            }
+            let toks = words(string_units(t, from, end)?).map(continue_lines)?;
+            let script = crate::parse::parse(toks)?;
+            Ok((Some(Part::Subst(Box::new(script), quoted, span)), len + 2))
+        }
         Some('{') | Some('[') => {
             let (open, close) = if first == Some('{') {
                 ('{', '}')
@@ -434,7 +493,7 @@ fn dollar(rest: &str, span: Span) -> Result<(Option<Part>, usize)> {
                             break;
                         }
                         let src = &rest[1..j];
-                        let expr = rust_expr(src, span, open)?;
+                        let expr = rust_expr(src, span, open).map_err(|e| t.located(at, e))?;
                         let part = if open == '{' {
                             Part::Value(expr, span)
                         } else {
@@ -444,8 +503,8 @@ fn dollar(rest: &str, span: Span) -> Result<(Option<Part>, usize)> {
                     }
                 }
             }
-            error(
-                span,
+            t.error(
+                at,
                 format!("unbalanced `${open}`: the `{open}` is never closed with `{close}`"),
             )
         }
@@ -455,22 +514,21 @@ fn dollar(rest: &str, span: Span) -> Result<(Option<Part>, usize)> {
                 .find(|&(_, c)| !(c == '_' || c.is_alphanumeric()))
                 .map_or(rest.len(), |(j, _)| j);
             let name = &rest[..len];
-            let expr = syn::parse_str::<Ident>(name)
-                .map_err(|_| Error {
-                    span,
-                    message: format!("`${name}`: `{name}` is not a Rust variable name"),
-                })?
-                .to_string();
-            let ident = Ident::new(&expr, span);
+            let Ok(ident) = syn::parse_str::<Ident>(name) else {
+                return t.error(
+                    at,
+                    format!("`${name}`: `{name}` is not a Rust variable name"),
+                );
+            };
+            let ident = Ident::new(&ident.to_string(), span);
             Ok((Some(Part::Value(TokenTree::Ident(ident).into(), span)), len))
         }
-        _ => error(
-            span,
-            "`$` must be followed by a variable name, `{expr}` or `[iterable]`; write `$$` for \
-             a literal `$`",
-        ),
+        _ => t.error(at, DOLLAR),
     }
 }
+
+const DOLLAR: &str = "`$` must be followed by a variable name, `{expr}` or `[iterable]`; write \
+                      `$$` for a literal `$`";
 
 fn rust_expr(src: &str, span: Span, open: char) -> Result<TokenStream> {
     let close = if open == '{' { '}' } else { ']' };
@@ -687,13 +745,7 @@ fn flatten(
             }
             TokenTree::Group(g) => {
                 let (open, close) = match g.delimiter() {
-                    Delimiter::Parenthesis => {
-                        return error(
-                            g.span_open(),
-                            "subshells and `( )` grouping are not supported; run the parts as \
-                             separate commands, or quote the text if you mean the characters",
-                        )
-                    }
+                    Delimiter::Parenthesis => ('(', ')'),
                     Delimiter::Brace => ('{', '}'),
                     _ => ('[', ']'),
                 };
@@ -719,8 +771,8 @@ fn flatten(
     Ok(())
 }
 
-/// `$` in the token form: `$name`, `${expr}`, `$[expr]`, `$$`. Returns the part (`None` for a
-/// literal `$`) and whether the next token was consumed.
+/// `$` in the token form: `$name`, `${expr}`, `$[expr]`, `$(cmd)`, `$$`. Returns the part
+/// (`None` for a literal `$`) and whether the next token was consumed.
 fn token_dollar(span: Span, next: Option<&TokenTree>) -> Result<(Option<Part>, bool)> {
     match next {
         Some(TokenTree::Punct(p)) if p.as_char() == '$' => Ok((None, true)),
@@ -731,10 +783,19 @@ fn token_dollar(span: Span, next: Option<&TokenTree>) -> Result<(Option<Part>, b
         Some(TokenTree::Group(g)) if g.delimiter() == Delimiter::Parenthesis => {
             let inner: Vec<TokenTree> = g.stream().into_iter().collect();
             match inner.as_slice() {
-                [TokenTree::Group(g)] if g.delimiter() == Delimiter::Parenthesis => {
+                // `$((`, not `$( (`: a subshell inside a substitution has a blank before it.
+                [TokenTree::Group(i)]
+                    if i.delimiter() == Delimiter::Parenthesis
+                        && start(i.span()) == end(g.span_open()) =>
+                {
                     error(span, ARITHMETIC)
                 }
-                _ => error(span, SUBSTITUTION),
+                [] => error(span, EMPTY_SUBSTITUTION),
+                _ => {
+                    let toks = token_words(&pieces(&inner)?, None)?;
+                    let script = crate::parse::parse(toks)?;
+                    Ok((Some(Part::Subst(Box::new(script), false, span)), true))
+                }
             }
         }
         Some(TokenTree::Group(g)) if g.delimiter() != Delimiter::None => {
@@ -763,11 +824,7 @@ fn token_dollar(span: Span, next: Option<&TokenTree>) -> Result<(Option<Part>, b
             };
             Ok((Some(part), true))
         }
-        _ => error(
-            span,
-            "`$` must be followed by a variable name, `{expr}` or `[iterable]`; write `$$` for \
-             a literal `$`",
-        ),
+        _ => error(span, DOLLAR),
     }
 }
 
@@ -781,7 +838,14 @@ fn literal_units(lit: &Literal) -> Result<Vec<Unit>> {
         let parts = match s.kind {
             StrKind::Raw => vec![Part::Lit(s.value)],
             StrKind::Plain => match text.strip_prefix('"').and_then(|t| t.strip_suffix('"')) {
-                Some(raw) => double_quoted(raw, span, &|_| String::new())?,
+                Some(raw) => {
+                    let text = Text {
+                        full: raw,
+                        span,
+                        point: false,
+                    };
+                    double_quoted(text, 0, raw.len())?
+                }
                 None => {
                     return error(
                         span,
@@ -900,12 +964,10 @@ fn words_into(units: &[Unit], toks: &mut Vec<Tok>, word: &mut Option<WordBuf>) -
                 i += used;
                 continue;
             }
-            Unit::Ch(c, span) if *c == '(' || *c == ')' => {
-                return error(
-                    *span,
-                    "subshells and `( )` grouping are not supported; quote the text if you \
-                     mean the characters",
-                )
+            // Always an operator in sh, also inside a word: `a(b` is a syntax error.
+            Unit::Ch(c @ ('(' | ')'), span) => {
+                flush(word, toks);
+                toks.push(Tok::Op(if *c == '(' { Op::Open } else { Op::Close }, *span));
             }
             Unit::Ch(c, span) => word
                 .get_or_insert_with(|| start_word(*span))
@@ -953,10 +1015,6 @@ pub(crate) fn reserved_word(w: &Word) -> Result<()> {
             "`[[ ... ]]` is bash's own test syntax: use `test` or `[ ... ]`, or test in Rust"
         }
         "coproc" => "`coproc` is not part of `sh!`: use `.spawn()` and the `Handle`'s streams",
-        "{" | "}" => {
-            "groups `{ ...; }` are not supported yet: run the commands as separate `sh!` \
-             calls, or quote `\"{\"` if you mean the character"
-        }
         _ => return Ok(()),
     };
     error(
@@ -979,9 +1037,8 @@ fn reserved_first(toks: &[Tok], word: Option<&WordBuf>, e: Error) -> Error {
                 command_start = false;
             }
             Tok::Word(_) => {}
-            Tok::Op(Op::Pipe | Op::PipeAll | Op::And | Op::Or | Op::Semi, _) | Tok::Newline(_) => {
-                command_start = true
-            }
+            Tok::Op(Op::Pipe | Op::PipeAll | Op::And | Op::Or | Op::Semi | Op::Open, _)
+            | Tok::Newline(_) => command_start = true,
             Tok::Op(..) => {}
         }
     }
@@ -1027,7 +1084,8 @@ fn operator(chars: &str, fd: Option<&str>, span: Span, units: &[Unit]) -> Result
         (Some(b'&'), Some(b'>'), _) => Ok((Op::OutAll(false), 2)),
         (Some(b'&'), _, _) => error(
             span,
-            "`&` (run in background) is not supported: use `.spawn()` on the expression",
+            "`&` (run in background) is not supported: use `.spawn()` on the expression to \
+             run it beside your program, or `.spawn_detached()` for a daemon that outlives it",
         ),
         (Some(b';'), Some(b';'), _) => error(span, "`;;` is not a command separator"),
         (Some(b';'), _, _) => Ok((Op::Semi, 1)),
@@ -1036,6 +1094,10 @@ fn operator(chars: &str, fd: Option<&str>, span: Span, units: &[Unit]) -> Result
         _ => error(span, "unexpected operator"),
     }
 }
+
+const PROCESS_SUBSTITUTION: &str = "process substitution `<(...)` / `>(...)` is not \
+                                    supported: run the command first and pass its output as a \
+                                    value or a file, or pipe it";
 
 fn bad_fd(fd: impl std::fmt::Display) -> String {
     format!("file descriptor {fd}: only 1 (stdout) and 2 (stderr) can be redirected")
@@ -1067,6 +1129,7 @@ fn output(
         ),
         (Some(b'>'), _) => Ok((Op::Out(from, true), 2)),
         (Some(b'|'), _) => error(span, "`>|` is not supported: `>` always overwrites"),
+        (Some(b'('), _) => error(span, PROCESS_SUBSTITUTION),
         _ => Ok((Op::Out(from, false), 1)),
     }
 }
@@ -1109,6 +1172,7 @@ fn input(next: Option<u8>, after: Option<u8>, fd: Option<u8>, span: Span) -> Res
             "here-documents (`<<`) are not supported: use `<<< $value` to feed a Rust value to \
              stdin",
         ),
+        (Some(b'('), _) => error(span, PROCESS_SUBSTITUTION),
         (Some(b'&' | b'>'), _) => error(
             span,
             "only `<` (stdin from a file) and `<<<` are supported for input",

@@ -3,8 +3,8 @@
 //!
 //! The work is split by stage, each a plain function of the previous one's output:
 //! `lex.rs` (tokens or a string -> shell tokens with spans), `parse.rs` (-> AST, with the
-//! checks that make spanned errors; brace expansion in `braces.rs`) and `expand.rs` (AST ->
-//! calls into `plumb::__private`). Two checks look beyond the tokens: `source.rs` (comments
+//! checks that make spanned errors; brace expansion in `braces.rs`, what globs and `~` mean
+//! in `words.rs`) and `expand.rs` (AST -> calls into `plumb::__private`). Two checks look beyond the tokens: `source.rs` (comments
 //! the compiler removed) and `rustfmt.rs` (what `cargo fmt` may have respaced).
 
 #![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
@@ -15,6 +15,7 @@ mod lex;
 mod parse;
 mod rustfmt;
 mod source;
+mod words;
 
 #[cfg(test)]
 mod corpus;

@@ -104,11 +104,13 @@ fn items(trees: &[TokenTree], out: &mut Vec<Item>) {
         let tt = &trees[i];
         let item = |span: Span, text: ItemText| Item { span, text };
         match tt {
-            // Inside `${...}` and `$[...]` is Rust code, where comments are comments.
+            // Inside `${...}` and `$[...]` is Rust code, where comments are comments; inside
+            // `$(...)` is shell, checked like the rest.
             TokenTree::Punct(p) if p.as_char() == '$' => {
                 out.push(item(p.span(), ItemText::Char('$')));
                 if let Some(TokenTree::Group(g)) = trees.get(i + 1) {
-                    if g.delimiter() != Delimiter::None && start(g.span()) == end(p.span()) {
+                    let rust = matches!(g.delimiter(), Delimiter::Brace | Delimiter::Bracket);
+                    if rust && start(g.span()) == end(p.span()) {
                         out.push(item(g.span(), ItemText::Any));
                         i += 1;
                     }
@@ -312,9 +314,19 @@ fn lost_url(word: &str) -> String {
 
 fn removed_comment(comment: &str, written: &str) -> String {
     let comment: String = comment.chars().take(40).collect();
+    // `src/**/*.js`: a glob, which the string form expands by the same rules.
+    let glob = if comment.starts_with("/*") && !comment.contains(char::is_whitespace) {
+        format!(
+            "; a glob with `/*` in it needs the string form, e.g. `sh!(\"... {}\")`, which \
+             expands it by the same rules",
+            written.replace('\\', "\\\\").replace('"', "\\\"")
+        )
+    } else {
+        String::new()
+    };
     format!(
         "the compiler removed a Rust comment here, `{comment}`, before `sh!` saw the command, \
          so `{written}` would not reach the program as written; write this command in the \
-         string form, `sh!(\"...\")`, where `//` and `/*` are ordinary characters"
+         string form, `sh!(\"...\")`, where `//` and `/*` are ordinary characters{glob}"
     )
 }

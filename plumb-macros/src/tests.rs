@@ -16,16 +16,7 @@ fn show(src: &str) -> String {
         .iter()
         .map(|t| match t {
             Tok::Word(w) => {
-                let inner: String = w
-                    .parts
-                    .iter()
-                    .map(|p| match p {
-                        Part::Lit(s) => s.clone(),
-                        Part::Value(e, _) => format!("{{{e}}}"),
-                        Part::Splat(e, _) => format!("[{e}]"),
-                    })
-                    .collect();
-                format!("<{inner}>")
+                format!("<{}>", word_text(w))
             }
             Tok::Op(op, _) => op.text(),
             Tok::Newline(_) => "NL".into(),
@@ -180,8 +171,8 @@ fn errors_a_shell_user_understands() {
     assert!(err(r#""echo \"abc""#).contains("unterminated quote"));
     assert!(err(r#""echo ${x""#).contains("unbalanced"));
     assert!(err(r#""echo `id`""#).contains("backticks"));
-    assert!(err(r#""echo (a)""#).contains("subshells"));
-    assert!(err("echo (a)").contains("subshells"));
+    assert!(err(r#""echo (a)""#).contains("`(` in the middle of a command"));
+    assert!(err("echo (a)").contains("`(` in the middle of a command"));
     assert!(err(r#""echo \"$[v]\"""#).contains("inside quotes"));
     assert!(err("curl https://example.com/a\n").contains("URLs need the string form"));
     assert!(err("echo 'a").contains("string form"));
@@ -213,31 +204,44 @@ fn op_round_trip_text() {
 
 /// The words of each command of a script, as text (values as `{..}`), `|` between stages.
 fn argv(src: &str) -> Vec<String> {
-    let script = parse::parse(toks(src)).expect("parses");
+    script_text(&parse::parse(toks(src)).expect("parses"))
+}
+
+/// A word's text: values as `{..}` and `[..]`, patterns and homes as written, a
+/// substitution as `$(...)` around its commands.
+fn word_text(w: &lex::Word) -> String {
+    w.parts
+        .iter()
+        .map(|p| match p {
+            Part::Lit(s) | Part::Pattern(s) => s.clone(),
+            Part::Value(e, _) => format!("{{{e}}}"),
+            Part::Splat(e, _) => format!("[{e}]"),
+            Part::Home(user) => format!("~{}", user.as_deref().unwrap_or_default()),
+            Part::Subst(script, _, _) => format!("$({})", script_text(script).join("; ")),
+        })
+        .collect()
+}
+
+fn script_text(script: &parse::Script) -> Vec<String> {
     let mut out = Vec::new();
     for (_, pipeline) in &script.items {
         let stages: Vec<String> = pipeline
             .stages
             .iter()
-            .map(|(command, _)| match command {
-                Command::Cd(dir) => format!("cd {}", word_text(dir)),
-                Command::Simple(s) => s.words.iter().map(word_text).collect::<Vec<_>>().join(" "),
-            })
+            .map(|(c, _)| command_text(c))
             .collect();
         out.push(stages.join(" | "));
     }
     out
 }
 
-fn word_text(w: &lex::Word) -> String {
-    w.parts
-        .iter()
-        .map(|p| match p {
-            Part::Lit(s) => s.clone(),
-            Part::Value(e, _) => format!("{{{e}}}"),
-            Part::Splat(e, _) => format!("[{e}]"),
-        })
-        .collect()
+fn command_text(command: &Command) -> String {
+    match command {
+        Command::Cd(dir) => format!("cd {}", word_text(dir)),
+        Command::Simple(s) => s.words.iter().map(word_text).collect::<Vec<_>>().join(" "),
+        Command::Block(b) if b.subshell => format!("( {} )", script_text(&b.body).join("; ")),
+        Command::Block(b) => format!("{{ {}; }}", script_text(&b.body).join("; ")),
+    }
 }
 
 #[test]
@@ -304,8 +308,6 @@ fn reserved_words_are_refused_with_the_rust_to_write() {
     assert!(err(r#""case $x in a) ;; esac""#).contains("`match`"));
     assert!(err("a && ! b").contains("`!`"));
     assert!(err("FOO=1 until x").contains("loop"));
-    assert!(err("{ echo 1; cat; } | tail").contains("groups `{ ...; }` are not supported yet"));
-    assert!(err(r#""{ echo 1; }""#).contains("groups"));
     assert!(err("function f").contains("Rust function"));
     // As arguments, or quoted, they are ordinary words.
     assert_eq!(argv(r#"echo if while "for""#), ["echo if while for"]);
@@ -314,14 +316,11 @@ fn reserved_words_are_refused_with_the_rust_to_write() {
 }
 
 #[test]
-fn command_substitution_and_backticks_say_what_they_are() {
-    for src in ["echo $(date)", r#""echo $(date)""#, r#"echo "a$(date)""#] {
-        assert!(err(src).contains("command substitution `$(...)`"), "{src}");
-    }
+fn arithmetic_and_backticks_say_what_to_write() {
     assert!(err("echo $((1 + 2))").contains("arithmetic"));
     assert!(err(r#""echo $((1 + 2))""#).contains("arithmetic"));
     for src in [r#""echo `date`""#, r#""echo \"`date`\"""#] {
-        assert!(err(src).contains("`$(...)`"), "{src}");
+        assert!(err(src).contains("write `$(...)` instead"), "{src}");
     }
     // Escaped, a backtick is a character.
     assert_eq!(argv(r#""echo \\` \"\\`\"""#), ["echo ` `"]);
@@ -469,5 +468,219 @@ mod never_panics {
             let lit = proc_macro2::Literal::string(&src);
             let _ = crate::compile(proc_macro2::TokenTree::Literal(lit).into(), &quote::quote!(::plumb), crate::source::Source::Text(&src));
         }
+    }
+}
+
+/// The plan `src` (the content of `sh!(...)`) compiles to: the string `__p::build` decodes.
+fn plan(src: &str) -> String {
+    fn find(tokens: proc_macro2::TokenStream) -> Option<String> {
+        tokens.into_iter().find_map(|t| match t {
+            proc_macro2::TokenTree::Group(g) => find(g.stream()),
+            proc_macro2::TokenTree::Literal(l) => syn::parse_str::<syn::LitStr>(&l.to_string())
+                .ok()
+                .map(|s| s.value()),
+            _ => None,
+        })
+    }
+    let out = compile(src).unwrap_or_else(|e| panic!("{src:?}: {}", e.message));
+    find(out).expect("a plan")
+}
+
+/// `src` as the string form: `sh!("src")`.
+fn string(src: &str) -> String {
+    format!("{src:?}")
+}
+
+/// The plan of one command: `T1:|` and `S0:` around the words, no redirections.
+fn words_plan(words: &str) -> String {
+    format!("T1:|S0:{words}0:")
+}
+
+#[test]
+fn globs_are_pattern_parts_where_written_unquoted() {
+    let want = words_plan("3:1:L2:rm1:L2:-f1:P3:*.o");
+    assert_eq!(plan("rm -f *.o"), want);
+    assert_eq!(plan(&string("rm -f *.o")), want);
+    // Only the written `*` globs: values and quotes stay literal, even in the same word.
+    assert_eq!(plan("ls ${stem}*.txt"), words_plan("2:1:L2:ls2:VP5:*.txt"));
+    assert_eq!(
+        plan(&string(r#"ls "a*"*.txt '?'"#)),
+        words_plan("3:1:L2:ls2:L2:a*P5:*.txt1:L1:?")
+    );
+    assert_eq!(plan(r#"ls "*.txt""#), words_plan("2:1:L2:ls1:L5:*.txt"));
+    assert_eq!(
+        plan(&string(r"ls \*.txt [ab]? x[!0-9] y[^a]")),
+        words_plan("5:1:L2:ls1:L5:*.txt1:P5:[ab]?1:P7:x[!0-9]1:P5:y[^a]")
+    );
+    assert_eq!(
+        plan(&string("ls logs/*.txt src/**/*.js")),
+        words_plan("3:1:L2:ls1:P10:logs/*.txt1:P11:src/**/*.js")
+    );
+    // `[` alone (test) and `[]` (jq) are literal, as in sh.
+    assert_eq!(argv("[ -f x ] && jq .items[]"), ["[ -f x ]", "jq .items[]"]);
+    assert!(plan("[ -f x ]").starts_with("T1:|S0:4:1:L1:[1:L2:-f"));
+    assert!(!plan("jq .items[]").contains('P'));
+    // Brace expansion comes first: each word it makes is a pattern of its own.
+    assert_eq!(
+        plan("ls {a,b}*.txt"),
+        words_plan("3:1:L2:ls1:P6:a*.txt1:P6:b*.txt")
+    );
+    // No patterns in an assignment or a here-string, as in sh.
+    assert_eq!(plan("A=*.txt env"), "T1:|S1:1:A1:L5:*.txt1:1:L3:env0:");
+    assert_eq!(plan("cat <<< *"), "T1:|S0:1:1:L3:cat1:h1:L1:*");
+    // `cd` into a pattern.
+    assert_eq!(plan("cd sub-*"), "T1:|D1:P5:sub-*");
+}
+
+#[test]
+fn a_tilde_is_a_home_at_the_start_of_an_unquoted_word() {
+    assert_eq!(plan("ls ~"), words_plan("2:1:L2:ls1:H"));
+    assert_eq!(
+        plan("cp ~/.config/x ."),
+        words_plan("3:1:L2:cp2:HL10:/.config/x1:L1:.")
+    );
+    assert_eq!(
+        plan(&string("cat ~user/notes")),
+        words_plan("2:1:L3:cat2:U4:userL6:/notes")
+    );
+    // A pattern after it keeps its `/` literal, so a remote shell sees `~/` bare.
+    assert_eq!(
+        plan(&string("ls ~/*.txt")),
+        words_plan("2:1:L2:ls3:HL1:/P5:*.txt")
+    );
+    assert_eq!(plan("A=~/bin env"), "T1:|S1:1:A2:HL4:/bin1:1:L3:env0:");
+    // Quoted, inside a word, after a value or with no user name: literal, as in sh.
+    assert_eq!(
+        plan(&string(r#"echo "~" '~' \~ a~ --prefix=~/x ~+ ~"u""#)),
+        words_plan("8:1:L4:echo1:L1:~1:L1:~1:L1:~1:L2:a~1:L12:--prefix=~/x1:L2:~+1:L2:~u")
+    );
+    assert_eq!(plan("echo $x~"), words_plan("2:1:L4:echo2:VL1:~"));
+}
+
+#[test]
+fn command_substitution_is_a_nested_script() {
+    let date = "1:T1:|S0:2:1:L4:date1:L3:+%F0:";
+    assert_eq!(
+        plan("echo $(date +%F)"),
+        words_plan(&format!("2:1:L4:echo1:C0{date}"))
+    );
+    // In double quotes it is one word with the text around it, in both forms.
+    let quoted = words_plan(&format!(
+        "4:1:L3:tar1:L3:czf3:L7:backup-C1{date}L4:.tgz1:L4:data"
+    ));
+    assert_eq!(plan(r#"tar czf "backup-$(date +%F).tgz" data"#), quoted);
+    assert_eq!(
+        plan(&string(r#"tar czf "backup-$(date +%F).tgz" data"#)),
+        quoted
+    );
+    // Its own grammar inside: pipes, sequences, redirections, quotes, nesting.
+    assert_eq!(
+        argv(&string(
+            r#"echo $(ls | wc -l; cat < f) "$(echo "$(echo deep)")""#
+        )),
+        ["echo $(ls | wc -l; cat) $(echo $(echo deep))"]
+    );
+    assert_eq!(
+        argv("echo $(ls | wc -l; cat < f) $(echo $(echo deep))"),
+        ["echo $(ls | wc -l; cat) $(echo $(echo deep))"]
+    );
+    assert_eq!(
+        argv(&string(r#"echo $(echo ')' "(" \)) "a $(echo "b c") d""#)),
+        ["echo $(echo ) ( )) a $(echo b c) d"]
+    );
+    // Values are numbered in plan order, also inside a substitution.
+    let code = compile("echo $a $(printf $b) ${c}").unwrap().to_string();
+    let at = |v: &str| code.find(&format!("(& ({v}))")).unwrap();
+    assert!(at("a") < at("b") && at("b") < at("c"), "{code}");
+    assert!(plan("echo $a $(printf $b) ${c}").contains("1:V1:C01:T1:|S0:2:1:L6:printf1:V0:1:V"));
+    // In an assignment, in `cd`, as the program.
+    assert!(plan("V=$(date) env").starts_with("T1:|S1:1:V1:C01:"));
+    assert!(plan("cd $(dirname x)").starts_with("T1:|D1:C0"));
+    assert!(plan("$(which ls) -l").starts_with("T1:|S0:2:1:C0"));
+    // A quoted substitution beside a pattern is fine.
+    assert!(plan(&string(r#"ls "$(cat prefix)"*.txt"#)).contains("C1"));
+}
+
+#[test]
+fn groups_and_subshells_are_blocks_with_their_redirections() {
+    let echo = |w: &str| format!("T1:|S0:2:1:L4:echo1:L{}:{w}0:", w.len());
+    let want = format!(
+        "T1:|B02:{}{}2:o101:L9:build.logd21",
+        "T1:|S0:1:1:L4:date0:",
+        echo("b")
+    );
+    assert_eq!(plan("{ date; echo b; } > build.log 2>&1"), want);
+    assert_eq!(plan(&string("{ date; echo b; } > build.log 2>&1")), want);
+    // sh wants a `;` before `}`; plumb takes it without, and across lines.
+    assert_eq!(plan("{ date; echo b } > build.log 2>&1"), want);
+    assert_eq!(plan("{\n date\n echo b\n} > build.log 2>&1"), want);
+    let want = "T2:|B12:T1:|D1:L3:subA1:|S0:1:1:L3:pwd0:0:|S0:3:1:L4:tail1:L2:-n1:L1:10:";
+    assert_eq!(plan("(cd sub && pwd) | tail -n 1"), want);
+    assert_eq!(plan(&string("(cd sub && pwd) | tail -n 1")), want);
+    assert_eq!(plan(&string("( cd sub && pwd )|tail -n 1")), want);
+    // Anywhere a command stands: after `&&`, in a pipeline, nested, in a substitution.
+    assert_eq!(
+        argv("a && { b; c; } | (d; (e)) ; echo $( (f) )"),
+        ["a", "{ b; c; } | ( d; ( e ) )", "echo $(( f ))"]
+    );
+    // A `}` quoted, or not where a command starts outside a group, is a word.
+    assert_eq!(
+        argv(&string(r#"{ echo "}"; echo a}; }"#)),
+        ["{ echo }; echo a}; }"]
+    );
+    assert_eq!(argv(&string("echo } {")), ["echo } {"]);
+    // Brace expansion is still brace expansion.
+    assert_eq!(argv("echo {a,b} && {c,d}"), ["echo a b", "c d"]);
+}
+
+#[test]
+fn what_the_new_grammar_refuses() {
+    for (src, want) in [
+        (
+            "echo x > *.log",
+            "a pattern cannot name a redirection's file",
+        ),
+        (
+            "echo x > a[0-9]",
+            "a pattern cannot name a redirection's file",
+        ),
+        ("echo x > ~/f", "`~` in a redirection's file"),
+        ("cat <<< ~", "`~` in a here-string"),
+        ("echo x > $(f)", "`$(...)` in a redirection's file name"),
+        ("cat <<< \"$(f)\"", "`$(...)` in a here-string"),
+        (
+            "echo $(ls)*.txt",
+            "an unquoted `$(...)` and a pattern in the same word",
+        ),
+        ("echo $()", "`$()` is empty"),
+        ("( )", "an empty subshell"),
+        ("{ }", "an empty group"),
+        ("{ a; } b", "a word after a group"),
+        ("(a) b", "a word after a subshell"),
+        ("{echo a; }", "a group's `{` is a word of its own"),
+        ("A=1 { a; }", "takes no `NAME=value`"),
+        ("sleep 1 &", "`.spawn_detached()`"),
+    ] {
+        let got = err(src);
+        assert!(got.contains(want), "{src}: {got}");
+        let got = err(&string(src));
+        assert!(got.contains(want), "{src} (string form): {got}");
+    }
+    for (src, want) in [
+        ("echo a[bc", "this `[` is never closed"),
+        ("(a", "this `(` is never closed"),
+        ("{ a", "this `{` is never closed"),
+        ("{ echo a}", "this `{` is never closed"),
+        ("a )", "`)` without a `(`"),
+        ("}", "no group `{ ...; }` is open"),
+        ("echo a(b)", "`(` in the middle of a command"),
+        ("comm <(sort a) f", "process substitution"),
+        ("echo $(ls", "unbalanced `$(`"),
+        ("echo \"$(ls\"", "never closed"),
+        ("echo $(if x; then y; fi)", "`if` is a reserved word"),
+        ("echo $(ls |)", "`|` at the end"),
+    ] {
+        let got = err(&string(src));
+        assert!(got.contains(want), "{src}: {got}");
     }
 }
