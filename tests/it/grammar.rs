@@ -10,7 +10,7 @@ fn args(out: String) -> Vec<String> {
 
 fn words_come_out_as_written(t: &Ctx) {
     let out = t
-        .on(sh!(printf "%s\n" -la ./src/main.rs --color=auto a.txt 127.0.0.1:8080 ~/x 2>&1))
+        .on(sh!(printf "%s\n" -la ./src/main.rs --color=auto a.txt 127.0.0.1:8080 HEAD~1 2>&1))
         .read()
         .unwrap();
     assert_eq!(
@@ -21,9 +21,10 @@ fn words_come_out_as_written(t: &Ctx) {
             "--color=auto",
             "a.txt",
             "127.0.0.1:8080",
-            "~/x"
+            "HEAD~1"
         ]
     );
+    // `x{a,b}[c]` makes two patterns; with no `xac` or `xbc` here they stay as written.
     let out = t
         .on(sh!(printf "%s\n" x{a,b}[c] a=b @host:/p))
         .read()

@@ -13,6 +13,7 @@ mod errors;
 mod expansion;
 mod faults;
 mod grammar;
+mod grammar_expansion;
 mod groups;
 mod hardening;
 mod host_keys;
