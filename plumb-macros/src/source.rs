@@ -315,18 +315,19 @@ fn lost_url(word: &str) -> String {
 fn removed_comment(comment: &str, written: &str) -> String {
     let comment: String = comment.chars().take(40).collect();
     // `src/**/*.js`: a glob, which the string form expands by the same rules.
-    let glob = if comment.starts_with("/*") && !comment.contains(char::is_whitespace) {
+    let advice = if comment.starts_with("/*") && !comment.contains(char::is_whitespace) {
         format!(
-            "; a glob with `/*` in it needs the string form, e.g. `sh!(\"... {}\")`, which \
+            "a glob with `/*` in it needs the string form, e.g. `sh!(\"... {}\")`, which \
              expands it by the same rules",
             written.replace('\\', "\\\\").replace('"', "\\\"")
         )
     } else {
-        String::new()
+        "write this command in the string form, `sh!(\"...\")`, where `//` and `/*` are \
+         ordinary characters"
+            .to_string()
     };
     format!(
         "the compiler removed a Rust comment here, `{comment}`, before `sh!` saw the command, \
-         so `{written}` would not reach the program as written; write this command in the \
-         string form, `sh!(\"...\")`, where `//` and `/*` are ordinary characters{glob}"
+         so `{written}` would not reach the program as written; {advice}"
     )
 }

@@ -37,7 +37,10 @@ fn unmatched_patterns_stay_as_written(t: &Ctx) {
 /// the same rules (the token form cannot write `logs/*.txt`: rustc reads a comment).
 fn patterns_match_in_both_forms(t: &Ctx) {
     t.path("logs").create_dir_all().unwrap();
-    touch(t, &["logs/b.txt", "logs/a.txt", "logs/c.log", "logs/.hidden.txt"]);
+    touch(
+        t,
+        &["logs/b.txt", "logs/a.txt", "logs/c.log", "logs/.hidden.txt"],
+    );
     assert_eq!(
         t.on(sh!("ls logs/*.txt")).read().unwrap(),
         "logs/a.txt\nlogs/b.txt"
@@ -49,12 +52,17 @@ fn patterns_match_in_both_forms(t: &Ctx) {
         "a.txt|b.txt|c.log|b.txt|"
     );
     assert_eq!(
-        t.on(sh!(printf "%s|" *)).dir(t.path("logs").as_path()).read().unwrap(),
+        t.on(sh!(printf "%s|" *))
+            .dir(t.path("logs").as_path())
+            .read()
+            .unwrap(),
         "a.txt|b.txt|c.log|"
     );
     // Quoted, it is a star; braces expand first, each word a pattern of its own.
     assert_eq!(
-        t.on(sh!(cd logs && printf "%s|" "*.txt" {a,c}*)).read().unwrap(),
+        t.on(sh!(cd logs && printf "%s|" "*.txt" {a,c}*))
+            .read()
+            .unwrap(),
         "*.txt|a.txt|c.log|"
     );
     assert_eq!(
@@ -69,10 +77,7 @@ fn patterns_match_in_both_forms(t: &Ctx) {
 fn a_value_in_a_pattern_never_globs(t: &Ctx) {
     touch(t, &["[ab]1", "a1", "b1", "*2"]);
     let stem = "[ab]";
-    assert_eq!(
-        t.on(sh!(printf "%s|" ${stem}*)).read().unwrap(),
-        "[ab]1|"
-    );
+    assert_eq!(t.on(sh!(printf "%s|" ${stem}*)).read().unwrap(), "[ab]1|");
     let star = "*";
     assert_eq!(
         t.on(sh!("printf '%s|' $star? ${stem}?")).read().unwrap(),
@@ -109,16 +114,16 @@ fn tilde_is_the_home_directory(t: &Ctx) {
 fn groups_and_subshells(t: &Ctx) {
     t.on(sh!({ date; echo b; } > build.log 2>&1)).run().unwrap();
     let log = t.path("build.log").read_to_string().unwrap();
-    assert!(log.lines().count() == 2 && log.ends_with("\nb\n"), "{log:?}");
+    assert!(
+        log.lines().count() == 2 && log.ends_with("\nb\n"),
+        "{log:?}"
+    );
     t.on(sh!({ echo a; sh -c "echo e >&2"; } > both.log 2>&1))
         .run()
         .unwrap();
     assert_eq!(t.path("both.log").read_to_string().unwrap(), "a\ne\n");
     t.on(sh!("{ echo x; echo y; } >> both.log")).run().unwrap();
-    assert_eq!(
-        t.path("both.log").read_to_string().unwrap(),
-        "a\ne\nx\ny\n"
-    );
+    assert_eq!(t.path("both.log").read_to_string().unwrap(), "a\ne\nx\ny\n");
     t.path("sub").create_dir_all().unwrap();
     let here = t.on(sh!(pwd)).read().unwrap();
     let out = t.on(sh!((cd sub && pwd) | tail -n 1)).read().unwrap();
@@ -129,7 +134,10 @@ fn groups_and_subshells(t: &Ctx) {
         format!("{here}/sub")
     );
     // Without the `;` before `}`, which sh would want.
-    assert_eq!(t.on(sh!({ echo a; echo b } | wc -l)).read().unwrap().trim(), "2");
+    assert_eq!(
+        t.on(sh!({ echo a; echo b } | wc -l)).read().unwrap().trim(),
+        "2"
+    );
     assert_eq!(
         t.on(sh!((echo a; echo b) |& sort -r)).read().unwrap(),
         "b\na"
@@ -139,7 +147,9 @@ fn groups_and_subshells(t: &Ctx) {
     let err = t.on(sh!((echo x | sh -c "exit 4"))).run().unwrap_err();
     assert_eq!(err.code(), Some(4), "{err}");
     assert_eq!(
-        t.on(sh!((sh -c "exit 5") || echo recovered)).read().unwrap(),
+        t.on(sh!((sh -c "exit 5") || echo recovered))
+            .read()
+            .unwrap(),
         "recovered"
     );
 }
@@ -156,7 +166,9 @@ fn command_substitution(t: &Ctx) {
     assert!(t.path(&format!("log {today}.txt")).exists().unwrap());
     touch(t, &["a.txt"]);
     assert_eq!(
-        t.on(sh!(printf "%s|" $(printf "x  *\n y;\n\n"))).read().unwrap(),
+        t.on(sh!(printf "%s|" $(printf "x  *\n y;\n\n")))
+            .read()
+            .unwrap(),
         "x|*|y;|"
     );
     assert_eq!(
@@ -194,15 +206,14 @@ fn command_substitution(t: &Ctx) {
         format!("{here}/data")
     );
     // A failing substitution fails the command, which never runs, with its own code.
-    let err = t
-        .on(sh!(echo never $(sh -c "exit 4")))
-        .read()
-        .unwrap_err();
+    let err = t.on(sh!(echo never $(sh -c "exit 4"))).read().unwrap_err();
     assert_eq!(err.code(), Some(4), "{err}");
     assert!(err.to_string().contains("sh -c 'exit 4'"), "{err}");
     assert!(!String::from_utf8_lossy(err.stdout().unwrap_or_default()).contains("never"));
     assert_eq!(
-        t.on(sh!(echo $(sh -c "exit 4") || echo fallback)).read().unwrap(),
+        t.on(sh!(echo $(sh -c "exit 4") || echo fallback))
+            .read()
+            .unwrap(),
         "fallback"
     );
 }
@@ -252,7 +263,10 @@ fn matched_names_are_one_argument_each(t: &Ctx) {
                 .dir(dir.as_path())
                 .read_bytes()
                 .unwrap();
-            let got: Vec<&[u8]> = out.split(|&b| b == b'/').filter(|a| !a.is_empty()).collect();
+            let got: Vec<&[u8]> = out
+                .split(|&b| b == b'/')
+                .filter(|a| !a.is_empty())
+                .collect();
             let want: Vec<&[u8]> = names.iter().map(Vec::as_slice).collect();
             prop_assert_eq!(got, want);
             dir.remove().unwrap();

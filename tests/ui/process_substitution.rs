@@ -1,0 +1,5 @@
+use plumb::sh;
+
+fn main() {
+    let _ = sh!(diff <(sort a) b);
+}
