@@ -1,7 +1,7 @@
 //! Fuzzes the `sh!` macro's lexer, parser and expander as plain functions, in both forms,
 //! with the checks around them (comments the compiler removed, what rustfmt may have
-//! respaced) and brace expansion: whatever the input, an error or tokens, never a panic
-//! and never a hang.
+//! respaced), brace expansion, and what globs, `~`, `$(...)`, groups and subshells become:
+//! whatever the input, an error or tokens, never a panic and never a hang.
 //!
 //! `cargo fuzz run sh_macro -- -dict=fuzz/sh_macro.dict` (it needs the `-Z` flags of a
 //! nightly compiler; on a stable one, `RUSTC_BOOTSTRAP=1 cargo fuzz run sh_macro ...`). The
@@ -31,6 +31,9 @@ mod rustfmt;
 #[allow(dead_code)]
 #[path = "../../plumb-macros/src/source.rs"]
 mod source;
+#[allow(dead_code)]
+#[path = "../../plumb-macros/src/words.rs"]
+mod words;
 
 /// What the macro does with `input`, parsed from `text`; the rustfmt check is run both as
 /// for `sh!(...)` and as for `sh! {...}`.

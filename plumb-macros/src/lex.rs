@@ -358,34 +358,48 @@ fn string_units(t: Text<'_>, from: usize, to: usize) -> Result<Vec<Unit>> {
 /// character after it, and a `$(...)` inside is skipped whole (its quotes are its own);
 /// `None` when it is never closed.
 fn double_quoted_len(text: &str) -> Option<usize> {
-    let b = text.as_bytes();
-    let mut i = 0;
-    while i < b.len() {
-        match b[i] {
-            b'"' => return Some(i),
-            b'\\' => i += 2,
-            b'$' if b.get(i + 1) == Some(&b'(') => i += 3 + substitution_len(&text[i + 2..])?,
-            _ => i += 1,
-        }
-    }
-    None
+    closing(text, Scope::Double)
 }
 
 /// The length of a `$(...)`'s text up to its closing `)`: parentheses nest, quotes and
-/// escapes are skipped; `None` when it is never closed. (Only ASCII bytes are compared, so
-/// a skip never cuts a character where the text is sliced.)
+/// escapes are skipped; `None` when it is never closed.
 fn substitution_len(text: &str) -> Option<usize> {
+    closing(text, Scope::Substitution(0))
+}
+
+/// What [`closing`] is inside of.
+enum Scope {
+    Double,
+    /// `$(...)`, with how many `(` are open in it.
+    Substitution(usize),
+}
+
+/// Where the scope opened just before `text` closes. Nested scopes are a stack, not
+/// recursion, so deep nesting cannot exhaust the compiler's stack; only ASCII bytes are
+/// compared, so a skip never cuts a character where the text is sliced.
+fn closing(text: &str, first: Scope) -> Option<usize> {
     let b = text.as_bytes();
-    let (mut i, mut depth) = (0, 0usize);
+    let mut scopes = vec![first];
+    let mut i = 0;
     while i < b.len() {
-        match b[i] {
-            b')' if depth == 0 => return Some(i),
-            b')' => depth -= 1,
-            b'(' => depth += 1,
-            b'\\' => i += 1,
-            b'\'' => i += 1 + text[i + 1..].find('\'')?,
-            b'"' => i += 1 + double_quoted_len(&text[i + 1..])?,
-            _ => {}
+        match (scopes.last_mut()?, b[i]) {
+            (_, b'\\') => i += 1,
+            (Scope::Double, b'"') | (Scope::Substitution(0), b')') => {
+                scopes.pop();
+                if scopes.is_empty() {
+                    return Some(i);
+                }
+            }
+            (Scope::Double, b'$') if b.get(i + 1) == Some(&b'(') => {
+                scopes.push(Scope::Substitution(0));
+                i += 1;
+            }
+            (Scope::Double, _) => {}
+            (Scope::Substitution(open), b')') => *open -= 1,
+            (Scope::Substitution(open), b'(') => *open += 1,
+            (Scope::Substitution(_), b'\'') => i += 1 + text[i + 1..].find('\'')?,
+            (Scope::Substitution(_), b'"') => scopes.push(Scope::Double),
+            (Scope::Substitution(_), _) => {}
         }
         i += 1;
     }
@@ -472,8 +486,10 @@ fn dollar(t: Text<'_>, at: usize, to: usize, quoted: bool) -> Result<(Option<Par
             if t.full[from..end].trim().is_empty() {
                 return t.error(at, EMPTY_SUBSTITUTION);
             }
-            let toks = words(string_units(t, from, end)?).map(continue_lines)?;
-            let script = crate::parse::parse(toks)?;
+            let script = crate::parse::nested(span, || {
+                let toks = words(string_units(t, from, end)?).map(continue_lines)?;
+                crate::parse::parse(toks)
+            })?;
             Ok((Some(Part::Subst(Box::new(script), quoted, span)), len + 2))
         }
         Some('{') | Some('[') => {
@@ -792,8 +808,9 @@ fn token_dollar(span: Span, next: Option<&TokenTree>) -> Result<(Option<Part>, b
                 }
                 [] => error(span, EMPTY_SUBSTITUTION),
                 _ => {
-                    let toks = token_words(&pieces(&inner)?, None)?;
-                    let script = crate::parse::parse(toks)?;
+                    let script = crate::parse::nested(span, || {
+                        crate::parse::parse(token_words(&pieces(&inner)?, None)?)
+                    })?;
                     Ok((Some(Part::Subst(Box::new(script), false, span)), true))
                 }
             }

@@ -91,6 +91,36 @@ enum End {
     Brace,
 }
 
+/// Deeper nesting of groups, subshells and substitutions than this is a mistake, and
+/// refused before the recursion of the parser could exhaust the compiler's stack.
+const MAX_DEPTH: usize = 64;
+
+std::thread_local! {
+    static DEPTH: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+/// Runs `f`, the parsing of a group's, subshell's or substitution's content at `span`, one
+/// level deeper.
+pub(crate) fn nested<T>(span: Span, f: impl FnOnce() -> Result<T>) -> Result<T> {
+    let depth = DEPTH.with(|d| {
+        d.set(d.get() + 1);
+        d.get()
+    });
+    let out = if depth > MAX_DEPTH {
+        error(
+            span,
+            format!(
+                "groups, subshells and `$(...)` nest more than {MAX_DEPTH} deep here: split \
+                 the command into several `sh!`"
+            ),
+        )
+    } else {
+        f()
+    };
+    DEPTH.with(|d| d.set(d.get() - 1));
+    out
+}
+
 struct Parser {
     toks: Vec<Tok>,
     pos: usize,
@@ -344,7 +374,7 @@ impl Parser {
             return error(span, msg);
         }
         self.open.push(end);
-        let body = self.list(end);
+        let body = nested(span, || self.list(end));
         self.open.pop();
         let body = body?;
         if !self.at_end(end) {

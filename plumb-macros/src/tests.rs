@@ -447,6 +447,8 @@ mod never_panics {
                 "r\"x\"", "'a'", "1.5", "::", "-", "--", "+", "*", "/", "!", "?", ".",
                 "{a,b}", "{1..3}", "{01..10..2}", "{a..e}", ",", "..", "$(", "$((", "/**/",
                 "while", "if", "do", ">>&", "| &", "host:", "\\n", "{", "}", " - ", "///",
+                "~", "~/", "~root", "*.txt", "[ab]", "[!a]", "[]", "**/", "$(ls)", "\"$(", "$( (",
+                "{ ", " }", "; }", "( ", " )", "<(", ">(", "`x`", "$()", "x=", "$(echo $(a))",
             ]).prop_map(str::to_string),
             1 => any::<char>().prop_map(|c| c.to_string()),
         ];
@@ -682,5 +684,31 @@ fn what_the_new_grammar_refuses() {
     ] {
         let got = err(&string(src));
         assert!(got.contains(want), "{src}: {got}");
+    }
+}
+
+/// Deep nesting is an error, never a stack overflow; reasonable nesting works. (The token
+/// form is nested only a little deeper than the limit: Rust's own parsers recurse there.)
+#[test]
+fn deep_nesting_is_refused() {
+    let deep =
+        |open: &str, close: &str, n: usize| format!("{}echo x{}", open.repeat(n), close.repeat(n));
+    assert!(compile(&string(&deep("$(echo ", ")", 10))).is_ok());
+    assert!(compile(&deep("(", ")", 10)).is_ok());
+    assert!(compile(&deep("{ ", "; }", 10)).is_ok());
+    for src in [
+        string(&deep("$(echo ", ")", 5000)),
+        string(&deep("\"$(echo ", ")\"", 5000)),
+        string(&deep("(", ")", 5000)),
+        string(&deep("{ ", "; }", 5000)),
+        string(&deep("( $(echo ", ") )", 2000)),
+        deep("(", ")", 70),
+        deep("$(echo ", ")", 70),
+    ] {
+        assert!(
+            err(&src).contains("nest more than 64 deep"),
+            "{}",
+            &src[..20]
+        );
     }
 }
