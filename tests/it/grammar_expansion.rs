@@ -285,6 +285,34 @@ fn matched_names_are_one_argument_each(t: &Ctx) {
     assert_eq!(OsString::from_vec(out).as_bytes(), b"<a b*>");
 }
 
+/// `Expr`'s `Display` shows these forms as they were written.
+#[test]
+fn display_shows_them_as_written() {
+    let stem = "a b";
+    for (expr, want) in [
+        (sh!(rm -f *.o ${stem}*.txt "*"), "rm -f *.o 'a b'*.txt '*'"),
+        (sh!("ls logs/*.txt"), "ls logs/*.txt"),
+        (
+            sh!(cp ~/.config/x ~root/y "~"),
+            "cp ~/.config/x ~root/y '~'",
+        ),
+        (
+            sh!(tar czf "backup-$(date +%F).tgz" $(ls -d data)),
+            "tar czf \"backup-$(date +%F).tgz\" $(ls -d data)",
+        ),
+        (
+            sh!({ date; echo b; } > build.log 2>&1),
+            "{ date; echo b; } > build.log 2>&1",
+        ),
+        (
+            sh!((cd sub && pwd) | tail -n 1),
+            "( cd sub && pwd ) | tail -n 1",
+        ),
+    ] {
+        assert_eq!(expr.to_string(), want);
+    }
+}
+
 on_every_machine_and_busybox!(
     unmatched_patterns_stay_as_written,
     patterns_match_in_both_forms,

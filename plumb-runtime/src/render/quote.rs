@@ -173,27 +173,46 @@ fn render_command(cmd: &Cmd, out: &mut Vec<u8>) {
     }
 }
 
-/// A word as it was written: its text quoted, its patterns, `~` and `$(...)` bare; a word
-/// with a quoted substitution in double quotes.
+/// A word as it was written: its text quoted, its patterns, `~` and `$(...)` bare; in a
+/// word with a quoted substitution, the substitution and the text around it in double
+/// quotes (`"backup-$(date +%F).tgz"`). The `/` right after `~` stays bare, as sh needs it.
 fn render_word(word: &Word, out: &mut Vec<u8>) {
-    let quoted = word
+    let double = word
         .0
         .iter()
         .any(|p| matches!(p, Part::Subst { quoted: true, .. }));
-    if quoted {
-        out.push(b'"');
-    }
+    let mut open = false;
+    let mut after_home = false;
     for part in &word.0 {
+        let mut part_text = None;
+        if let Part::Text(t) = part {
+            let mut t = t.as_bytes();
+            if after_home && t.starts_with(b"/") {
+                close_quote(&mut open, out);
+                out.push(b'/');
+                t = &t[1..];
+            }
+            part_text = Some(t);
+        }
+        let inside = double && matches!(part, Part::Text(_) | Part::Subst { quoted: true, .. });
+        if inside != open && part_text.is_none_or(|t| !t.is_empty()) {
+            out.push(b'"');
+            open = inside;
+        }
         match part {
-            Part::Text(t) if quoted => {
-                for &b in t.as_bytes() {
+            Part::Text(_) if open => {
+                for &b in part_text.unwrap_or_default() {
                     if matches!(b, b'"' | b'\\' | b'$' | b'`') {
                         out.push(b'\\');
                     }
                     out.push(b);
                 }
             }
-            Part::Text(t) => quote_into(t.as_bytes(), out),
+            Part::Text(_) => {
+                if let Some(t) = part_text.filter(|t| !t.is_empty()) {
+                    quote_into(t, out);
+                }
+            }
             Part::Pattern(p) => out.extend_from_slice(p.as_bytes()),
             Part::Home(user) => {
                 out.push(b'~');
@@ -205,9 +224,15 @@ fn render_word(word: &Word, out: &mut Vec<u8>) {
                 out.push(b')');
             }
         }
+        after_home = matches!(part, Part::Home(_));
     }
-    if quoted {
+    close_quote(&mut open, out);
+}
+
+fn close_quote(open: &mut bool, out: &mut Vec<u8>) {
+    if *open {
         out.push(b'"');
+        *open = false;
     }
 }
 
@@ -277,6 +302,62 @@ mod tests {
         assert_eq!(q("$HOME"), "'$HOME'");
         assert_eq!(q("~"), "'~'");
         assert_eq!(q("*"), "'*'");
+    }
+
+    /// Words with patterns, `~` and substitutions read as they were written.
+    #[test]
+    fn expanding_words_read_as_written() {
+        use crate::model::plan::{build, Val};
+        let show = |plan: &str, values: &mut [Val]| build(plan, values).to_string();
+        let date = "1:T1:|S0:2:1:L4:date1:L3:+%F0:";
+        for (plan, values, want) in [
+            (
+                "T1:|S0:2:1:L2:ls2:VP5:*.txt0:",
+                vec![Val::One("a b".into())],
+                "ls 'a b'*.txt",
+            ),
+            (
+                "T1:|S0:3:1:L2:cp2:HL10:/.config/x1:L1:.0:",
+                vec![],
+                "cp ~/.config/x .",
+            ),
+            ("T1:|S0:2:1:L2:ls2:HL7:/my dir0:", vec![], "ls ~/'my dir'"),
+            ("T1:|S0:2:1:L2:ls3:HL1:/P5:*.txt0:", vec![], "ls ~/*.txt"),
+            (
+                "T1:|S0:2:1:L3:cat2:U4:userL6:/notes0:",
+                vec![],
+                "cat ~user/notes",
+            ),
+            ("T1:|S1:1:A2:HL4:/bin1:1:L3:env0:", vec![], "A=~/bin env"),
+            (
+                &format!("T1:|S0:3:1:L3:tar3:L7:backup-C1{date}L4:.tgz1:L4:data0:"),
+                vec![],
+                "tar \"backup-$(date +%F).tgz\" data",
+            ),
+            (
+                &format!("T1:|S0:2:1:L2:ls2:C1{date}P5:*.txt0:"),
+                vec![],
+                "ls \"$(date +%F)\"*.txt",
+            ),
+            (
+                &format!("T1:|S0:2:1:L4:echo1:C0{date}0:"),
+                vec![],
+                "echo $(date +%F)",
+            ),
+            (
+                "T1:|B02:T1:|S0:1:1:L4:date0:T1:|S0:2:1:L4:echo1:L1:b0:2:o101:L9:build.logd21",
+                vec![],
+                "{ date; echo b; } > build.log 2>&1",
+            ),
+            (
+                "T2:|B12:T1:|D1:L3:subA1:|S0:1:1:L3:pwd0:0:|S0:1:1:L4:tail0:",
+                vec![],
+                "( cd sub && pwd ) | tail",
+            ),
+        ] {
+            let mut values = values;
+            assert_eq!(show(plan, &mut values), want, "{plan}");
+        }
     }
 
     /// Every byte string but NUL survives a round trip through a real `sh`.
