@@ -46,28 +46,43 @@ fn main() -> Result<(), plumb::Error> {
         .read()?;
     println!("{sorted}");
 
-    step("6. Errors name the command, the machine, the exit code and stderr");
+    step("6. Globs, ~, $(...) and groups expand on the machine that runs the command");
+    sh!(touch logs/a.log logs/b.log).on(&here).run()?;
+    // The string form, since `/*` would start a Rust comment in the token form.
+    println!("{}", sh!("ls logs/*.log").on(&here).read()?);
+    println!(
+        "{}",
+        sh!(cd logs && echo *.log ~ "$(date +%F)")
+            .on(&here)
+            .read()?
+    );
+    sh!({ echo built; date; } > logs/build.txt 2>&1)
+        .on(&here)
+        .run()?;
+    print!("{}", here.path("logs/build.txt").read_to_string()?);
+
+    step("7. Errors name the command, the machine, the exit code and stderr");
     let err = sh!(ls no-such-file).on(&here).read().unwrap_err();
     println!("error:  {err}");
     println!("kind:   {:?}, code: {:?}", err.kind(), err.code());
 
-    step("7. Pipefail: the failing stage is named");
+    step("8. Pipefail: the failing stage is named");
     let err = sh!(echo data | sh -c "exit 3" | cat).read().unwrap_err();
     println!("error:  {err}");
 
-    step("8. Exit codes as values: code() and success()");
+    step("9. Exit codes as values: code() and success()");
     println!(
         "grep found it: {}",
         sh!(grep -q b logs/words.txt).on(&here).success()?
     );
     println!("exit code:     {}", sh!(sh -c "exit 7").code()?);
 
-    step("9. Streaming lines as the command produces them");
+    step("10. Streaming lines as the command produces them");
     for line in sh!(sh -c "for i in 1 2 3; do echo tick $$i; sleep 0.1; done").lines()? {
         println!("got: {}", line?);
     }
 
-    step("10. Timeouts kill the whole process tree");
+    step("11. Timeouts kill the whole process tree");
     let err = sh!(sh -c "sleep 30 & sleep 30")
         .timeout(Duration::from_millis(200))
         .run()
@@ -75,12 +90,12 @@ fn main() -> Result<(), plumb::Error> {
     assert_eq!(err.kind(), ErrorKind::Timeout);
     println!("error:  {err}");
 
-    step("11. Spawn, talk to stdin, wait");
+    step("12. Spawn, talk to stdin, wait");
     let mut child = sh!(tr a-z A-Z).spawn()?;
     std::io::Write::write_all(child.stdin().expect("stdin is piped"), b"shouting").ok();
     println!("{}", String::from_utf8_lossy(&child.wait()?.stdout));
 
-    step("12. Paths on a machine");
+    step("13. Paths on a machine");
     let notes = here.path("notes/today.txt");
     notes.parent().expect("has a parent").create_dir_all()?;
     notes.write("remember the milk\n")?;
@@ -150,23 +165,29 @@ fn tour_remotes() -> Option<(SshMachine, Ssh2Machine, String)> {
 }
 
 fn remote_tour() -> Result<(), plumb::Error> {
-    step("13. Remote machines: the same expressions, on a host reached with ssh");
+    step("14. Remote machines: the same expressions, on a host reached with ssh");
     let Some((remote, remote2, how)) = tour_remotes() else {
         return Ok(());
     };
     println!("connected to {how}, one ssh connection shared by everything below");
     println!("remote says: {}", sh! { uname -sn }.on(&remote).read()?);
 
-    step("14. Pipes cross machines: local | remote");
+    step("15. Globs, ~ and $(...) there use the remote host's files, home and commands");
+    let out = sh!(cd /etc && echo host* ~ "$(uname -n)"; (cd / && pwd))
+        .on(&remote)
+        .read()?;
+    println!("{out}");
+
+    step("16. Pipes cross machines: local | remote");
     let n = (sh!(seq 1 1000).on(&plumb::local()) | sh!(awk "{s+=$$1} END {print s}").on(&remote))
         .read()?;
     println!("sum computed remotely: {n}");
 
-    step("15. Remote errors read the same, with the remote's name");
+    step("17. Remote errors read the same, with the remote's name");
     let err = sh! { ls /no/such/dir }.on(&remote).read().unwrap_err();
     println!("error:  {err}");
 
-    step("16. A timeout ends the remote process tree too");
+    step("18. A timeout ends the remote process tree too");
     let err = sh!(sh -c "sleep 30 & sleep 30")
         .on(&remote)
         .timeout(Duration::from_millis(300))
@@ -174,7 +195,7 @@ fn remote_tour() -> Result<(), plumb::Error> {
         .unwrap_err();
     println!("error:  {err}");
 
-    step("17. Files on the remote machine: SFTP, no remote tools needed");
+    step("19. Files on the remote machine: SFTP, no remote tools needed");
     // A private directory on the remote host, removed with its content when dropped.
     let tmp = remote2.temp_dir()?;
     let file = tmp.join("hello.txt");
@@ -200,7 +221,7 @@ fn remote_tour() -> Result<(), plumb::Error> {
     }
     println!("100 exists() calls took {:.1?}", started.elapsed());
 
-    step("18. Transfers, with a progress bar on a terminal (nothing elsewhere)");
+    step("20. Transfers, with a progress bar on a terminal (nothing elsewhere)");
     let here = tempfile_dir()?;
     let big = here.join("big.bin");
     std::fs::write(&big, vec![0u8; 50 << 20]).expect("a local scratch file");
@@ -216,7 +237,7 @@ fn remote_tour() -> Result<(), plumb::Error> {
     plumb::local().path(&here).remove()?;
     drop(tmp);
 
-    step("19. Sessions: persistent shells for many small commands");
+    step("21. Sessions: persistent shells for many small commands");
     let session = remote2.session();
     let started = std::time::Instant::now();
     let mut failed = 0;
@@ -246,7 +267,7 @@ fn remote_tour() -> Result<(), plumb::Error> {
         sh!(pwd).on(&session).read()?
     );
 
-    step("20. Tunnels: a byte stream to a port as seen from the remote host");
+    step("22. Tunnels: a byte stream to a port as seen from the remote host");
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a local port");
     let port = listener.local_addr().expect("an address").port();
     std::thread::spawn(move || {
@@ -259,7 +280,7 @@ fn remote_tour() -> Result<(), plumb::Error> {
     std::io::Read::read_to_string(&mut sock, &mut greeting).ok();
     print!("{greeting}");
 
-    step("21. Ssh2Machine: one libssh2 session, each command on its own channel");
+    step("23. Ssh2Machine: one libssh2 session, each command on its own channel");
     let started = std::time::Instant::now();
     let threads: Vec<_> = (0..8)
         .map(|i| {
@@ -275,7 +296,7 @@ fn remote_tour() -> Result<(), plumb::Error> {
         started.elapsed()
     );
 
-    step("22. Ssh2Machine tunnels ride the same connection");
+    step("24. Ssh2Machine tunnels ride the same connection");
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a local port");
     let port = listener.local_addr().expect("an address").port();
     std::thread::spawn(move || {
@@ -303,7 +324,7 @@ fn remote_tour() -> Result<(), plumb::Error> {
 /// A group of machines, one of them behind a jump host (a second throwaway sshd), running
 /// a deploy step with sudo.
 fn fleet_tour(remote: &SshMachine) -> Result<(), plumb::Error> {
-    step("23. A fleet: a group deploys to hosts of any kind, one behind a jump host, with sudo");
+    step("25. A fleet: a group deploys to hosts of any kind, one behind a jump host, with sudo");
     if std::env::var("PLUMB_TOUR_SSH").is_ok() {
         println!("(shown on the throwaway sshd only)");
         return Ok(());

@@ -44,11 +44,15 @@
 //! | `a ; b`, `a && b`, `a \|\| b`, `a ;` | sequences with shell meaning; a final `;` ends the last command |
 //! | `NAME=value cmd` | environment for that command (not brace-expanded, as in bash) |
 //! | `cd dir` | the directory for the rest of that `sh!` sequence |
+//! | `*.txt`, `?`, `[ab]`, `[!a]`, `[a-z]` in unquoted words | globs, expanded on the machine that runs the command, in its directory (after `cd`, `.dir()`, `with_dir`): matches sorted bytewise, each one argument whatever its bytes; a leading `.` must be written, `/` is never matched; **an unmatched pattern stays as written** (bash's default: `rm -f *.o` with no `.o` file does nothing, `ls *.x` fails with ls's message); quoted text and values never glob, even in the same word (in `${stem}*` only the `*` does); `**` is `*` twice, one path segment, as in POSIX sh. The token form cannot write a `/*` (`logs/*.txt`, `src/**/*.js`: rustc reads a comment): use the string form, `sh!("ls logs/*.txt")`, which globs by the same rules. Compile errors: a `[` never closed (but `[` alone, the test command, and `[]`), a pattern as a redirection's file |
+//! | `~`, `~/x`, `~user/x` at the start of an unquoted word or after `NAME=` | the home directory of that user on the machine that runs the command; `"~"`, `a~`, `~+` and values stay literal; a compile error in a redirection's file or a here-string (write the path with a value) |
+//! | `$(cmd)`, `"backup-$(date +%F).tgz"` | command substitution, on the same machine, directory and environment, before the command: its stdout without trailing newlines; quoted one argument, unquoted split on spaces, tabs and newlines, never globbed or re-parsed; its own full grammar inside, nesting; **a failing substitution fails the command** and the error names it (sh would go on); not in a redirection's file or a here-string. Backticks are a compile error: write `$(...)` |
+//! | `{ a; b; } > f`, `( cd x && make ) 2>&1 \| tail` | a group and a subshell, anywhere a command stands: redirections and pipes after them apply to the whole; a subshell keeps its `cd` and environment inside, a group does not; exit codes and pipefail as in sh. `{` is a word of its own (`{ a; }`, not `{a; }`); the `;` before `}` may be left out (`{ a; b }`, which sh refuses), so inside a group a bare `}` as a command's last word ends the group: quote it, `"}"`, to pass it as an argument |
 //!
-//! sh's reserved words as a command's name (`if`, `while`, `for`, `case`, `{`, `!`, ...)
-//! are compile errors that show the Rust to write instead (a Rust `if` or loop around
-//! `sh!`); quoted (`"if"`) they are ordinary words. `$(...)`, backticks, `$((...))`,
-//! groups `{ ...; }` and subshells `( ... )` are compile errors for now.
+//! sh's reserved words as a command's name (`if`, `while`, `for`, `case`, `!`, ...) are
+//! compile errors that show the Rust to write instead (a Rust `if` or loop around `sh!`);
+//! quoted (`"if"`) they are ordinary words. Backticks, `$((...))`, process substitution
+//! `<(...)`, here-documents and `&` are compile errors that say what to write instead.
 //!
 //! In the token form the compiler removes Rust comments before `sh!` sees the tokens, so
 //! `sh!(ls src/**/*.js)` would reach `ls` as `src` and `*.js`: plumb reads the source around
@@ -69,12 +73,25 @@
 //!
 //! let names = sh!(printf "%s " log{,.1} {1..3}).read().unwrap();
 //! assert_eq!(names, "log log.1 1 2 3 ");
+//!
+//! // Globs, `~`, substitutions and groups, on whichever machine runs the command.
+//! let manifests = sh!("ls *.toml").read().unwrap();
+//! assert!(manifests.contains("Cargo.toml"));
+//! let star = "*";
+//! assert_eq!(sh!(printf "%s" $star).read().unwrap(), "*"); // a value never globs
+//! assert_eq!(sh!(sh -c "echo $$HOME").read().unwrap(), sh!(echo ~).read().unwrap());
+//! let line = sh!(echo "built on $(uname -s)").read().unwrap();
+//! assert!(line.starts_with("built on "));
+//! let count = sh!({ echo a; echo b; } | wc -l).read().unwrap();
+//! assert_eq!(count.trim(), "2");
 //! ```
 //!
 //! **No shell injection, ever.** On this machine arguments go to the program as its argv:
 //! no shell sees them. Where a shell must (a remote host), every value is single-quoted in
-//! one audited place ([`quote`]). Globs, `~` and `$VAR` are never expanded by plumb: write
-//! `$${HOME}` inside `sh -c "..."` when you want a shell to do it.
+//! one audited place ([`quote`]). Globs, `~` and `$(...)` expand only where the author
+//! wrote them in the macro, never inside a value, and `$VAR` is never read from the
+//! environment (`$HOME` is the Rust variable `HOME`): write `$${HOME}` inside
+//! `sh -c "..."` when you want a shell to read it.
 //!
 //! Every mistake is a compile error a shell user understands:
 //!
