@@ -45,6 +45,8 @@ fn main() {
         || sh!(true).on(m2).run().unwrap(),
     );
 
+    remote_glob_rows(&t, m2, runs);
+
     let size = if quick() { "50M" } else { "500M" };
     let big_runs = (if quick() { 2 } else { 5 }, 1);
     let fresh_stdout = || {
@@ -291,4 +293,37 @@ fn concurrency(r: &Remotes) {
         println!("| {threads} | {rate:.0} | {:.2}× |", rate / one);
     }
     println!();
+}
+
+/// `printf "%s\n" *.txt` over 10 000 files on the host: plumb's word, expanded by the
+/// remote shell, against the same script written by hand.
+fn remote_glob_rows(t: &Table, m: &plumb::Ssh2Machine, runs: (usize, usize)) {
+    let n = if quick() { 1_000 } else { 10_000 };
+    let dir = sh! { mktemp -d }.on(m).read().unwrap();
+    sh!(sh -c "cd \"$$0\" && i=0; while [ $$i -lt $$1 ]; do : > f-$$i.txt; : > f-$$i.log; i=$$((i+1)); done" $dir $n)
+        .on(m)
+        .run()
+        .unwrap();
+    let count = |out: Vec<u8>| out.iter().filter(|&&b| b == b'\n').count();
+    t.compare(
+        &format!("`Ssh2Machine`, glob `*.txt` over {n} files"),
+        "`sh -c` with the glob, same machine",
+        runs,
+        || {
+            let out = sh!(sh -c "cd \"$$0\" && printf '%s\n' *.txt" $dir)
+                .on(m)
+                .read_bytes()
+                .unwrap();
+            assert_eq!(count(out), n);
+        },
+        || {
+            let out = sh!(printf "%s\n" *.txt)
+                .on(m)
+                .dir(&dir)
+                .read_bytes()
+                .unwrap();
+            assert_eq!(count(out), n);
+        },
+    );
+    sh!(rm -rf $dir).on(m).run().unwrap();
 }

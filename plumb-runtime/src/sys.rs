@@ -139,3 +139,41 @@ pub(crate) fn home_of(user: Option<&std::ffi::OsStr>) -> Option<std::ffi::OsStri
         Some(_) => None,
     }
 }
+
+/// Hands the name of each entry of `dir` but `.` and `..` to `f`, without copying it; a
+/// directory that cannot be read has none.
+#[cfg(unix)]
+pub(crate) fn each_entry(dir: &std::path::Path, f: &mut dyn FnMut(&[u8])) {
+    use std::os::unix::ffi::OsStrExt;
+    let Ok(path) = std::ffi::CString::new(dir.as_os_str().as_bytes()) else {
+        return;
+    };
+    // SAFETY: `path` is a valid C string; the DIR pointer is used only between a
+    // successful opendir and its closedir; each dirent's name is read before the next
+    // readdir, which may reuse it.
+    unsafe {
+        let d = libc::opendir(path.as_ptr());
+        if d.is_null() {
+            return;
+        }
+        loop {
+            let entry = libc::readdir(d);
+            if entry.is_null() {
+                break;
+            }
+            let name = std::ffi::CStr::from_ptr((*entry).d_name.as_ptr()).to_bytes();
+            if name != b"." && name != b".." {
+                f(name);
+            }
+        }
+        libc::closedir(d);
+    }
+}
+
+/// Hands the name of each entry of `dir` to `f`; a directory that cannot be read has none.
+#[cfg(not(unix))]
+pub(crate) fn each_entry(dir: &std::path::Path, f: &mut dyn FnMut(&[u8])) {
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        f(entry.file_name().as_encoded_bytes());
+    }
+}

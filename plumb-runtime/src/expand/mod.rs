@@ -29,13 +29,14 @@ pub(crate) enum Piece {
     Split(Vec<u8>),
 }
 
+/// Hands each entry of a directory (its name's bytes) to a visitor; a directory that
+/// cannot be read has no entries. A visitor, not a list: names that do not match are never
+/// copied (10 000 allocations of 20 000 entries were a third of a glob's time).
+pub(crate) type Lister<'a> = &'a dyn Fn(&Path, &mut dyn FnMut(&[u8]));
+
 /// The arguments a word of `pieces` gives, relative to `base` for patterns; `list` names a
-/// directory's entries (errors: no entries).
-pub(crate) fn fields(
-    pieces: &[Piece],
-    base: &Path,
-    list: &dyn Fn(&Path) -> Vec<OsString>,
-) -> Vec<OsString> {
+/// directory's entries.
+pub(crate) fn fields(pieces: &[Piece], base: &Path, list: Lister) -> Vec<OsString> {
     if pieces.iter().any(|p| matches!(p, Piece::Split(_))) {
         return split(pieces);
     }
@@ -57,7 +58,8 @@ pub(crate) fn fields(
     if found.is_empty() {
         return vec![literal()];
     }
-    found.sort_by(|a, b| a.as_encoded_bytes().cmp(b.as_encoded_bytes()));
+    // Equal names are the same name: an unstable sort is as good, and quicker.
+    found.sort_unstable_by(|a, b| a.as_encoded_bytes().cmp(b.as_encoded_bytes()));
     found
 }
 
@@ -103,7 +105,7 @@ fn split(pieces: &[Piece]) -> Vec<OsString> {
 }
 
 /// The paths `chars` matches, segment by segment from `base` (or `/`).
-fn glob(chars: &[(u8, bool)], base: &Path, list: &dyn Fn(&Path) -> Vec<OsString>) -> Vec<OsString> {
+fn glob(chars: &[(u8, bool)], base: &Path, list: Lister) -> Vec<OsString> {
     let absolute = chars.first().is_some_and(|&(b, _)| b == b'/');
     let segments: Vec<&[(u8, bool)]> = chars.split(|&(b, _)| b == b'/').collect();
     // Each candidate: the text so far (as the user will see it) and the directory it is.
@@ -125,11 +127,12 @@ fn glob(chars: &[(u8, bool)], base: &Path, list: &dyn Fn(&Path) -> Vec<OsString>
                 prefix.clone()
             }));
             if pattern::is_pattern(seg) {
-                for name in list(&dir) {
-                    if pattern::matches(seg, name.as_encoded_bytes()) {
-                        next.push(joined(prefix, name.as_encoded_bytes(), i < last));
+                let matcher = pattern::Matcher::new(seg);
+                list(&dir, &mut |name: &[u8]| {
+                    if matcher.matches(name) {
+                        next.push(joined(prefix, name, i < last));
                     }
-                }
+                });
             } else {
                 let name: Vec<u8> = seg.iter().map(|&(b, _)| b).collect();
                 let candidate = joined(prefix, &name, false);
@@ -153,7 +156,8 @@ fn glob(chars: &[(u8, bool)], base: &Path, list: &dyn Fn(&Path) -> Vec<OsString>
 
 /// `prefix` + `name`, then a `/` when more segments follow.
 fn joined(prefix: &[u8], name: &[u8], more: bool) -> Vec<u8> {
-    let mut out = prefix.to_vec();
+    let mut out = Vec::with_capacity(prefix.len() + name.len() + 1);
+    out.extend_from_slice(prefix);
     out.extend_from_slice(name);
     if more {
         out.push(b'/');

@@ -12,11 +12,54 @@ pub(crate) fn is_pattern(pat: &[(u8, bool)]) -> bool {
 
 /// Whether `name` (one directory entry) matches `pat` (one path segment). A leading `.`
 /// is matched only by a `.` written in the pattern's first place.
+#[cfg(test)]
 pub(crate) fn matches(pat: &[(u8, bool)], name: &[u8]) -> bool {
-    if name.first() == Some(&b'.') && !matches!(pat.first(), Some((b'.', _))) {
-        return false;
+    Matcher::new(pat).matches(name)
+}
+
+/// A segment of a pattern, ready to match many names: the shapes most globs have (`*.txt`,
+/// `build-*`) as a suffix or prefix test, the rest by the general matcher.
+pub(crate) struct Matcher<'a> {
+    pat: &'a [(u8, bool)],
+    shape: Shape,
+}
+
+enum Shape {
+    /// `*` then literal bytes.
+    Suffix(Vec<u8>),
+    /// Literal bytes then `*`.
+    Prefix(Vec<u8>),
+    General,
+}
+
+impl<'a> Matcher<'a> {
+    pub(crate) fn new(pat: &'a [(u8, bool)]) -> Matcher<'a> {
+        let wild = |&(b, active): &(u8, bool)| active && matches!(b, b'*' | b'?' | b'[');
+        let literal = |p: &[(u8, bool)]| -> Option<Vec<u8>> {
+            (!p.iter().any(wild)).then(|| p.iter().map(|&(b, _)| b).collect())
+        };
+        let shape = match pat {
+            [(b'*', true), rest @ ..] if literal(rest).is_some() => {
+                Shape::Suffix(literal(rest).unwrap_or_default())
+            }
+            [rest @ .., (b'*', true)] if literal(rest).is_some() => {
+                Shape::Prefix(literal(rest).unwrap_or_default())
+            }
+            _ => Shape::General,
+        };
+        Matcher { pat, shape }
     }
-    match_from(pat, name)
+
+    pub(crate) fn matches(&self, name: &[u8]) -> bool {
+        if name.first() == Some(&b'.') && !matches!(self.pat.first(), Some((b'.', _))) {
+            return false;
+        }
+        match &self.shape {
+            Shape::Suffix(s) => name.ends_with(s),
+            Shape::Prefix(p) => name.starts_with(p),
+            Shape::General => match_from(self.pat, name),
+        }
+    }
 }
 
 /// Backtracking over the last `*` only: linear in practice, never exponential.

@@ -73,12 +73,11 @@ pub(super) fn fields(
         Expanded::Failed(o) => return Ok(Expanded::Failed(o)),
     };
     let base = ctx.resolve(std::path::Path::new("."));
-    let list = |dir: &std::path::Path| -> Vec<OsString> {
-        std::fs::read_dir(dir)
-            .map(|entries| entries.flatten().map(|e| e.file_name()).collect())
-            .unwrap_or_default()
-    };
-    Ok(Expanded::Ready(expand::fields(&pieces, &base, &list)))
+    Ok(Expanded::Ready(expand::fields(
+        &pieces,
+        &base,
+        &crate::sys::each_entry,
+    )))
 }
 
 /// `word` as one value (an assignment's): its pieces joined, nothing split or globbed.
