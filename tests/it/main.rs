@@ -20,6 +20,7 @@ mod host_keys;
 mod hostile_sftp;
 mod injection;
 mod kill;
+mod lifeline;
 mod lifetimes;
 mod login_shells;
 mod openssh_hops;

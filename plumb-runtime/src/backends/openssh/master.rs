@@ -1,7 +1,7 @@
 //! The OpenSSH ControlMaster that carries every command, file operation and tunnel of an
 //! `SshMachine`: started in a private directory ([`ControlDir`]), bound to this process's
-//! life, and asked whether it still runs before anything goes through it (else `ssh` would
-//! silently open a connection of its own).
+//! life ([`Bound`]), and asked whether it still runs before anything goes through it (else
+//! `ssh` would silently open a connection of its own).
 
 use std::ffi::OsString;
 use std::io::{self, BufRead, Read};
@@ -10,10 +10,9 @@ use std::process::{Command, Stdio as StdStdio};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use shared_child::SharedChild;
-
 use super::control_dir::ControlDir;
 use super::errors::{connect_error, open_failure};
+use super::lifeline::Bound;
 use crate::error::{Error, ErrorKind};
 use crate::Result;
 
@@ -28,7 +27,7 @@ pub(super) struct Master {
     pub(super) dir: ControlDir,
     pub(super) socket: PathBuf,
     pub(super) connect_timeout: Duration,
-    pub(super) process: Mutex<Option<SharedChild>>,
+    pub(super) process: Mutex<Option<Bound>>,
     /// What the master said about the channels it could not open.
     pub(super) open_failures: Arc<Mutex<OpenFailures>>,
 }
@@ -114,7 +113,7 @@ impl Master {
         c.stdin(StdStdio::null())
             .stdout(StdStdio::null())
             .stderr(StdStdio::piped());
-        let child = spawn_bound(c).map_err(|e| match e.kind() {
+        let child = Bound::spawn(c).map_err(|e| match e.kind() {
             io::ErrorKind::NotFound => Error::new(
                 ErrorKind::NotFound,
                 &self.name,
@@ -143,8 +142,7 @@ impl Master {
                 break;
             }
             if Instant::now() > deadline {
-                let _ = child.kill();
-                let _ = child.wait();
+                child.kill();
                 let _ = std::fs::remove_file(&self.socket);
                 return Err(Error::new(
                     ErrorKind::Connect,
@@ -216,54 +214,10 @@ impl Master {
             while matches!(m.try_wait(), Ok(None)) && Instant::now() < deadline {
                 std::thread::sleep(Duration::from_millis(10));
             }
-            let _ = m.kill();
-            let _ = m.wait();
+            m.kill();
         }
         let _ = std::fs::remove_file(&self.socket);
     }
-}
-
-/// Spawns `command` from a thread that lives as long as this process, asking the kernel to
-/// kill the child when that thread (so the process) ends: a master connection must not
-/// outlive the program, even when its `SshMachine` is never dropped (in a `static`, or at
-/// `exit`). `PR_SET_PDEATHSIG` follows the thread that forks, hence the one long-lived
-/// thread.
-fn spawn_bound(command: Command) -> io::Result<SharedChild> {
-    use std::os::unix::process::CommandExt;
-    use std::sync::mpsc;
-    type Request = (Command, mpsc::Sender<io::Result<SharedChild>>);
-    static SPAWNER: Mutex<Option<mpsc::Sender<Request>>> = Mutex::new(None);
-    let (tx, rx) = mpsc::channel();
-    {
-        let mut spawner = SPAWNER.lock().unwrap_or_else(PoisonError::into_inner);
-        let sender = match &*spawner {
-            Some(s) => s.clone(),
-            None => {
-                let (s, requests) = mpsc::channel::<Request>();
-                std::thread::Builder::new()
-                    .name("plumb-ssh-spawner".into())
-                    .spawn(move || {
-                        for (mut command, reply) in requests {
-                            // SAFETY: prctl is async-signal-safe and touches no memory of ours.
-                            unsafe {
-                                command.pre_exec(|| {
-                                    libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
-                                    Ok(())
-                                });
-                            }
-                            let _ = reply.send(SharedChild::spawn(&mut command));
-                        }
-                    })?;
-                *spawner = Some(s.clone());
-                s
-            }
-        };
-        sender
-            .send((command, tx))
-            .map_err(|_| io::Error::other("the spawner thread is gone"))?;
-    }
-    rx.recv()
-        .map_err(|_| io::Error::other("the spawner thread is gone"))?
 }
 
 /// Reads what the master says until it exits, keeping what it says about channels that

@@ -10,6 +10,7 @@
 mod command_line;
 mod control_dir;
 mod errors;
+mod lifeline;
 mod master;
 mod stdio_forward;
 
