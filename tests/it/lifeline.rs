@@ -36,7 +36,7 @@ fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
 fn ssh_master_ends_with_a_killed_program() {
     if let Ok(mark) = std::env::var("PLUMB_TEST_MASTER_MARK") {
         let m = common::ssh_builder()
-            .option("SetEnv", &format!("PLUMB_MARK={mark}"))
+            .option("SetEnv", format!("PLUMB_MARK={mark}"))
             .connect()
             .unwrap();
         sh!(true).on(&m).run().unwrap();

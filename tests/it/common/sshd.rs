@@ -4,7 +4,6 @@
 #![allow(dead_code)]
 
 use std::net::{TcpListener, TcpStream};
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::{mpsc, OnceLock};
@@ -258,14 +257,7 @@ pub fn hidden() -> &'static Hidden {
         // The thread enters a new network namespace (unshare affects it alone); what it
         // starts runs there, while the gate, bound before, stays here.
         std::thread::spawn(move || {
-            // SAFETY: unshare(2) of this thread's network namespace.
-            let rc = unsafe { libc::unshare(libc::CLONE_NEWNET) };
-            assert_eq!(
-                rc,
-                0,
-                "unshare(CLONE_NEWNET): {}",
-                std::io::Error::last_os_error()
-            );
+            enter_own_network();
             run(Command::new("ip").args(["link", "set", "lo", "up"]));
             tx.send(spawn(&config, port)).unwrap();
             for conn in gate.incoming().flatten() {
@@ -291,8 +283,34 @@ pub fn hidden() -> &'static Hidden {
     })
 }
 
+/// Moves this thread into a network namespace of its own, where only loopback exists.
+#[cfg(target_os = "linux")]
+fn enter_own_network() {
+    // SAFETY: unshare(2) of this thread's network namespace.
+    let rc = unsafe { libc::unshare(libc::CLONE_NEWNET) };
+    assert_eq!(
+        rc,
+        0,
+        "unshare(CLONE_NEWNET): {}",
+        std::io::Error::last_os_error()
+    );
+}
+
+/// Network namespaces are Linux's: the tests of a host only jump hosts reach run there.
+#[cfg(not(target_os = "linux"))]
+fn enter_own_network() {
+    panic!("a host only jump hosts reach needs a Linux network namespace");
+}
+
+/// Elsewhere nothing ends it with the test run: the tests run on Linux (`scripts/test`) and
+/// only type-check for the other Unixes.
+#[cfg(not(target_os = "linux"))]
+fn die_with_parent(_cmd: &mut Command) {}
+
 /// Kills `cmd`'s process when the thread that started it ends.
+#[cfg(target_os = "linux")]
 fn die_with_parent(cmd: &mut Command) {
+    use std::os::unix::process::CommandExt;
     // SAFETY: prctl is async-signal-safe.
     unsafe {
         cmd.pre_exec(|| {

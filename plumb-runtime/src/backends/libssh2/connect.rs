@@ -12,6 +12,7 @@ use ssh2::{HashType, Session};
 
 use super::config::Target;
 use super::known_hosts::{self, Lookup, Verdict};
+use super::tcp;
 use super::Ssh2Builder;
 use crate::backends::remote::options::home;
 use crate::error::{Error, ErrorKind};
@@ -49,11 +50,19 @@ impl Link {
         .flatten()
     }
 
-    /// Holds back partial TCP segments (`TCP_CORK`) until uncorked; nothing for a jump
-    /// host's socket.
+    /// Holds back partial TCP segments until uncorked; nothing for a jump host's socket.
     pub(super) fn cork(&self, on: bool) {
         if let Link::Tcp(s) = self {
-            set_tcp_option(s, libc::TCP_CORK, libc::c_int::from(on));
+            tcp::cork(s, on);
+        }
+    }
+
+    /// The TCP connection to the host; `None` for a jump host's socket, whose liveness is
+    /// that hop's session's.
+    pub(super) fn tcp(&self) -> Option<&TcpStream> {
+        match self {
+            Link::Tcp(s) => Some(s),
+            Link::Jump(_) => None,
         }
     }
 
@@ -108,7 +117,7 @@ impl Ssh2Builder {
         for addr in addrs {
             match TcpStream::connect_timeout(&addr, t.connect_timeout) {
                 Ok(s) => {
-                    tune(&s, t.keepalive);
+                    tcp::tune(&s, t.keepalive);
                     return Ok(s);
                 }
                 Err(e) => last = Some(e),
@@ -277,28 +286,6 @@ impl fmt::Display for Attempts {
 }
 
 impl std::error::Error for Attempts {}
-
-/// Socket options for a session: no Nagle (else each command pays ~45 ms of Nagle and
-/// delayed-ACK stalls), and a link that stops acknowledging fails after three keepalives.
-fn tune(socket: &TcpStream, keepalive: Duration) {
-    let _ = socket.set_nodelay(true);
-    let user_timeout = (keepalive * 3).as_millis().min(i32::MAX as u128) as libc::c_int;
-    set_tcp_option(socket, libc::TCP_USER_TIMEOUT, user_timeout);
-}
-
-/// An integer `IPPROTO_TCP` option; failures are ignored (the socket works without).
-fn set_tcp_option(socket: &TcpStream, name: libc::c_int, value: libc::c_int) {
-    // SAFETY: setsockopt with a pointer to a c_int of the right size.
-    unsafe {
-        libc::setsockopt(
-            socket.as_raw_fd(),
-            libc::IPPROTO_TCP,
-            name,
-            (&value as *const libc::c_int).cast(),
-            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-        )
-    };
-}
 
 pub(super) fn millis(d: Duration) -> u32 {
     d.as_millis().min(u32::MAX as u128) as u32

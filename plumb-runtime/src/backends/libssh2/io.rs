@@ -24,6 +24,7 @@ use ssh2::{ErrorCode, Session};
 use super::connect::Link;
 use super::opening::{Opened, Opening, RemoteListener};
 use super::pump::{Kind, Pump, Step};
+use super::tcp::{self, Silence};
 use crate::sys::set_nonblocking;
 
 /// How a remote command ended.
@@ -168,6 +169,7 @@ pub(super) struct Loop {
     last_close: Option<Instant>,
     next_keepalive: Instant,
     next_liveness: Instant,
+    silence: Silence,
     /// All senders are gone: finish what runs, then stop.
     closing: bool,
     /// Requests are always checked; the wake-up pipe is drained only when poll saw it.
@@ -207,6 +209,7 @@ impl Loop {
             last_close: None,
             next_keepalive: Instant::now() + keepalive,
             next_liveness: Instant::now() + keepalive,
+            silence: Silence::default(),
             closing: false,
             woken: true,
             socket_ready: true,
@@ -392,7 +395,7 @@ impl Loop {
         if let Some(e) = self.socket.take_error() {
             return Err(format!("the connection failed: {e}"));
         }
-        match silent_for(&self.socket) {
+        match self.socket.tcp().and_then(|s| self.silence.since_data(s)) {
             Some(silent) if silent > self.keepalive * 3 + Duration::from_secs(1) => Err(format!(
                 "the connection is dead: nothing from the server for {}s",
                 silent.as_secs()
@@ -447,7 +450,7 @@ impl Loop {
                 timeout.as_millis() as libc::c_int,
             )
         };
-        let closed = libc::POLLERR | libc::POLLHUP | if wants_data { 0 } else { libc::POLLRDHUP };
+        let closed = libc::POLLERR | libc::POLLHUP | if wants_data { 0 } else { tcp::PEER_CLOSED };
         if fds[0].revents & closed != 0 && fds[0].revents & libc::POLLIN == 0 {
             return Err("the connection was closed by the remote host".to_string());
         }
@@ -485,9 +488,9 @@ impl Loop {
 }
 
 /// What to watch the socket for. A server that closes the connection is seen either way
-/// (`POLLRDHUP`), also while nothing reads.
+/// ([`tcp::PEER_CLOSED`]), also while nothing reads.
 fn socket_events(session: &Session, wants_data: bool) -> libc::c_short {
-    let mut ev = libc::POLLRDHUP;
+    let mut ev = tcp::PEER_CLOSED;
     if wants_data {
         ev |= libc::POLLIN;
     }
@@ -498,24 +501,6 @@ fn socket_events(session: &Session, wants_data: bool) -> libc::c_short {
         ev |= libc::POLLOUT;
     }
     ev
-}
-
-/// How long ago the socket last received data (Linux `TCP_INFO`; `None` for a jump
-/// host's socket, whose liveness is that hop's session's).
-fn silent_for(socket: &Link) -> Option<Duration> {
-    // SAFETY: tcp_info is plain data; getsockopt writes at most `len` bytes into it.
-    unsafe {
-        let mut info: libc::tcp_info = std::mem::zeroed();
-        let mut len = std::mem::size_of::<libc::tcp_info>() as libc::socklen_t;
-        let rc = libc::getsockopt(
-            socket.as_raw_fd(),
-            libc::IPPROTO_TCP,
-            libc::TCP_INFO,
-            (&mut info as *mut libc::tcp_info).cast(),
-            &mut len,
-        );
-        (rc == 0).then(|| Duration::from_millis(u64::from(info.tcpi_last_data_recv)))
-    }
 }
 
 /// Wakes the I/O thread.

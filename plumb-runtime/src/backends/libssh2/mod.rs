@@ -11,6 +11,7 @@ mod io;
 mod known_hosts;
 mod opening;
 mod pump;
+mod tcp;
 
 use std::io::{Read, Write};
 use std::net::SocketAddr;
