@@ -16,7 +16,7 @@ fn write_crate(dir: &Path) {
         dir.join("Cargo.toml"),
         format!(
             "[package]\nname = \"compile-bench\"\nversion = \"0.0.0\"\nedition = \"2021\"\n\n\
-             [dependencies]\nplumb = {{ path = {root:?} }}\nduct = \"1\"\n\n[workspace]\n"
+             [dependencies]\nplumb-sh = {{ path = {root:?} }}\nduct = \"1\"\n\n[workspace]\n"
         ),
     )
     .unwrap();

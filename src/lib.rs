@@ -17,6 +17,8 @@
 //! the offending token; a failure at run time is a [`plumb::Error`](Error) that names the
 //! command, the machine, the exit code and the tail of stderr.
 //!
+//! `cargo add plumb-sh` brings it in; the library's name is `plumb`.
+//!
 //! # The `sh!` macro
 //!
 //! Write commands as you would in a shell, in one of two forms that share one grammar:
@@ -446,7 +448,7 @@
 //!
 //! ```toml
 //! [build-dependencies]
-//! plumb = { version = "0.1", default-features = false }
+//! plumb-sh = { version = "0.1", default-features = false }
 //! ```
 //!
 //! ```no_run
@@ -466,6 +468,24 @@
 //! script's stderr: ``Error: command `protoc ...` on local exited with code 1: ...``.
 //! `tests/crates/build-script` is such a crate, built by the tests.
 //!
+//! # Platforms
+//!
+//! On every Unix below, all three machines work with the same guarantees: a timeout or
+//! `kill()` ends the whole process tree (a process group per process), and an
+//! `SshMachine`'s master connection ends with the program however it ends, SIGKILL
+//! included (a watchdog `sh` waits on a pipe that only the program holds). Remote hosts
+//! need a POSIX `sh`, whatever the client.
+//!
+//! | client | how the test command checks it | what differs |
+//! |---|---|---|
+//! | Linux | the whole suite runs | nothing: the reference |
+//! | macOS, x86_64 and aarch64 | clippy of the library, tests, examples and benches, with and without default features | `Ssh2Machine` sees a server's close while idle at once, but within a second when data came just before it (macOS has no `POLLRDHUP`); its packets are not gathered into fewer TCP segments (clearing macOS's `TCP_NOPUSH` does not send what waits) |
+//! | FreeBSD, x86_64 | the same clippy checks | `Ssh2Machine` has no timeout for unacknowledged data (no `TCP_USER_TIMEOUT`): a link that stops answering ends when the server has been silent for three keepalive intervals, as everywhere |
+//!
+//! For macOS and FreeBSD the C parts (libssh2, zlib) are compiled for the target by zig,
+//! against that OS's headers; OpenSSL's headers are Debian's, and nothing is linked or
+//! run there (`scripts/cross-check`).
+//!
 //! # Cargo features
 //!
 //! - `ssh2` (default): `Ssh2Machine`, over libssh2 and OpenSSL. Without it the dependency
@@ -475,8 +495,11 @@
 //!
 //! # Renamed or re-exported
 //!
+//! The package is `plumb-sh` (the name `plumb` on crates.io is another project's); its
+//! library is `plumb`, so `plumb-sh = "0.1"` gives `use plumb::prelude::*;`.
+//!
 //! `sh!` reaches the runtime through `$crate`, so it works under another name
-//! (`shellx = { package = "plumb", ... }`, then `shellx::sh!`) and when a crate of yours
+//! (`shellx = { package = "plumb-sh", ... }`, then `shellx::sh!`) and when a crate of yours
 //! re-exports it (`pub use plumb::sh;`) for crates that do not depend on plumb themselves.
 //!
 //! # Observability
@@ -485,6 +508,7 @@
 //! line, its status and how long it took. [`Expr::echo`] prints `$ command` to stderr
 //! before running, like `set -x`.
 #![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub use plumb_runtime::*;
 
@@ -498,7 +522,7 @@ pub use plumb_runtime::*;
 /// ```
 ///
 /// It names the runtime through `$crate`, so it works when the dependency is renamed
-/// (`shellx = { package = "plumb", .. }`) and when another crate re-exports it.
+/// (`shellx = { package = "plumb-sh", .. }`) and when another crate re-exports it.
 #[macro_export]
 macro_rules! sh {
     ($($shell:tt)*) => {

@@ -1,7 +1,8 @@
-//! The runtime of [plumb](https://docs.rs/plumb): lazy shell expressions, machines, errors.
+//! The runtime of [plumb-sh](https://docs.rs/plumb-sh): lazy shell expressions, machines,
+//! errors.
 //!
-//! Users depend on `plumb`, which re-exports everything here together with the `sh!` macro;
-//! the crate-level guide lives there.
+//! Users depend on `plumb-sh` (library `plumb`), which re-exports everything here together
+//! with the `sh!` macro; the crate-level guide lives there.
 //!
 //! The modules are layers, each using only those above it in this list. One upward edge,
 //! commented where it is: an `Expr` is bound to a `machine`. The terminal calls of an
@@ -17,6 +18,7 @@
 //! - `backends`: local processes; one remote machine over two transports;
 //! - `path`: `MPath`, files on any machine, over the seam.
 #![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod arg;
 mod backends;
@@ -35,6 +37,7 @@ mod tunnel;
 
 pub use arg::{ToArg, ToStdin};
 #[cfg(feature = "ssh2")]
+#[cfg_attr(docsrs, doc(cfg(feature = "ssh2")))]
 pub use backends::libssh2::{Ssh2Builder, Ssh2Machine};
 pub use backends::local::{local, LocalMachine};
 pub use backends::openssh::{SshBuilder, SshMachine};
@@ -61,6 +64,7 @@ fn default_machine() -> std::sync::Arc<dyn Machine> {
 /// Everything a script needs: `use plumb::prelude::*;`.
 pub mod prelude {
     #[cfg(feature = "ssh2")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "ssh2")))]
     pub use crate::Ssh2Machine;
     pub use crate::{
         local, Expr, HostKeyPolicy, LocalMachine, MPath, Machine, MachineExt, RemoteMachine,

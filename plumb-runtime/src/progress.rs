@@ -72,6 +72,7 @@ pub(crate) fn copy(
 /// m.upload_with("target/release/app", "/srv/app", &mut |p| bar.update(p)).unwrap();
 /// ```
 #[cfg(feature = "progress")]
+#[cfg_attr(docsrs, doc(cfg(feature = "progress")))]
 pub struct Bar {
     bar: Option<indicatif::ProgressBar>,
 }

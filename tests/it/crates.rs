@@ -63,7 +63,7 @@ fn without_default_features_there_is_no_libssh2_or_openssl() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(tree.contains("plumb-runtime"), "{tree}");
+    assert!(tree.contains("plumb-sh-runtime"), "{tree}");
     assert!(
         !tree.contains("ssh2") && !tree.contains("openssl"),
         "{tree}"

@@ -49,6 +49,7 @@ use crate::Result;
 /// # Ok::<(), plumb::Error>(())
 /// ```
 #[derive(Clone, Debug)]
+#[cfg_attr(docsrs, doc(cfg(feature = "ssh2")))]
 pub struct Ssh2Machine {
     remote: Remote,
 }
@@ -58,6 +59,7 @@ remote_machine!(Ssh2Machine);
 /// Options for [`Ssh2Machine`]; from [`Ssh2Machine::builder`].
 #[derive(Clone)]
 #[must_use = "a builder does nothing until `connect`"]
+#[cfg_attr(docsrs, doc(cfg(feature = "ssh2")))]
 pub struct Ssh2Builder {
     opts: Options,
     password: Option<String>,
