@@ -16,6 +16,12 @@
 //! server's keepalive replies are then not checked; a dead link fails when a write does).
 
 use std::net::TcpStream;
+#[cfg(any(
+    target_os = "linux",
+    target_os = "android",
+    target_os = "freebsd",
+    target_vendor = "apple"
+))]
 use std::os::fd::{AsRawFd, RawFd};
 use std::time::Duration;
 #[cfg(target_vendor = "apple")]
@@ -69,15 +75,12 @@ pub(super) fn cork(socket: &TcpStream, on: bool) {
 pub(super) fn cork(_socket: &TcpStream, _on: bool) {}
 
 /// An integer `IPPROTO_TCP` option; failures are ignored (the socket works without).
-#[cfg_attr(
-    not(any(
-        target_os = "linux",
-        target_os = "android",
-        target_os = "freebsd",
-        target_vendor = "apple"
-    )),
-    allow(dead_code)
-)]
+#[cfg(any(
+    target_os = "linux",
+    target_os = "android",
+    target_os = "freebsd",
+    target_vendor = "apple"
+))]
 fn set_option(socket: &TcpStream, name: libc::c_int, value: libc::c_int) {
     // SAFETY: setsockopt with a pointer to a c_int of the right size.
     unsafe {
@@ -92,15 +95,12 @@ fn set_option(socket: &TcpStream, name: libc::c_int, value: libc::c_int) {
 }
 
 /// Reads an `IPPROTO_TCP` structure; `None` if the kernel refuses.
-#[cfg_attr(
-    not(any(
-        target_os = "linux",
-        target_os = "android",
-        target_os = "freebsd",
-        target_vendor = "apple"
-    )),
-    allow(dead_code)
-)]
+#[cfg(any(
+    target_os = "linux",
+    target_os = "android",
+    target_os = "freebsd",
+    target_vendor = "apple"
+))]
 fn get_info<T>(fd: RawFd, name: libc::c_int) -> Option<T> {
     // SAFETY: T is one of the kernel's plain-data tcp info structures (all-zero is valid);
     // getsockopt writes at most `len` bytes into it.
@@ -164,6 +164,7 @@ mod tests {
     use super::*;
     use std::io::{Read, Write};
     use std::net::TcpListener;
+    use std::os::fd::AsRawFd;
 
     fn pair() -> (TcpStream, TcpStream) {
         let l = TcpListener::bind("127.0.0.1:0").unwrap();
