@@ -479,7 +479,7 @@
 //! | client | how the test command checks it | what differs |
 //! |---|---|---|
 //! | Linux | the whole suite runs | nothing: the reference |
-//! | macOS, x86_64 and aarch64 | clippy of the library, tests, examples and benches, with and without default features | `Ssh2Machine` sees a server's close while idle at once, but within a second when data came just before it (macOS has no `POLLRDHUP`); its packets are not gathered into fewer TCP segments (clearing macOS's `TCP_NOPUSH` does not send what waits) |
+//! | macOS, x86_64 and aarch64 | clippy of the library, tests, examples and benches, with every feature and without default ones | `Ssh2Machine` sees a server's close while idle at once, but within a second when data came just before it (macOS has no `POLLRDHUP`); its packets are not gathered into fewer TCP segments (clearing macOS's `TCP_NOPUSH` does not send what waits) |
 //! | FreeBSD, x86_64 | the same clippy checks | `Ssh2Machine` has no timeout for unacknowledged data (no `TCP_USER_TIMEOUT`): a link that stops answering ends when the server has been silent for three keepalive intervals, as everywhere |
 //!
 //! For macOS and FreeBSD the C parts (libssh2, zlib) are compiled for the target by zig,
@@ -492,6 +492,8 @@
 //!   tree has neither.
 //! - `progress` (default): [`progress::Bar`], a terminal progress bar for transfers
 //!   (indicatif). The observer API ([`Machine::upload_with`]) is there without it.
+//! - `serde`: `Expr::json`, stdout parsed as JSON into a `serde::Deserialize` type
+//!   (serde_json).
 //!
 //! # Renamed or re-exported
 //!
