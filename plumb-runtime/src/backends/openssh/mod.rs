@@ -1,7 +1,8 @@
 //! `SshMachine`: a remote host through the system `ssh` client.
 //!
 //! `connect` starts an OpenSSH ControlMaster on a socket in a private directory
-//! ([`master`], [`control_dir`]); every command, file operation and tunnel
+//! ([`master`], [`control_dir`]), ending with this program ([`lifeline`]); every command,
+//! file operation and tunnel
 //! ([`stdio_forward`]) then goes through it, paying no new handshake. The builder's
 //! options become ssh arguments in [`command_line`], jump hosts included; what ssh says
 //! when it fails is read in [`errors`]. This module is only the transport: what runs
