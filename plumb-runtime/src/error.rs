@@ -42,6 +42,9 @@ pub enum ErrorKind {
     Utf8,
     /// Output that should be JSON of a given shape is not (`Expr::json`, feature `serde`).
     Json,
+    /// This computer's operating system cannot do it: an `SshMachine` or a local `sudo`
+    /// on Windows (see the guide's "Platforms").
+    Unsupported,
 }
 
 /// The error of every fallible plumb call.
@@ -107,6 +110,7 @@ impl Error {
             io::ErrorKind::PermissionDenied => ErrorKind::PermissionDenied,
             io::ErrorKind::NotADirectory => ErrorKind::NotADirectory,
             io::ErrorKind::InvalidInput => ErrorKind::InvalidInput,
+            io::ErrorKind::Unsupported => ErrorKind::Unsupported,
             _ => ErrorKind::Io,
         };
         let mut e = Error::new(kind, machine, message);

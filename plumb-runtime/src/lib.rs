@@ -9,8 +9,9 @@
 //! `Expr` are an `impl` block in `run`; the default machine (the local one) is wired here,
 //! at the crate root, so that `run` knows no backend.
 //!
-//! - leaves: `error`, `output`, `arg`, `sys` (descriptor helpers), `tunnel` (byte streams
-//!   and listeners, whatever carries them);
+//! - leaves: `error`, `output`, `arg`, `sys` (what differs between operating systems:
+//!   streams, OS strings, file modes), `tunnel` (byte streams and listeners, whatever
+//!   carries them), `builtins` (plumb's own `cat`, `cp`, `rm`, `test`...);
 //! - `model`: `Expr`, its checks, the plan `sh!` expands to, jobs and outcomes;
 //! - `render`: quoting, an `Expr` as text, the remote `sh` script, the login-shell line;
 //! - `machine`: the sealed `Machine` trait and the backends' seam;
@@ -19,9 +20,13 @@
 //! - `path`: `MPath`, files on any machine, over the seam.
 #![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
+// Without `ssh2`, Windows has no transport to a remote host (`SshMachine` needs
+// OpenSSH's ControlMaster): the remote layer is built, and unused.
+#![cfg_attr(all(windows, not(feature = "ssh2")), allow(dead_code))]
 
 mod arg;
 mod backends;
+mod builtins;
 mod error;
 mod expand;
 mod group;
@@ -42,6 +47,7 @@ pub use backends::libssh2::{Ssh2Builder, Ssh2Machine};
 pub use backends::local::{local, LocalMachine};
 pub use backends::openssh::{SshBuilder, SshMachine};
 pub use backends::remote::session::Session;
+pub use builtins::Builtins;
 pub use error::{Error, ErrorKind, Result};
 pub use group::{Group, GroupResults};
 pub use machine::{FileType, HostKeyPolicy, Machine, Metadata};

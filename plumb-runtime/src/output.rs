@@ -31,11 +31,15 @@ impl ExitStatus {
         }
     }
 
+    /// On Windows a process always has a code: a kill gives the code its killer chose.
     pub(crate) fn from_std(status: std::process::ExitStatus) -> ExitStatus {
-        use std::os::unix::process::ExitStatusExt;
+        #[cfg(unix)]
+        let signal = std::os::unix::process::ExitStatusExt::signal(&status);
+        #[cfg(not(unix))]
+        let signal = None;
         ExitStatus {
             code: status.code(),
-            signal: status.signal(),
+            signal,
         }
     }
 

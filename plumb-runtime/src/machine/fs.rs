@@ -84,10 +84,20 @@ pub enum FileType {
 }
 
 /// Size, type, permissions and modification time of a file.
+///
+/// Files on Windows have no permission bits, owner or group: there [`unix_mode`],
+/// [`uid`] and [`gid`] are `None`, and [`readonly`] is what Windows has.
+///
+/// [`unix_mode`]: Metadata::unix_mode
+/// [`uid`]: Metadata::uid
+/// [`gid`]: Metadata::gid
+/// [`readonly`]: Metadata::readonly
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Metadata {
     pub(crate) len: u64,
-    pub(crate) mode: u32,
+    /// `st_mode`: the type and permission bits, where the machine has them.
+    pub(crate) mode: Option<u32>,
+    pub(crate) readonly: bool,
     pub(crate) modified: Option<SystemTime>,
     pub(crate) file_type: FileType,
     pub(crate) owner: Option<(u32, u32)>,
@@ -109,10 +119,29 @@ impl Metadata {
         };
         Metadata {
             len,
-            mode,
+            mode: Some(mode),
+            readonly: mode & 0o222 == 0,
             modified,
             file_type,
             owner,
+        }
+    }
+
+    /// For a file of a machine without modes or owners (Windows).
+    #[cfg_attr(unix, allow(dead_code))]
+    pub(crate) fn without_mode(
+        file_type: FileType,
+        len: u64,
+        modified: Option<SystemTime>,
+        readonly: bool,
+    ) -> Metadata {
+        Metadata {
+            len,
+            mode: None,
+            readonly,
+            modified,
+            file_type,
+            owner: None,
         }
     }
 }
@@ -128,9 +157,32 @@ impl Metadata {
         self.len == 0
     }
 
-    /// The permission bits, e.g. `0o644`.
+    /// The permission bits, e.g. `0o644`; 0 for a file that has none (on Windows),
+    /// which [`unix_mode`](Metadata::unix_mode) tells apart.
     pub fn mode(&self) -> u32 {
-        self.mode & 0o7777
+        self.unix_mode().unwrap_or(0)
+    }
+
+    /// The permission bits, e.g. `Some(0o644)`, where the machine has them: every Unix;
+    /// `None` on Windows.
+    ///
+    /// ```
+    /// # extern crate plumb_runtime as plumb;
+    /// use plumb::prelude::*;
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let f = plumb::local().path(dir.path().join("a"));
+    /// f.write("x").unwrap();
+    /// let mode = f.metadata().unwrap().unix_mode();
+    /// assert_eq!(mode.is_some(), cfg!(unix));
+    /// ```
+    pub fn unix_mode(&self) -> Option<u32> {
+        self.mode.map(|m| m & 0o7777)
+    }
+
+    /// True when nobody may write the file: no write bit at all on Unix, the read-only
+    /// attribute on Windows.
+    pub fn readonly(&self) -> bool {
+        self.readonly
     }
 
     /// The last modification time, when the machine reports one.

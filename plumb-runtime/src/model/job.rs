@@ -1,7 +1,6 @@
 //! A job: an expression to start on one machine with its standard streams, and how it
 //! ended ([`Outcome`], with the pipefail rule that judges a pipeline).
 
-use std::os::fd::OwnedFd;
 use std::sync::Arc;
 
 use crate::model::expr::{Expr, Opts, SeqOp};
@@ -15,8 +14,9 @@ pub enum Stdio {
     Inherit,
     /// `/dev/null`.
     Null,
-    /// A file descriptor of this process: a pipe end or a file.
-    Fd(OwnedFd),
+    /// A stream of this process (a file descriptor, or a handle on Windows): a pipe end
+    /// or a file.
+    Fd(crate::sys::OwnedStream),
 }
 
 impl Stdio {
@@ -119,7 +119,7 @@ impl Outcome {
     pub(crate) fn pipeline(mut stages: Vec<Outcome>, opts: &Opts) -> Outcome {
         let n = stages.len();
         for stage in stages.iter_mut().take(n.saturating_sub(1)) {
-            if stage.status.signal() == Some(libc::SIGPIPE) {
+            if stage.status.signal() == Some(crate::sys::SIGPIPE) {
                 stage.accepted = true;
             }
         }

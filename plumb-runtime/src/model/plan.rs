@@ -26,7 +26,6 @@
 //! ```
 
 use std::ffi::{OsStr, OsString};
-use std::os::unix::ffi::OsStringExt;
 use std::sync::Arc;
 
 use crate::model::expr::{pipe, Cmd, Expr, Node, Redirect, SeqOp};
@@ -230,11 +229,11 @@ impl Reader<'_> {
                 self.pos += 3;
                 match self.take() {
                     Val::Bytes(b) => Redirect::Here(b),
-                    Val::One(s) => Redirect::Here(s.into_vec()),
+                    Val::One(s) => Redirect::Here(crate::sys::into_bytes(s)),
                     _ => return None,
                 }
             }
-            b'h' => Redirect::Here(self.word()?.into_vec()),
+            b'h' => Redirect::Here(crate::sys::into_bytes(self.word()?)),
             b'd' => Redirect::Dup {
                 from: self.digit()?,
                 to: self.digit()?,

@@ -1,7 +1,7 @@
 //! What no machine can run, refused before anything starts.
 
+use crate::sys::OsBytes;
 use std::ffi::{OsStr, OsString};
-use std::os::unix::ffi::OsStrExt;
 
 use crate::model::expr::{Cmd, Expr, Node, Redirect};
 use crate::model::word::{Part, Word};
@@ -145,4 +145,50 @@ pub(crate) fn check_env(key: &OsStr, value: Option<&OsStr>) -> std::result::Resu
         ));
     }
     Ok(())
+}
+
+/// Checks that every word of `expr` can reach a remote host as it is: on Windows, an
+/// OS string with an unpaired surrogate has no UTF-8 to send (see
+/// [`crate::sys::is_text`]); on Unix every word can.
+pub(crate) fn check_text(expr: &Expr) -> std::result::Result<(), String> {
+    let opts = expr.opts();
+    let mut words: Vec<&OsStr> = Vec::new();
+    words.extend(opts.dir.as_deref().map(|d| d.as_os_str()));
+    for (k, v) in &opts.env {
+        words.push(k);
+        words.extend(v.as_deref());
+    }
+    words.extend(opts.sudo.as_ref().and_then(|s| s.user.as_deref()));
+    match expr.node() {
+        Node::Cmd(cmd) => {
+            words.extend(cmd.argv.iter().map(|a| a.as_os_str()));
+            for (k, v) in &cmd.env {
+                words.extend([k.as_os_str(), v.as_os_str()]);
+            }
+            for r in &cmd.redirects {
+                if let Redirect::Out { path, .. }
+                | Redirect::OutAll { path, .. }
+                | Redirect::In(path) = r
+                {
+                    words.push(path);
+                }
+            }
+        }
+        Node::Cd(dir) => words.push(dir),
+        Node::Pipe(stages) => stages.iter().try_for_each(|(e, _)| check_text(e))?,
+        Node::Seq(items) => items.iter().try_for_each(|(_, e)| check_text(e))?,
+    }
+    match words.into_iter().find(|w| !crate::sys::is_text(w)) {
+        Some(w) => Err(not_text(w)),
+        None => Ok(()),
+    }
+}
+
+/// The message for a word that is not text (see [`check_text`]).
+pub(crate) fn not_text(word: &OsStr) -> String {
+    format!(
+        "`{}` is not Unicode text (it has an unpaired surrogate), which a remote host \
+         cannot be sent",
+        word.to_string_lossy()
+    )
 }

@@ -2,9 +2,9 @@
 
 mod io;
 
+use crate::sys::OsBytes;
 use std::ffi::OsString;
 use std::fmt;
-use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 

@@ -3,9 +3,9 @@
 //! Every byte but NUL survives: a word is left bare only when it is made of characters no
 //! shell treats specially; otherwise it is single-quoted, with each `'` written as `'\''`.
 
+use crate::sys::OsBytes;
 use std::ffi::OsStr;
 use std::fmt;
-use std::os::unix::ffi::OsStrExt;
 
 use crate::model::expr::{Cmd, Expr, Node, Redirect, SeqOp};
 use crate::model::word::{Part, Word};
@@ -362,7 +362,9 @@ mod tests {
 
     /// Every byte string but NUL survives a round trip through a real `sh`.
     #[test]
+    #[cfg(unix)]
     fn round_trip_through_sh() {
+        use std::os::unix::ffi::OsStrExt;
         let mut cases: Vec<Vec<u8>> = vec![
             b"".to_vec(),
             b"'".to_vec(),

@@ -194,7 +194,7 @@ impl Loop {
         keepalive: Duration,
         shared: Arc<Shared>,
     ) -> Loop {
-        set_nonblocking(wake.as_raw_fd());
+        set_nonblocking(&wake);
         Loop {
             session,
             socket,

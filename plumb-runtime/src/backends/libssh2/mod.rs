@@ -15,7 +15,7 @@ mod tcp;
 
 use std::io::{Read, Write};
 use std::net::SocketAddr;
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::OwnedFd;
 use std::os::unix::net::UnixStream;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Sender};
@@ -243,7 +243,7 @@ impl Ssh2Builder {
         let (tx, rx) = mpsc::channel();
         let (wake_r, wake_w) =
             os_pipe::pipe().map_err(|e| Error::io(name, "cannot create a pipe", e))?;
-        set_nonblocking(wake_w.as_raw_fd());
+        set_nonblocking(&wake_w);
         let shared = Arc::new(Shared::default());
         let io = io::Loop::new(
             session,

@@ -102,7 +102,7 @@ struct Sink {
 impl Sink {
     fn new(fd: Option<OwnedFd>, shutdown: bool) -> Sink {
         if let Some(fd) = &fd {
-            set_nonblocking(fd.as_raw_fd());
+            set_nonblocking(fd);
         }
         Sink {
             fd,
@@ -196,7 +196,7 @@ impl Pump {
         err: Option<OwnedFd>,
     ) -> Pump {
         if let Some(fd) = &input {
-            set_nonblocking(fd.as_raw_fd());
+            set_nonblocking(fd);
         }
         let tunnel = matches!(kind, Kind::Tunnel);
         Pump {

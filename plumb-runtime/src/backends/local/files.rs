@@ -7,17 +7,21 @@
 //! `cp -p`. Created files start with their final mode, so no other user ever sees them
 //! more open than the umask allows; the umask itself is applied by the kernel, as
 //! reading it would change it for every thread of the process.
+//!
+//! Windows has no modes: files get none, [`Metadata`] reports none, and what stands for
+//! a mode there is the read-only attribute (kept by a copy, set by `set_permissions`
+//! from the owner's write bit).
 
 use std::ffi::OsString;
 use std::fs::{self, File};
 use std::io::{self, Read, Write};
-use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use super::{LocalMachine, NAME};
 use crate::error::Error;
-use crate::machine::fs::{sorted, temp_name, Fs, Metadata, WriteFile};
+use crate::machine::fs::{sorted, temp_name, FileType, Fs, Metadata, WriteFile};
 use crate::progress::{self, Observer};
+use crate::sys::{dir_builder, set_mode as chmod};
 use crate::Result;
 
 /// An error of a file here that names it.
@@ -69,12 +73,7 @@ impl Fs for LocalMachine {
             fs::symlink_metadata(&path)
         };
         let m = m.map_err(|e| fs_error("stat", &path, e))?;
-        Ok(Metadata::from_mode(
-            m.mode(),
-            m.len(),
-            m.modified().ok(),
-            Some((m.uid(), m.gid())),
-        ))
+        Ok(metadata(&m))
     }
 
     fn read_dir(&self, path: &Path) -> Result<Vec<OsString>> {
@@ -110,13 +109,12 @@ impl Fs for LocalMachine {
 
     fn set_permissions(&self, path: &Path, mode: u32) -> Result<()> {
         let path = self.ctx.resolve(path);
-        fs::set_permissions(&path, fs::Permissions::from_mode(mode))
-            .map_err(|e| fs_error("set permissions of", &path, e))
+        chmod(&path, mode).map_err(|e| fs_error("set permissions of", &path, e))
     }
 
     fn symlink(&self, target: &Path, link: &Path) -> Result<()> {
         let link = self.ctx.resolve(link);
-        std::os::unix::fs::symlink(target, &link).map_err(|e| fs_error("create link", &link, e))
+        crate::sys::symlink(target, &link).map_err(|e| fs_error("create link", &link, e))
     }
 
     fn read_link(&self, path: &Path) -> Result<PathBuf> {
@@ -149,7 +147,7 @@ impl Fs for LocalMachine {
         let base = std::env::temp_dir();
         temp_name(|name| {
             let dir = base.join(name);
-            match fs::DirBuilder::new().mode(0o700).create(&dir) {
+            match dir_builder(0o700).create(&dir) {
                 Ok(()) => Ok(Some(dir)),
                 Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(None),
                 Err(e) => Err(fs_error("create", &dir, e)),
@@ -180,6 +178,42 @@ impl WriteFile for LocalFile {
     }
 }
 
+/// What `std` says of a file, as plumb reports it.
+fn metadata(m: &fs::Metadata) -> Metadata {
+    let modified = m.modified().ok();
+    match crate::sys::mode(m) {
+        Some(mode) => Metadata::from_mode(mode, m.len(), modified, crate::sys::owner(m)),
+        None => {
+            let t = m.file_type();
+            let file_type = if t.is_symlink() {
+                FileType::Symlink
+            } else if t.is_dir() {
+                FileType::Dir
+            } else if t.is_file() {
+                FileType::File
+            } else {
+                FileType::Other
+            };
+            Metadata::without_mode(file_type, m.len(), modified, m.permissions().readonly())
+        }
+    }
+}
+
+/// The mode a transfer gives the copy of a local file on a machine with modes: its own,
+/// or, from Windows, which has none, what a new file or directory gets under the
+/// receiving side's umask (read-only: no write bits).
+pub(crate) fn transfer_mode(m: &fs::Metadata) -> u32 {
+    if let Some(mode) = crate::sys::mode(m) {
+        return mode;
+    }
+    let all = if m.is_dir() { 0o777 } else { 0o666 };
+    if m.permissions().readonly() {
+        all & !0o222
+    } else {
+        all
+    }
+}
+
 /// Whose modes a copy gets.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Modes {
@@ -198,11 +232,9 @@ pub(super) fn copy_tree(from: &Path, to: &Path, observer: Observer) -> Result<()
 /// A file that receives a transfer: created with the permission bits of `mode` under
 /// the umask, or truncated keeping its own mode.
 pub(crate) fn create_copy(path: &Path, mode: u32) -> Result<File> {
-    fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(mode & 0o777)
+    let mut opts = fs::OpenOptions::new();
+    opts.write(true).create(true).truncate(true);
+    crate::sys::create_mode(&mut opts, mode)
         .open(path)
         .map_err(|e| fs_error("create", path, e))
 }
@@ -215,17 +247,18 @@ fn copy(from: &Path, to: &Path, modes: Modes, observer: Observer) -> Result<()> 
     } else if m.file_type().is_symlink() {
         let target = fs::read_link(from).map_err(|e| fs_error("read link", from, e))?;
         let _ = fs::remove_file(to);
-        std::os::unix::fs::symlink(target, to).map_err(|e| fs_error("create link", to, e))
+        crate::sys::symlink(&target, to).map_err(|e| fs_error("create link", to, e))
     } else {
         let mut src = File::open(from).map_err(|e| fs_error("copy", from, e))?;
         let mut dst = match modes {
             Modes::Keep => File::create(to).map_err(|e| fs_error("copy to", to, e))?,
-            Modes::Transfer => create_copy(to, m.mode())?,
+            Modes::Transfer => create_copy(to, transfer_mode(&m))?,
         };
         progress::copy(&mut src, &mut dst, from, Some(m.len()), observer)
             .map_err(|e| fs_error("copy", from, e))?;
+        drop(dst);
         match modes {
-            Modes::Keep => set_mode(to, m.mode()),
+            Modes::Keep => keep_mode(to, &m),
             Modes::Transfer => Ok(()),
         }
     }
@@ -245,24 +278,32 @@ fn copy_dir(
             fs::create_dir_all(to).map_err(|e| fs_error("create", to, e))?;
             false
         }
-        Modes::Transfer => make_dir(to, m.mode())?,
+        Modes::Transfer => make_dir(to, transfer_mode(m))?,
     };
     let entries = fs::read_dir(from).map_err(|e| fs_error("list", from, e))?;
     for entry in entries {
         let entry = entry.map_err(|e| fs_error("list", from, e))?;
         copy(&entry.path(), &to.join(entry.file_name()), modes, observer)?;
     }
-    let lacking = 0o700 & !m.mode();
+    let lacking = 0o700 & !transfer_mode(m);
     match modes {
-        Modes::Keep => set_mode(to, m.mode()),
+        Modes::Keep => keep_mode(to, m),
         Modes::Transfer if created && lacking != 0 => {
             let now = fs::metadata(to).map_err(|e| fs_error("stat", to, e))?;
             // A set-group-ID bit here was inherited from the parent: it stays, as with
-            // `mkdir`.
-            set_mode(to, now.mode() & 0o7777 & !lacking)
+            // `mkdir`. (Windows has no mode to narrow.)
+            match crate::sys::mode(&now) {
+                Some(mode) => set_mode(to, mode & 0o7777 & !lacking),
+                None => Ok(()),
+            }
         }
         Modes::Transfer => Ok(()),
     }
+}
+
+/// A copy on one machine keeps the source's mode (on Windows its read-only attribute).
+fn keep_mode(to: &Path, m: &fs::Metadata) -> Result<()> {
+    fs::set_permissions(to, m.permissions()).map_err(|e| fs_error("set permissions of", to, e))
 }
 
 /// Makes `dir` (its parents too) for a transfer of a directory of `mode`: whether it is
@@ -271,7 +312,7 @@ fn make_dir(dir: &Path, mode: u32) -> Result<bool> {
     if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
         fs::create_dir_all(parent).map_err(|e| fs_error("create", parent, e))?;
     }
-    match fs::DirBuilder::new().mode(mode & 0o777 | 0o700).create(dir) {
+    match dir_builder(mode & 0o777 | 0o700).create(dir) {
         Ok(()) => Ok(true),
         Err(e) if e.kind() == io::ErrorKind::AlreadyExists && dir.is_dir() => Ok(false),
         Err(e) => Err(fs_error("create", dir, e)),
@@ -279,6 +320,5 @@ fn make_dir(dir: &Path, mode: u32) -> Result<bool> {
 }
 
 fn set_mode(path: &Path, mode: u32) -> Result<()> {
-    fs::set_permissions(path, fs::Permissions::from_mode(mode))
-        .map_err(|e| fs_error("set permissions of", path, e))
+    chmod(path, mode).map_err(|e| fs_error("set permissions of", path, e))
 }

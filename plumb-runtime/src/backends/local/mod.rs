@@ -6,31 +6,35 @@
 //! every stage's status is known and the failing one can be named; a sequence runs its
 //! items in order on a thread of its own.
 //!
-//! [`tree`] starts and waits for trees, [`spawn`] one command with its redirections,
-//! [`watchdog`] makes kills reach whole trees, [`files`] holds the file operations.
+//! [`tree`] starts and waits for trees, [`spawn`] one command with its redirections (a
+//! program, or a [builtin](crate::builtins) on a thread: [`builtin`]), [`kill`] makes
+//! kills reach whole trees, [`files`] holds the file operations; [`os`] is the one seam
+//! to the operating system (process groups on Unix, Job Objects on Windows).
 //!
 //! This was built on duct first; duct rebuilds the whole environment of every child
 //! (`env_clear` + every variable), which alone made spawning `true` ~20% slower than std.
 
+mod builtin;
 mod detached;
 mod files;
 
-pub(crate) use files::{create_copy, fs_error};
+pub(crate) use files::{create_copy, fs_error, transfer_mode};
+mod kill;
+mod os;
 mod spawn;
 mod sudo;
 mod tree;
-mod watchdog;
 mod words;
 
 use std::ffi::{OsStr, OsString};
 use std::fs;
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
+use self::kill::Shared;
 use self::sudo::AskpassFile;
 use self::tree::{start_node, Io, LocalProcess, State};
-use self::watchdog::Shared;
+use crate::builtins::Builtins;
 use crate::error::{Error, ErrorKind};
 use crate::machine::fs::Fs;
 use crate::machine::seam::Backend;
@@ -77,6 +81,8 @@ pub(crate) struct Ctx {
     pub(crate) sudo: Option<Sudo>,
     /// The job's sudo password file, when the machine has a password and the job sudos.
     pub(crate) askpass: Option<Arc<AskpassFile>>,
+    /// When a builtin runs instead of a program.
+    pub(crate) builtins: Builtins,
 }
 
 impl Ctx {
@@ -106,6 +112,39 @@ impl Ctx {
             Some((_, v)) => v.clone(),
             None => std::env::var_os(key),
         }
+    }
+
+    /// The files that run `program`, a name without a directory, in the order of `PATH`
+    /// (`path`, else the context's): the first, or all of them with `all`.
+    pub(crate) fn lookup(&self, program: &str, path: Option<OsString>, all: bool) -> Vec<PathBuf> {
+        let path = path.or_else(|| self.var("PATH")).unwrap_or_default();
+        let names = os::program_files(program, self.var("PATHEXT").as_deref());
+        let mut found = Vec::new();
+        for dir in std::env::split_paths(&path) {
+            let dir = self.resolve(&dir);
+            for name in &names {
+                let p = dir.join(name);
+                if fs::metadata(&p).is_ok_and(|m| os::is_executable(&m)) {
+                    found.push(p);
+                    if !all {
+                        return found;
+                    }
+                }
+            }
+        }
+        found
+    }
+
+    /// What the `which` builtin prints: a path names itself when it is a program.
+    pub(crate) fn which_all(&self, program: &str, all: bool) -> Vec<PathBuf> {
+        if os::names_path(program) {
+            let p = self.resolve(Path::new(program));
+            return match fs::metadata(&p) {
+                Ok(m) if os::is_executable(&m) => vec![p],
+                _ => Vec::new(),
+            };
+        }
+        self.lookup(program, None, all)
     }
 }
 
@@ -158,6 +197,22 @@ impl LocalMachine {
         }
     }
 
+    /// A handle that runs plumb's portable builtins (`cat cp echo mkdir rm test` ...;
+    /// see [`Builtins`] and the guide's "Platforms") as `mode` says: by default only
+    /// where no program of that name is on `PATH`.
+    ///
+    /// ```
+    /// # extern crate plumb_runtime as plumb; use plumb_macros::sh;
+    /// use plumb::Builtins;
+    /// let real_only = plumb::local().with_builtins(Builtins::Never);
+    /// assert_eq!(sh!(echo hi).on(&real_only).read().unwrap(), "hi");
+    /// ```
+    pub fn with_builtins(&self, mode: Builtins) -> LocalMachine {
+        let mut ctx = (*self.ctx).clone();
+        ctx.builtins = mode;
+        self.with_ctx(ctx)
+    }
+
     /// A handle whose commands get this environment variable.
     ///
     /// ```
@@ -178,33 +233,17 @@ impl Machine for LocalMachine {
         NAME
     }
 
+    /// On Windows, a name without an extension is looked up with each of `PATHEXT`'s.
     fn which(&self, program: &str) -> Result<PathBuf> {
-        let executable = |p: &Path| {
-            fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-        };
-        if program.contains('/') {
-            let p = self.ctx.resolve(Path::new(program));
-            return if executable(&p) {
-                Ok(p)
-            } else {
-                Err(Error::new(
-                    ErrorKind::NotFound,
-                    NAME,
-                    format!("`{program}` is not an executable file"),
-                ))
-            };
+        if let Some(p) = self.ctx.which_all(program, false).pop() {
+            return Ok(p);
         }
-        let path = self.ctx.var("PATH").unwrap_or_default();
-        std::env::split_paths(&path)
-            .map(|dir| self.ctx.resolve(&dir).join(program))
-            .find(|p| executable(p))
-            .ok_or_else(|| {
-                Error::new(
-                    ErrorKind::NotFound,
-                    NAME,
-                    format!("program `{program}` not found on PATH"),
-                )
-            })
+        let message = if os::names_path(program) {
+            format!("`{program}` is not an executable file")
+        } else {
+            format!("program `{program}` not found on PATH")
+        };
+        Err(Error::new(ErrorKind::NotFound, NAME, message))
     }
 }
 
@@ -253,7 +292,13 @@ impl Backend for LocalMachine {
         crate::model::validate::check_env_list(&self.ctx.env)
             .map_err(|msg| Error::new(ErrorKind::InvalidInput, NAME, msg))?;
         self.check_dir(&job.expr)?;
-        let shared = Arc::new(Shared::new(job.kill_tree));
+        if let (Some(why), true) = (os::NO_SUDO, uses_sudo(&job.expr)) {
+            return Err(Error::new(ErrorKind::Unsupported, NAME, why)
+                .with_command(crate::render::quote::render(&job.expr)));
+        }
+        let shared = Shared::new(job.kill_tree)
+            .map_err(|e| Error::io(NAME, "cannot make the job's process tree", e))?;
+        let shared = Arc::new(shared);
         let io = Io {
             stdin: job.stdin,
             stdout: job.stdout,

@@ -1,33 +1,47 @@
 //! Starting one command: its redirections applied left to right on a table of its three
-//! streams, as a shell does, then `std::process::Command`.
+//! streams, as a shell does, then the program (`std::process::Command`) or, when
+//! [`Builtins`] says so, plumb's builtin of that name.
 
+use std::borrow::Cow;
 use std::ffi::OsStr;
 use std::fs::{File, OpenOptions};
 use std::io;
-use std::os::fd::{AsFd, OwnedFd};
-use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{self, Command};
 use std::sync::Arc;
 
 use shared_child::SharedChild;
 
+use super::builtin::{self, BuiltinRun};
 use super::tree::Io;
-use super::watchdog::Shared;
-use super::{Ctx, NAME};
+use super::{os, Ctx, Shared, NAME};
+use crate::builtins::{self as portable, Builtin, Builtins};
 use crate::error::{Error, ErrorKind};
 use crate::model::expr::{Cmd, Expr, Redirect};
 use crate::model::job::Stdio;
 use crate::render::quote;
+use crate::sys::OwnedStream;
 use crate::Result;
 
 /// Where one of a command's three standard streams goes while its redirections are
 /// worked out, left to right as a shell does.
-enum Target {
+pub(super) enum Target {
     /// This process's own stream with that number.
     Parent(u8),
     Null,
-    Fd(OwnedFd),
+    Fd(OwnedStream),
+}
+
+/// A started command: a process, or a builtin on a thread.
+pub(super) enum Spawned {
+    Child(Arc<SharedChild>),
+    Builtin(Arc<BuiltinRun>),
+}
+
+/// What runs for a command.
+enum Choice<'a> {
+    Program(Cow<'a, OsStr>),
+    Builtin(&'static str, Builtin),
 }
 
 impl Target {
@@ -51,9 +65,7 @@ impl Target {
     fn into_std(self, n: u8) -> io::Result<process::Stdio> {
         Ok(match self {
             Target::Parent(p) if p == n => process::Stdio::inherit(),
-            Target::Parent(0) => io::stdin().as_fd().try_clone_to_owned()?.into(),
-            Target::Parent(1) => io::stdout().as_fd().try_clone_to_owned()?.into(),
-            Target::Parent(_) => io::stderr().as_fd().try_clone_to_owned()?.into(),
+            Target::Parent(p) => crate::sys::clone_std(p)?.into(),
             Target::Null => process::Stdio::null(),
             Target::Fd(fd) => fd.into(),
         })
@@ -67,8 +79,8 @@ pub(super) fn spawn_cmd(
     ctx: &Ctx,
     io: Io,
     late_dup: bool,
-    shared: &Shared,
-) -> Result<Arc<SharedChild>> {
+    shared: &Arc<Shared>,
+) -> Result<Spawned> {
     let command = || quote::render(expr);
     // `run::launch` has validated the tree: a program, no NUL bytes, valid names.
     let Some((program, args)) = cmd.argv.split_first() else {
@@ -89,14 +101,70 @@ pub(super) fn spawn_cmd(
     if late_dup {
         fds[2] = fds[1].try_clone().map_err(setup)?;
     }
+    let program = match choose(program, cmd, ctx) {
+        Choice::Builtin(name, b) => {
+            return builtin::start(b, name, args.to_vec(), fds, ctx, shared)
+                .map(Spawned::Builtin)
+                .map_err(|e| Error::io(NAME, format!("cannot start the builtin `{name}`"), e))
+                .map_err(|e| e.with_command(command()));
+        }
+        Choice::Program(p) => p,
+    };
+    let c = command_for(&program, args, cmd, ctx, fds).map_err(setup)?;
+    start(c, &program, ctx, shared).map_err(|e| e.with_command(command()))
+}
 
+/// The program or builtin that runs `program`, by [`Builtins`]: a builtin only for one
+/// of the builtins' names with no directory in it, and never under sudo (which finds its
+/// program itself). Where the OS cannot look programs up as a shell does (Windows, where
+/// std finds only `.exe` files), the program is looked up here, with `PATHEXT`.
+fn choose<'a>(program: &'a OsStr, cmd: &Cmd, ctx: &Ctx) -> Choice<'a> {
+    let name = program.to_str().filter(|n| !os::names_path(n));
+    let (Some(name), None) = (name, &ctx.sudo) else {
+        return Choice::Program(Cow::Borrowed(program));
+    };
+    let builtin = portable::find(name);
+    let found = || {
+        let path = cmd
+            .env
+            .iter()
+            .rev()
+            .find(|(k, _)| k == "PATH")
+            .map(|(_, v)| v.clone());
+        ctx.lookup(name, path, false).into_iter().next()
+    };
+    match (builtin, ctx.builtins) {
+        (Some((name, b)), Builtins::Always) => Choice::Builtin(name, b),
+        (Some((name, b)), Builtins::Fallback) => match found() {
+            Some(path) if os::LOOKS_UP_PROGRAMS => Choice::Program(Cow::Owned(path.into())),
+            Some(_) => Choice::Program(Cow::Borrowed(program)),
+            None => Choice::Builtin(name, b),
+        },
+        _ if os::LOOKS_UP_PROGRAMS => match found() {
+            Some(path) => Choice::Program(Cow::Owned(path.into())),
+            None => Choice::Program(Cow::Borrowed(program)),
+        },
+        _ => Choice::Program(Cow::Borrowed(program)),
+    }
+}
+
+/// The process for `program`: sudo's command line when the context sudos, its
+/// environment, directory and streams.
+fn command_for(
+    program: &OsStr,
+    args: &[std::ffi::OsString],
+    cmd: &Cmd,
+    ctx: &Ctx,
+    fds: [Target; 3],
+) -> io::Result<Command> {
     let sudo_argv;
     let (program, args) = match &ctx.sudo {
         Some(as_user) => {
             sudo_argv = super::sudo::command_line(as_user, cmd, ctx);
-            sudo_argv
+            let (p, a) = sudo_argv
                 .split_first()
-                .expect("sudo's argv starts with sudo")
+                .expect("sudo's argv starts with sudo");
+            (p.as_os_str(), a)
         }
         None => (program, args),
     };
@@ -119,17 +187,17 @@ pub(super) fn spawn_cmd(
         c.current_dir(dir);
     }
     let [stdin, stdout, stderr] = fds;
-    c.stdin(stdin.into_std(0).map_err(setup)?);
-    c.stdout(stdout.into_std(1).map_err(setup)?);
-    c.stderr(stderr.into_std(2).map_err(setup)?);
-    if shared.kill_tree {
-        // Only when a kill may come: a process in its own group no longer gets the
-        // terminal's Ctrl-C, and reading the terminal from a background group stops it.
-        c.process_group(0);
-    }
-    shared.start(&mut c).map_err(|err| {
+    c.stdin(stdin.into_std(0)?);
+    c.stdout(stdout.into_std(1)?);
+    c.stderr(stderr.into_std(2)?);
+    Ok(c)
+}
+
+/// Starts the process, with an error that says why it could not start.
+fn start(mut c: Command, program: &OsStr, ctx: &Ctx, shared: &Shared) -> Result<Spawned> {
+    shared.start(&mut c).map(Spawned::Child).map_err(|err| {
         let program = Path::new(program).display();
-        let error = match err.kind() {
+        match err.kind() {
             io::ErrorKind::NotFound => {
                 let message = match &ctx.dir {
                     Some(dir) if !dir.is_dir() => {
@@ -142,9 +210,18 @@ pub(super) fn spawn_cmd(
             io::ErrorKind::PermissionDenied => {
                 Error::io(NAME, format!("program `{program}` cannot be executed"), err)
             }
+            // std refuses arguments that a batch file (`.bat`, `.cmd`) could read as
+            // commands (CVE-2024-24576): nothing ran, and nothing can run them safely.
+            io::ErrorKind::InvalidInput => Error::io(
+                NAME,
+                format!(
+                    "`{program}` cannot be given these arguments safely (a batch file would \
+                     read some of their characters as commands)"
+                ),
+                err,
+            ),
             _ => Error::io(NAME, format!("cannot start `{program}`"), err),
-        };
-        error.with_command(command())
+        }
     })
 }
 
@@ -160,15 +237,11 @@ pub(super) fn redirected(io: Io, redirects: &[Redirect], ctx: &Ctx) -> Result<Io
     }
     let [stdin, stdout, stderr] = fds;
     let back = |t: Target, n: u8| -> Result<Stdio> {
-        let own = |fd: std::io::Result<OwnedFd>| {
-            fd.map(Stdio::Fd)
-                .map_err(|e| Error::io(NAME, "cannot duplicate a stream", e))
-        };
         match t {
             Target::Parent(p) if p == n => Ok(Stdio::Inherit),
-            Target::Parent(0) => own(io::stdin().as_fd().try_clone_to_owned()),
-            Target::Parent(1) => own(io::stdout().as_fd().try_clone_to_owned()),
-            Target::Parent(_) => own(io::stderr().as_fd().try_clone_to_owned()),
+            Target::Parent(p) => crate::sys::clone_std(p)
+                .map(Stdio::Fd)
+                .map_err(|e| Error::io(NAME, "cannot duplicate a stream", e)),
             Target::Null => Ok(Stdio::Null),
             Target::Fd(fd) => Ok(Stdio::Fd(fd)),
         }

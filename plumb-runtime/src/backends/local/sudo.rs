@@ -4,8 +4,6 @@
 use std::ffi::OsString;
 use std::fs::{self, OpenOptions};
 use std::io::{self, Write};
-use std::os::unix::ffi::{OsStrExt, OsStringExt};
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use super::Ctx;
@@ -30,11 +28,9 @@ impl AskpassFile {
             std::env::temp_dir()
         };
         let path = dir.join(format!(".plumb-sudo-{}", nonce()));
-        let mut file = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&path)?;
+        let mut opts = OpenOptions::new();
+        opts.write(true).create_new(true);
+        let mut file = crate::sys::create_mode(&mut opts, 0o600).open(&path)?;
         // From here the guard removes the file, also when the write fails.
         let guard = AskpassFile { path };
         file.write_all(line.bytes())?;
@@ -63,10 +59,10 @@ pub(super) fn command_line(as_user: &Sudo, cmd: &Cmd, ctx: &Ctx) -> Vec<OsString
     let env: Vec<OsString> = set
         .into_iter()
         .map(|(k, v)| {
-            let mut kv = k.as_bytes().to_vec();
-            kv.push(b'=');
-            kv.extend_from_slice(v.as_bytes());
-            OsString::from_vec(kv)
+            let mut kv = k.clone();
+            kv.push("=");
+            kv.push(v);
+            kv
         })
         .collect();
     if !env.is_empty() {

@@ -10,10 +10,10 @@ use std::thread::{self, JoinHandle};
 
 use shared_child::SharedChild;
 
-use super::spawn::spawn_cmd;
-use super::watchdog::Shared;
+use super::builtin::BuiltinRun;
+use super::spawn::{spawn_cmd, Spawned};
 use super::words::{self, Expanded};
-use super::{Ctx, NAME};
+use super::{os, Ctx, Shared, NAME};
 use crate::error::{Error, ErrorKind};
 use crate::model::expr::{Expr, Node, SeqOp};
 use crate::model::job::{Outcome, Process, Stdio};
@@ -41,6 +41,7 @@ impl Io {
 
 pub(super) enum Running {
     Cmd { expr: Expr, child: Arc<SharedChild> },
+    Builtin { expr: Expr, run: Arc<BuiltinRun> },
     Pipe { expr: Expr, stages: Vec<Running> },
     Thread { thread: JoinHandle<Result<Outcome>> },
     Done(Outcome),
@@ -64,10 +65,10 @@ pub(super) fn start_node(
                 Expanded::Ready(cmd) => cmd,
                 Expanded::Failed(outcome) => return Ok(Running::Done(failed(expr, outcome))),
             };
-            let child = spawn_cmd(expr, &cmd, &ctx, io, node_dup, shared)?;
-            Ok(Running::Cmd {
-                expr: expr.clone(),
-                child,
+            let expr = expr.clone();
+            Ok(match spawn_cmd(&expr, &cmd, &ctx, io, node_dup, shared)? {
+                Spawned::Child(child) => Running::Cmd { expr, child },
+                Spawned::Builtin(run) => Running::Builtin { expr, run },
             })
         }
         Node::Pipe(stages) => {
@@ -221,6 +222,10 @@ fn run_items(
             _ => {
                 let item_io = io.try_clone().map_err(|e| spawn_error(item, e))?;
                 match start_node(item, ctx, item_io, false, shared) {
+                    // `exit` ends the list it is in, as it ends a shell's script.
+                    Ok(running) if is_exit(&running) => {
+                        return wait_running(running, shared).map(Some);
+                    }
                     Ok(running) => wait_running(running, shared)?,
                     Err(_) if shared.killed() => return Ok(Some(killed())),
                     Err(e) => not_started(item, &e, io),
@@ -232,9 +237,13 @@ fn run_items(
     Ok(last)
 }
 
+fn is_exit(running: &Running) -> bool {
+    matches!(running, Running::Builtin { run, .. } if run.name == "exit")
+}
+
 fn killed() -> Outcome {
     Outcome {
-        status: ExitStatus::from_signal(libc::SIGKILL),
+        status: ExitStatus::from_signal(crate::sys::SIGKILL),
         stage: None,
         accepted: false,
         machine: None,
@@ -306,19 +315,15 @@ fn write_stderr(io: &Io, msg: &str) {
 pub(super) fn wait_running(running: Running, shared: &Shared) -> Result<Outcome> {
     match running {
         Running::Cmd { expr, child } => {
-            let result = child.wait().map(ExitStatus::from_std);
+            let result = child.wait().map(|s| os::status(s, shared.killed()));
             shared.reaped(&child);
             let status = result.map_err(|e| {
                 Error::io(NAME, "waiting for the command failed", e)
                     .with_command(quote::render(&expr))
             })?;
-            Ok(Outcome {
-                accepted: expr.opts().judge(&status, status.success()),
-                status,
-                stage: Some(quote::render(&expr)),
-                machine: None,
-            })
+            Ok(command_outcome(&expr, status))
         }
+        Running::Builtin { expr, run } => Ok(command_outcome(&expr, run.wait(shared))),
         Running::Pipe { expr, stages } => {
             let mut outcomes = Vec::with_capacity(stages.len());
             let mut first_err = None;
@@ -344,9 +349,19 @@ pub(super) fn wait_running(running: Running, shared: &Shared) -> Result<Outcome>
     }
 }
 
+fn command_outcome(expr: &Expr, status: ExitStatus) -> Outcome {
+    Outcome {
+        accepted: expr.opts().judge(&status, status.success()),
+        status,
+        stage: Some(quote::render(expr)),
+        machine: None,
+    }
+}
+
 fn is_finished(running: &Running) -> io::Result<bool> {
     Ok(match running {
         Running::Cmd { child, .. } => child.try_wait()?.is_some(),
+        Running::Builtin { run, .. } => run.is_finished(),
         Running::Pipe { stages, .. } => {
             for s in stages {
                 if !is_finished(s)? {

@@ -9,7 +9,7 @@ use std::io::Read;
 use std::sync::Arc;
 
 use super::tree::{start_node, wait_running, Io};
-use super::watchdog::Shared;
+use super::Shared;
 use super::{Ctx, NAME};
 use crate::error::Error;
 use crate::expand::{self, Piece};

@@ -8,28 +8,50 @@
 //! when it fails is read in [`errors`]. This module is only the transport: what runs
 //! there and how is the one remote machine's ([`crate::backends::remote`]).
 
+// The ssh client of Windows has no ControlMaster, which all of these stand on: there
+// `connect` fails at once (see `SshBuilder::connect`).
+#[cfg(unix)]
 mod command_line;
+#[cfg(unix)]
 mod control_dir;
+#[cfg(unix)]
 mod errors;
+#[cfg(unix)]
 mod lifeline;
+#[cfg(unix)]
 mod master;
+#[cfg(unix)]
 mod stdio_forward;
 
+#[cfg(unix)]
 use std::ffi::OsString;
+#[cfg(unix)]
 use std::net::SocketAddr;
+#[cfg(unix)]
 use std::process::{Command, Stdio as StdStdio};
+#[cfg(unix)]
 use std::sync::Arc;
 
+#[cfg(unix)]
 use shared_child::SharedChild;
 
+#[cfg(unix)]
 use self::control_dir::ControlDir;
+#[cfg(unix)]
 use self::master::Master;
-use crate::backends::remote::options::{common_setters, machine_name, Options};
+#[cfg(unix)]
+use crate::backends::remote::options::machine_name;
+use crate::backends::remote::options::{common_setters, Options};
+#[cfg(unix)]
 use crate::backends::remote::transport::{Child, Transport};
 use crate::backends::remote::{remote_machine, Remote};
+#[cfg(unix)]
 use crate::error::{Error, ErrorKind};
+#[cfg(unix)]
 use crate::model::job::Stdio;
+#[cfg(unix)]
 use crate::output::ExitStatus;
+#[cfg(unix)]
 use crate::tunnel::{Forward, Tunnel};
 use crate::Result;
 
@@ -120,6 +142,25 @@ impl SshBuilder {
     }
 
     /// Starts the master connection and checks that it works.
+    ///
+    /// On Windows this fails at once ([`ErrorKind::Unsupported`](crate::ErrorKind)):
+    /// the ssh client there has no ControlMaster; use
+    /// [`Ssh2Machine`](crate::Ssh2Machine).
+    #[cfg(windows)]
+    pub fn connect(self) -> Result<SshMachine> {
+        let why = "SshMachine needs OpenSSH's ControlMaster, which the ssh client of \
+                   Windows lacks: use Ssh2Machine (the cargo feature `ssh2`) on Windows";
+        let name = format!(
+            "{}@{}:{}",
+            self.opts.user.as_deref().unwrap_or(""),
+            self.opts.host,
+            self.opts.port()
+        );
+        Err(crate::Error::new(crate::ErrorKind::Unsupported, &name, why))
+    }
+
+    /// Starts the master connection and checks that it works.
+    #[cfg(unix)]
     pub fn connect(self) -> Result<SshMachine> {
         let destination = match &self.opts.user {
             Some(u) => format!("{u}@{}", self.opts.host),
@@ -157,6 +198,7 @@ impl SshBuilder {
         })
     }
 
+    #[cfg(unix)]
     /// What ssh itself makes of the destination (`ssh -G` reads the config): the name of
     /// the host really reached, `user@host:port`, and the jump hosts (this builder's,
     /// else the config's `ProxyJump`).
@@ -190,12 +232,14 @@ impl SshBuilder {
     }
 }
 
+#[cfg(unix)]
 /// The destination as ssh resolves it.
 struct Resolved {
     name: String,
     jumps: Vec<String>,
 }
 
+#[cfg(unix)]
 /// Writes the script of each jump host (see [`command_line`]) into `dir`; the target's
 /// `ProxyCommand`.
 fn hop_scripts(
@@ -213,6 +257,7 @@ fn hop_scripts(
     Ok(previous.unwrap_or_default())
 }
 
+#[cfg(unix)]
 /// Names the jump hosts in a failure to connect through them: ssh's own words do not
 /// always say which hop it was.
 fn through_jumps(jumps: &[String], e: Error) -> Error {
@@ -222,11 +267,13 @@ fn through_jumps(jumps: &[String], e: Error) -> Error {
     e.in_context(format!("through jump host `{}`", jumps.join("` then `")))
 }
 
+#[cfg(unix)]
 /// The transport: every run goes through the master's socket.
 struct OpenSsh {
     master: Arc<Master>,
 }
 
+#[cfg(unix)]
 impl OpenSsh {
     /// An `ssh` client process through the master, with `args` after the destination.
     fn spawn(&self, args: &[&str], [stdin, stdout, stderr]: [Stdio; 3]) -> Result<Box<dyn Child>> {
@@ -245,6 +292,7 @@ impl OpenSsh {
     }
 }
 
+#[cfg(unix)]
 impl Transport for OpenSsh {
     fn exec(&self, command: &str, stdio: [Stdio; 3]) -> Result<Box<dyn Child>> {
         self.spawn(&["--", command], stdio)
@@ -301,6 +349,7 @@ impl Transport for OpenSsh {
     }
 }
 
+#[cfg(unix)]
 impl OpenSsh {
     /// Asks the master to listen on a free port of 127.0.0.1. The master cannot report a
     /// port it chose for a local forward, so we choose: a port just free may be taken
@@ -330,6 +379,7 @@ impl OpenSsh {
     }
 }
 
+#[cfg(unix)]
 fn std_stdio(s: Stdio) -> StdStdio {
     match s {
         Stdio::Inherit => StdStdio::inherit(),
@@ -338,12 +388,14 @@ fn std_stdio(s: Stdio) -> StdStdio {
     }
 }
 
+#[cfg(unix)]
 /// One `ssh` client process running a command through the master.
 struct SshChild {
     child: SharedChild,
     master: Arc<Master>,
 }
 
+#[cfg(unix)]
 impl SshChild {
     /// ssh exits with 255 for its own failures and for a remote command's exit code 255:
     /// a lost connection is told apart by asking the master.
@@ -360,6 +412,7 @@ impl SshChild {
     }
 }
 
+#[cfg(unix)]
 impl Child for SshChild {
     fn wait(&self) -> Result<ExitStatus> {
         let status = self

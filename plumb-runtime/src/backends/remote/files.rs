@@ -3,7 +3,6 @@
 
 use std::ffi::{OsStr, OsString};
 use std::io::{self, Read, Write};
-use std::os::unix::ffi::OsStringExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, UNIX_EPOCH};
 
@@ -52,6 +51,7 @@ impl Remote {
     /// A file that receives an upload: created with the permission bits of `mode` under
     /// the host's umask (never a set-ID or sticky bit), or truncated keeping its mode.
     pub(super) fn create_copy(&self, path: &Path, mode: u32) -> Result<Box<dyn WriteFile>> {
+        self.check_text(&[path])?;
         let path = self.resolve(path);
         let shell = ShellFs(self);
         match self.conn.sftp() {
@@ -65,8 +65,10 @@ impl Remote {
         }
     }
 
-    /// Runs `f` with the files of this host: SFTP when the server has it.
-    fn with_fs<T>(&self, f: impl FnOnce(&dyn Fs) -> Result<T>) -> Result<T> {
+    /// Runs `f` with the files of this host: SFTP when the server has it; `paths` must
+    /// be text the host can be sent (see [`crate::sys::is_text`]).
+    fn with_fs<T>(&self, paths: &[&Path], f: impl FnOnce(&dyn Fs) -> Result<T>) -> Result<T> {
+        self.check_text(paths)?;
         let shell = ShellFs(self);
         match self.conn.sftp() {
             Some(sftp) => f(&SftpFs {
@@ -82,68 +84,73 @@ impl Remote {
 /// Every operation against the handle's directory, on SFTP or the shell.
 impl Fs for Remote {
     fn read(&self, path: &Path) -> Result<Vec<u8>> {
-        self.with_fs(|fs| fs.read(&self.resolve(path)))
+        self.with_fs(&[path], |fs| fs.read(&self.resolve(path)))
     }
 
     fn write(&self, path: &Path, data: &[u8]) -> Result<()> {
-        self.with_fs(|fs| fs.write(&self.resolve(path), data))
+        self.with_fs(&[path], |fs| fs.write(&self.resolve(path), data))
     }
 
     fn append(&self, path: &Path, data: &[u8]) -> Result<()> {
-        self.with_fs(|fs| fs.append(&self.resolve(path), data))
+        self.with_fs(&[path], |fs| fs.append(&self.resolve(path), data))
     }
 
     fn open(&self, path: &Path) -> Result<Box<dyn Read + Send>> {
-        self.with_fs(|fs| fs.open(&self.resolve(path)))
+        self.with_fs(&[path], |fs| fs.open(&self.resolve(path)))
     }
 
     fn create(&self, path: &Path, append: bool) -> Result<Box<dyn WriteFile>> {
-        self.with_fs(|fs| fs.create(&self.resolve(path), append))
+        self.with_fs(&[path], |fs| fs.create(&self.resolve(path), append))
     }
 
     fn metadata(&self, path: &Path, follow: bool) -> Result<Metadata> {
-        self.with_fs(|fs| fs.metadata(&self.resolve(path), follow))
+        self.with_fs(&[path], |fs| fs.metadata(&self.resolve(path), follow))
     }
 
     fn read_dir(&self, path: &Path) -> Result<Vec<OsString>> {
-        self.with_fs(|fs| fs.read_dir(&self.resolve(path)))
+        self.with_fs(&[path], |fs| fs.read_dir(&self.resolve(path)))
     }
 
     fn create_dir_all(&self, path: &Path) -> Result<()> {
-        self.with_fs(|fs| fs.create_dir_all(&self.resolve(path)))
+        self.with_fs(&[path], |fs| fs.create_dir_all(&self.resolve(path)))
     }
 
     fn remove(&self, path: &Path) -> Result<()> {
-        self.with_fs(|fs| fs.remove(&self.resolve(path)))
+        self.with_fs(&[path], |fs| fs.remove(&self.resolve(path)))
     }
 
     fn rename(&self, from: &Path, to: &Path) -> Result<()> {
-        self.with_fs(|fs| fs.rename(&self.resolve(from), &self.resolve(to)))
+        self.with_fs(&[from, to], |fs| {
+            fs.rename(&self.resolve(from), &self.resolve(to))
+        })
     }
 
     fn set_permissions(&self, path: &Path, mode: u32) -> Result<()> {
-        self.with_fs(|fs| fs.set_permissions(&self.resolve(path), mode))
+        self.with_fs(&[path], |fs| fs.set_permissions(&self.resolve(path), mode))
     }
 
     /// `target` is stored as given: a relative target is relative to the link.
     fn symlink(&self, target: &Path, link: &Path) -> Result<()> {
-        self.with_fs(|fs| fs.symlink(target, &self.resolve(link)))
+        self.with_fs(&[target, link], |fs| {
+            fs.symlink(target, &self.resolve(link))
+        })
     }
 
     fn read_link(&self, path: &Path) -> Result<PathBuf> {
-        self.with_fs(|fs| fs.read_link(&self.resolve(path)))
+        self.with_fs(&[path], |fs| fs.read_link(&self.resolve(path)))
     }
 
     fn touch(&self, path: &Path) -> Result<()> {
-        self.with_fs(|fs| fs.touch(&self.resolve(path)))
+        self.with_fs(&[path], |fs| fs.touch(&self.resolve(path)))
     }
 
     fn copy(&self, from: &Path, to: &Path) -> Result<()> {
+        self.check_text(&[from, to])?;
         ShellFs(self).copy(&self.resolve(from), &self.resolve(to))
     }
 
     fn temp_dir(&self) -> Result<PathBuf> {
-        self.with_fs(|fs| fs.temp_dir())
+        self.with_fs(&[], |fs| fs.temp_dir())
     }
 }
 
@@ -318,8 +325,8 @@ impl Fs for ShellFs<'_> {
         let names = out
             .split(|&b| b == 0)
             .filter(|n| !n.is_empty())
-            .map(|n| OsString::from_vec(n.to_vec()))
-            .collect();
+            .map(|n| os_name(Machine::name(self.0), "list", path, n.to_vec()))
+            .collect::<Result<_>>()?;
         Ok(sorted(names))
     }
 
@@ -364,7 +371,7 @@ impl Fs for ShellFs<'_> {
         if out.last() == Some(&b'\n') {
             out.pop();
         }
-        Ok(PathBuf::from(OsString::from_vec(out)))
+        os_name(Machine::name(self.0), "read link", path, out).map(PathBuf::from)
     }
 
     fn touch(&self, path: &Path) -> Result<()> {
@@ -391,8 +398,16 @@ impl Fs for ShellFs<'_> {
         if out.last() == Some(&b'\n') {
             out.pop();
         }
-        Ok(PathBuf::from(OsString::from_vec(out)))
+        let name = Path::new("a temporary directory");
+        os_name(Machine::name(self.0), "create", name, out).map(PathBuf::from)
     }
+}
+
+/// A name the host sent (an entry, a link's target) as an OS string; on Windows it must
+/// be UTF-8 (see [`crate::sys::os_string`]).
+pub(super) fn os_name(machine: &str, what: &str, path: &Path, name: Vec<u8>) -> Result<OsString> {
+    crate::sys::os_string(name)
+        .map_err(|e| Error::io(machine, format!("cannot {what} `{}`", path.display()), e))
 }
 
 /// `len mode(hex) mtime uid gid`, as both `stat` formats above print it.

@@ -113,7 +113,7 @@ impl RemoteProcess {
         self.remote.conn.jobs.remove(&self.files.pid());
         // Killed by us: the remote group died of SIGKILL, whatever the transport reports.
         let status = if self.killed.load(Ordering::SeqCst) {
-            ExitStatus::from_signal(libc::SIGKILL)
+            ExitStatus::from_signal(crate::sys::SIGKILL)
         } else {
             status
         };
@@ -239,7 +239,7 @@ fn replay(expr: &Expr, codes: &HashMap<usize, i32>, next: &mut usize) -> Outcome
                 .collect();
             // A shell reports a stage killed by SIGPIPE as 128 + 13.
             for o in outcomes.iter_mut().take(n.saturating_sub(1)) {
-                o.accepted |= o.status.code() == Some(128 + libc::SIGPIPE);
+                o.accepted |= o.status.code() == Some(128 + crate::sys::SIGPIPE);
             }
             Outcome::pipeline(outcomes, expr.opts())
         }

@@ -179,6 +179,19 @@ impl Remote {
     }
 
     /// `path` against the handle's directory.
+    /// Refuses a path that cannot reach the host as it is (see
+    /// [`crate::model::validate::check_text`]).
+    pub(crate) fn check_text(&self, paths: &[&Path]) -> Result<()> {
+        match paths.iter().find(|p| !crate::sys::is_text(p.as_os_str())) {
+            Some(p) => Err(Error::new(
+                ErrorKind::InvalidInput,
+                &self.conn.name,
+                crate::model::validate::not_text(p.as_os_str()),
+            )),
+            None => Ok(()),
+        }
+    }
+
     pub(crate) fn resolve(&self, path: &Path) -> PathBuf {
         join(self.ctx.dir.as_deref(), path)
     }
@@ -321,6 +334,14 @@ impl Remote {
         // The handle's names go into the script: each must be a name, never shell text.
         crate::model::validate::check_env_list(&self.ctx.env)
             .map_err(|msg| Error::new(ErrorKind::InvalidInput, &self.conn.name, msg))?;
+        crate::model::validate::check_text(&job.expr)
+            .map_err(|msg| Error::new(ErrorKind::InvalidInput, &self.conn.name, msg))?;
+        let handle_words = self.ctx.dir.iter().map(|d| d.as_path()).chain(
+            (self.ctx.env.iter())
+                .flat_map(|(k, v)| std::iter::once(k).chain(v))
+                .map(Path::new),
+        );
+        self.check_text(&handle_words.collect::<Vec<_>>())?;
         let files = match self.write_askpass(&job.expr)? {
             Some(dir) => ScriptFiles { dir, askpass: true },
             None => ScriptFiles::new(),

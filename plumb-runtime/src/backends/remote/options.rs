@@ -71,7 +71,7 @@ impl Options {
     }
 
     /// The user to log in as: the one given, else `$USER`, else this process's passwd
-    /// entry.
+    /// entry (on Windows `%USERNAME%`).
     pub(crate) fn user(&self) -> Result<String> {
         if let Some(u) = &self.user {
             return Ok(u.clone());
@@ -79,7 +79,7 @@ impl Options {
         std::env::var("USER")
             .ok()
             .filter(|u| !u.is_empty())
-            .or_else(passwd_user)
+            .or_else(crate::sys::login_name)
             .ok_or_else(|| {
                 Error::new(
                     ErrorKind::Auth,
@@ -114,11 +114,6 @@ fn split_port(rest: &str) -> (String, Option<u16>) {
         },
         _ => (rest.to_string(), None),
     }
-}
-
-/// The login name of this process's uid, from the passwd database.
-fn passwd_user() -> Option<String> {
-    crate::sys::passwd(None).map(|(name, _)| String::from_utf8_lossy(&name).into_owned())
 }
 
 /// `$HOME`, or a clear error: a default file under an unset home would otherwise be
@@ -227,7 +222,7 @@ mod tests {
             std::env::var("USER")
                 .ok()
                 .filter(|u| !u.is_empty())
-                .or_else(passwd_user)
+                .or_else(crate::sys::login_name)
                 .unwrap()
         );
         assert_eq!(machine_name("u", "::1", 22), "u@[::1]:22");

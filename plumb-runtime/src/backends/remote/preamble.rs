@@ -3,7 +3,6 @@
 //! Only such jobs pay for it; every other job's stdin goes to the transport untouched.
 
 use std::io::{self, Read, Write};
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::sync::Arc;
 
 use crate::model::job::Stdio;
@@ -27,7 +26,7 @@ pub(super) fn job_stdin(
     let rest = match (bytes, stdin) {
         (Some(bytes), _) => return Stdio::feed([preamble.as_slice(), bytes].concat().into()),
         (None, Stdio::Fd(fd)) => fd,
-        (None, Stdio::Inherit) if inherited => io::stdin().as_fd().try_clone_to_owned()?,
+        (None, Stdio::Inherit) if inherited => crate::sys::clone_std(0)?,
         (None, _) => return Stdio::feed(preamble.into()),
     };
     relay(preamble, rest)
@@ -35,7 +34,7 @@ pub(super) fn job_stdin(
 
 /// A pipe fed `preamble`, then what `from` gives, from a thread that stops at the end of
 /// `from` or as soon as the job stops reading (its end of the pipe closed).
-fn relay(preamble: Vec<u8>, from: OwnedFd) -> io::Result<Stdio> {
+fn relay(preamble: Vec<u8>, from: crate::sys::OwnedStream) -> io::Result<Stdio> {
     let (r, mut w) = os_pipe::pipe()?;
     std::thread::Builder::new()
         .name("plumb-stdin".into())
@@ -45,7 +44,7 @@ fn relay(preamble: Vec<u8>, from: OwnedFd) -> io::Result<Stdio> {
                 return;
             }
             let mut buf = vec![0u8; 64 * 1024];
-            while crate::sys::wait_input_for(from.as_raw_fd(), w.as_raw_fd()) {
+            while crate::sys::wait_input_for(&from, &w) {
                 match from.read(&mut buf) {
                     Ok(0) | Err(_) => return,
                     Ok(n) if w.write_all(&buf[..n]).is_err() => return,

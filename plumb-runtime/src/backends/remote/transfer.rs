@@ -9,7 +9,6 @@
 
 use std::ffi::OsStr;
 use std::fs::File;
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use super::Remote;
@@ -57,7 +56,7 @@ pub(super) fn upload(m: &Remote, local: &Path, remote: &Path, observer: Observer
         return pump(from, to, local, Some(total), observer);
     }
     let mut src = File::open(local).map_err(|e| fs_error("read", local, e))?;
-    let mut dst = m.create_copy(remote, meta.permissions().mode())?;
+    let mut dst = m.create_copy(remote, crate::backends::local::transfer_mode(&meta))?;
     progress::copy(&mut src, &mut dst, local, Some(meta.len()), observer)
         .map_err(|e| Error::from_stream(Machine::name(m), "write", remote, e))?;
     dst.finish()

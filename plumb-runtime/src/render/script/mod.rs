@@ -27,9 +27,9 @@
 //!   whole job, since sshd starts every session with `setsid`), so that a kill can reach
 //!   every process, and a watchdog ends the group if the connection goes.
 
+use crate::sys::OsBytes;
 use std::collections::HashMap;
 use std::ffi::OsStr;
-use std::os::unix::ffi::OsStrExt;
 
 use crate::model::expr::{Check, Cmd, Expr, Node, Opts, Redirect, SeqOp};
 use crate::model::sudo::{self, uses_sudo, Sudo};

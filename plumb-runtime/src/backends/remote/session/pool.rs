@@ -1,9 +1,9 @@
 //! The shells of a session: a pool of workers, each a shell and the thread that drives
 //! it, and the lane one command takes through one of them.
 
+use crate::sys::OsBytes;
 use std::fs::File;
 use std::io::{self, Write};
-use std::os::unix::ffi::OsStrExt;
 use std::sync::{Arc, Condvar, Mutex};
 
 use super::shell::{LaneChild, LaneState, Script, Shell};
@@ -175,7 +175,7 @@ impl Command {
                 self.pool.release(None);
                 let killed = self.done.killed.load(std::sync::atomic::Ordering::SeqCst);
                 self.done.finish(if killed {
-                    Ok(ExitStatus::from_signal(libc::SIGKILL))
+                    Ok(ExitStatus::from_signal(crate::sys::SIGKILL))
                 } else {
                     Err(format!(
                         "the session's shell broke during the command ({e}); \

@@ -2,8 +2,10 @@
 //! write, and no remote shell or tool at all.
 
 use std::ffi::OsString;
+
+use crate::backends::remote::files::os_name;
+use crate::sys::OsBytes;
 use std::io::{Read, Write};
-use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -170,8 +172,8 @@ impl Fs for SftpFs<'_> {
         Ok(sorted(
             entries
                 .into_iter()
-                .map(|(name, _)| OsString::from_vec(name))
-                .collect(),
+                .map(|(name, _)| os_name(self.machine, "list", path, name))
+                .collect::<Result<_>>()?,
         ))
     }
 
@@ -218,7 +220,7 @@ impl Fs for SftpFs<'_> {
             .sftp
             .read_link(bytes(path))
             .map_err(self.fail("read link", path))?;
-        Ok(PathBuf::from(OsString::from_vec(target)))
+        os_name(self.machine, "read link", path, target).map(PathBuf::from)
     }
 
     /// New times for a file that exists (one round trip), else an empty file.
