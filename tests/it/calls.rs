@@ -233,22 +233,38 @@ fn cmd_builds_without_the_macro(t: &Ctx) {
 }
 
 on_every_machine_and_busybox!(
+    // `#[cfg(unix)]`: the body runs Unix programs (`sh`, `printf`, `tr`...) that Windows lacks; `portable` tests the same there.
+    #[cfg(unix)]
     run_checks_the_status,
+    #[cfg(unix)]
     read_trims_trailing_newlines_only,
+    #[cfg(unix)]
     read_rejects_invalid_utf8_and_read_bytes_keeps_it,
+    #[cfg(unix)]
     output_returns_everything,
+    #[cfg(unix)]
     code_and_success_never_fail_on_status,
+    #[cfg(unix)]
     lines_stream_as_the_command_runs,
+    #[cfg(unix)]
     lines_end_with_the_error,
+    #[cfg(unix)]
     spawn_gives_streams_and_waits,
     spawn_try_wait,
+    #[cfg(unix)]
     spawn_reports_failure_at_wait,
+    #[cfg(unix)]
     dir_env_and_env_remove,
+    #[cfg(unix)]
     stdin_bytes,
     timeout_fails_with_timeout,
+    #[cfg(unix)]
     unchecked_and_ok_codes,
+    #[cfg(unix)]
     stderr_to_stdout,
     exprs_are_values,
+    #[cfg(unix)]
     bitor_pipes_exprs,
+    #[cfg(unix)]
     cmd_builds_without_the_macro,
 );

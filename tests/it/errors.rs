@@ -78,8 +78,12 @@ fn main_can_return_the_error(t: &Ctx) {
 }
 
 on_every_machine!(
+    // `#[cfg(unix)]`: the body runs Unix programs (`sh`, `printf`, `tr`...) that Windows lacks; `portable` tests the same there.
+    #[cfg(unix)]
     exit_error_reads_like_a_sentence,
+    #[cfg(unix)]
     stderr_tail_is_bounded,
+    #[cfg(unix)]
     signal_is_reported,
     missing_program_is_not_found,
     redirect_into_a_missing_directory_names_the_file,

@@ -1,5 +1,6 @@
 //! `MPath`, `which`, and recursive upload/download, on every machine.
 
+#[cfg(unix)]
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
@@ -303,6 +304,7 @@ fn threads_share_the_files(t: &Ctx) {
     assert_eq!(t.dir.read_dir().unwrap().len(), 8);
 }
 
+#[cfg(unix)]
 fn transfers_report_progress(t: &Ctx) {
     let here = tempfile::tempdir().unwrap();
     let src = here.path().join("data.bin");
@@ -339,6 +341,7 @@ fn transfers_report_progress(t: &Ctx) {
     assert!(last.0 >= 100_000, "{last:?}");
 }
 
+#[cfg(unix)]
 /// Random names (quotes, `$`, newlines, a leading `-`, bytes that are not UTF-8) through
 /// every file operation.
 fn any_name_through_every_operation(t: &Ctx) {
@@ -403,25 +406,39 @@ fn a_missing_name_with_backslash_c_is_missing(t: &Ctx) {
 }
 
 on_every_machine_and_busybox!(
+    // `#[cfg(unix)]`: the body checks Unix modes, `/` as the separator, links or `sh`; `portable` tests files on Windows.
+    #[cfg(unix)]
     a_missing_name_with_backslash_c_is_missing,
     threads_share_the_files,
+    #[cfg(unix)]
     transfers_report_progress,
+    #[cfg(unix)]
     any_name_through_every_operation,
+    #[cfg(unix)]
     append_touch_and_permissions,
+    #[cfg(unix)]
     symlinks,
+    #[cfg(unix)]
     copies_on_the_machine,
+    #[cfg(unix)]
     walks_a_tree,
     streams_a_file,
+    #[cfg(unix)]
     temp_dirs_go_away,
+    #[cfg(unix)]
     errors_name_path_and_machine,
+    #[cfg(unix)]
     read_write_and_metadata,
     directories,
+    #[cfg(unix)]
     glob,
+    #[cfg(unix)]
     which,
     upload_and_download_are_recursive,
     paths_interpolate_as_one_argument,
 );
 
+#[cfg(unix)]
 /// With SFTP, files need no program on the remote host: on an sshd whose sessions find
 /// none (`PATH` leads nowhere), every file operation but a copy on the host still works,
 /// and so do single-file transfers.
@@ -453,6 +470,7 @@ fn files_need_no_remote_tools(m: Arc<dyn Machine>) {
     dir.close().unwrap();
 }
 
+#[cfg(unix)]
 #[test]
 fn ssh_files_need_no_remote_tools() {
     let d = crate::common::sshd::no_tools();
@@ -461,6 +479,7 @@ fn ssh_files_need_no_remote_tools() {
     ));
 }
 
+#[cfg(unix)]
 #[cfg(feature = "ssh2")]
 #[test]
 fn ssh2_files_need_no_remote_tools() {

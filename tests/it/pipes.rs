@@ -115,13 +115,22 @@ fn a_missing_program_in_a_sequence_runs_the_fallback(t: &Ctx) {
 }
 
 on_every_machine!(
+    // `#[cfg(unix)]`: the body runs Unix programs (`sh`, `printf`, `tr`...) that Windows lacks; `portable` tests the same there.
+    #[cfg(unix)]
     a_stage_s_own_ok_codes_count_last_stage_included,
     a_missing_program_in_a_sequence_runs_the_fallback,
+    #[cfg(unix)]
     pipefail_names_the_failing_stage,
+    #[cfg(unix)]
     early_exit_of_the_reader_is_not_a_failure,
+    #[cfg(unix)]
     big_stdout_and_stderr_at_once_never_deadlock,
+    #[cfg(unix)]
     data_flows_between_stages,
+    #[cfg(unix)]
     pipe_stages_on_different_handles,
+    #[cfg(unix)]
     local_into_the_machine,
+    #[cfg(unix)]
     cross_machine_pipefail,
 );

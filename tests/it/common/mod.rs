@@ -2,53 +2,75 @@
 //! directories on them.
 #![allow(dead_code)]
 
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
+#[cfg(unix)]
+use std::sync::OnceLock;
 
 use plumb::prelude::*;
 use plumb::sh;
 
-/// Instantiates each listed test body (a `fn(&Ctx)`) once per machine.
+/// Instantiates each listed test body (a `fn(&Ctx)`) once per machine: the local one,
+/// the local one with plumb's builtins forced ([`local_builtins`]: the same bodies must
+/// pass whichever `echo`, `cat`, `rm`... runs), and the remote ones (not on Windows,
+/// whose tests run under Wine, without the tests' sshd).
 ///
-/// Later machines (ssh, ssh2) join here, so that one body covers all of them.
+/// A body that cannot run on some OS carries its `#[cfg]` in the list, as in
+/// `on_every_machine!(a, #[cfg(unix)] b)`.
 #[macro_export]
 macro_rules! on_every_machine {
-    ($($name:ident),* $(,)?) => {
+    ($($(#[$attr:meta])* $name:ident),* $(,)?) => {
         mod local {
             $(
+                $(#[$attr])*
                 #[test]
                 fn $name() {
                     super::$name(&$crate::common::Ctx::new($crate::common::local()));
                 }
             )*
         }
+        mod local_builtins {
+            $(
+                $(#[$attr])*
+                #[test]
+                fn $name() {
+                    super::$name(&$crate::common::Ctx::new($crate::common::local_builtins()));
+                }
+            )*
+        }
+        #[cfg(unix)]
         mod ssh {
             $(
+                $(#[$attr])*
                 #[test]
                 fn $name() {
                     super::$name(&$crate::common::Ctx::new($crate::common::ssh()));
                 }
             )*
         }
-        #[cfg(feature = "ssh2")]
+        #[cfg(all(unix, feature = "ssh2"))]
         mod ssh2 {
             $(
+                $(#[$attr])*
                 #[test]
                 fn $name() {
                     super::$name(&$crate::common::Ctx::new($crate::common::ssh2()));
                 }
             )*
         }
+        #[cfg(unix)]
         mod ssh_session {
             $(
+                $(#[$attr])*
                 #[test]
                 fn $name() {
                     super::$name(&$crate::common::Ctx::new($crate::common::ssh_session()));
                 }
             )*
         }
-        #[cfg(feature = "ssh2")]
+        #[cfg(all(unix, feature = "ssh2"))]
         mod ssh2_session {
             $(
+                $(#[$attr])*
                 #[test]
                 fn $name() {
                     super::$name(&$crate::common::Ctx::new($crate::common::ssh2_session()));
@@ -62,19 +84,22 @@ macro_rules! on_every_machine {
 /// only tools are BusyBox's and that has no SFTP (see [`sshd::busybox`]).
 #[macro_export]
 macro_rules! on_every_machine_and_busybox {
-    ($($name:ident),* $(,)?) => {
-        $crate::on_every_machine!($($name),*);
+    ($($(#[$attr:meta])* $name:ident),* $(,)?) => {
+        $crate::on_every_machine!($($(#[$attr])* $name),*);
+        #[cfg(unix)]
         mod busybox_ssh {
             $(
+                $(#[$attr])*
                 #[test]
                 fn $name() {
                     super::$name(&$crate::common::Ctx::new($crate::common::busybox_ssh()));
                 }
             )*
         }
-        #[cfg(feature = "ssh2")]
+        #[cfg(all(unix, feature = "ssh2"))]
         mod busybox_ssh2 {
             $(
+                $(#[$attr])*
                 #[test]
                 fn $name() {
                     super::$name(&$crate::common::Ctx::new($crate::common::busybox_ssh2()));
@@ -84,18 +109,29 @@ macro_rules! on_every_machine_and_busybox {
     };
 }
 
+pub mod helper;
+#[cfg(unix)]
 pub mod relay;
+#[cfg(unix)]
 pub mod sshd;
 
 pub fn local() -> Arc<dyn Machine> {
     Arc::new(plumb::local())
 }
 
+/// The local machine with plumb's builtins forced: `echo`, `cat`, `rm`, `test`... are
+/// plumb's own, whatever is installed.
+pub fn local_builtins() -> Arc<dyn Machine> {
+    Arc::new(plumb::local().with_builtins(plumb::Builtins::Always))
+}
+
+#[cfg(unix)]
 /// The builder for an `SshMachine` on the tests' sshd.
 pub fn ssh_builder() -> plumb::SshBuilder {
     ssh_builder_for(sshd::sshd())
 }
 
+#[cfg(unix)]
 /// The builder for an `SshMachine` on `d`.
 pub fn ssh_builder_for(d: &sshd::Sshd) -> plumb::SshBuilder {
     plumb::SshMachine::builder("127.0.0.1")
@@ -105,6 +141,7 @@ pub fn ssh_builder_for(d: &sshd::Sshd) -> plumb::SshBuilder {
         .known_hosts_file(&d.known_hosts)
 }
 
+#[cfg(unix)]
 /// One `SshMachine` shared by the tests of a binary, as users share one.
 pub fn ssh() -> Arc<dyn Machine> {
     static SSH: OnceLock<Arc<dyn Machine>> = OnceLock::new();
@@ -112,6 +149,7 @@ pub fn ssh() -> Arc<dyn Machine> {
         .clone()
 }
 
+#[cfg(unix)]
 /// A session on the shared `SshMachine`, shared by the tests of a binary.
 pub fn ssh_session() -> Arc<dyn Machine> {
     static M: OnceLock<Arc<dyn Machine>> = OnceLock::new();
@@ -123,7 +161,7 @@ pub fn ssh_session() -> Arc<dyn Machine> {
 }
 
 /// A session on an `Ssh2Machine`, shared by the tests of a binary.
-#[cfg(feature = "ssh2")]
+#[cfg(all(unix, feature = "ssh2"))]
 pub fn ssh2_session() -> Arc<dyn Machine> {
     static M: OnceLock<Arc<dyn Machine>> = OnceLock::new();
     M.get_or_init(|| {
@@ -135,6 +173,7 @@ pub fn ssh2_session() -> Arc<dyn Machine> {
     .clone()
 }
 
+#[cfg(unix)]
 /// An `SshMachine` on the BusyBox host, shared by the tests of a binary.
 pub fn busybox_ssh() -> Arc<dyn Machine> {
     static M: OnceLock<Arc<dyn Machine>> = OnceLock::new();
@@ -146,7 +185,7 @@ pub fn busybox_ssh() -> Arc<dyn Machine> {
 }
 
 /// An `Ssh2Machine` on the BusyBox host, shared by the tests of a binary.
-#[cfg(feature = "ssh2")]
+#[cfg(all(unix, feature = "ssh2"))]
 pub fn busybox_ssh2() -> Arc<dyn Machine> {
     static M: OnceLock<Arc<dyn Machine>> = OnceLock::new();
     M.get_or_init(|| {
@@ -164,6 +203,15 @@ pub struct Ctx {
 
 impl Ctx {
     pub fn new(m: Arc<dyn Machine>) -> Ctx {
+        // Windows has no `mktemp`; its tests are local, so std makes the directory.
+        #[cfg(windows)]
+        let dir = tempfile::tempdir()
+            .expect("a temporary directory")
+            .keep()
+            .to_str()
+            .expect("a UTF-8 temp path")
+            .to_string();
+        #[cfg(unix)]
         let dir = sh! {mktemp -d}
             .on_dyn(m.clone())
             .read()
@@ -195,13 +243,13 @@ pub fn path_on(m: &Arc<dyn Machine>, p: &str) -> MPath {
 }
 
 /// The builder for an `Ssh2Machine` on the tests' sshd.
-#[cfg(feature = "ssh2")]
+#[cfg(all(unix, feature = "ssh2"))]
 pub fn ssh2_builder() -> plumb::Ssh2Builder {
     ssh2_builder_for(sshd::sshd())
 }
 
 /// The builder for an `Ssh2Machine` on `d`.
-#[cfg(feature = "ssh2")]
+#[cfg(all(unix, feature = "ssh2"))]
 pub fn ssh2_builder_for(d: &sshd::Sshd) -> plumb::Ssh2Builder {
     plumb::Ssh2Machine::builder("127.0.0.1")
         .port(d.port)
@@ -211,7 +259,7 @@ pub fn ssh2_builder_for(d: &sshd::Sshd) -> plumb::Ssh2Builder {
 }
 
 /// One `Ssh2Machine` shared by the tests of a binary: one session, many channels.
-#[cfg(feature = "ssh2")]
+#[cfg(all(unix, feature = "ssh2"))]
 pub fn ssh2() -> Arc<dyn Machine> {
     static SSH2: OnceLock<Arc<dyn Machine>> = OnceLock::new();
     SSH2.get_or_init(|| {

@@ -78,7 +78,14 @@ impl Fs for LocalMachine {
 
     fn read_dir(&self, path: &Path) -> Result<Vec<OsString>> {
         let path = self.ctx.resolve(path);
-        let entries = fs::read_dir(&path).map_err(|e| fs_error("list", &path, e))?;
+        let entries = fs::read_dir(&path).map_err(|e| {
+            // Windows says "invalid name" (Wine) or "invalid directory name" for a file.
+            let e = match fs::metadata(&path) {
+                Ok(m) if !m.is_dir() => io::Error::new(io::ErrorKind::NotADirectory, e),
+                _ => e,
+            };
+            fs_error("list", &path, e)
+        })?;
         let names = entries
             .map(|e| e.map(|e| e.file_name()))
             .collect::<io::Result<Vec<_>>>()
