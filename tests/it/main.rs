@@ -14,6 +14,7 @@
 mod common;
 
 mod bad_input;
+mod builtins;
 mod calls;
 #[cfg(unix)]
 mod config;
@@ -68,3 +69,5 @@ mod sudo;
 mod transfer_modes;
 #[cfg(unix)]
 mod ui;
+#[cfg(windows)]
+mod windows;

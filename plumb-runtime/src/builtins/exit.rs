@@ -10,8 +10,8 @@ pub(super) fn main(call: &mut Call) -> ExitStatus {
         [] => ExitStatus::from_code(0),
         [n] => match n.to_str().and_then(|n| n.parse::<i64>().ok()) {
             Some(n) => ExitStatus::from_code(n.rem_euclid(256) as i32),
-            None => call.usage(format!("`{}`: a number is needed", n.to_string_lossy())),
+            None => call.usage_with(format!("`{}`: a number is needed", n.to_string_lossy()), 2),
         },
-        _ => call.usage("too many arguments"),
+        _ => call.usage_with("too many arguments", 2),
     }
 }

@@ -5,7 +5,8 @@
 //! place of a process (see [`Builtins`] for when).
 //!
 //! They take the POSIX options scripts use; an option one does not know is an error
-//! that names the builtin and the option (exit code 2), never a silent difference. A
+//! that names the builtin and the option (exit code 1, as GNU's tools give; 2 for
+//! `test`), never a silent difference. A
 //! write into a pipe whose reader left ends the builtin as SIGPIPE ends a program, so
 //! pipelines judge both alike; a kill ends it as SIGKILL ends a program.
 
@@ -131,15 +132,17 @@ impl Call<'_> {
         let _ = writeln!(self.stderr, "{}: {message}", self.name);
     }
 
-    /// A usage error (exit code 2): an option this builtin does not know, an operand
-    /// missing.
+    /// A usage error (exit code 1, as GNU's tools give): an option this builtin does not
+    /// know, an operand missing.
     pub(crate) fn usage(&mut self, message: impl fmt::Display) -> ExitStatus {
-        let _ = writeln!(
-            self.stderr,
-            "{}: {message} (plumb's builtin `{}`)",
-            self.name, self.name
-        );
-        ExitStatus::from_code(2)
+        self.usage_with(message, 1)
+    }
+
+    /// A usage error with its own exit code (`test` and `exit` give 2, as shells do).
+    pub(crate) fn usage_with(&mut self, message: impl fmt::Display, code: i32) -> ExitStatus {
+        let name = self.name;
+        let _ = writeln!(self.stderr, "{name}: {message} (plumb's builtin `{name}`)");
+        ExitStatus::from_code(code)
     }
 
     /// The status after writing to stdout failed: SIGPIPE's when nobody reads any more,

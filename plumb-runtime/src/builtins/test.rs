@@ -26,7 +26,7 @@ pub(super) fn bracket(call: &mut Call) -> ExitStatus {
     let args = call.args.to_vec();
     match args.split_last() {
         Some((last, rest)) if last == "]" => finish(call, evaluate(call, rest)),
-        _ => call.usage("missing `]`"),
+        _ => call.usage_with("missing `]`", 2),
     }
 }
 
@@ -34,7 +34,7 @@ fn finish(call: &mut Call, result: Result<bool, String>) -> ExitStatus {
     match result {
         Ok(true) => ExitStatus::from_code(0),
         Ok(false) => ExitStatus::from_code(1),
-        Err(e) => call.usage(e),
+        Err(e) => call.usage_with(e, 2),
     }
 }
 
