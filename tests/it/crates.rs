@@ -48,7 +48,7 @@ fn renamed_reexported_and_in_a_build_script() {
         "a failing command must fail the build"
     );
     assert!(
-        stderr.contains("Error: command `ls /plumb-no-such-dir` on local exited with code 2"),
+        stderr.contains("Error: command `cat /plumb-no-such-dir` on local exited with code 1"),
         "cargo shows plumb's error: {stderr}"
     );
 }

@@ -58,6 +58,7 @@ mod quoting;
 mod remote;
 #[cfg(unix)]
 mod removal;
+#[cfg(unix)]
 mod resources;
 #[cfg(unix)]
 mod security;
