@@ -18,10 +18,12 @@ mod builtins;
 mod calls;
 #[cfg(unix)]
 mod config;
+#[cfg(unix)]
 mod conveniences;
 #[cfg(unix)]
 mod crates;
 mod errors;
+#[cfg(unix)]
 mod expansion;
 #[cfg(unix)]
 mod faults;

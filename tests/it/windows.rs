@@ -64,7 +64,8 @@ fn batch_arguments_are_escaped_or_refused() {
         let out = sh!(relay $[words]).on(&m).read().unwrap();
         assert_eq!(out.lines().collect::<Vec<_>>(), words);
     }
-    let err = sh!(relay "a\nb").on(&m).run().unwrap_err();
+    let line_break = "a\nb";
+    let err = sh!(relay $line_break).on(&m).run().unwrap_err();
     assert_eq!(err.kind(), ErrorKind::InvalidInput, "{err}");
     assert!(err.to_string().contains("relay"), "{err}");
     assert!(err.to_string().contains("batch file"), "{err}");
@@ -133,4 +134,28 @@ fn ssh_machine_names_ssh2_machine() {
     let err = plumb::SshMachine::connect("me@127.0.0.1:1").unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Unsupported, "{err}");
     assert!(err.to_string().contains("Ssh2Machine"), "{err}");
+}
+
+/// One program starts detached, with its redirections; what needs `sh` is refused.
+#[test]
+fn one_program_starts_detached() {
+    let dir = tempfile::tempdir().unwrap();
+    let h = crate::common::helper::helper();
+    let here = plumb::local().with_dir(dir.path());
+    let pid = sh!($h args detached > out.txt)
+        .on(&here)
+        .spawn_detached()
+        .unwrap();
+    assert!(pid > 0);
+    let out = dir.path().join("out.txt");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while std::fs::read_to_string(&out).unwrap_or_default() != "detached\n" {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the detached program did not run"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let err = sh!(echo a | $h upper).spawn_detached().unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Unsupported, "{err}");
 }

@@ -159,29 +159,48 @@ pub(crate) fn check_text(expr: &Expr) -> std::result::Result<(), String> {
         words.extend(v.as_deref());
     }
     words.extend(opts.sudo.as_ref().and_then(|s| s.user.as_deref()));
-    match expr.node() {
+    let texts = |w: &Word| -> Vec<OsString> {
+        let mut out = Vec::new();
+        for p in &w.0 {
+            if let Part::Text(t) | Part::Pattern(t) | Part::Home(Some(t)) = p {
+                out.push(t.clone());
+            }
+        }
+        out
+    };
+    let mut owned: Vec<OsString> = Vec::new();
+    let redirects = match expr.node() {
         Node::Cmd(cmd) => {
             words.extend(cmd.argv.iter().map(|a| a.as_os_str()));
             for (k, v) in &cmd.env {
                 words.extend([k.as_os_str(), v.as_os_str()]);
             }
-            for r in &cmd.redirects {
-                if let Redirect::Out { path, .. }
-                | Redirect::OutAll { path, .. }
-                | Redirect::In(path) = r
-                {
-                    words.push(path);
+            for x in cmd.expand.iter() {
+                owned.extend(x.argv.iter().flat_map(texts));
+                for (k, w) in &x.env {
+                    owned.push(k.clone());
+                    owned.extend(texts(w));
                 }
             }
+            cmd.redirects.as_slice()
         }
-        Node::Cd(dir) => words.push(dir),
-        Node::Pipe(stages) => stages.iter().try_for_each(|(e, _)| check_text(e))?,
-        Node::Seq(items) => items.iter().try_for_each(|(_, e)| check_text(e))?,
+        Node::Cd(dir) => {
+            owned.extend(texts(dir));
+            &[]
+        }
+        Node::Block { redirects, .. } => redirects.as_slice(),
+        Node::Pipe(_) | Node::Seq(_) => &[],
+    };
+    for r in redirects {
+        if let Redirect::Out { path, .. } | Redirect::OutAll { path, .. } | Redirect::In(path) = r {
+            words.push(path);
+        }
     }
-    match words.into_iter().find(|w| !crate::sys::is_text(w)) {
-        Some(w) => Err(not_text(w)),
-        None => Ok(()),
+    words.extend(owned.iter().map(|o| o.as_os_str()));
+    if let Some(w) = words.into_iter().find(|w| !crate::sys::is_text(w)) {
+        return Err(not_text(w));
     }
+    expr.children().into_iter().try_for_each(check_text)
 }
 
 /// The message for a word that is not text (see [`check_text`]).

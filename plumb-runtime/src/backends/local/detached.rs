@@ -3,19 +3,47 @@
 //! exits at once with its pid. The detached command is then the child of no process of
 //! ours (init reaps it), in no process group we kill, and its stdio is `/dev/null`
 //! unless redirected.
+//!
+//! Windows has no `sh`: there one command (no pipeline or sequence) starts detached from
+//! this process's console and Job Object, with its redirections.
 
+#[cfg(unix)]
 use std::io::Write;
+#[cfg(unix)]
 use std::os::unix::ffi::OsStrExt;
+#[cfg(unix)]
 use std::process::{Command, Stdio};
 
 use super::{Ctx, NAME};
+#[cfg(unix)]
 use crate::backends::remote::{detached_pid, RawOutput};
 use crate::error::Error;
 use crate::model::Expr;
+#[cfg(unix)]
 use crate::render::script::{self, Context};
 use crate::Result;
 
 /// Starts `expr` detached in `ctx`; its pid.
+#[cfg(windows)]
+pub(super) fn start(expr: &Expr, ctx: &Ctx) -> Result<u32> {
+    use crate::error::ErrorKind;
+    use crate::model::expr::Node;
+    match expr.node() {
+        Node::Cmd(cmd) if cmd.expand.is_none() => {
+            super::spawn::spawn_detached(expr, cmd, &ctx.enter(expr))
+        }
+        _ => Err(Error::new(
+            ErrorKind::Unsupported,
+            NAME,
+            "on Windows a detached command is one program with its redirections: there is \
+             no `sh` to run a pipeline, a sequence or words to expand",
+        )
+        .with_command(crate::render::quote::render(expr))),
+    }
+}
+
+/// Starts `expr` detached in `ctx`; its pid.
+#[cfg(unix)]
 pub(super) fn start(expr: &Expr, ctx: &Ctx) -> Result<u32> {
     let context = Context {
         dir: ctx.dir.clone(),

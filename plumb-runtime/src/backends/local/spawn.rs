@@ -114,6 +114,34 @@ pub(super) fn spawn_cmd(
     start(c, &program, ctx, shared).map_err(|e| e.with_command(command()))
 }
 
+/// Starts one command detached from this process (see `detached.rs`): a program only,
+/// its streams `/dev/null`'s (`NUL`) unless redirected; its pid.
+#[cfg_attr(unix, allow(dead_code))]
+pub(super) fn spawn_detached(expr: &Expr, cmd: &Cmd, ctx: &Ctx) -> Result<u32> {
+    let command = || quote::render(expr);
+    let Some((program, args)) = cmd.argv.split_first() else {
+        unreachable!("validated: a command has a program");
+    };
+    let mut fds = [Target::Null, Target::Null, Target::Null];
+    for r in &cmd.redirects {
+        redirect(&mut fds, r, ctx).map_err(|err| err.with_command(command()))?;
+    }
+    let program = match choose(program, cmd, ctx) {
+        Choice::Builtin(name, _) => {
+            let why = format!("the builtin `{name}` cannot run detached: it lives in this process");
+            return Err(Error::new(ErrorKind::NotFound, NAME, why).with_command(command()));
+        }
+        Choice::Program(p) => p,
+    };
+    let setup = |e: io::Error| {
+        Error::io(NAME, "cannot set up the standard streams", e).with_command(command())
+    };
+    let mut c = command_for(&program, args, cmd, ctx, fds).map_err(setup)?;
+    os::detach(&mut c)
+        .map(|child| child.id())
+        .map_err(|e| start_error(e, &program, ctx).with_command(command()))
+}
+
 /// The program or builtin that runs `program`, by [`Builtins`]: a builtin only for one
 /// of the builtins' names with no directory in it, and never under sudo (which finds its
 /// program itself). Where the OS cannot look programs up as a shell does (Windows, where
@@ -195,7 +223,15 @@ fn command_for(
 
 /// Starts the process, with an error that says why it could not start.
 fn start(mut c: Command, program: &OsStr, ctx: &Ctx, shared: &Shared) -> Result<Spawned> {
-    shared.start(&mut c).map(Spawned::Child).map_err(|err| {
+    shared
+        .start(&mut c)
+        .map(Spawned::Child)
+        .map_err(|err| start_error(err, program, ctx))
+}
+
+/// Why `program` could not start.
+fn start_error(err: io::Error, program: &OsStr, ctx: &Ctx) -> Error {
+    {
         let program = Path::new(program).display();
         match err.kind() {
             io::ErrorKind::NotFound => {
@@ -222,7 +258,7 @@ fn start(mut c: Command, program: &OsStr, ctx: &Ctx, shared: &Shared) -> Result<
             ),
             _ => Error::io(NAME, format!("cannot start `{program}`"), err),
         }
-    })
+    }
 }
 
 /// `io` with `redirects` performed on it, left to right: the streams of a block.

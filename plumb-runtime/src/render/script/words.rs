@@ -10,7 +10,7 @@
 //! numbered after the command's, name what failed. Inside `$(...)` fd 4 is the
 //! substitution's own stdout, where its pipelines write.
 
-use std::os::unix::ffi::OsStrExt;
+use crate::sys::OsBytes;
 
 use super::{EnvValue, Renderer};
 use crate::model::expr::{Cmd, Expr, Redirect};

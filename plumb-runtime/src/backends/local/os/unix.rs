@@ -136,3 +136,9 @@ pub(in crate::backends::local) const LOOKS_UP_PROGRAMS: bool = false;
 
 /// Why sudo cannot run here: it can.
 pub(in crate::backends::local) const NO_SUDO: Option<&str> = None;
+
+/// Starts `command` detached: on Unix `detached.rs` runs `sh` instead.
+#[allow(dead_code)]
+pub(in crate::backends::local) fn detach(command: &mut Command) -> io::Result<process::Child> {
+    command.spawn()
+}

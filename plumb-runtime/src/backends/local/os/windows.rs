@@ -242,3 +242,22 @@ pub(in crate::backends::local) const LOOKS_UP_PROGRAMS: bool = true;
 /// Why sudo cannot run here.
 pub(in crate::backends::local) const NO_SUDO: Option<&str> =
     Some("sudo does not exist on Windows: run the program from an elevated process instead");
+
+/// Starts `command` detached: no console, its own process group (Ctrl-C here does not
+/// reach it), and out of any Job Object this process is in when the job allows it (else
+/// it would die when that job closes).
+pub(in crate::backends::local) fn detach(command: &mut Command) -> io::Result<Child> {
+    use windows_sys::Win32::System::Threading::{
+        CREATE_BREAKAWAY_FROM_JOB, CREATE_NEW_PROCESS_GROUP, DETACHED_PROCESS,
+    };
+    let flags = DETACHED_PROCESS | CREATE_NEW_PROCESS_GROUP;
+    match command
+        .creation_flags(flags | CREATE_BREAKAWAY_FROM_JOB)
+        .spawn()
+    {
+        Err(e) if e.kind() == io::ErrorKind::PermissionDenied => {
+            command.creation_flags(flags).spawn()
+        }
+        other => other,
+    }
+}
