@@ -38,6 +38,11 @@ pub trait Fs: Send + Sync {
     fn copy(&self, from: &Path, to: &Path) -> Result<()>;
     /// Makes a new private directory for temporary files.
     fn temp_dir(&self) -> Result<PathBuf>;
+    /// `rest` after `base` as this machine's paths join: with this computer's separator
+    /// here, with `/` on a remote host (also from Windows).
+    fn join_path(&self, base: &Path, rest: &Path) -> PathBuf {
+        base.join(rest)
+    }
 }
 
 /// A stream into a file whose last writes can fail: `finish` says whether they all landed.

@@ -52,7 +52,8 @@ impl MPath {
 
     /// `self/rest` on the same machine.
     pub fn join(&self, rest: impl AsRef<Path>) -> MPath {
-        MPath::new(self.machine.clone(), self.path.join(rest))
+        let path = self.machine.fs().join_path(&self.path, rest.as_ref());
+        MPath::new(self.machine.clone(), path)
     }
 
     /// The parent directory, if there is one.

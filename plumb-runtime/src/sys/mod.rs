@@ -46,6 +46,25 @@ impl OsBytes for std::ffi::OsStr {
     }
 }
 
+/// `rest` after `base` on a remote host, which is always a Unix: joined with `/`, and an
+/// absolute `rest` (starting with `/`) replaces `base`. On Unix this is `Path::join`; on
+/// Windows std would join with `\`, which a remote host reads as part of a name.
+pub(crate) fn posix_join(base: &std::path::Path, rest: &std::path::Path) -> std::path::PathBuf {
+    if cfg!(unix) {
+        return base.join(rest);
+    }
+    let (b, r) = (base.as_os_str(), rest.as_os_str());
+    if b.is_empty() || r.as_encoded_bytes().first() == Some(&b'/') {
+        return rest.to_path_buf();
+    }
+    let mut joined = b.to_owned();
+    if !b.as_encoded_bytes().ends_with(b"/") {
+        joined.push("/");
+    }
+    joined.push(r);
+    joined.into()
+}
+
 /// An `OsString` of `bytes`, which are this platform's encoding of `OsStr`s (joined and
 /// split at ASCII bytes only): text of file names and arguments put back together.
 pub(crate) fn os_from_bytes(bytes: Vec<u8>) -> std::ffi::OsString {

@@ -152,6 +152,10 @@ impl Fs for Remote {
     fn temp_dir(&self) -> Result<PathBuf> {
         self.with_fs(&[], |fs| fs.temp_dir())
     }
+
+    fn join_path(&self, base: &Path, rest: &Path) -> PathBuf {
+        crate::sys::posix_join(base, rest)
+    }
 }
 
 /// Says "No such file or directory" (which the error's kind is read from) unless

@@ -862,10 +862,10 @@ fn end_group(pgid: &str, sudo: Option<&SudoKill>) -> String {
     )
 }
 
-/// `path` against `dir` when relative.
+/// `path` against `dir` when relative, on the host the script runs on (a Unix).
 pub(crate) fn join(dir: Option<&std::path::Path>, path: &std::path::Path) -> std::path::PathBuf {
     match dir {
-        Some(d) => d.join(path),
+        Some(d) => crate::sys::posix_join(d, path),
         None => path.to_path_buf(),
     }
 }

@@ -254,7 +254,7 @@ impl Fs for SftpFs<'_> {
     /// A new directory in `/tmp`, only the user's (mode 0700).
     fn temp_dir(&self) -> Result<PathBuf> {
         temp_name(|name| {
-            let dir = Path::new("/tmp").join(name);
+            let dir = crate::sys::posix_join(Path::new("/tmp"), Path::new(name));
             let mkdir = self.sftp.call_ok(fxp::MKDIR, |r| {
                 r.bytes(bytes(&dir)).attrs(&Attrs::mode(0o700))
             });
