@@ -71,7 +71,8 @@ pub struct Tunnel {
 type Keep = Box<dyn std::any::Any + Send + Sync>;
 
 impl Tunnel {
-    /// A tunnel carried by a child process's stdin and stdout (`ssh -W`).
+    /// A tunnel carried by a child process's stdin and stdout (`ssh -W`; not on Windows).
+    #[cfg_attr(windows, allow(dead_code))]
     pub(crate) fn from_child(mut child: Child, machine: &str) -> Result<Tunnel> {
         let (Some(stdin), Some(stdout)) = (child.stdin.take(), child.stdout.take()) else {
             let _ = child.kill();

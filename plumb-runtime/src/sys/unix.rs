@@ -241,5 +241,24 @@ pub(crate) fn each_entry(dir: &Path, f: &mut dyn FnMut(&[u8])) {
             }
         }
         libc::closedir(d);
+
+/// `flock(2)` on `file`, shared or `exclusive`: held until the file is closed. Each open
+/// of a file is locked apart, so this orders the threads of one process as well as
+/// processes.
+pub(crate) fn lock_file(file: &File, exclusive: bool) -> io::Result<()> {
+    let how = if exclusive {
+        libc::LOCK_EX
+    } else {
+        libc::LOCK_SH
+    };
+    loop {
+        // SAFETY: flock on a descriptor that `file` owns for the whole call.
+        if unsafe { libc::flock(file.as_raw_fd(), how) } == 0 {
+            return Ok(());
+        }
+        let e = io::Error::last_os_error();
+        if e.kind() != io::ErrorKind::Interrupted {
+            return Err(e);
+        }
     }
 }

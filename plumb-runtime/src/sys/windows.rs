@@ -139,4 +139,26 @@ pub(crate) fn each_entry(dir: &Path, f: &mut dyn FnMut(&[u8])) {
     for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
         f(entry.file_name().as_encoded_bytes());
     }
+
+/// `LockFileEx` over the whole of `file`, shared or `exclusive`: held until the file is
+/// closed, as `flock` is on Unix (Windows' locks also keep others from reading a region
+/// locked exclusively, for as long as the lock).
+pub(crate) fn lock_file(file: &File, exclusive: bool) -> io::Result<()> {
+    use std::os::windows::io::AsRawHandle;
+    use windows_sys::Win32::Storage::FileSystem::{LockFileEx, LOCKFILE_EXCLUSIVE_LOCK};
+    use windows_sys::Win32::System::IO::OVERLAPPED;
+    let flags = if exclusive {
+        LOCKFILE_EXCLUSIVE_LOCK
+    } else {
+        0
+    };
+    // SAFETY: a zeroed OVERLAPPED is a valid one (offset 0, no event).
+    let mut at: OVERLAPPED = unsafe { std::mem::zeroed() };
+    // SAFETY: the handle is open for the call, `at` valid for it; the call blocks until
+    // the lock is held (no LOCKFILE_FAIL_IMMEDIATELY), so `at` is not used afterwards.
+    let ok = unsafe { LockFileEx(file.as_raw_handle(), flags, 0, u32::MAX, u32::MAX, &mut at) };
+    if ok == 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
 }

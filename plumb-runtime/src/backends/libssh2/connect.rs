@@ -3,8 +3,6 @@
 
 use std::fmt;
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
-use std::os::fd::{AsRawFd, RawFd};
-use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -12,6 +10,7 @@ use ssh2::{HashType, Session};
 
 use super::config::Target;
 use super::known_hosts::{self, Lookup, Verdict};
+use super::os::{AsRawFd, RawFd, Stream};
 use super::tcp;
 use super::Ssh2Builder;
 use crate::backends::remote::options::home;
@@ -29,7 +28,7 @@ pub(super) struct Opened {
 /// I/O thread pumps to a `direct-tcpip` channel.
 pub(super) enum Link {
     Tcp(TcpStream),
-    Jump(UnixStream),
+    Jump(Stream),
 }
 
 impl Link {

@@ -13,7 +13,6 @@
 use std::collections::VecDeque;
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::os::fd::{AsRawFd, OwnedFd};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, Sender, TryRecvError};
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
@@ -23,9 +22,9 @@ use ssh2::{ErrorCode, Session};
 
 use super::connect::Link;
 use super::opening::{Opened, Opening, RemoteListener};
+use super::os::{libc, set_nonblocking, AsRawFd, OwnedFd, WakeReader, WakeWriter};
 use super::pump::{Kind, Pump, Step};
 use super::tcp::{self, Silence};
-use crate::sys::set_nonblocking;
 
 /// How a remote command ended.
 #[derive(Clone, Copy, Debug)]
@@ -157,7 +156,7 @@ pub(super) struct Loop {
     session: Session,
     socket: Link,
     requests: Receiver<Request>,
-    wake: os_pipe::PipeReader,
+    wake: WakeReader,
     keepalive: Duration,
     shared: Arc<Shared>,
     queue: VecDeque<Opening>,
@@ -190,7 +189,7 @@ impl Loop {
         session: Session,
         socket: Link,
         requests: Receiver<Request>,
-        wake: os_pipe::PipeReader,
+        wake: WakeReader,
         keepalive: Duration,
         shared: Arc<Shared>,
     ) -> Loop {
@@ -504,6 +503,6 @@ fn socket_events(session: &Session, wants_data: bool) -> libc::c_short {
 }
 
 /// Wakes the I/O thread.
-pub(super) fn wake(w: &Mutex<os_pipe::PipeWriter>) {
+pub(super) fn wake(w: &Mutex<WakeWriter>) {
     let _ = w.lock().unwrap_or_else(PoisonError::into_inner).write(&[1]);
 }

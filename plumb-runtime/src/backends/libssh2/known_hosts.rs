@@ -21,8 +21,6 @@
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Write};
-use std::os::fd::AsRawFd;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::Path;
 
 use hmac::{Hmac, Mac};
@@ -117,7 +115,7 @@ pub(super) fn read(path: &Path) -> io::Result<String> {
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(String::new()),
         Err(e) => return Err(e),
     };
-    lock(&file, libc::LOCK_SH)?;
+    crate::sys::lock_file(&file, false)?;
     read_all(&mut file)
 }
 
@@ -134,18 +132,12 @@ pub(super) fn record(path: &Path, lookup: &Lookup) -> io::Result<Verdict> {
         ));
     };
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(dir)?;
+        crate::sys::dir_builder(0o700).recursive(true).create(dir)?;
     }
-    let mut file = OpenOptions::new()
-        .read(true)
-        .append(true)
-        .create(true)
-        .mode(0o644)
-        .open(path)?;
-    lock(&file, libc::LOCK_EX)?;
+    let mut opts = OpenOptions::new();
+    opts.read(true).append(true).create(true);
+    let mut file = crate::sys::create_mode(&mut opts, 0o644).open(path)?;
+    crate::sys::lock_file(&file, true)?;
     let text = read_all(&mut file)?;
     let verdict = lookup.check(&text);
     if verdict == Verdict::Unknown {
@@ -164,21 +156,6 @@ fn read_all(file: &mut File) -> io::Result<String> {
     let mut bytes = Vec::new();
     file.read_to_end(&mut bytes)?;
     Ok(String::from_utf8_lossy(&bytes).into_owned())
-}
-
-/// `flock(2)`: held until the file is closed. Each open of the file is locked apart, so
-/// this orders the threads of one process as well as processes.
-fn lock(file: &File, how: libc::c_int) -> io::Result<()> {
-    loop {
-        // SAFETY: flock on a descriptor that `file` owns for the whole call.
-        if unsafe { libc::flock(file.as_raw_fd(), how) } == 0 {
-            return Ok(());
-        }
-        let e = io::Error::last_os_error();
-        if e.kind() != io::ErrorKind::Interrupted {
-            return Err(e);
-        }
-    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -10,13 +10,12 @@ mod connect;
 mod io;
 mod known_hosts;
 mod opening;
+mod os;
 mod pump;
 mod tcp;
 
 use std::io::{Read, Write};
 use std::net::SocketAddr;
-use std::os::fd::OwnedFd;
-use std::os::unix::net::UnixStream;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Sender};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -26,13 +25,13 @@ use std::time::Duration;
 use self::config::{ConfigFile, Target};
 use self::connect::Link;
 use self::io::{Exit, ExitSlot, Reply, Request, Shared};
+use self::os::{set_nonblocking, Flow, OwnedFd, Stream, WakeWriter};
 use crate::backends::remote::options::{common_setters, Options};
 use crate::backends::remote::transport::{Child, Transport};
 use crate::backends::remote::{remote_machine, Remote};
 use crate::error::{Error, ErrorKind};
 use crate::model::job::Stdio;
 use crate::output::ExitStatus;
-use crate::sys::set_nonblocking;
 use crate::tunnel::{Forward, Tunnel};
 use crate::Result;
 
@@ -242,7 +241,7 @@ impl Ssh2Builder {
         session.set_blocking(false);
         let (tx, rx) = mpsc::channel();
         let (wake_r, wake_w) =
-            os_pipe::pipe().map_err(|e| Error::io(name, "cannot create a pipe", e))?;
+            os::wake_channel().map_err(|e| Error::io(name, "cannot create a pipe", e))?;
         set_nonblocking(&wake_w);
         let shared = Arc::new(Shared::default());
         let io = io::Loop::new(
@@ -281,7 +280,7 @@ struct Libssh2 {
 /// A session's I/O thread and the ways to reach it.
 struct Live {
     requests: Option<Sender<Request>>,
-    wake: Arc<Mutex<os_pipe::PipeWriter>>,
+    wake: Arc<Mutex<WakeWriter>>,
     shared: Arc<Shared>,
     thread: Option<JoinHandle<()>>,
     /// The jump host whose channel carries this session: closed after it.
@@ -314,9 +313,9 @@ impl Libssh2 {
 
     /// A socket whose other end the I/O thread pumps to a `direct-tcpip` channel to
     /// `host:port`: a tunnel, or the link of the next jump host's session.
-    fn socket_to(&self, host: &str, port: u16) -> Result<(UnixStream, Arc<Shared>)> {
-        let (ours, theirs) = UnixStream::pair()
-            .map_err(|e| Error::io(&self.name, "cannot create a socket pair", e))?;
+    fn socket_to(&self, host: &str, port: u16) -> Result<(Stream, Arc<Shared>)> {
+        let (ours, theirs) =
+            os::pair().map_err(|e| Error::io(&self.name, "cannot create a socket pair", e))?;
         let (tx, rx) = mpsc::channel();
         let shared = self.send(Request::Direct {
             host: host.to_string(),
@@ -367,13 +366,13 @@ impl Libssh2 {
         [stdin, stdout, stderr]: [Stdio; 3],
     ) -> Result<Box<dyn Child>> {
         let setup = |e| Error::io(&self.name, "cannot set up the standard streams", e);
+        let mut copiers = Vec::new();
         let stdin = match stdin {
-            Stdio::Fd(fd) => Some(fd),
+            Stdio::Fd(fd) => Some(os::local_end(fd, Flow::In).map_err(setup)?.0),
             // Reading this process's own stdin would take a thread that outlives the
             // command and steals input meant for later reads: the command reads nothing.
             Stdio::Inherit | Stdio::Null => None,
         };
-        let mut copiers = Vec::new();
         let stdout = stream_out(stdout, false, &mut copiers).map_err(setup)?;
         let stderr = stream_out(stderr, true, &mut copiers).map_err(setup)?;
         let done = Arc::new(ExitSlot::default());
@@ -517,7 +516,7 @@ impl Child for Ssh2Child {
 
 /// A tunnel half that fails once the machine is closed.
 struct Guarded {
-    inner: UnixStream,
+    inner: Stream,
     shared: Arc<Shared>,
 }
 
@@ -559,34 +558,21 @@ impl Drop for Guarded {
 }
 
 /// The local end of a job's output stream for the I/O thread: a descriptor it can make
-/// non-blocking, or a pipe whose other end a thread copies to this process's own stream
-/// (which must stay blocking for everyone else).
+/// non-blocking (see [`os::local_end`]), or one whose bytes a thread copies to this
+/// process's own stream.
 fn stream_out(
     s: Stdio,
     to_stderr: bool,
     copiers: &mut Vec<JoinHandle<()>>,
 ) -> std::io::Result<Option<OwnedFd>> {
-    Ok(match s {
-        Stdio::Null => None,
-        Stdio::Fd(fd) => Some(fd),
+    let (end, copier) = match s {
+        Stdio::Null => return Ok(None),
+        Stdio::Fd(fd) => os::local_end(fd, Flow::Out)?,
         Stdio::Inherit => {
-            let (mut r, w) = os_pipe::pipe()?;
-            copiers.push(thread::spawn(move || {
-                let mut buf = [0u8; 32 * 1024];
-                while let Ok(n) = r.read(&mut buf) {
-                    if n == 0 {
-                        break;
-                    }
-                    let _ = if to_stderr {
-                        std::io::stderr().write_all(&buf[..n])
-                    } else {
-                        std::io::stdout()
-                            .write_all(&buf[..n])
-                            .and_then(|()| std::io::stdout().flush())
-                    };
-                }
-            }));
-            Some(w.into())
+            let (end, copier) = os::copied_to_own(to_stderr)?;
+            (end, Some(copier))
         }
-    })
+    };
+    copiers.extend(copier);
+    Ok(Some(end))
 }

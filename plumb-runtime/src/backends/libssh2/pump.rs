@@ -2,12 +2,11 @@
 //! channel stream is read only once the previous chunk was delivered).
 
 use std::io::{self, Read, Write};
-use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 
 use ssh2::Channel;
 
 use super::io::{io_would_block, would_block, Exit, Reply};
-use crate::sys::set_nonblocking;
+use super::os::{libc, set_nonblocking, AsRawFd, OwnedFd, RawFd};
 
 const CHUNK: usize = 32 * 1024;
 

@@ -24,6 +24,10 @@ use std::net::TcpStream;
 ))]
 use std::os::fd::{AsRawFd, RawFd};
 use std::time::Duration;
+
+// WinSock under libc's names (see `os`).
+#[cfg(windows)]
+use super::os::libc;
 #[cfg(target_vendor = "apple")]
 use std::time::Instant;
 
