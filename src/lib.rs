@@ -481,10 +481,82 @@
 //! | Linux | the whole suite runs | nothing: the reference |
 //! | macOS, x86_64 and aarch64 | clippy of the library, tests, examples and benches, with every feature and without default ones | `Ssh2Machine` sees a server's close while idle at once, but within a second when data came just before it (macOS has no `POLLRDHUP`); its packets are not gathered into fewer TCP segments (clearing macOS's `TCP_NOPUSH` does not send what waits) |
 //! | FreeBSD, x86_64 | the same clippy checks | `Ssh2Machine` has no timeout for unacknowledged data (no `TCP_USER_TIMEOUT`): a link that stops answering ends when the server has been silent for three keepalive intervals, as everywhere |
+//! | Windows, x86_64 (`x86_64-pc-windows-gnu`) | clippy of the library, tests and examples with every feature and without default ones; under Wine, the local machine's tests, the builtins', `Ssh2Machine`'s against an sshd of the test host, the tour's local part and a build script | see [Windows](#windows): no `SshMachine`, no `sudo`, no modes or owners; process trees in Job Objects |
 //!
 //! For macOS and FreeBSD the C parts (libssh2, zlib) are compiled for the target by zig,
 //! against that OS's headers; OpenSSL's headers are Debian's, and nothing is linked or
 //! run there (`scripts/cross-check`).
+//!
+//! ## Scripts that travel: builtins
+//!
+//! On the local machine, a command whose program is not on `PATH` runs plumb's own
+//! implementation when it is one of `cat cd cp echo exit false head mkdir mv pwd rm
+//! sleep test [ touch true which`. So `sh!(mkdir -p out && echo hi > out/a.txt && cp
+//! out/a.txt b.txt && rm -rf out)` runs unchanged on Windows, while on Linux and macOS
+//! the real programs still run. Each builtin takes the options scripts use (`rm -rfd`,
+//! `mkdir -p -m`, `cp -rRapf`, `mv -fn`, `head -n N`/`-N`/`-c N`, `cat -`, `echo -neE`,
+//! `touch -acm`, `pwd -LP`, `which -a`, and `test`'s `-e -f -d -s -r -w -x -L -z -n = !=
+//! < > -eq -ne -lt -le -gt -ge -nt -ot -ef ! -a -o ( )`); an option it does not know is
+//! an error that names the builtin and the option (exit code 1, `test`'s 2), never a
+//! silent difference. A builtin runs on a thread of its own with the streams a process
+//! would get: redirections, pipes, exit codes, timeouts and kills behave as with a
+//! program (a write into a pipe nobody reads ends it as SIGPIPE would; a kill ends it as
+//! SIGKILL, leaving a builtin blocked on a read of a stream nobody closes to end with
+//! that stream). `exit N` ends the list of commands it is in, as it ends a script.
+//! `which` finds programs only.
+//!
+//! To force one or the other: a path (`/bin/rm`, `.\rm.exe`) always names the program;
+//! [`LocalMachine::with_builtins`] takes [`Builtins::Always`] (the same behaviour on
+//! every OS, whatever is installed) or [`Builtins::Never`] (a missing program is a
+//! `NotFound` error). `sudo`'d commands never run builtins.
+//!
+//! ```
+//! use plumb::prelude::*;
+//! use plumb::Builtins;
+//! let portable = plumb::local().with_builtins(Builtins::Always);
+//! assert_eq!(sh!(echo -n hi).on(&portable).read()?, "hi");
+//! # Ok::<(), plumb::Error>(())
+//! ```
+//!
+//! ## Windows
+//!
+//! - The local machine is complete: commands, pipelines through kernel pipes, every
+//!   redirection, `cd`, environment, globs. Programs are found on `PATH` with `PATHEXT`,
+//!   so `.cmd` and `.bat` files run by their names; std escapes their arguments so that
+//!   `cmd` reads none of them as a command, and refuses what it cannot escape (a line
+//!   break): an [`ErrorKind::InvalidInput`] naming the program, and nothing runs
+//!   (CVE-2024-24576, "BatBadBut").
+//! - A timeout or `kill()` ends the whole tree: each job's processes are in a Job Object
+//!   (each created suspended, assigned, then resumed, so that nothing it starts escapes),
+//!   which the kill terminates. The job object also ends what is left if this program
+//!   dies, as the watchdog does on Unix. A killed process reports SIGKILL (`signal()`
+//!   is `Some(9)`), as on Unix.
+//! - Files go through `std::fs`. Windows has no permission bits, owner or group:
+//!   [`Metadata::unix_mode`], [`Metadata::uid`] and [`Metadata::gid`] are `None` (and
+//!   [`Metadata::mode`] 0); [`Metadata::readonly`] is the read-only attribute, which is
+//!   what `set_permissions` sets (from the `0o200` bit) and what a copy keeps. Symbolic
+//!   links need Developer Mode or the privilege to create them. `MPath` takes drive
+//!   letters and `\` (and `/`) for local paths; a remote path joins with `/`.
+//! - `sudo` does not exist: a sudo'd command fails with [`ErrorKind::Unsupported`].
+//!   `spawn_detached` takes one program (there is no `sh` to run the rest).
+//! - [`SshMachine`] is unsupported: it stands on OpenSSH's ControlMaster (a socket many
+//!   `ssh` processes share), which the ssh client of Windows lacks. Running one full
+//!   connection per command would change what `SshMachine` promises (one login, shared
+//!   sessions and tunnels) and its cost, so `connect` fails at once with
+//!   [`ErrorKind::Unsupported`] naming `Ssh2Machine`, which works there.
+//! - `Ssh2Machine` works: its I/O thread polls with `WSAPoll`, its wake-up channel and
+//!   tunnels are loopback TCP pairs, and each stream of a job is relayed to a socket by a
+//!   thread (Windows cannot poll pipes). libssh2 uses OpenSSL there too, built from
+//!   source (its Windows crypto, WinCNG, cannot talk to today's OpenSSH): building it
+//!   needs `perl` and `make` besides the C compiler. A dead link is found when a write
+//!   fails or the connect timeout runs out (there is no silence measure).
+//! - Remote paths and arguments go as UTF-8: an OS string with an unpaired surrogate (no
+//!   UTF-8 for it) is refused with [`ErrorKind::InvalidInput`]; a remote name that is not
+//!   UTF-8 is an error rather than a mangled name.
+//!
+//! The test command builds everything for `x86_64-pc-windows-gnu` (clippy with every
+//! feature set) and runs the local machine's tests, the tour's local part and a build
+//! script under Wine.
 //!
 //! # Cargo features
 //!
