@@ -159,3 +159,92 @@ fn one_program_starts_detached() {
     let err = sh!(echo a | $h upper).spawn_detached().unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Unsupported, "{err}");
 }
+
+/// `Ssh2Machine` from Windows, against an sshd on this host that scripts/wine/sshd starts
+/// (`PLUMB_WINE_SSHD=port:user:key:known_hosts`; scripts/test does): commands, a pipe
+/// across machines, files over SFTP and paths joined with `/`, a handle's directory,
+/// streams, a timeout, a session, a tunnel; and what a remote host cannot be sent.
+#[cfg(feature = "ssh2")]
+#[test]
+fn ssh2_machine_from_windows() {
+    use std::io::{Read, Write};
+    use std::os::windows::ffi::OsStringExt;
+    use std::time::Duration;
+    let spec = std::env::var("PLUMB_WINE_SSHD")
+        .expect("PLUMB_WINE_SSHD: start an sshd with scripts/wine/sshd (scripts/test does)");
+    let [port, user, key, known_hosts] = spec.splitn(4, ':').collect::<Vec<_>>()[..] else {
+        panic!("PLUMB_WINE_SSHD={spec}: expected port:user:key:known_hosts");
+    };
+    let m = plumb::Ssh2Machine::builder("127.0.0.1")
+        .port(port.parse().unwrap())
+        .user(user)
+        .identity_file(key)
+        .known_hosts_file(known_hosts)
+        .connect()
+        .unwrap();
+    assert_eq!(sh!(uname).on(&m).read().unwrap(), "Linux");
+    let across = sh!(echo hello).on(&plumb::local()) | sh!(tr a-z A-Z).on(&m);
+    assert_eq!(across.read().unwrap(), "HELLO");
+    let out = sh!(sh -c "echo out; echo err >&2; exit 3")
+        .on(&m)
+        .unchecked()
+        .output()
+        .unwrap();
+    assert_eq!(
+        (out.status.code(), &out.stdout[..], &out.stderr[..]),
+        (Some(3), &b"out\n"[..], &b"err\n"[..])
+    );
+    let dir = m.temp_dir().unwrap();
+    let f = dir.join("sub").join("f.txt");
+    assert!(f.to_string().ends_with("/sub/f.txt"), "{f}");
+    f.parent().unwrap().create_dir_all().unwrap();
+    f.write("over sftp").unwrap();
+    assert_eq!(f.read_to_string().unwrap(), "over sftp");
+    assert_eq!(
+        f.metadata().unwrap().unix_mode().map(|m| m & 0o600),
+        Some(0o600)
+    );
+    let inside = m.with_dir(dir.as_path());
+    assert_eq!(sh!(cat sub/f.txt).on(&inside).read().unwrap(), "over sftp");
+    let here = tempfile::tempdir().unwrap();
+    m.download(f.as_path(), here.path().join("back.txt"))
+        .unwrap();
+    assert_eq!(
+        std::fs::read_to_string(here.path().join("back.txt")).unwrap(),
+        "over sftp"
+    );
+    let mut child = sh!(cat).on(&m).spawn().unwrap();
+    child.stdin().unwrap().write_all(b"streamed").unwrap();
+    drop(child.take_stdin());
+    let mut back = String::new();
+    child.stdout().unwrap().read_to_string(&mut back).unwrap();
+    assert_eq!(back, "streamed");
+    let err = sh!(sleep 30)
+        .on(&m)
+        .timeout(Duration::from_millis(500))
+        .run()
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Timeout, "{err}");
+    let session = m.session();
+    assert_eq!(
+        sh!(echo in a session).on(&session).read().unwrap(),
+        "in a session"
+    );
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let tport = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let (mut c, _) = listener.accept().unwrap();
+        c.write_all(b"through the tunnel").unwrap();
+    });
+    let mut tunnel = m.connect_sock(tport).unwrap();
+    let mut greeting = String::new();
+    tunnel.read_to_string(&mut greeting).unwrap();
+    assert_eq!(greeting, "through the tunnel");
+    // An unpaired surrogate has no UTF-8: refused, never sent mangled.
+    let lone = std::ffi::OsString::from_wide(&[0x61, 0xD800]);
+    let err = sh!(echo $lone).on(&m).run().unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidInput, "{err}");
+    let err = m.path(&lone).read().unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidInput, "{err}");
+    dir.close().unwrap();
+}

@@ -245,6 +245,7 @@ pub(crate) fn each_entry(dir: &Path, f: &mut dyn FnMut(&[u8])) {
 /// `flock(2)` on `file`, shared or `exclusive`: held until the file is closed. Each open
 /// of a file is locked apart, so this orders the threads of one process as well as
 /// processes.
+#[cfg_attr(not(feature = "ssh2"), allow(dead_code))]
 pub(crate) fn lock_file(file: &File, exclusive: bool) -> io::Result<()> {
     let how = if exclusive {
         libc::LOCK_EX

@@ -143,6 +143,7 @@ pub(crate) fn each_entry(dir: &Path, f: &mut dyn FnMut(&[u8])) {
 /// `LockFileEx` over the whole of `file`, shared or `exclusive`: held until the file is
 /// closed, as `flock` is on Unix (Windows' locks also keep others from reading a region
 /// locked exclusively, for as long as the lock).
+#[cfg_attr(not(feature = "ssh2"), allow(dead_code))]
 pub(crate) fn lock_file(file: &File, exclusive: bool) -> io::Result<()> {
     use std::os::windows::io::AsRawHandle;
     use windows_sys::Win32::Storage::FileSystem::{LockFileEx, LOCKFILE_EXCLUSIVE_LOCK};
