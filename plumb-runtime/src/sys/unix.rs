@@ -241,6 +241,8 @@ pub(crate) fn each_entry(dir: &Path, f: &mut dyn FnMut(&[u8])) {
             }
         }
         libc::closedir(d);
+    }
+}
 
 /// `flock(2)` on `file`, shared or `exclusive`: held until the file is closed. Each open
 /// of a file is locked apart, so this orders the threads of one process as well as

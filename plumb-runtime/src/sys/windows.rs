@@ -139,6 +139,7 @@ pub(crate) fn each_entry(dir: &Path, f: &mut dyn FnMut(&[u8])) {
     for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
         f(entry.file_name().as_encoded_bytes());
     }
+}
 
 /// `LockFileEx` over the whole of `file`, shared or `exclusive`: held until the file is
 /// closed, as `flock` is on Unix (Windows' locks also keep others from reading a region

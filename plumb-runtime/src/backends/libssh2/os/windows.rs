@@ -115,7 +115,6 @@ pub(in crate::backends::libssh2) mod libc {
     pub(crate) type c_short = i16;
     pub(crate) type c_void = std::ffi::c_void;
     pub(crate) type nfds_t = u32;
-    pub(crate) type socklen_t = i32;
     pub(crate) type size_t = usize;
     pub(crate) type ssize_t = isize;
 
@@ -126,7 +125,6 @@ pub(in crate::backends::libssh2) mod libc {
     pub(crate) const POLLOUT: c_short = WinSock::POLLWRNORM;
     pub(crate) const POLLERR: c_short = WinSock::POLLERR;
     pub(crate) const POLLHUP: c_short = WinSock::POLLHUP;
-    pub(crate) const IPPROTO_TCP: c_int = WinSock::IPPROTO_TCP;
     pub(crate) const SHUT_WR: c_int = WinSock::SD_SEND;
 
     /// `poll(2)` on sockets. `WSAPoll` refuses to be asked for what it only reports
@@ -164,29 +162,5 @@ pub(in crate::backends::libssh2) mod libc {
     /// A socket call; no memory is involved.
     pub(crate) unsafe fn shutdown(fd: usize, how: c_int) -> c_int {
         WinSock::shutdown(fd, how)
-    }
-
-    /// # Safety
-    /// `value` is valid for `len` bytes.
-    pub(crate) unsafe fn setsockopt(
-        fd: usize,
-        level: c_int,
-        name: c_int,
-        value: *const c_void,
-        len: socklen_t,
-    ) -> c_int {
-        WinSock::setsockopt(fd, level, name, value.cast(), len)
-    }
-
-    /// # Safety
-    /// `value` is valid for `*len` bytes.
-    pub(crate) unsafe fn getsockopt(
-        fd: usize,
-        level: c_int,
-        name: c_int,
-        value: *mut c_void,
-        len: *mut socklen_t,
-    ) -> c_int {
-        WinSock::getsockopt(fd, level, name, value.cast(), len)
     }
 }
