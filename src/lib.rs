@@ -548,15 +548,17 @@
 //!   tunnels are loopback TCP pairs, and each stream of a job is relayed to a socket by a
 //!   thread (Windows cannot poll pipes). libssh2 uses OpenSSL there too, built from
 //!   source (its Windows crypto, WinCNG, cannot talk to today's OpenSSH): building it
-//!   needs `perl` and `make` besides the C compiler. A dead link is found when a write
-//!   fails or the connect timeout runs out (there is no silence measure).
+//!   needs Perl (and `make` with the GNU toolchain). A dead link is found when a write
+//!   fails (Windows gives no silence measure to check the keepalive replies by).
 //! - Remote paths and arguments go as UTF-8: an OS string with an unpaired surrogate (no
 //!   UTF-8 for it) is refused with [`ErrorKind::InvalidInput`]; a remote name that is not
 //!   UTF-8 is an error rather than a mangled name.
 //!
-//! The test command builds everything for `x86_64-pc-windows-gnu` (clippy with every
-//! feature set) and runs the local machine's tests, the tour's local part and a build
-//! script under Wine.
+//! The test command builds everything but the benches for `x86_64-pc-windows-gnu`
+//! (clippy with every feature and without default ones) and runs under Wine the local
+//! machine's test bodies (with the builtins as fallback and forced), the Windows
+//! specifics, `Ssh2Machine` against an sshd of the test host, the tour's local part and a
+//! build script.
 //!
 //! # Cargo features
 //!
