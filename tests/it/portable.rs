@@ -120,6 +120,8 @@ fn a_script_that_travels(t: &Ctx) {
     assert!(!t.path("out").exists().unwrap());
     assert!(t.on(sh!(test -f b.txt && [ -s b.txt ])).success().unwrap());
     assert_eq!(t.on(sh!(head -n 1 b.txt)).read().unwrap(), "hi");
+    // Globs expand on the machine, by plumb itself on the local one (Windows has no sh).
+    assert_eq!(t.on(sh!(cat *.txt)).read().unwrap(), "hi");
 }
 
 fn lines_and_spawn(t: &Ctx) {
