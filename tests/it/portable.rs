@@ -107,6 +107,9 @@ fn sequences_cd_and_env(t: &Ctx) {
     assert_eq!(gone.code().unwrap(), 1);
     let missing = t.on(sh!(plumb_no_such_program || echo instead));
     assert_eq!(missing.read().unwrap(), "instead");
+    // A pipeline that cannot start fails as a shell's does (127), and the sequence goes on.
+    let piped = t.on(sh!(echo one; echo two | plumb_no_such_program || echo fallback));
+    assert_eq!(piped.read().unwrap(), "one\nfallback");
     let err = t.on(sh!(plumb_no_such_program)).run().unwrap_err();
     assert_eq!(err.kind(), ErrorKind::NotFound, "{err}");
 }

@@ -62,6 +62,11 @@ impl Shared {
         self.tree.kill(&live);
     }
 
+    /// Kills `child` and what it started, not the rest of the job.
+    pub(super) fn kill_one(&self, child: &Arc<SharedChild>) {
+        self.tree.kill_one(child);
+    }
+
     pub(super) fn killed(&self) -> bool {
         self.cancel.is_cancelled()
     }

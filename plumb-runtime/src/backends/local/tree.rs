@@ -85,10 +85,7 @@ pub(super) fn start_node(
                 match result {
                     Ok(r) => started.push(r),
                     Err(e) => {
-                        shared.kill();
-                        for r in started {
-                            let _ = wait_running(r, shared);
-                        }
+                        abandon(started, shared);
                         return Err(e);
                     }
                 }
@@ -235,6 +232,25 @@ fn run_items(
         last = Some(outcome);
     }
     Ok(last)
+}
+
+/// The stages of a pipeline that could not start in full: their processes are killed
+/// (with their trees) and reaped. A builtin or a sequence among them is left to end as
+/// its pipes close (the stage after it never started): stopping them would stop the
+/// whole job, and a pipeline that cannot start is a failure of its own, which a sequence
+/// goes on from (`a | missing || fallback`).
+fn abandon(started: Vec<Running>, shared: &Shared) {
+    for r in started {
+        match r {
+            Running::Cmd { child, .. } => {
+                shared.kill_one(&child);
+                let _ = child.wait();
+                shared.reaped(&child);
+            }
+            Running::Pipe { stages, .. } => abandon(stages, shared),
+            Running::Builtin { .. } | Running::Thread { .. } | Running::Done(_) => {}
+        }
+    }
 }
 
 fn is_exit(running: &Running) -> bool {

@@ -63,6 +63,11 @@ impl Tree {
         }
     }
 
+    /// Kills `child`, with its group under `kill_tree`.
+    pub(in crate::backends::local) fn kill_one(&self, child: &Arc<SharedChild>) {
+        self.kill(std::slice::from_ref(child));
+    }
+
     /// Kills `live` (the processes not reaped yet), with their groups under `kill_tree`.
     pub(in crate::backends::local) fn kill(&self, live: &[Arc<SharedChild>]) {
         for child in live {

@@ -105,6 +105,12 @@ impl Tree {
     /// Nothing to do: the job holds no per-process state.
     pub(in crate::backends::local) fn reaped(&self, _child: &SharedChild) {}
 
+    /// Ends `child` alone: its job's other processes go on (what `child` started stays,
+    /// and ends with the job's kill or when the job closes).
+    pub(in crate::backends::local) fn kill_one(&self, child: &Arc<SharedChild>) {
+        let _ = child.kill();
+    }
+
     /// Ends every process of the job, those the job's processes started included.
     pub(in crate::backends::local) fn kill(&self, live: &[Arc<SharedChild>]) {
         self.killed.store(true, Ordering::SeqCst);
