@@ -317,6 +317,25 @@
 //! client of a forward is closed at once; the machine's next command is a
 //! [`ErrorKind::Connect`] error naming it), never a hang.
 //!
+//! **A terminal, when a program insists on one** ([`pty`](Expr::pty), Paramiko's
+//! `get_pty`): `top`, a REPL, `sudo` under `requiretty`, colours. The job runs on a
+//! terminal of the remote host, 80×24 unless [`pty_size`](Expr::pty_size) says otherwise.
+//! A terminal has one output, so stderr arrives in stdout; lines end with `\r\n`; the
+//! terminal does not echo; input ends as a keyboard ends it (Ctrl-D), so `cat` ends too.
+//! Secret values still never travel in argv or through the terminal. The local machine
+//! refuses `.pty()` with an `Unsupported` error.
+//!
+//! ```no_run
+//! use plumb::prelude::*;
+//!
+//! # fn main() -> Result<(), plumb::Error> {
+//! let web = Ssh2Machine::connect("deploy@web1.example.com")?;
+//! let top = sh!(top -b -n 1).on(&web).pty_size(200, 50).read()?;
+//! assert_eq!(sh!(tty).on(&web).pty().read()?.get(..9), Some("/dev/pts/"));
+//! # Ok(())
+//! # }
+//! ```
+//!
 //! # Sessions: many small commands
 //!
 //! Each command on a remote machine costs a channel and a login shell there (a few

@@ -55,6 +55,8 @@ mod paths;
 mod pipes;
 mod portable;
 #[cfg(unix)]
+mod pty;
+#[cfg(unix)]
 mod quoting;
 #[cfg(unix)]
 mod remote;

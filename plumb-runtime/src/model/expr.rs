@@ -129,6 +129,8 @@ pub(crate) struct Opts {
     pub(crate) sudo: Option<crate::model::sudo::Sudo>,
     /// Attempts after a failure, and the first pause between two (doubling).
     pub(crate) retry: Option<(u32, Duration)>,
+    /// Run the job on a terminal of this size (columns, rows): see [`Expr::pty`].
+    pub(crate) pty: Option<(u16, u16)>,
 }
 
 impl Opts {
@@ -357,6 +359,66 @@ impl Expr {
     pub fn retry(&self, times: u32, pause: Duration) -> Expr {
         self.with(|o| o.retry = Some((times, pause)))
     }
+
+    /// Runs the job on a terminal (a PTY) of 80 columns and 24 rows on the remote host,
+    /// for a program that insists on one or behaves differently on one (`top`, `sudo`
+    /// with `requiretty`, a REPL, colours): Paramiko's `get_pty`, fabric's `pty=True`.
+    /// It applies to the whole job this expression is part of, which runs on a channel
+    /// of its own (also from a session).
+    ///
+    /// A terminal changes what the job's streams are, as `ssh -t` does:
+    /// - **stderr goes into stdout**: a terminal has one output, so `output().stderr` is
+    ///   empty, and an error's message has no stderr to show (what the terminal showed
+    ///   is in [`Error::stdout`](crate::Error::stdout) when the call captured it);
+    /// - output is what a terminal receives: lines end with `\r\n` (`read` trims the
+    ///   last one) and a program may add colours or cursor moves;
+    /// - the terminal does not echo: the output is what the program wrote;
+    /// - input goes through the terminal (which edits lines, and where Ctrl-C is an
+    ///   interrupt), and its end is sent as the terminal's end-of-file (Ctrl-D), so `cat`
+    ///   ends as it would at a keyboard; a job with no input gets an end-of-file at once.
+    ///   When the input is this process's own terminal (`SshMachine`), the user types
+    ///   into the job;
+    /// - values that may be secret (environment values, `<<<` data) still never travel
+    ///   in argv, nor through the terminal, whose line editing would change them: they go
+    ///   through a private file on the host, one extra round trip.
+    ///
+    /// The window size is fixed when the job starts ([`pty_size`](Expr::pty_size) sets
+    /// it); the terminal type is `xterm`. On the local machine a PTY is not supported (an
+    /// [`ErrorKind::Unsupported`](crate::ErrorKind::Unsupported) error): run the program
+    /// with this process's own terminal (`spawn` with inherited streams) instead.
+    ///
+    /// ```no_run
+    /// # extern crate plumb_runtime as plumb; use plumb_macros::sh;
+    /// let host = plumb::Ssh2Machine::builder("web1").connect()?;
+    /// let tty = sh!(tty).on(&host).pty().read()?;
+    /// assert!(tty.starts_with("/dev/pts/"));
+    /// let top = sh!(top -b -n 1).on(&host).pty().read()?;
+    /// # Ok::<(), plumb::Error>(())
+    /// ```
+    pub fn pty(&self) -> Expr {
+        self.pty_size(80, 24)
+    }
+
+    /// Like [`pty`](Expr::pty), on a terminal of `cols` columns and `rows` rows (what
+    /// `stty size` and `$COLUMNS`-aware programs see).
+    ///
+    /// ```no_run
+    /// # extern crate plumb_runtime as plumb; use plumb_macros::sh;
+    /// let host = plumb::SshMachine::builder("web1").connect()?;
+    /// assert_eq!(sh!(stty size).on(&host).pty_size(132, 50).read()?, "50 132");
+    /// # Ok::<(), plumb::Error>(())
+    /// ```
+    pub fn pty_size(&self, cols: u16, rows: u16) -> Expr {
+        self.with(|o| o.pty = Some((cols.max(1), rows.max(1))))
+    }
+
+    /// The terminal size the job runs on, when some node of it asked for one (the
+    /// outermost wins).
+    pub(crate) fn pty_wanted(&self) -> Option<(u16, u16)> {
+        self.opts()
+            .pty
+            .or_else(|| self.children().into_iter().find_map(Expr::pty_wanted))
+    }
 }
 
 /// `a | b` pipes two expressions, also when they run on different machines (the bytes then
@@ -412,6 +474,7 @@ impl Opts {
             && !self.stderr_to_stdout
             && !self.echo
             && self.retry.is_none()
+            && self.pty.is_none()
     }
 }
 

@@ -95,6 +95,8 @@ pub(super) enum Request {
         /// A command line, or a subsystem's name.
         command: String,
         subsystem: bool,
+        /// A terminal of this size (columns, rows) first.
+        pty: Option<(u16, u16)>,
         stdin: Option<OwnedFd>,
         stdout: Option<OwnedFd>,
         stderr: Option<OwnedFd>,

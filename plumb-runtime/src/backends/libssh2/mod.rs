@@ -358,11 +358,13 @@ fn gone(name: &str, shared: &Shared) -> Error {
 }
 
 impl Libssh2 {
-    /// A session channel running `command`, or the subsystem of that name.
+    /// A session channel running `command` (on a terminal of size `pty`), or the
+    /// subsystem of that name.
     fn channel(
         &self,
         command: &str,
         subsystem: bool,
+        pty: Option<(u16, u16)>,
         [stdin, stdout, stderr]: [Stdio; 3],
     ) -> Result<Box<dyn Child>> {
         let setup = |e| Error::io(&self.name, "cannot set up the standard streams", e);
@@ -379,6 +381,7 @@ impl Libssh2 {
         self.send(Request::Exec {
             command: command.to_string(),
             subsystem,
+            pty,
             stdin,
             stdout,
             stderr,
@@ -394,11 +397,20 @@ impl Libssh2 {
 
 impl Transport for Libssh2 {
     fn exec(&self, command: &str, stdio: [Stdio; 3]) -> Result<Box<dyn Child>> {
-        self.channel(command, false, stdio)
+        self.channel(command, false, None, stdio)
+    }
+
+    fn exec_pty(
+        &self,
+        command: &str,
+        stdio: [Stdio; 3],
+        size: (u16, u16),
+    ) -> Result<Box<dyn Child>> {
+        self.channel(command, false, Some(size), stdio)
     }
 
     fn subsystem(&self, name: &str, stdio: [Stdio; 3]) -> Result<Box<dyn Child>> {
-        self.channel(name, true, stdio)
+        self.channel(name, true, None, stdio)
     }
 
     fn passes_inherited_stdin(&self) -> bool {

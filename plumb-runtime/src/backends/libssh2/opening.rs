@@ -5,17 +5,18 @@ use std::net::SocketAddr;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
-use ssh2::{Channel, Listener, Session};
+use ssh2::{Channel, Listener, PtyModeOpcode, Session};
 
 use super::io::{fatal, would_block, Request};
 use super::pump::{Kind, Pump};
 
 /// A request whose channel is being opened: libssh2 opens one channel at a time, so
 /// requests wait their turn in a queue. `ch` holds a session channel opened before its
-/// `exec` would block.
+/// `exec` would block, and `pty` whether its terminal was granted.
 pub(super) struct Opening {
     req: Request,
     ch: Option<Channel>,
+    pty: bool,
 }
 
 pub(super) enum Opened {
@@ -31,7 +32,11 @@ pub(super) enum Opened {
 
 impl Opening {
     pub(super) fn new(req: Request) -> Opening {
-        Opening { req, ch: None }
+        Opening {
+            req,
+            ch: None,
+            pty: false,
+        }
     }
 
     /// One more step of opening. Errors are those of the whole session.
@@ -107,6 +112,17 @@ impl Opening {
                 }
             }
         }
+        if !self.pty {
+            match self.request_pty() {
+                Ok(()) => self.pty = true,
+                Err(e) if would_block(&e) => return Ok(Opened::Pending(self)),
+                Err(e) if fatal(&e) => return Err(e),
+                Err(e) => {
+                    self.fail(&format!("the server refused a terminal (PTY): {e}"));
+                    return Ok(Opened::Failed);
+                }
+            }
+        }
         let (
             Request::Exec {
                 command, subsystem, ..
@@ -151,6 +167,28 @@ impl Opening {
                 Ok(Opened::Failed)
             }
         }
+    }
+
+    /// Asks for the request's terminal, if it wants one; libssh2 keeps the request's
+    /// state in the channel, so a call that would block is simply made again.
+    fn request_pty(&mut self) -> Result<(), ssh2::Error> {
+        let (
+            Request::Exec {
+                pty: Some((cols, rows)),
+                ..
+            },
+            Some(ch),
+        ) = (&self.req, self.ch.as_mut())
+        else {
+            return Ok(());
+        };
+        let size = (u32::from(*cols), u32::from(*rows), 0, 0);
+        // The usual terminal, without echo: the output is what the program wrote.
+        let mut modes = ssh2::PtyModes::new();
+        for echo in [PtyModeOpcode::ECHO, PtyModeOpcode::ECHONL] {
+            modes.set_boolean(echo, false);
+        }
+        ch.request_pty("xterm", Some(modes), Some(size))
     }
 
     /// Answers the caller with `why`.

@@ -292,6 +292,10 @@ impl Backend for LocalMachine {
         crate::model::validate::check_env_list(&self.ctx.env)
             .map_err(|msg| Error::new(ErrorKind::InvalidInput, NAME, msg))?;
         self.check_dir(&job.expr)?;
+        if job.expr.pty_wanted().is_some() {
+            let e = crate::backends::remote::no_terminal(NAME, "a command on the local machine");
+            return Err(e.with_command(crate::render::quote::render(&job.expr)));
+        }
         if let (Some(why), true) = (os::NO_SUDO, uses_sudo(&job.expr)) {
             return Err(Error::new(ErrorKind::Unsupported, NAME, why)
                 .with_command(crate::render::quote::render(&job.expr)));
@@ -326,6 +330,12 @@ impl Backend for LocalMachine {
         self.check_dir(expr)?;
         if uses_sudo(expr) && self.sudo_password.is_some() {
             return Err(crate::backends::remote::detached_sudo(NAME));
+        }
+        if expr.pty_wanted().is_some() {
+            return Err(crate::backends::remote::no_terminal(
+                NAME,
+                "a detached command",
+            ));
         }
         detached::start(expr, &self.ctx)
     }

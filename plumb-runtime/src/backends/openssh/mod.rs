@@ -22,6 +22,8 @@ mod lifeline;
 mod master;
 #[cfg(unix)]
 mod stdio_forward;
+#[cfg(unix)]
+mod terminal;
 
 #[cfg(unix)]
 use std::ffi::OsString;
@@ -296,6 +298,24 @@ impl OpenSsh {
 impl Transport for OpenSsh {
     fn exec(&self, command: &str, stdio: [Stdio; 3]) -> Result<Box<dyn Child>> {
         self.spawn(&["--", command], stdio)
+    }
+
+    /// `ssh -tt`, its stdin a terminal here ([`terminal`]) unless it is this process's
+    /// own (a user at a keyboard, whose terminal ssh then uses); `LogLevel` keeps ssh's
+    /// own "Shared connection to ... closed." out of the command's stderr.
+    fn exec_pty(
+        &self,
+        command: &str,
+        [stdin, stdout, stderr]: [Stdio; 3],
+        size: (u16, u16),
+    ) -> Result<Box<dyn Child>> {
+        let stdin = match stdin {
+            Stdio::Inherit => Stdio::Inherit,
+            input => terminal::stdin_terminal(input, size)
+                .map_err(|e| Error::io(&self.master.name, "cannot open a terminal", e))?,
+        };
+        let args = ["-tt", "-o", "LogLevel=ERROR", "--", command];
+        self.spawn(&args, [stdin, stdout, stderr])
     }
 
     /// `ssh -s`: the subsystem's name goes where a command would.

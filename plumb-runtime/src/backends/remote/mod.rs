@@ -37,6 +37,7 @@ use crate::model::expr::Expr;
 use crate::model::job::{Job, Process, Stdio};
 use crate::model::sudo::{uses_sudo, SudoPassword};
 use crate::progress::Observer;
+use crate::render::quote::quote_into;
 use crate::render::script::{self, Context, ScriptFiles};
 use crate::render::{login, script::join};
 use crate::tunnel::{Forward, Tunnel};
@@ -342,6 +343,9 @@ impl Remote {
                 .map(Path::new),
         );
         self.check_text(&handle_words.collect::<Vec<_>>())?;
+        // A terminal belongs to a channel: a job that wants one leaves the session's shell
+        // (dropping the lane gives the shell back).
+        let lane = lane.filter(|_| job.expr.pty_wanted().is_none());
         let files = match self.write_askpass(&job.expr)? {
             Some(dir) => ScriptFiles { dir, askpass: true },
             None => ScriptFiles::new(),
@@ -370,6 +374,9 @@ impl Remote {
                 [job.stdout, job.stderr],
                 job.kill_tree,
             )?,
+            None if job.expr.pty_wanted().is_some() => {
+                self.exec_on_terminal(&rendered, &job.expr, job.stdin, [job.stdout, job.stderr])?
+            }
             None => {
                 let stdin = preamble::job_stdin(
                     rendered.preamble,
@@ -396,11 +403,64 @@ impl Remote {
         )))
     }
 
+    /// Starts a rendered job on a terminal (see [`Expr::pty`]).
+    fn exec_on_terminal(
+        &self,
+        rendered: &script::Rendered,
+        expr: &Expr,
+        stdin: Stdio,
+        [stdout, stderr]: [Stdio; 2],
+    ) -> Result<Box<dyn transport::Child>> {
+        let Some(size) = expr.pty_wanted() else {
+            unreachable!("asked for a terminal")
+        };
+        let (script, values_dir) = self.terminal_script(rendered, size)?;
+        let inherited = self.conn.transport.passes_inherited_stdin();
+        let stdin = preamble::terminal_stdin(expr.opts().stdin.as_ref(), stdin, inherited)
+            .map_err(|e| Error::io(&self.conn.name, "cannot create a pipe", e))?;
+        let started = self.conn.login_command(&script).and_then(|command| {
+            let stdio = [stdin, stdout, stderr];
+            self.conn.transport.exec_pty(&command, stdio, size)
+        });
+        if let (Err(_), Some(dir)) = (&started, values_dir) {
+            // The script that would have removed the values never ran.
+            let mut rm = b"rm -rf ".to_vec();
+            quote_into(dir.as_bytes(), &mut rm);
+            let _ = self.run_script(&rm, &[]);
+        }
+        started
+    }
+
+    /// The script of a job on a terminal, and the private directory of its values. They
+    /// cannot come first on stdin, as the terminal's line editing would change them: they
+    /// wait in a private file that the script reads, then removes, before anything else
+    /// runs. `stty` sets the window size where the transport could not.
+    fn terminal_script(
+        &self,
+        rendered: &script::Rendered,
+        (cols, rows): (u16, u16),
+    ) -> Result<(Vec<u8>, Option<String>)> {
+        let (reads, body) = rendered.script.split_at(rendered.reads_len);
+        let mut script = Vec::new();
+        let mut values_dir = None;
+        if !rendered.preamble.is_empty() {
+            let dir = self.write_private("in", &rendered.preamble, "the command's values")?;
+            script.extend_from_slice(b"exec 3<&0 <");
+            quote_into(format!("{dir}/in").as_bytes(), &mut script);
+            script.extend_from_slice(b" || exit 125; rm -rf ");
+            quote_into(dir.as_bytes(), &mut script);
+            script.extend_from_slice(b"; ");
+            script.extend_from_slice(reads);
+            script.extend_from_slice(b"exec 0<&3 3<&-; ");
+            values_dir = Some(dir);
+        }
+        script.extend_from_slice(format!("stty cols {cols} rows {rows} 2>/dev/null; ").as_bytes());
+        script.extend_from_slice(body);
+        Ok((script, values_dir))
+    }
+
     /// The job's directory with its sudo password file (see `model::sudo`), when it sudos
-    /// and the machine has a password: a new directory of mode 0700 with a random name
-    /// (`mkdir` fails on anything already there: nothing can be planted in it), in
-    /// `/dev/shm` when there is one, never on a disk there; `cat` writes the file from the
-    /// channel's stdin.
+    /// and the machine has a password ([`write_private`](Remote::write_private)).
     fn write_askpass(&self, expr: &Expr) -> Result<Option<String>> {
         let Some(password) = self.conn.sudo_password.as_ref().filter(|_| uses_sudo(expr)) else {
             return Ok(None);
@@ -408,21 +468,30 @@ impl Remote {
         let Some(line) = password.line(&self.conn.name)? else {
             return Ok(None);
         };
+        self.write_private("pw", line.bytes(), "the sudo password")
+            .map(Some)
+    }
+
+    /// A new private directory on the host holding `file` with `bytes` (`what` names them
+    /// in an error): mode 0700, a random name (`mkdir` fails on anything already there:
+    /// nothing can be planted in it), in `/dev/shm` when there is one, never on a disk
+    /// there; `cat` writes the file from the channel's stdin. Its path.
+    fn write_private(&self, file: &str, bytes: &[u8], what: &str) -> Result<String> {
         let script = format!(
             "umask 077; b=/dev/shm; {{ [ -d $b ] && [ -w $b ]; }} || b=${{TMPDIR:-/tmp}}; \
-             D=$b/.plumb-{}; mkdir -m 700 \"$D\" && cat >\"$D/pw\" && printf %s \"$D\"",
+             D=$b/.plumb-{}; mkdir -m 700 \"$D\" && cat >\"$D/{file}\" && printf %s \"$D\"",
             script::nonce()
         );
-        let out = self.conn.run_script(script.as_bytes(), line.bytes())?;
+        let out = self.conn.run_script(script.as_bytes(), bytes)?;
         if out.code != 0 || out.stdout.is_empty() {
             let said = String::from_utf8_lossy(&out.stderr);
             return Err(Error::new(
                 ErrorKind::Io,
                 &self.conn.name,
-                format!("cannot write the sudo password file: {}", said.trim()),
+                format!("cannot write {what} to a private file: {}", said.trim()),
             ));
         }
-        Ok(Some(String::from_utf8_lossy(&out.stdout).into_owned()))
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
     }
 }
 
@@ -436,6 +505,9 @@ impl Backend for Remote {
             .map_err(|msg| Error::new(ErrorKind::InvalidInput, &self.conn.name, msg))?;
         if uses_sudo(expr) && self.conn.sudo_password.is_some() {
             return Err(detached_sudo(&self.conn.name));
+        }
+        if expr.pty_wanted().is_some() {
+            return Err(no_terminal(&self.conn.name, "a detached command"));
         }
         let r = script::render_detached(expr, &self.ctx);
         let out = self.conn.run_script(&r.script, &r.preamble)?;
@@ -467,6 +539,19 @@ pub(crate) fn detached_sudo(machine: &str) -> Error {
         machine,
         "a detached command cannot be given the sudo password (it would have to stay on \
          the host while the command runs); allow the command NOPASSWD in sudoers",
+    )
+}
+
+/// `.pty()` where there is no terminal to give: `who` names what asked.
+pub(crate) fn no_terminal(machine: &str, who: &str) -> Error {
+    Error::new(
+        ErrorKind::Unsupported,
+        machine,
+        format!(
+            "{who} cannot run on a terminal (`.pty()`): a PTY is for remote commands \
+             (SshMachine, Ssh2Machine); here, spawn the program with this process's own \
+             terminal instead"
+        ),
     )
 }
 

@@ -2,7 +2,7 @@
 //! [`Secrets::Stdin`](crate::render::script)): those lines, then the command's own input.
 //! Only such jobs pay for it; every other job's stdin goes to the transport untouched.
 
-use std::io::{self, Read, Write};
+use std::io::{self, IsTerminal, Read, Write};
 use std::sync::Arc;
 
 use crate::model::job::Stdio;
@@ -29,12 +29,45 @@ pub(super) fn job_stdin(
         (None, Stdio::Inherit) if inherited => crate::sys::clone_std(0)?,
         (None, _) => return Stdio::feed(preamble.into()),
     };
-    relay(preamble, rest)
+    relay(preamble, rest, Vec::new())
 }
 
-/// A pipe fed `preamble`, then what `from` gives, from a thread that stops at the end of
-/// `from` or as soon as the job stops reading (its end of the pipe closed).
-fn relay(preamble: Vec<u8>, from: crate::sys::OwnedStream) -> io::Result<Stdio> {
+/// The terminal's end-of-file character (Ctrl-D): a terminal has no end of input, so
+/// a program on one reads an end where a line starts with it.
+const EOF: u8 = 0x04;
+
+/// The stdin for a job on a terminal: its input, then the end of it as a keyboard sends
+/// it (after a line, one Ctrl-D; after a partial line, one to send the line and one to
+/// end). A job whose input is this process's own terminal, relayed by the `ssh` client
+/// (`inherited`), gets it untouched: the user types, and ends it, there; this process's
+/// stdin when it is not a terminal is relayed like a pipe.
+pub(super) fn terminal_stdin(
+    bytes: Option<&Arc<[u8]>>,
+    stdin: Stdio,
+    inherited: bool,
+) -> io::Result<Stdio> {
+    // A stream may end after a partial line: one Ctrl-D sends it, one ends the input.
+    let eofs = vec![EOF, EOF];
+    match (bytes, stdin) {
+        (Some(bytes), _) => Stdio::feed([bytes, &end_of_input(bytes)[..]].concat().into()),
+        (None, Stdio::Fd(fd)) => relay(Vec::new(), fd, eofs),
+        (None, Stdio::Inherit) if inherited && io::stdin().is_terminal() => Ok(Stdio::Inherit),
+        (None, Stdio::Inherit) if inherited => relay(Vec::new(), crate::sys::clone_std(0)?, eofs),
+        (None, _) => Stdio::feed(vec![EOF].into()),
+    }
+}
+
+/// What ends `input` on a terminal.
+fn end_of_input(input: &[u8]) -> Vec<u8> {
+    match input.last() {
+        None | Some(b'\n') => vec![EOF],
+        Some(_) => vec![EOF, EOF],
+    }
+}
+
+/// A pipe fed `preamble`, then what `from` gives, then `suffix`, from a thread that stops
+/// at the end of `from` or as soon as the job stops reading (its end of the pipe closed).
+fn relay(preamble: Vec<u8>, from: crate::sys::OwnedStream, suffix: Vec<u8>) -> io::Result<Stdio> {
     let (r, mut w) = os_pipe::pipe()?;
     std::thread::Builder::new()
         .name("plumb-stdin".into())
@@ -46,7 +79,8 @@ fn relay(preamble: Vec<u8>, from: crate::sys::OwnedStream) -> io::Result<Stdio> 
             let mut buf = vec![0u8; 64 * 1024];
             while crate::sys::wait_input_for(&from, &w) {
                 match from.read(&mut buf) {
-                    Ok(0) | Err(_) => return,
+                    Ok(0) => return drop(w.write_all(&suffix)),
+                    Err(_) => return,
                     Ok(n) if w.write_all(&buf[..n]).is_err() => return,
                     Ok(_) => {}
                 }

@@ -14,6 +14,16 @@ pub(crate) trait Transport: Send + Sync + 'static {
     /// Runs `command`, a line for the user's login shell, with these local streams.
     fn exec(&self, command: &str, stdio: [Stdio; 3]) -> Result<Box<dyn Child>>;
 
+    /// Runs `command` like [`exec`](Transport::exec), on a terminal of `size` (columns,
+    /// rows) on the host: the command's stdout and stderr are the terminal's one output,
+    /// its stdin the terminal's input.
+    fn exec_pty(
+        &self,
+        command: &str,
+        stdio: [Stdio; 3],
+        size: (u16, u16),
+    ) -> Result<Box<dyn Child>>;
+
     /// Starts the server's subsystem `name` (`sftp`) with these local streams; a server
     /// without it ends the streams at once.
     fn subsystem(&self, name: &str, stdio: [Stdio; 3]) -> Result<Box<dyn Child>>;
