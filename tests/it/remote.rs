@@ -707,3 +707,37 @@ fn ssh2_queues_commands_beyond_max_sessions() {
     got.sort();
     assert_eq!(got, ["0", "1", "2", "3", "4", "5"]);
 }
+
+/// A builder takes a whole destination, as `connect` does: `user@host:port`, its parts
+/// overridden by the builder's own; the machine's name says each part once.
+#[test]
+fn a_builder_takes_a_whole_destination() {
+    let d = sshd();
+    let dest = format!("{}@127.0.0.1:{}", d.user, d.port);
+    let ssh = plumb::SshMachine::builder(dest.as_str())
+        .identity_file(&d.key)
+        .known_hosts_file(&d.known_hosts)
+        .connect()
+        .unwrap();
+    assert_eq!(ssh.name(), dest);
+    assert_eq!(sh!(id - un).on(&ssh).read().unwrap(), d.user);
+    #[cfg(feature = "ssh2")]
+    {
+        let ssh2 = Ssh2Machine::builder(dest.as_str())
+            .identity_file(&d.key)
+            .known_hosts_file(&d.known_hosts)
+            .connect()
+            .unwrap();
+        assert_eq!(ssh2.name(), dest);
+        assert_eq!(sh!(id - un).on(&ssh2).read().unwrap(), d.user);
+    }
+    // The builder's port wins over the destination's.
+    let err = plumb::SshMachine::builder(dest.as_str())
+        .port(common::sshd::free_port())
+        .identity_file(&d.key)
+        .known_hosts_file(&d.known_hosts)
+        .connect()
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Connect, "{err}");
+    assert_eq!(err.to_string().matches('@').count(), 1, "{err}");
+}

@@ -89,9 +89,11 @@ impl Ssh2Machine {
         Ssh2Builder::new(Options::from_destination(destination)).connect()
     }
 
-    /// Options for connecting to `host`.
+    /// Options for connecting to `host`, which may be a whole destination,
+    /// `user@host:port`, as for [`connect`](Ssh2Machine::connect); the builder's `user`
+    /// and `port` override its parts.
     pub fn builder(host: impl Into<String>) -> Ssh2Builder {
-        Ssh2Builder::new(Options::new(host.into()))
+        Ssh2Builder::new(Options::from_destination(&host.into()))
     }
 }
 

@@ -100,10 +100,12 @@ impl SshMachine {
         .connect()
     }
 
-    /// Options for connecting to `host` (an address or a `~/.ssh/config` alias).
+    /// Options for connecting to `host` (an address or a `~/.ssh/config` alias), which
+    /// may be a whole destination, `user@host:port`, as for [`connect`](SshMachine::connect);
+    /// the builder's `user` and `port` override its parts.
     pub fn builder(host: impl Into<String>) -> SshBuilder {
         SshBuilder {
-            opts: Options::new(host.into()),
+            opts: Options::from_destination(&host.into()),
             options: Vec::new(),
             config: None,
             jumps: Vec::new(),
