@@ -720,7 +720,7 @@ fn a_builder_takes_a_whole_destination() {
         .connect()
         .unwrap();
     assert_eq!(ssh.name(), dest);
-    assert_eq!(sh!(id - un).on(&ssh).read().unwrap(), d.user);
+    assert_eq!(sh! { id -un }.on(&ssh).read().unwrap(), d.user);
     #[cfg(feature = "ssh2")]
     {
         let ssh2 = Ssh2Machine::builder(dest.as_str())
@@ -729,7 +729,7 @@ fn a_builder_takes_a_whole_destination() {
             .connect()
             .unwrap();
         assert_eq!(ssh2.name(), dest);
-        assert_eq!(sh!(id - un).on(&ssh2).read().unwrap(), d.user);
+        assert_eq!(sh! { id -un }.on(&ssh2).read().unwrap(), d.user);
     }
     // The builder's port wins over the destination's.
     let err = plumb::SshMachine::builder(dest.as_str())
