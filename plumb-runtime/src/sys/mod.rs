@@ -3,6 +3,8 @@
 //! strings, reading pipes, signal numbers. Each OS's part is in a file of its own; the
 //! local machine's processes have their own seam (`backends::local::os`).
 
+mod fd_limit;
+pub(crate) use fd_limit::{check_room, raise_fd_limit};
 #[cfg(unix)]
 mod unix;
 #[cfg(unix)]

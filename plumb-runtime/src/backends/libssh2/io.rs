@@ -154,7 +154,6 @@ pub(super) fn io_would_block(e: &io::Error) -> bool {
 /// The I/O thread's state: the session, what waits to open, what runs.
 pub(super) struct Loop {
     session: Session,
-    socket: Link,
     requests: Receiver<Request>,
     wake: WakeReader,
     keepalive: Duration,
@@ -175,6 +174,10 @@ pub(super) struct Loop {
     woken: bool,
     /// The last poll saw the socket readable (or did not wait): channels read it.
     socket_ready: bool,
+    /// The session's socket, which the session only borrows: declared last, so that it is
+    /// closed after the session and every channel (which may still write as they drop,
+    /// also while a panic unwinds), never while its number could be another file's.
+    socket: Link,
 }
 
 /// How long after a channel closed the server may still count it against its session

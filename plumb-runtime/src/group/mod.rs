@@ -13,6 +13,10 @@ use crate::model::Expr;
 use crate::output::Output;
 use crate::Result;
 
+mod connect;
+pub use connect::Connect;
+pub(crate) use connect::sealed;
+
 /// Machines of any kind, run together: `run` streams every host's output with its name
 /// in front of each line (`web1 | ...`, never two hosts within a line, coloured on a
 /// terminal), `output` captures per host, `upload`/`download` copy to or from each. Hosts
@@ -33,6 +37,9 @@ use crate::Result;
 pub struct Group {
     members: Vec<Member>,
     max_parallel: usize,
+    /// For `connect_all`: connections at once, in all and to one server.
+    max_connecting: usize,
+    handshakes_per_server: usize,
     stop_on_failure: bool,
     quiet: bool,
     /// Where `run` shows lines; this process's stdout when `None`.
@@ -57,6 +64,8 @@ impl Group {
         Group {
             members: Vec::new(),
             max_parallel: 32,
+            max_connecting: 64,
+            handshakes_per_server: 8,
             stop_on_failure: false,
             quiet: false,
             sink: None,
@@ -265,6 +274,8 @@ impl fmt::Debug for Group {
         f.debug_struct("Group")
             .field("hosts", &self.names())
             .field("max_parallel", &self.max_parallel)
+            .field("max_connecting", &self.max_connecting)
+            .field("handshakes_per_server", &self.handshakes_per_server)
             .field("stop_on_failure", &self.stop_on_failure)
             .field("quiet", &self.quiet)
             .finish_non_exhaustive()
