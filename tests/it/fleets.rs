@@ -8,7 +8,6 @@ use std::os::unix::process::CommandExt;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use plumb::prelude::*;
 use plumb::{sh, Group};
 
 use crate::common::{self, sshd};
@@ -23,10 +22,7 @@ fn fd_limit() -> (u64, u64) {
         rlim_max: 0,
     };
     // SAFETY: getrlimit writes one rlimit struct, which `lim` is.
-    assert_eq!(
-        unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) },
-        0
-    );
+    assert_eq!(unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) }, 0);
     (lim.rlim_cur as u64, lim.rlim_max as u64)
 }
 
@@ -216,21 +212,32 @@ fn three_hundred_hosts_answer_under_1024_open_files() {
         .unwrap();
     let connected = start.elapsed();
     let fds = open_fds();
-    let results = group.output(&sh!(uname -n));
+    let results = group.output(&sh!(uname - n));
     let total = start.elapsed();
-    let expected = sh!(uname -n).read().unwrap();
-    let failures: Vec<_> = results.failures().map(|(h, e)| format!("{h}: {e}")).collect();
-    assert!(failures.is_empty(), "{} failed: {failures:?}", failures.len());
+    let expected = sh!(uname - n).read().unwrap();
+    let failures: Vec<_> = results
+        .failures()
+        .map(|(h, e)| format!("{h}: {e}"))
+        .collect();
+    assert!(
+        failures.is_empty(),
+        "{} failed: {failures:?}",
+        failures.len()
+    );
     for (host, out) in results.iter() {
         let out = out.as_ref().unwrap();
-        assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), expected, "{host}");
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout).trim(),
+            expected,
+            "{host}"
+        );
     }
     println!(
         "{hosts} hosts: connected in {connected:?}, all answered in {total:?}, {fds} descriptors open"
     );
     // Reuse: the same group again, over its open connections.
     let again = Instant::now();
-    assert!(group.output(&sh!(uname -n)).all_ok());
+    assert!(group.output(&sh!(uname - n)).all_ok());
     println!("{hosts} hosts again (reuse): {:?}", again.elapsed());
 }
 
@@ -254,4 +261,55 @@ fn connect_all_takes_ssh_builders() {
     let per_machine = (open_fds() - before) as f64 / 4.0;
     println!("descriptors per idle SshMachine: {per_machine}");
     assert!(per_machine <= 2.0, "{per_machine}");
+}
+
+/// `timeout_per_host` ends each slow host's command (remote and local) and lets the fast
+/// ones finish; `summary` tells the story in one line.
+#[test]
+#[cfg(feature = "ssh2")]
+fn timeout_per_host_ends_slow_hosts_and_summary_names_them() {
+    let remote = common::ssh2_builder().connect().unwrap();
+    let group = Group::new()
+        .quiet()
+        .machine_named("fast", plumb::local().with_env("DELAY", "0"))
+        .machine_named("slow-local", plumb::local().with_env("DELAY", "30"))
+        .machine_named("slow-remote", remote.with_env("DELAY", "30"))
+        .timeout_per_host(Duration::from_secs(1));
+    let start = Instant::now();
+    let results = group.output(&sh!("sh -c 'sleep $DELAY; echo done'"));
+    assert!(start.elapsed() < Duration::from_secs(5), "{results:?}");
+    assert_eq!(
+        results.get("fast").unwrap().as_ref().unwrap().stdout,
+        b"done\n"
+    );
+    for host in ["slow-local", "slow-remote"] {
+        let err = results.get(host).unwrap().as_ref().unwrap_err();
+        assert_eq!(err.kind(), plumb::ErrorKind::Timeout, "{host}: {err}");
+        let took = results.elapsed(host).unwrap();
+        assert!(took >= Duration::from_secs(1), "{host}: {took:?}");
+    }
+    let summary = results.summary();
+    assert!(
+        summary.starts_with("1 ok, 2 failed (slow-local, slow-remote), slowest slow-"),
+        "{summary}"
+    );
+    assert!(summary.ends_with(" s"), "{summary}");
+    // An expression's own shorter timeout still holds.
+    let results = group.output(&sh!("sh -c 'sleep $DELAY'").timeout(Duration::from_millis(300)));
+    assert!(results.elapsed("slow-local").unwrap() < Duration::from_secs(1));
+}
+
+/// `summary` names at most ten failed hosts.
+#[test]
+fn summary_names_ten_failed_hosts_at_most() {
+    let group = (0..12).fold(Group::new().quiet(), |g, i| {
+        g.machine_named(format!("h{i}"), plumb::local())
+    });
+    let summary = group.output(&sh!(false)).summary();
+    assert!(
+        summary.starts_with(
+            "0 ok, 12 failed (h0, h1, h2, h3, h4, h5, h6, h7, h8, h9 and 2 more), slowest h"
+        ),
+        "{summary}"
+    );
 }

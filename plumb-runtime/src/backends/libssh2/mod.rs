@@ -246,8 +246,8 @@ impl Ssh2Builder {
         session.set_keepalive(true, target.keepalive.as_secs() as u32);
         session.set_blocking(false);
         let (tx, rx) = mpsc::channel();
-        let (wake_r, wake_w) =
-            os::wake_channel().map_err(|e| Error::io(name, "cannot create a wake-up channel", e))?;
+        let (wake_r, wake_w) = os::wake_channel()
+            .map_err(|e| Error::io(name, "cannot create a wake-up channel", e))?;
         set_nonblocking(&wake_w);
         let shared = Arc::new(Shared::default());
         let io = io::Loop::new(
