@@ -16,6 +16,8 @@ fn open_fds() -> usize {
     std::fs::read_dir("/proc/self/fd").unwrap().count()
 }
 
+// `rlim_t` is u64 on Linux, i64 on FreeBSD.
+#[allow(clippy::unnecessary_cast)]
 fn fd_limit() -> (u64, u64) {
     let mut lim = libc::rlimit {
         rlim_cur: 0,
@@ -27,6 +29,7 @@ fn fd_limit() -> (u64, u64) {
 }
 
 /// Runs the test `name` alone in a child whose limit of open files is `soft`/`hard`.
+#[allow(clippy::unnecessary_cast)]
 fn alone_with_limit(name: &str, env: &str, soft: u64, hard: u64) -> bool {
     common::run_alone_with(name, |c: &mut Command| {
         c.env(env, "1");
@@ -212,9 +215,9 @@ fn three_hundred_hosts_answer_under_1024_open_files() {
         .unwrap();
     let connected = start.elapsed();
     let fds = open_fds();
-    let results = group.output(&sh!(uname - n));
+    let results = group.output(&sh! {uname -n});
     let total = start.elapsed();
-    let expected = sh!(uname - n).read().unwrap();
+    let expected = sh! {uname -n}.read().unwrap();
     let failures: Vec<_> = results
         .failures()
         .map(|(h, e)| format!("{h}: {e}"))
@@ -237,7 +240,7 @@ fn three_hundred_hosts_answer_under_1024_open_files() {
     );
     // Reuse: the same group again, over its open connections.
     let again = Instant::now();
-    assert!(group.output(&sh!(uname - n)).all_ok());
+    assert!(group.output(&sh! {uname -n}).all_ok());
     println!("{hosts} hosts again (reuse): {:?}", again.elapsed());
 }
 

@@ -51,6 +51,8 @@ pub(crate) fn check_room(needed: u64, what: &str) -> Result<(), String> {
 }
 
 #[cfg(unix)]
+// `rlim_t` is u64 on Linux and macOS, i64 on FreeBSD: the casts are needed somewhere.
+#[allow(clippy::unnecessary_cast)]
 mod unix {
     /// The soft and hard limits now.
     pub(super) fn get() -> Option<(u64, u64)> {
