@@ -3,6 +3,8 @@
 //!
 //! Tests that count this process's descriptors or change its limits run alone in a child
 //! process of this binary (`common::run_alone_with`).
+// Without `ssh2` only the `SshMachine` and local tests remain.
+#![cfg_attr(not(feature = "ssh2"), allow(dead_code, unused_imports))]
 
 use std::os::unix::process::CommandExt;
 use std::process::Command;
