@@ -318,3 +318,38 @@ fn summary_names_ten_failed_hosts_at_most() {
         "{summary}"
     );
 }
+
+/// No host of a busy group waits for its keepalive: the reply libssh2 waited for when
+/// opening a channel may bring the command's output and exit with it, unparsed in its
+/// buffer, and nothing more comes on the socket. Before the I/O thread read it at once,
+/// one host in a hundred took the keepalive interval (10 s) to answer.
+#[test]
+#[cfg(feature = "ssh2")]
+fn no_host_of_a_busy_group_waits_for_a_keepalive() {
+    let extra = "MaxStartups 2000:30:4000\nMaxSessions 100\n";
+    let d = sshd::start_with(sshd::sshd().user.clone(), extra);
+    let hosts = 100;
+    let keepalive = Duration::from_secs(30);
+    let builders = (0..hosts).map(|_| common::ssh2_builder_for(&d).keepalive(keepalive));
+    let group = Group::new()
+        .quiet()
+        .max_parallel(hosts)
+        .handshakes_per_server(64)
+        .connect_all(builders)
+        .unwrap();
+    for _ in 0..6 {
+        let results = group.output(&sh! {uname -n});
+        assert!(results.all_ok(), "{}", results.summary());
+        let (host, _) = results.iter().next().unwrap();
+        let slowest = results
+            .iter()
+            .map(|(h, _)| results.elapsed(h).unwrap())
+            .max()
+            .unwrap();
+        assert!(
+            slowest < Duration::from_secs(5),
+            "{host}...: {}",
+            results.summary()
+        );
+    }
+}

@@ -304,8 +304,19 @@ impl Loop {
                     self.queue.push_front(back);
                     break;
                 }
-                Ok(Opened::Pump(p)) => self.pumps.push(p),
-                Ok(Opened::Listener(l)) => self.listeners.push(l),
+                Ok(Opened::Pump(p)) => {
+                    self.pumps.push(p);
+                    // libssh2 stops reading once it has the reply it waited for: what came
+                    // with it (the command's output, its exit, the close) may sit unparsed
+                    // in its buffer, with nothing left on the socket to wake the loop. The
+                    // channels read it now, not at the next keepalive's reply (a command
+                    // of a busy fleet once waited 10 s for it).
+                    self.socket_ready = true;
+                }
+                Ok(Opened::Listener(l)) => {
+                    self.listeners.push(l);
+                    self.socket_ready = true;
+                }
                 // Wait for a channel to close, then try again.
                 Ok(Opened::Refused(op)) => {
                     self.refused = Some(op);

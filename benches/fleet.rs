@@ -1,0 +1,98 @@
+//! Fleets against parallel-ssh: `uname -n` on 50 and 200 logins to one loopback sshd that
+//! admits them all (`MaxStartups 2000:30:4000`), every output collected; fresh (connect,
+//! run, close) and reuse (run over open connections). `cargo bench --bench fleet`, or
+//! `scripts/bench-fleet`, which runs it under `ulimit -n 1024`.
+//!
+//! parallel-ssh runs in a venv this bench makes in `target/` (`pip install parallel-ssh`),
+//! with `pool_size` = hosts; plumb's group runs at most 100 commands at once (each running
+//! command holds its output's pipes, and 200 at once would not fit under 1024 open files)
+//! and connects with the defaults but `handshakes_per_server`, raised as the server allows.
+
+mod harness;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use harness::{common, quick, Table};
+use plumb::{sh, Group};
+
+fn main() {
+    let user = common::sshd::sshd().user.clone();
+    let d = common::sshd::start_with(user, "MaxStartups 2000:30:4000\nMaxSessions 100\n");
+    let python = venv();
+    let t = Table::new();
+    let counts: &[usize] = if quick() { &[50] } else { &[50, 200] };
+    let rounds = if quick() { 1 } else { 3 };
+    for &n in counts {
+        let group = |n: usize| {
+            let builders = (0..n).map(|_| common::ssh2_builder_for(&d));
+            Group::new()
+                .quiet()
+                .max_parallel(n.min(100))
+                .handshakes_per_server(n)
+                .connect_all(builders)
+                .unwrap()
+        };
+        let answer = |g: &Group| {
+            let results = g.output(&sh! {uname -n});
+            assert!(results.all_ok(), "{}", results.summary());
+        };
+        let theirs = |mode: &'static str| {
+            let (python, d) = (&python, &d);
+            move |iters: usize| pssh(python, d, n, mode, iters)
+        };
+        t.compare_reported(
+            &format!("`Ssh2Machine` group, {n} hosts, fresh"),
+            "parallel-ssh, same",
+            (rounds, 1),
+            theirs("fresh"),
+            || answer(&group(n)),
+        );
+        let open = group(n);
+        t.compare_reported(
+            &format!("`Ssh2Machine` group, {n} hosts, reuse"),
+            "parallel-ssh, same",
+            (rounds, 3),
+            theirs("reuse"),
+            || answer(&open),
+        );
+    }
+}
+
+/// The time of one parallel-ssh iteration, measured by the Python side.
+fn pssh(python: &Path, d: &common::sshd::Sshd, n: usize, mode: &str, iters: usize) -> Duration {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/peers/pssh_peer.py");
+    let out = Command::new(python)
+        .arg(script)
+        .arg(d.port.to_string())
+        .arg(&d.user)
+        .arg(&d.key)
+        .args([n.to_string(), mode.to_string(), iters.to_string()])
+        .stderr(Stdio::inherit())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "parallel-ssh failed");
+    let secs: f64 = String::from_utf8_lossy(&out.stdout).trim().parse().unwrap();
+    Duration::from_secs_f64(secs)
+}
+
+/// A venv with parallel-ssh, made on first use in `target/` (the same one as the files
+/// bench's).
+fn venv() -> PathBuf {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/bench-venv");
+    let python = dir.join("bin/python");
+    let ready = Command::new(&python)
+        .args(["-c", "import pssh"])
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !ready {
+        let ok = |c: &mut Command| assert!(c.status().unwrap().success(), "{c:?}");
+        if !python.exists() {
+            ok(Command::new("python3").args(["-m", "venv"]).arg(&dir));
+        }
+        ok(Command::new(dir.join("bin/pip")).args(["install", "-q", "parallel-ssh"]));
+    }
+    python
+}
