@@ -1,7 +1,8 @@
 //! Fleets against parallel-ssh: `uname -n` on 50 and 200 logins to one loopback sshd that
 //! admits them all (`MaxStartups 2000:30:4000`), every output collected; fresh (connect,
 //! run, close) and reuse (run over open connections). `cargo bench --bench fleet`, or
-//! `scripts/bench-fleet`, which runs it under `ulimit -n 1024`.
+//! `scripts/bench-fleet`, which runs it under `ulimit -n 1024`; `--hosts 50,200,500` picks
+//! the group sizes.
 //!
 //! parallel-ssh runs in a venv this bench makes in `target/` (`pip install parallel-ssh`),
 //! with `pool_size` = hosts; plumb's group runs at most 100 commands at once (each running
@@ -22,9 +23,9 @@ fn main() {
     let d = common::sshd::start_with(user, "MaxStartups 2000:30:4000\nMaxSessions 100\n");
     let python = venv();
     let t = Table::new();
-    let counts: &[usize] = if quick() { &[50] } else { &[50, 200] };
+    let counts = hosts();
     let rounds = if quick() { 1 } else { 3 };
-    for &n in counts {
+    for n in counts {
         let group = |n: usize| {
             let builders = (0..n).map(|_| common::ssh2_builder_for(&d));
             Group::new()
@@ -57,6 +58,20 @@ fn main() {
             theirs("reuse"),
             || answer(&open),
         );
+    }
+}
+
+/// `--hosts 50,200,500`: the group sizes; 50 and 200 by default, 50 with `--quick`.
+fn hosts() -> Vec<usize> {
+    let args: Vec<String> = std::env::args().collect();
+    let given = args
+        .iter()
+        .position(|a| a == "--hosts")
+        .and_then(|i| args.get(i + 1));
+    match given {
+        Some(list) => list.split(',').filter_map(|n| n.parse().ok()).collect(),
+        None if quick() => vec![50],
+        None => vec![50, 200],
     }
 }
 
