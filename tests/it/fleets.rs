@@ -353,3 +353,17 @@ fn no_host_of_a_busy_group_waits_for_a_keepalive() {
         );
     }
 }
+
+/// The defaults suit a server with OpenSSH's default `MaxStartups 10:30:100`, which drops
+/// new connections at random past 10 unauthenticated ones: 150 logins at once all connect.
+#[test]
+#[cfg(feature = "ssh2")]
+fn the_default_pace_suits_openssh_default_max_startups() {
+    let d = sshd::start_with(sshd::sshd().user.clone(), "MaxStartups 10:30:100\n");
+    let group = Group::new()
+        .quiet()
+        .connect_all((0..150).map(|_| common::ssh2_builder_for(&d)))
+        .unwrap();
+    let results = group.output(&sh!(true));
+    assert!(results.all_ok(), "{}", results.summary());
+}
