@@ -13,6 +13,7 @@ mod harness;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use harness::{common, quick, Table};
@@ -25,7 +26,7 @@ fn main() {
     let t = Table::new();
     let counts = hosts();
     let rounds = if quick() { 1 } else { 3 };
-    for n in counts {
+    for &n in &counts {
         let group = |n: usize| {
             let builders = (0..n).map(|_| common::ssh2_builder_for(&d));
             Group::new()
@@ -59,6 +60,16 @@ fn main() {
             || answer(&open),
         );
     }
+    println!();
+    println!("| peak RSS, largest group | parallel-ssh | plumb (this whole process) |");
+    println!("|---|---|---|");
+    let mib = |kib: u64| kib as f64 / 1024.0;
+    let theirs = mib(PSSH_PEAK_KIB.load(Ordering::Relaxed));
+    println!(
+        "| {} hosts | {theirs:.0} MiB | {:.0} MiB |",
+        counts.iter().max().unwrap_or(&0),
+        mib(own_peak_kib())
+    );
 }
 
 /// `--hosts 50,200,500`: the group sizes; 50 and 200 by default, 50 with `--quick`.
@@ -75,6 +86,19 @@ fn hosts() -> Vec<usize> {
     }
 }
 
+/// The largest peak RSS of parallel-ssh's processes.
+static PSSH_PEAK_KIB: AtomicU64 = AtomicU64::new(0);
+
+/// This process's peak RSS in KiB (Linux reports KiB).
+fn own_peak_kib() -> u64 {
+    // SAFETY: an all-zero rusage is valid; getrusage writes one, which `usage` is.
+    unsafe {
+        let mut usage: libc::rusage = std::mem::zeroed();
+        libc::getrusage(libc::RUSAGE_SELF, &mut usage);
+        usage.ru_maxrss as u64
+    }
+}
+
 /// The time of one parallel-ssh iteration, measured by the Python side.
 fn pssh(python: &Path, d: &common::sshd::Sshd, n: usize, mode: &str, iters: usize) -> Duration {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/peers/pssh_peer.py");
@@ -88,7 +112,11 @@ fn pssh(python: &Path, d: &common::sshd::Sshd, n: usize, mode: &str, iters: usiz
         .output()
         .unwrap();
     assert!(out.status.success(), "parallel-ssh failed");
-    let secs: f64 = String::from_utf8_lossy(&out.stdout).trim().parse().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    let mut fields = text.split_whitespace();
+    let secs: f64 = fields.next().unwrap().parse().unwrap();
+    let peak: u64 = fields.next().unwrap().parse().unwrap();
+    PSSH_PEAK_KIB.fetch_max(peak, Ordering::Relaxed);
     Duration::from_secs_f64(secs)
 }
 

@@ -3,9 +3,10 @@ session per host) running `uname -n` on HOSTS logins to one sshd and collecting 
 output, as plumb's `Group::connect_all` + `output` does.
 
 Usage: pssh_peer.py PORT USER KEY HOSTS fresh|reuse ITERS. Prints the seconds one iteration
-took: `fresh` connects anew each iteration (the client is made, run and disconnected),
+took and the peak RSS of this process in KiB: `fresh` connects anew each iteration (the client is made, run and disconnected),
 `reuse` runs over one client connected before the clock starts."""
 
+import resource
 import sys
 import time
 
@@ -42,7 +43,8 @@ def main():
             close(c)
         else:
             run(c, n)
-    print((time.perf_counter() - start) / iters)
+    peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    print((time.perf_counter() - start) / iters, peak_kib)
 
 
 main()
