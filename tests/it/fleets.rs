@@ -347,7 +347,8 @@ fn no_host_of_a_busy_group_waits_for_a_keepalive() {
             .max()
             .unwrap();
         assert!(
-            slowest < Duration::from_secs(5),
+            // Far below the keepalive (30 s), far above a loaded machine's worst.
+            slowest < Duration::from_secs(8),
             "{host}...: {}",
             results.summary()
         );

@@ -4,6 +4,10 @@
 //! as Go's runtime does at start, the first remote connection raises the soft limit to
 //! the hard one, once per process; what cannot be raised is reported before a group
 //! starts connecting ([`check_room`]), never half way.
+//!
+//! Unlike Go's `os/exec`, processes started afterwards inherit the raised soft limit:
+//! restoring it would take a `pre_exec` hook in every spawn, which makes std fork instead
+//! of using `posix_spawn`.
 
 /// The soft and hard limits, after raising the soft one to the hard one (once per
 /// process; later calls only read). `None` where there is no such limit (Windows) or it
