@@ -24,7 +24,8 @@ pub use connect::Connect;
 /// run concurrently, at most [`max_parallel`](Group::max_parallel) at a time, or one after
 /// another with [`serial`](Group::serial); a failing or unreachable host never stops the
 /// others (unless [`stop_on_failure`](Group::stop_on_failure) with `serial`). Each host
-/// runs inside a `tracing` span `plumb.group` with its name.
+/// runs inside a `tracing` span `plumb.group` with its name. A fleet of hundreds is
+/// connected at once, paced per server, by [`connect_all`](Group::connect_all).
 ///
 /// ```
 /// # extern crate plumb_runtime as plumb; use plumb_macros::sh;
