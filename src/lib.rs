@@ -424,6 +424,39 @@
 //! }
 //! ```
 //!
+//! For a fleet, [`Group::connect_all`] connects many builders at once and keeps every
+//! host, an unreachable one with its connection error as its result in every later call
+//! (a host that accepts and never speaks ends within its builder's `connect_timeout`).
+//! Connections are paced: at most [`max_connecting`](Group::max_connecting) at a time
+//! (64 by default), and at most [`handshakes_per_server`](Group::handshakes_per_server) to
+//! one server (8 by default, below the 10 unauthenticated connections past which
+//! OpenSSH's sshd drops new ones; raise it for a bastion or a server configured with a
+//! larger `MaxStartups`). An idle `Ssh2Machine` holds two file descriptors on Linux, an
+//! `SshMachine` two; the first remote connection raises the process's soft limit of open
+//! files to its hard limit, and a group that would not fit under the hard limit fails
+//! before connecting anything, saying what to raise.
+//! [`timeout_per_host`](Group::timeout_per_host) bounds each host's command, and
+//! [`GroupResults::summary`] sums a call up in one line.
+//!
+//! ```no_run
+//! use plumb::prelude::*;
+//! use std::time::Duration;
+//!
+//! let hosts = (1..=300).map(|i| {
+//!     Ssh2Machine::builder(format!("node{i}.example.com"))
+//!         .user("deploy")
+//!         .connect_timeout(Duration::from_secs(5))
+//! });
+//! let fleet = plumb::Group::new()
+//!     .handshakes_per_server(8)
+//!     .timeout_per_host(Duration::from_secs(30))
+//!     .quiet()
+//!     .connect_all(hosts)?;
+//! let results = fleet.output(&sh!(uname -r));
+//! println!("{}", results.summary()); // 298 ok, 2 failed (deploy@node7..., ...), slowest ...
+//! # Ok::<(), plumb::Error>(())
+//! ```
+//!
 //! # Security
 //!
 //! What plumb promises, on every machine:

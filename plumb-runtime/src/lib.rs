@@ -49,7 +49,7 @@ pub use backends::openssh::{SshBuilder, SshMachine};
 pub use backends::remote::session::Session;
 pub use builtins::Builtins;
 pub use error::{Error, ErrorKind, Result};
-pub use group::{Group, GroupResults};
+pub use group::{Connect, Group, GroupResults};
 pub use machine::{FileType, HostKeyPolicy, Machine, Metadata};
 pub use model::{cmd, Expr};
 pub use output::{ExitStatus, Output};

@@ -28,6 +28,8 @@ mod expansion;
 #[cfg(unix)]
 mod faults;
 #[cfg(unix)]
+mod fleets;
+#[cfg(unix)]
 mod grammar;
 #[cfg(unix)]
 mod grammar_expansion;

@@ -3,6 +3,11 @@
 //! strings, reading pipes, signal numbers. Each OS's part is in a file of its own; the
 //! local machine's processes have their own seam (`backends::local::os`).
 
+mod fd_limit;
+pub(crate) use fd_limit::check_room;
+// The remote machines' `connect` raise the limit; on Windows only `Ssh2Machine` connects.
+#[cfg(any(unix, feature = "ssh2"))]
+pub(crate) use fd_limit::raise_fd_limit;
 #[cfg(unix)]
 mod unix;
 #[cfg(unix)]

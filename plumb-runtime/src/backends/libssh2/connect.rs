@@ -18,7 +18,8 @@ use crate::error::{Error, ErrorKind};
 use crate::machine::HostKeyPolicy;
 use crate::Result;
 
-/// A session that has authenticated, in blocking mode, and its socket.
+/// A session that has authenticated, in blocking mode, and its socket (declared after
+/// the session: dropped after it).
 pub(super) struct Opened {
     pub(super) session: Session,
     pub(super) socket: Link,
@@ -31,14 +32,27 @@ pub(super) enum Link {
     Jump(Stream),
 }
 
-impl Link {
-    fn try_clone(&self) -> std::io::Result<Link> {
-        Ok(match self {
-            Link::Tcp(s) => Link::Tcp(s.try_clone()?),
-            Link::Jump(s) => Link::Jump(s.try_clone()?),
-        })
-    }
+/// The session's view of its socket: the number alone, not a duplicate descriptor (one
+/// descriptor per connection, not two). The [`Link`] itself stays with whoever holds the
+/// session, and must outlive it and its channels, which may still write on drop: the I/O
+/// thread's loop declares it last.
+struct SocketNumber(RawFd);
 
+#[cfg(unix)]
+impl AsRawFd for SocketNumber {
+    fn as_raw_fd(&self) -> RawFd {
+        self.0
+    }
+}
+
+#[cfg(windows)]
+impl std::os::windows::io::AsRawSocket for SocketNumber {
+    fn as_raw_socket(&self) -> std::os::windows::io::RawSocket {
+        self.0 as std::os::windows::io::RawSocket
+    }
+}
+
+impl Link {
     /// A pending error on the socket (a timeout from TCP_USER_TIMEOUT, a reset).
     pub(super) fn take_error(&self) -> Option<std::io::Error> {
         match self {
@@ -87,7 +101,8 @@ impl Ssh2Builder {
     pub(super) fn open_session(&self, t: &Target, link: Link, name: &str) -> Result<Opened> {
         let connect_err = |msg: String| Error::new(ErrorKind::Connect, name, msg);
         let mut session = Session::new().map_err(|e| connect_err(e.to_string()))?;
-        session.set_tcp_stream(link.try_clone().map_err(|e| connect_err(e.to_string()))?);
+        // `link` (a parameter) is dropped after `session` (a local) on every early return.
+        session.set_tcp_stream(SocketNumber(link.as_raw_fd()));
         session.set_timeout(millis(t.connect_timeout));
         session.handshake().map_err(|e| {
             Error::new(

@@ -156,7 +156,6 @@ pub(super) fn io_would_block(e: &io::Error) -> bool {
 /// The I/O thread's state: the session, what waits to open, what runs.
 pub(super) struct Loop {
     session: Session,
-    socket: Link,
     requests: Receiver<Request>,
     wake: WakeReader,
     keepalive: Duration,
@@ -177,6 +176,10 @@ pub(super) struct Loop {
     woken: bool,
     /// The last poll saw the socket readable (or did not wait): channels read it.
     socket_ready: bool,
+    /// The session's socket, which the session only borrows: declared last, so that it is
+    /// closed after the session and every channel (which may still write as they drop,
+    /// also while a panic unwinds), never while its number could be another file's.
+    socket: Link,
 }
 
 /// How long after a channel closed the server may still count it against its session
@@ -303,8 +306,19 @@ impl Loop {
                     self.queue.push_front(back);
                     break;
                 }
-                Ok(Opened::Pump(p)) => self.pumps.push(p),
-                Ok(Opened::Listener(l)) => self.listeners.push(l),
+                Ok(Opened::Pump(p)) => {
+                    self.pumps.push(p);
+                    // libssh2 stops reading once it has the reply it waited for: what came
+                    // with it (the command's output, its exit, the close) may sit unparsed
+                    // in its buffer, with nothing left on the socket to wake the loop. The
+                    // channels read it now, not at the next keepalive's reply (a command
+                    // of a busy fleet once waited 10 s for it).
+                    self.socket_ready = true;
+                }
+                Ok(Opened::Listener(l)) => {
+                    self.listeners.push(l);
+                    self.socket_ready = true;
+                }
                 // Wait for a channel to close, then try again.
                 Ok(Opened::Refused(op)) => {
                     self.refused = Some(op);

@@ -157,7 +157,13 @@ impl Ssh2Builder {
 
     /// Connects (through the jump hosts, if any), checks the host key, authenticates, and
     /// starts the I/O thread.
+    ///
+    /// On Unix the first remote connection of the process raises its soft limit of open
+    /// files to the hard limit (once, as Go's runtime does): a fleet of machines needs
+    /// more than a desktop's default 1024.
     pub fn connect(self) -> Result<Ssh2Machine> {
+        // Many machines at once need more descriptors than a desktop's soft limit.
+        crate::sys::raise_fd_limit();
         let target = self.resolve()?;
         let sudo_password = self.opts.sudo_password.clone();
         let transport = self.transport(target, None)?;
@@ -242,8 +248,8 @@ impl Ssh2Builder {
         session.set_keepalive(true, target.keepalive.as_secs() as u32);
         session.set_blocking(false);
         let (tx, rx) = mpsc::channel();
-        let (wake_r, wake_w) =
-            os::wake_channel().map_err(|e| Error::io(name, "cannot create a pipe", e))?;
+        let (wake_r, wake_w) = os::wake_channel()
+            .map_err(|e| Error::io(name, "cannot create a wake-up channel", e))?;
         set_nonblocking(&wake_w);
         let shared = Arc::new(Shared::default());
         let io = io::Loop::new(
@@ -589,4 +595,24 @@ fn stream_out(
     };
     copiers.extend(copier);
     Ok(Some(end))
+}
+
+/// For [`Group::connect_all`](crate::Group::connect_all).
+impl crate::group::Connect for Ssh2Builder {}
+
+impl crate::group::sealed::Connector for Ssh2Builder {
+    fn server(&self) -> String {
+        format!("{}:{}", self.opts.host, self.opts.port())
+    }
+
+    /// The socket and the wake-up channel (a pipe pair off Linux); per jump host, its own
+    /// two and the socket pair its channel is pumped through.
+    fn descriptors(&self) -> u64 {
+        let wake = if cfg!(target_os = "linux") { 2 } else { 3 };
+        wake + self.jumps.len() as u64 * (wake + 2)
+    }
+
+    fn connect_machine(self) -> Result<Arc<dyn crate::machine::Machine>> {
+        Ok(Arc::new(self.connect()?))
+    }
 }

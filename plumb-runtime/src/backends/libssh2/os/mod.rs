@@ -7,6 +7,8 @@
 //! through a socket that a thread per stream copies to or from ([`local_end`]); `libc`
 //! there is WinSock under libc's names, so that the loop is written once.
 
+#[cfg(target_os = "linux")]
+mod eventfd;
 #[cfg(windows)]
 mod windows;
 
@@ -23,9 +25,14 @@ use std::io;
 use std::thread::JoinHandle;
 
 /// The wake-up channel of an I/O thread: what callers write into, what the loop polls.
-#[cfg(unix)]
+/// On Linux one eventfd serves as both (one descriptor per machine instead of two).
+#[cfg(target_os = "linux")]
+pub(super) type WakeWriter = eventfd::EventFd;
+#[cfg(target_os = "linux")]
+pub(super) type WakeReader = eventfd::EventFd;
+#[cfg(all(unix, not(target_os = "linux")))]
 pub(super) type WakeWriter = os_pipe::PipeWriter;
-#[cfg(unix)]
+#[cfg(all(unix, not(target_os = "linux")))]
 pub(super) type WakeReader = os_pipe::PipeReader;
 #[cfg(windows)]
 pub(super) type WakeWriter = Stream;
@@ -34,7 +41,9 @@ pub(super) type WakeReader = Stream;
 
 /// A new wake-up channel.
 pub(super) fn wake_channel() -> io::Result<(WakeReader, WakeWriter)> {
-    #[cfg(unix)]
+    #[cfg(target_os = "linux")]
+    return eventfd::EventFd::new().map(|e| (e.clone(), e));
+    #[cfg(all(unix, not(target_os = "linux")))]
     return os_pipe::pipe();
     #[cfg(windows)]
     return pair();

@@ -5,6 +5,7 @@ use std::fmt;
 use std::io::{self, BufRead, BufReader, IsTerminal, Write};
 use std::path::Path;
 use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
 
 use crate::backends::local::fs_error;
 use crate::error::{Error, ErrorKind};
@@ -13,13 +14,18 @@ use crate::model::Expr;
 use crate::output::Output;
 use crate::Result;
 
+mod connect;
+pub(crate) use connect::sealed;
+pub use connect::Connect;
+
 /// Machines of any kind, run together: `run` streams every host's output with its name
 /// in front of each line (`web1 | ...`, never two hosts within a line, coloured on a
 /// terminal), `output` captures per host, `upload`/`download` copy to or from each. Hosts
 /// run concurrently, at most [`max_parallel`](Group::max_parallel) at a time, or one after
 /// another with [`serial`](Group::serial); a failing or unreachable host never stops the
 /// others (unless [`stop_on_failure`](Group::stop_on_failure) with `serial`). Each host
-/// runs inside a `tracing` span `plumb.group` with its name.
+/// runs inside a `tracing` span `plumb.group` with its name. A fleet of hundreds is
+/// connected at once, paced per server, by [`connect_all`](Group::connect_all).
 ///
 /// ```
 /// # extern crate plumb_runtime as plumb; use plumb_macros::sh;
@@ -33,6 +39,11 @@ use crate::Result;
 pub struct Group {
     members: Vec<Member>,
     max_parallel: usize,
+    /// For `connect_all`: connections at once, in all and to one server.
+    max_connecting: usize,
+    handshakes_per_server: usize,
+    /// Bounds each host's command in `run` and `output`.
+    timeout_per_host: Option<Duration>,
     stop_on_failure: bool,
     quiet: bool,
     /// Where `run` shows lines; this process's stdout when `None`.
@@ -57,6 +68,9 @@ impl Group {
         Group {
             members: Vec::new(),
             max_parallel: 32,
+            max_connecting: 64,
+            handshakes_per_server: 8,
+            timeout_per_host: None,
             stop_on_failure: false,
             quiet: false,
             sink: None,
@@ -140,6 +154,38 @@ impl Group {
         self
     }
 
+    /// In [`run`](Group::run) and [`output`](Group::output), each host's command is ended
+    /// (its whole process tree, as [`Expr::timeout`] does) once it has run for `timeout`,
+    /// and that host's result is an [`ErrorKind::Timeout`] error; the other hosts go on.
+    /// The clock of a host starts when its command does, not while it waits for a slot
+    /// of [`max_parallel`](Group::max_parallel). A shorter timeout of the expression
+    /// itself still holds. Transfers (`upload`, `download`) are not bounded by it.
+    ///
+    /// ```
+    /// # extern crate plumb_runtime as plumb; use plumb_macros::sh;
+    /// use std::time::Duration;
+    /// let group = plumb::Group::new()
+    ///     .machine(plumb::local())
+    ///     .timeout_per_host(Duration::from_millis(200))
+    ///     .quiet();
+    /// let results = group.output(&sh!(sleep 5));
+    /// let (_, err) = results.failures().next().unwrap();
+    /// assert_eq!(err.kind(), plumb::ErrorKind::Timeout);
+    /// ```
+    pub fn timeout_per_host(mut self, timeout: Duration) -> Group {
+        self.timeout_per_host = Some(timeout);
+        self
+    }
+
+    /// `expr` under the group's timeout per host, if any (the shorter of the two).
+    fn bounded(&self, expr: &Expr) -> Expr {
+        match (self.timeout_per_host, expr.opts().timeout) {
+            (Some(t), Some(own)) => expr.timeout(t.min(own)),
+            (Some(t), None) => expr.timeout(t),
+            (None, _) => expr.clone(),
+        }
+    }
+
     /// One host after another, in the order they were added.
     pub fn serial(self) -> Group {
         self.max_parallel(1)
@@ -174,11 +220,13 @@ impl Group {
     /// (stderr's lines when the command ends).
     pub fn run(&self, expr: &Expr) -> GroupResults<()> {
         let printer = Printer::new(&self.members, self.quiet, self.sink.clone());
-        self.each(|i, m| run_shown(expr, m, &printer, i))
+        let expr = self.bounded(expr);
+        self.each(|i, m| run_shown(&expr, m, &printer, i))
     }
 
     /// Runs `expr` on every host and captures each one's output.
     pub fn output(&self, expr: &Expr) -> GroupResults<Output> {
+        let expr = self.bounded(expr);
         self.each(|_, m| expr.on_dyn(m.clone()).output())
     }
 
@@ -212,21 +260,23 @@ impl Group {
         let one = |i: usize, member: &Member| {
             let span = tracing::info_span!("plumb.group", host = %member.name);
             let _entered = span.enter();
-            match &member.machine {
+            let start = Instant::now();
+            let result = match &member.machine {
                 Ok(m) => f(i, m),
                 Err(e) => Err(e.duplicate()),
-            }
+            };
+            (result, start.elapsed())
         };
-        let results: Vec<Result<T>> = if self.max_parallel == 1 {
+        let results: Vec<(Result<T>, Duration)> = if self.max_parallel == 1 {
             let mut failed = false;
             let mut results = Vec::new();
             for (i, member) in self.members.iter().enumerate() {
                 let result = if failed && self.stop_on_failure {
-                    Err(skipped(&member.name))
+                    (Err(skipped(&member.name)), Duration::ZERO)
                 } else {
                     one(i, member)
                 };
-                failed |= result.is_err();
+                failed |= result.0.is_err();
                 results.push(result);
             }
             results
@@ -245,10 +295,14 @@ impl Group {
                 handles
                     .into_iter()
                     .zip(&self.members)
-                    .map(|(h, m)| h.join().unwrap_or_else(|_| Err(panicked(&m.name))))
+                    .map(|(h, m)| {
+                        h.join()
+                            .unwrap_or_else(|_| (Err(panicked(&m.name)), Duration::ZERO))
+                    })
                     .collect()
             })
         };
+        let (results, took): (Vec<_>, Vec<_>) = results.into_iter().unzip();
         GroupResults {
             hosts: self
                 .members
@@ -256,6 +310,7 @@ impl Group {
                 .map(|m| m.name.clone())
                 .zip(results)
                 .collect(),
+            took,
         }
     }
 }
@@ -265,6 +320,9 @@ impl fmt::Debug for Group {
         f.debug_struct("Group")
             .field("hosts", &self.names())
             .field("max_parallel", &self.max_parallel)
+            .field("max_connecting", &self.max_connecting)
+            .field("handshakes_per_server", &self.handshakes_per_server)
+            .field("timeout_per_host", &self.timeout_per_host)
             .field("stop_on_failure", &self.stop_on_failure)
             .field("quiet", &self.quiet)
             .finish_non_exhaustive()
@@ -392,6 +450,8 @@ fn panicked(host: &str) -> Error {
 #[derive(Debug)]
 pub struct GroupResults<T> {
     hosts: Vec<(String, Result<T>)>,
+    /// How long each host took, in the same order.
+    took: Vec<Duration>,
 }
 
 impl<T> GroupResults<T> {
@@ -418,6 +478,41 @@ impl<T> GroupResults<T> {
     /// Every host's name and result.
     pub fn iter(&self) -> impl Iterator<Item = (&str, &Result<T>)> {
         self.hosts.iter().map(|(h, r)| (h.as_str(), r))
+    }
+
+    /// How long the host named `host` took (from when it started, not while it waited for
+    /// a slot).
+    pub fn elapsed(&self, host: &str) -> Option<Duration> {
+        let i = self.hosts.iter().position(|(h, _)| h == host)?;
+        self.took.get(i).copied()
+    }
+
+    /// One line for a log or a terminal: how many hosts succeeded and failed (the first
+    /// ten failed ones named), and the slowest host, as in
+    /// `498 ok, 2 failed (h1, h2), slowest h7 1.2 s`.
+    ///
+    /// ```
+    /// # extern crate plumb_runtime as plumb; use plumb_macros::sh;
+    /// let group = plumb::Group::new().machine(plumb::local()).quiet();
+    /// let summary = group.output(&sh!(true)).summary();
+    /// assert!(summary.starts_with("1 ok, 0 failed, slowest local "), "{summary}");
+    /// ```
+    pub fn summary(&self) -> String {
+        const NAMED: usize = 10;
+        let failed: Vec<&str> = self.failures().map(|(h, _)| h).collect();
+        let mut line = format!("{} ok, {} failed", self.len() - failed.len(), failed.len());
+        if !failed.is_empty() {
+            let mut names = failed[..failed.len().min(NAMED)].join(", ");
+            if failed.len() > NAMED {
+                names.push_str(&format!(" and {} more", failed.len() - NAMED));
+            }
+            line.push_str(&format!(" ({names})"));
+        }
+        let slowest = (self.hosts.iter().zip(&self.took)).max_by_key(|(_, took)| **took);
+        if let Some(((host, _), took)) = slowest {
+            line.push_str(&format!(", slowest {host} {:.1} s", took.as_secs_f64()));
+        }
+        line
     }
 
     /// The hosts that failed, with their errors. Each error names its machine already

@@ -1,0 +1,141 @@
+//! Fleets against parallel-ssh: `uname -n` on 50 and 200 logins to one loopback sshd that
+//! admits them all (`MaxStartups 2000:30:4000`), every output collected; fresh (connect,
+//! run, close) and reuse (run over open connections). `cargo bench --bench fleet`, or
+//! `scripts/bench-fleet`, which runs it under `ulimit -n 1024`; `--hosts 50,200,500` picks
+//! the group sizes.
+//!
+//! parallel-ssh runs in a venv this bench makes in `target/` (`pip install parallel-ssh`),
+//! with `pool_size` = hosts; plumb's group runs at most 100 commands at once (each running
+//! command holds its output's pipes, and 200 at once would not fit under 1024 open files)
+//! and connects with the defaults but `handshakes_per_server`, raised as the server allows.
+
+mod harness;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use harness::{common, quick, Table};
+use plumb::{sh, Group};
+
+fn main() {
+    let user = common::sshd::sshd().user.clone();
+    let d = common::sshd::start_with(user, "MaxStartups 2000:30:4000\nMaxSessions 100\n");
+    let python = venv();
+    let t = Table::new();
+    let counts = hosts();
+    let rounds = if quick() { 1 } else { 3 };
+    for &n in &counts {
+        let group = |n: usize| {
+            let builders = (0..n).map(|_| common::ssh2_builder_for(&d));
+            Group::new()
+                .quiet()
+                .max_parallel(n.min(100))
+                .handshakes_per_server(n)
+                .connect_all(builders)
+                .unwrap()
+        };
+        let answer = |g: &Group| {
+            let results = g.output(&sh! {uname -n});
+            assert!(results.all_ok(), "{}", results.summary());
+        };
+        let theirs = |mode: &'static str| {
+            let (python, d) = (&python, &d);
+            move |iters: usize| pssh(python, d, n, mode, iters)
+        };
+        t.compare_reported(
+            &format!("`Ssh2Machine` group, {n} hosts, fresh"),
+            "parallel-ssh, same",
+            (rounds, 1),
+            theirs("fresh"),
+            || answer(&group(n)),
+        );
+        let open = group(n);
+        t.compare_reported(
+            &format!("`Ssh2Machine` group, {n} hosts, reuse"),
+            "parallel-ssh, same",
+            (rounds, 3),
+            theirs("reuse"),
+            || answer(&open),
+        );
+    }
+    println!();
+    println!("| peak RSS, largest group | parallel-ssh | plumb (this whole process) |");
+    println!("|---|---|---|");
+    let mib = |kib: u64| kib as f64 / 1024.0;
+    let theirs = mib(PSSH_PEAK_KIB.load(Ordering::Relaxed));
+    println!(
+        "| {} hosts | {theirs:.0} MiB | {:.0} MiB |",
+        counts.iter().max().unwrap_or(&0),
+        mib(own_peak_kib())
+    );
+}
+
+/// `--hosts 50,200,500`: the group sizes; 50 and 200 by default, 50 with `--quick`.
+fn hosts() -> Vec<usize> {
+    let args: Vec<String> = std::env::args().collect();
+    let given = args
+        .iter()
+        .position(|a| a == "--hosts")
+        .and_then(|i| args.get(i + 1));
+    match given {
+        Some(list) => list.split(',').filter_map(|n| n.parse().ok()).collect(),
+        None if quick() => vec![50],
+        None => vec![50, 200],
+    }
+}
+
+/// The largest peak RSS of parallel-ssh's processes.
+static PSSH_PEAK_KIB: AtomicU64 = AtomicU64::new(0);
+
+/// This process's peak RSS in KiB (Linux reports KiB).
+fn own_peak_kib() -> u64 {
+    // SAFETY: an all-zero rusage is valid; getrusage writes one, which `usage` is.
+    unsafe {
+        let mut usage: libc::rusage = std::mem::zeroed();
+        libc::getrusage(libc::RUSAGE_SELF, &mut usage);
+        usage.ru_maxrss as u64
+    }
+}
+
+/// The time of one parallel-ssh iteration, measured by the Python side.
+fn pssh(python: &Path, d: &common::sshd::Sshd, n: usize, mode: &str, iters: usize) -> Duration {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/peers/pssh_peer.py");
+    let out = Command::new(python)
+        .arg(script)
+        .arg(d.port.to_string())
+        .arg(&d.user)
+        .arg(&d.key)
+        .args([n.to_string(), mode.to_string(), iters.to_string()])
+        .stderr(Stdio::inherit())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "parallel-ssh failed");
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    let mut fields = text.split_whitespace();
+    let secs: f64 = fields.next().unwrap().parse().unwrap();
+    let peak: u64 = fields.next().unwrap().parse().unwrap();
+    PSSH_PEAK_KIB.fetch_max(peak, Ordering::Relaxed);
+    Duration::from_secs_f64(secs)
+}
+
+/// A venv with parallel-ssh, made on first use in `target/` (the same one as the files
+/// bench's).
+fn venv() -> PathBuf {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/bench-venv");
+    let python = dir.join("bin/python");
+    let ready = Command::new(&python)
+        .args(["-c", "import pssh"])
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !ready {
+        let ok = |c: &mut Command| assert!(c.status().unwrap().success(), "{c:?}");
+        if !python.exists() {
+            ok(Command::new("python3").args(["-m", "venv"]).arg(&dir));
+        }
+        ok(Command::new(dir.join("bin/pip")).args(["install", "-q", "parallel-ssh"]));
+    }
+    python
+}

@@ -1,0 +1,50 @@
+"""The peer of `cargo bench --bench fleet`: parallel-ssh (libssh2 plus one gevent loop, one
+session per host) running `uname -n` on HOSTS logins to one sshd and collecting every
+output, as plumb's `Group::connect_all` + `output` does.
+
+Usage: pssh_peer.py PORT USER KEY HOSTS fresh|reuse ITERS. Prints the seconds one iteration
+took and the peak RSS of this process in KiB: `fresh` connects anew each iteration (the client is made, run and disconnected),
+`reuse` runs over one client connected before the clock starts."""
+
+import resource
+import sys
+import time
+
+from pssh.clients import ParallelSSHClient
+
+
+def client(port, user, key, n):
+    return ParallelSSHClient(["127.0.0.1"] * n, port=port, user=user, pkey=key, pool_size=n)
+
+
+def run(c, n):
+    output = c.run_command("uname -n", stop_on_errors=True)
+    c.join(output)
+    answered = sum(1 for o in output if list(o.stdout))
+    assert answered == n, f"{answered} of {n} hosts answered"
+
+
+def close(c):
+    # parallel-ssh 2.x: disconnect where it exists, else the sessions end with the client.
+    getattr(c, "disconnect", lambda: None)()
+
+
+def main():
+    port, user, key, n, mode, iters = sys.argv[1:]
+    port, n, iters = int(port), int(n), int(iters)
+    if mode == "reuse":
+        c = client(port, user, key, n)
+        run(c, n)
+    start = time.perf_counter()
+    for _ in range(iters):
+        if mode == "fresh":
+            c = client(port, user, key, n)
+            run(c, n)
+            close(c)
+        else:
+            run(c, n)
+    peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    print((time.perf_counter() - start) / iters, peak_kib)
+
+
+main()
