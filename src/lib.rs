@@ -438,6 +438,14 @@
 //! [`timeout_per_host`](Group::timeout_per_host) bounds each host's command, and
 //! [`GroupResults::summary`] sums a call up in one line.
 //!
+//! For a rollout, [`batches(n)`](Group::batches) runs hosts in rolling batches (Ansible's
+//! `serial`: a batch starts when the one before has ended) and
+//! [`max_failures(k)`](Group::max_failures) is the failure budget: once more than `k`
+//! hosts have failed, no further host starts, and their results say they were skipped.
+//! [`progress()`](Group::progress) draws `done/total hosts done, N failed` on a terminal,
+//! and [`output_dir`](Group::output_dir) / [`errors_dir`](Group::errors_dir) keep each
+//! host's stdout and stderr in a file named after it (pssh's `-o` and `-e`).
+//!
 //! ```no_run
 //! use plumb::prelude::*;
 //! use std::time::Duration;
@@ -454,6 +462,11 @@
 //!     .connect_all(hosts)?;
 //! let results = fleet.output(&sh!(uname -r));
 //! println!("{}", results.summary()); // 298 ok, 2 failed (deploy@node7..., ...), slowest ...
+//!
+//! // A release: ten hosts at a time, stopping after the third failure, logs per host.
+//! let rollout = fleet.batches(10).max_failures(2).progress().output_dir("logs/release");
+//! let results = rollout.run(&sh!(/srv/app/deploy --version 42));
+//! println!("{}", results.summary());
 //! # Ok::<(), plumb::Error>(())
 //! ```
 //!

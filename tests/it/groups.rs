@@ -214,3 +214,110 @@ fn names_are_unique_in_a_group() {
     let copies = std::fs::read_dir(back.path()).unwrap().count();
     assert_eq!(copies, names.len());
 }
+
+/// Hosts named `h0`..: this machine, the ones in `failing` with `FAIL` set, so that
+/// `sh -c 'test -z "$FAIL"'` fails there alone.
+fn locals(n: usize, failing: &[usize]) -> Group {
+    (0..n).fold(Group::new(), |g, i| {
+        let m = match failing.contains(&i) {
+            true => plumb::local().with_env("FAIL", "1"),
+            false => plumb::local(),
+        };
+        g.machine_named(format!("h{i}"), m)
+    })
+}
+
+/// Rolling batches: a batch starts when the one before has ended; with a failure budget,
+/// a failure in the first batch keeps the others from starting.
+#[test]
+fn batches_roll_and_a_failure_budget_stops_launching() {
+    let log = common::Ctx::new(common::local());
+    let log = log.path("log");
+    let script = r#"echo "start $1" >> "$0"; sleep 0.2; echo "end $1" >> "$0"; test -z "$FAIL""#;
+    let g = locals(5, &[]).batches(2).max_parallel(8).quiet();
+    let results = g.run(&sh!(sh -c $script $log HOST));
+    assert!(results.all_ok());
+    // Starts and ends alternate in groups of at most two: no start of a batch before the
+    // batch before it has ended.
+    let lines = log.read_to_string().unwrap();
+    let mut running = 0usize;
+    let mut in_batch = 0usize;
+    for line in lines.lines() {
+        if line.starts_with("start") {
+            assert_eq!(running, in_batch, "a batch started early:\n{lines}");
+            running += 1;
+            in_batch += 1;
+            assert!(in_batch <= 2, "a batch larger than 2:\n{lines}");
+        } else {
+            running -= 1;
+            if running == 0 {
+                in_batch = 0;
+            }
+        }
+    }
+    log.remove().unwrap();
+    // h1 fails in the first batch: the rest never start.
+    let g = locals(6, &[1]).batches(2).max_failures(0).quiet();
+    let results: Vec<_> = g.run(&sh!(sh -c $script $log HOST)).into_iter().collect();
+    assert!(results[0].1.is_ok());
+    assert_eq!(results[1].1.as_ref().unwrap_err().kind(), ErrorKind::Exit);
+    for (host, r) in &results[2..] {
+        let err = r.as_ref().unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Skipped, "{host}: {err}");
+        assert!(err.to_string().contains("stop_on_failure"), "{err}");
+    }
+    assert_eq!(log.read_to_string().unwrap().matches("start").count(), 2);
+    // A budget of one: two failures spend it.
+    let g = locals(6, &[0, 2]).serial().max_failures(1).quiet();
+    let results = g.output(&sh!(sh -c "test -z \"$$FAIL\""));
+    let skipped: Vec<_> = results
+        .failures()
+        .filter(|(_, e)| e.kind() == ErrorKind::Skipped)
+        .map(|(h, e)| (h.to_string(), e.to_string()))
+        .collect();
+    assert_eq!(skipped.len(), 3, "{skipped:?}");
+    assert!(
+        skipped[0]
+            .1
+            .contains("2 hosts failed, more than max_failures (1)"),
+        "{skipped:?}"
+    );
+}
+
+/// Each host's stdout and stderr in a file named after it (pssh's -o and -e), on every
+/// kind of machine, a failing command's included; the progress line counts hosts.
+#[test]
+fn output_files_per_host_and_a_progress_line() {
+    let here = common::Ctx::new(common::local());
+    let (out, err) = (here.path("out"), here.path("err"));
+    let shown = Shown::default();
+    let g = Group::new()
+        .machine_named("local", plumb::local())
+        .machine_named("ssh/1", common::ssh_builder().connect().unwrap());
+    #[cfg(feature = "ssh2")]
+    let g = g.machine_named("ssh2", common::ssh2_builder().connect().unwrap());
+    let g = g
+        .output_dir(out.as_path())
+        .errors_dir(err.as_path())
+        .progress_on(shown.clone())
+        .quiet();
+    let results = g.run(&sh!(sh -c "echo out; echo err >&2; exit 3"));
+    assert_eq!(results.failures().count(), g.names().len());
+    for name in g.names() {
+        let file = name.replace('/', "_");
+        assert_eq!(out.join(&file).read_to_string().unwrap(), "out\n", "{name}");
+        assert_eq!(err.join(&file).read_to_string().unwrap(), "err\n", "{name}");
+    }
+    let n = g.names().len();
+    let text = String::from_utf8(shown.0.lock().unwrap().clone()).unwrap();
+    assert!(text.starts_with("\r0/"), "{text:?}");
+    assert!(
+        text.ends_with(&format!("\r{n}/{n} hosts done, {n} failed\n")),
+        "{text:?}"
+    );
+    // output() writes them too.
+    let results = g.output(&sh!(echo again));
+    assert!(results.all_ok());
+    assert_eq!(out.join("ssh_1").read_to_string().unwrap(), "again\n");
+    assert_eq!(err.join("ssh_1").read_to_string().unwrap(), "");
+}

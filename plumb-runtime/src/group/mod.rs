@@ -15,15 +15,20 @@ use crate::output::Output;
 use crate::Result;
 
 mod connect;
+mod rollout;
 pub(crate) use connect::sealed;
 pub use connect::Connect;
+use rollout::{Budget, OutFiles, Progress, ProgressTo};
 
 /// Machines of any kind, run together: `run` streams every host's output with its name
 /// in front of each line (`web1 | ...`, never two hosts within a line, coloured on a
 /// terminal), `output` captures per host, `upload`/`download` copy to or from each. Hosts
 /// run concurrently, at most [`max_parallel`](Group::max_parallel) at a time, or one after
-/// another with [`serial`](Group::serial); a failing or unreachable host never stops the
-/// others (unless [`stop_on_failure`](Group::stop_on_failure) with `serial`). Each host
+/// another with [`serial`](Group::serial), or in rolling [`batches`](Group::batches); a
+/// failing or unreachable host never stops the others, unless the group has a failure
+/// budget ([`max_failures`](Group::max_failures), [`stop_on_failure`](Group::stop_on_failure)).
+/// A [`progress`](Group::progress) line counts the hosts done, and each host's output can
+/// go to files of its own ([`output_dir`](Group::output_dir)). Each host
 /// runs inside a `tracing` span `plumb.group` with its name. A fleet of hundreds is
 /// connected at once, paced per server, by [`connect_all`](Group::connect_all).
 ///
@@ -45,6 +50,11 @@ pub struct Group {
     /// Bounds each host's command in `run` and `output`.
     timeout_per_host: Option<Duration>,
     stop_on_failure: bool,
+    /// Rolling batches of this many hosts; all in one when `None`.
+    batch: Option<usize>,
+    max_failures: Option<usize>,
+    progress: ProgressTo,
+    files: OutFiles,
     quiet: bool,
     /// Where `run` shows lines; this process's stdout when `None`.
     sink: Option<Arc<Mutex<dyn Write + Send>>>,
@@ -72,6 +82,10 @@ impl Group {
             handshakes_per_server: 8,
             timeout_per_host: None,
             stop_on_failure: false,
+            batch: None,
+            max_failures: None,
+            progress: ProgressTo::Off,
+            files: OutFiles::default(),
             quiet: false,
             sink: None,
         }
@@ -191,10 +205,100 @@ impl Group {
         self.max_parallel(1)
     }
 
-    /// With [`serial`](Group::serial): after a host fails, the rest are not run (their
-    /// results say so, with [`ErrorKind::Skipped`]).
+    /// After a host fails, no further host starts (their results say so, with
+    /// [`ErrorKind::Skipped`]); hosts already running finish. The same as
+    /// [`max_failures(0)`](Group::max_failures), and with [`serial`](Group::serial) it
+    /// stops at the first failure.
     pub fn stop_on_failure(mut self) -> Group {
         self.stop_on_failure = true;
+        self
+    }
+
+    /// A failure budget: once more than `n` hosts have failed, no further host starts
+    /// (their results are [`ErrorKind::Skipped`] errors that say why); hosts already
+    /// running finish. With [`batches`](Group::batches) it is checked as each host
+    /// starts, so a bad release stops within the batch that shows it.
+    ///
+    /// ```
+    /// # extern crate plumb_runtime as plumb; use plumb_macros::sh;
+    /// let group = (0..6).fold(plumb::Group::new(), |g, _| g.machine(plumb::local()));
+    /// let results = group.serial().max_failures(1).quiet().run(&sh!(false));
+    /// let skipped = results.failures().filter(|(_, e)| e.kind() == plumb::ErrorKind::Skipped);
+    /// assert_eq!(skipped.count(), 4); // two failed, then nothing else started
+    /// ```
+    pub fn max_failures(mut self, n: usize) -> Group {
+        self.max_failures = Some(n);
+        self
+    }
+
+    /// Rolling batches of `n` hosts (Ansible's `serial`): a batch starts when the one
+    /// before has ended, its hosts at most [`max_parallel`](Group::max_parallel) at a
+    /// time. With [`max_failures`](Group::max_failures), a release that breaks the first
+    /// batch never reaches the rest.
+    ///
+    /// ```
+    /// # extern crate plumb_runtime as plumb; use plumb_macros::sh;
+    /// let group = (0..5).fold(plumb::Group::new(), |g, _| g.machine(plumb::local()));
+    /// let results = group.batches(2).quiet().output(&sh!(echo deployed));
+    /// assert!(results.all_ok());
+    /// ```
+    pub fn batches(mut self, n: usize) -> Group {
+        self.batch = Some(n.max(1));
+        self
+    }
+
+    /// Draws `done/total hosts done, N failed` on stderr as hosts end, when stderr is a
+    /// terminal (nothing otherwise, so logs stay clean).
+    pub fn progress(mut self) -> Group {
+        self.progress = ProgressTo::Stderr;
+        self
+    }
+
+    /// Like [`progress`](Group::progress), on `writer`, terminal or not: each update
+    /// starts with `\r`, and the last ends with a newline.
+    ///
+    /// ```
+    /// # extern crate plumb_runtime as plumb; use plumb_macros::sh;
+    /// use std::sync::{Arc, Mutex};
+    /// #[derive(Clone, Default)]
+    /// struct Shared(Arc<Mutex<Vec<u8>>>);
+    /// impl std::io::Write for Shared {
+    ///     fn write(&mut self, b: &[u8]) -> std::io::Result<usize> { self.0.lock().unwrap().write(b) }
+    ///     fn flush(&mut self) -> std::io::Result<()> { Ok(()) }
+    /// }
+    /// let shown = Shared::default();
+    /// let group = plumb::Group::new().machine(plumb::local()).machine(plumb::local());
+    /// group.progress_on(shown.clone()).quiet().run(&sh!(true));
+    /// let text = String::from_utf8(shown.0.lock().unwrap().clone()).unwrap();
+    /// assert!(text.ends_with("\r2/2 hosts done, 0 failed\n"));
+    /// ```
+    pub fn progress_on(mut self, writer: impl Write + Send + 'static) -> Group {
+        self.progress = ProgressTo::Writer(Arc::new(Mutex::new(writer)));
+        self
+    }
+
+    /// In [`run`](Group::run) and [`output`](Group::output), writes each host's stdout to
+    /// `dir/<host>` (its name in the group, `/` replaced by `_`), made if needed, as
+    /// pssh's `-o`; also for a host whose command failed. A file that cannot be written
+    /// is that host's error.
+    ///
+    /// ```
+    /// # extern crate plumb_runtime as plumb; use plumb_macros::sh;
+    /// use plumb::prelude::*;
+    /// let dir = plumb::local().temp_dir()?;
+    /// let group = plumb::Group::new().machine_named("web1", plumb::local());
+    /// group.output_dir(dir.path()).quiet().run(&sh!(echo hello)).into_result()?;
+    /// assert_eq!(dir.join("web1").read_to_string()?, "hello\n");
+    /// # Ok::<(), plumb::Error>(())
+    /// ```
+    pub fn output_dir(mut self, dir: impl AsRef<Path>) -> Group {
+        self.files.stdout = Some(dir.as_ref().to_path_buf());
+        self
+    }
+
+    /// Like [`output_dir`](Group::output_dir), for stderr (pssh's `-e`).
+    pub fn errors_dir(mut self, dir: impl AsRef<Path>) -> Group {
+        self.files.stderr = Some(dir.as_ref().to_path_buf());
         self
     }
 
@@ -221,13 +325,52 @@ impl Group {
     pub fn run(&self, expr: &Expr) -> GroupResults<()> {
         let printer = Printer::new(&self.members, self.quiet, self.sink.clone());
         let expr = self.bounded(expr);
-        self.each(|i, m| run_shown(&expr, m, &printer, i))
+        let prepared = self.files.prepare();
+        self.each(|i, m| {
+            let keep = prepared.is_ok() && self.files.stdout.is_some();
+            let (result, stdout, stderr) = run_shown(&expr, m, &printer, i, keep);
+            self.keep_files(i, &prepared, result, &stdout, &stderr)
+        })
     }
 
     /// Runs `expr` on every host and captures each one's output.
     pub fn output(&self, expr: &Expr) -> GroupResults<Output> {
         let expr = self.bounded(expr);
-        self.each(|_, m| expr.on_dyn(m.clone()).output())
+        let prepared = self.files.prepare();
+        self.each(|i, m| {
+            let result = expr.on_dyn(m.clone()).output();
+            let (stdout, stderr) = match &result {
+                Ok(out) => (out.stdout.clone(), out.stderr.clone()),
+                Err(e) => (
+                    e.stdout().unwrap_or_default().to_vec(),
+                    e.stderr().unwrap_or_default().to_vec(),
+                ),
+            };
+            self.keep_files(i, &prepared, result, &stdout, &stderr)
+        })
+    }
+
+    /// `result`, after writing host `i`'s output to the group's files, if it has some: a
+    /// file that cannot be written fails a host that had not failed.
+    fn keep_files<T>(
+        &self,
+        i: usize,
+        prepared: &Result<()>,
+        result: Result<T>,
+        stdout: &[u8],
+        stderr: &[u8],
+    ) -> Result<T> {
+        if !self.files.any() {
+            return result;
+        }
+        let kept = match prepared {
+            Ok(()) => self.files.write(&self.members[i].name, stdout, stderr),
+            Err(e) => Err(e.duplicate()),
+        };
+        match (result, kept) {
+            (Ok(_), Err(e)) => Err(e),
+            (result, _) => result,
+        }
     }
 
     /// Copies `local` (a file or tree here) to `remote` on every host.
@@ -251,13 +394,19 @@ impl Group {
         })
     }
 
-    /// Runs `f` for every host, at most `max_parallel` at a time (in order when one), in
-    /// a `tracing` span each.
+    /// Runs `f` for every host: batch after batch, at most `max_parallel` at a time (in
+    /// order when one), none started once the failure budget is spent, in a `tracing`
+    /// span each.
     fn each<T: Send>(
         &self,
         f: impl Fn(usize, &Arc<dyn Machine>) -> Result<T> + Sync,
     ) -> GroupResults<T> {
+        let budget = Budget::new(self.max_failures.or(self.stop_on_failure.then_some(0)));
+        let progress = Progress::new(&self.progress, self.members.len());
         let one = |i: usize, member: &Member| {
+            if budget.spent() {
+                return (Err(budget.skipped(&member.name)), Duration::ZERO);
+            }
             let span = tracing::info_span!("plumb.group", host = %member.name);
             let _entered = span.enter();
             let start = Instant::now();
@@ -265,43 +414,16 @@ impl Group {
                 Ok(m) => f(i, m),
                 Err(e) => Err(e.duplicate()),
             };
+            budget.record(result.is_ok());
+            progress.host_done(result.is_ok());
             (result, start.elapsed())
         };
-        let results: Vec<(Result<T>, Duration)> = if self.max_parallel == 1 {
-            let mut failed = false;
-            let mut results = Vec::new();
-            for (i, member) in self.members.iter().enumerate() {
-                let result = if failed && self.stop_on_failure {
-                    (Err(skipped(&member.name)), Duration::ZERO)
-                } else {
-                    one(i, member)
-                };
-                failed |= result.0.is_err();
-                results.push(result);
-            }
-            results
-        } else {
-            let slots = Slots::new(self.max_parallel);
-            std::thread::scope(|scope| {
-                let handles: Vec<_> = (self.members.iter().enumerate())
-                    .map(|(i, member)| {
-                        let (slots, one) = (&slots, &one);
-                        scope.spawn(move || {
-                            let _slot = slots.take();
-                            one(i, member)
-                        })
-                    })
-                    .collect();
-                handles
-                    .into_iter()
-                    .zip(&self.members)
-                    .map(|(h, m)| {
-                        h.join()
-                            .unwrap_or_else(|_| (Err(panicked(&m.name)), Duration::ZERO))
-                    })
-                    .collect()
-            })
-        };
+        let size = self.batch.unwrap_or(self.members.len()).max(1);
+        let mut results = Vec::with_capacity(self.members.len());
+        for (b, batch) in self.members.chunks(size).enumerate() {
+            results.extend(self.run_batch(b * size, batch, &one));
+        }
+        progress.finish();
         let (results, took): (Vec<_>, Vec<_>) = results.into_iter().unzip();
         GroupResults {
             hosts: self
@@ -312,6 +434,40 @@ impl Group {
                 .collect(),
             took,
         }
+    }
+
+    /// Runs `one` for the hosts of `batch` (the first one is host `first`), at most
+    /// `max_parallel` at a time, in order when one.
+    fn run_batch<T: Send>(
+        &self,
+        first: usize,
+        batch: &[Member],
+        one: &(impl Fn(usize, &Member) -> (Result<T>, Duration) + Sync),
+    ) -> Vec<(Result<T>, Duration)> {
+        if self.max_parallel == 1 {
+            let each = batch.iter().enumerate();
+            return each.map(|(k, member)| one(first + k, member)).collect();
+        }
+        let slots = Slots::new(self.max_parallel);
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = (batch.iter().enumerate())
+                .map(|(k, member)| {
+                    let slots = &slots;
+                    scope.spawn(move || {
+                        let _slot = slots.take();
+                        one(first + k, member)
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .zip(batch)
+                .map(|(h, m)| {
+                    h.join()
+                        .unwrap_or_else(|_| (Err(panicked(&m.name)), Duration::ZERO))
+                })
+                .collect()
+        })
     }
 }
 
@@ -324,20 +480,35 @@ impl fmt::Debug for Group {
             .field("handshakes_per_server", &self.handshakes_per_server)
             .field("timeout_per_host", &self.timeout_per_host)
             .field("stop_on_failure", &self.stop_on_failure)
+            .field("batch", &self.batch)
+            .field("max_failures", &self.max_failures)
             .field("quiet", &self.quiet)
             .finish_non_exhaustive()
     }
 }
 
-/// Runs `expr` on `m`, printing its lines as they come.
-fn run_shown(expr: &Expr, m: &Arc<dyn Machine>, printer: &Printer, i: usize) -> Result<()> {
-    let mut handle = expr.on_dyn(m.clone()).spawn()?;
+/// Runs `expr` on `m`, printing its lines as they come; also what it wrote to stdout
+/// (when `keep`) and to stderr, for the group's files.
+fn run_shown(
+    expr: &Expr,
+    m: &Arc<dyn Machine>,
+    printer: &Printer,
+    i: usize,
+    keep: bool,
+) -> (Result<()>, Vec<u8>, Vec<u8>) {
+    let mut handle = match expr.on_dyn(m.clone()).spawn() {
+        Ok(handle) => handle,
+        Err(e) => return (Err(e), Vec::new(), Vec::new()),
+    };
     drop(handle.take_stdin());
+    let mut kept = Vec::new();
     if let Some(out) = handle.take_stdout() {
         for line in BufReader::new(out).split(b'\n') {
-            match line {
-                Ok(line) => printer.line(i, &line),
-                Err(_) => break,
+            let Ok(line) = line else { break };
+            printer.line(i, &line);
+            if keep {
+                kept.extend_from_slice(&line);
+                kept.push(b'\n');
             }
         }
     }
@@ -349,7 +520,7 @@ fn run_shown(expr: &Expr, m: &Arc<dyn Machine>, printer: &Printer, i: usize) -> 
     for line in stderr.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
         printer.line(i, line);
     }
-    result.map(drop)
+    (result.map(drop), kept, stderr)
 }
 
 /// Whole lines, each with its host's name, each written under its writer's lock.
@@ -432,14 +603,6 @@ impl Drop for Slot<'_> {
 /// The directory a host's download goes to.
 fn dir_name(host: &str) -> String {
     host.replace('/', "_")
-}
-
-fn skipped(host: &str) -> Error {
-    Error::new(
-        ErrorKind::Skipped,
-        host,
-        "not run: an earlier host of the serial group failed",
-    )
 }
 
 fn panicked(host: &str) -> Error {
