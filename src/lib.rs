@@ -329,7 +329,7 @@
 //! use plumb::prelude::*;
 //!
 //! # fn main() -> Result<(), plumb::Error> {
-//! let web = Ssh2Machine::connect("deploy@web1.example.com")?;
+//! let web = SshMachine::connect("deploy@web1.example.com")?;
 //! let top = sh!(top -b -n 1).on(&web).pty_size(200, 50).read()?;
 //! assert_eq!(sh!(tty).on(&web).pty().read()?.get(..9), Some("/dev/pts/"));
 //! # Ok(())
@@ -450,6 +450,8 @@
 //! use plumb::prelude::*;
 //! use std::time::Duration;
 //!
+//! # #[cfg(feature = "ssh2")]
+//! # fn main() -> Result<(), plumb::Error> {
 //! let hosts = (1..=300).map(|i| {
 //!     Ssh2Machine::builder(format!("node{i}.example.com"))
 //!         .user("deploy")
@@ -467,7 +469,10 @@
 //! let rollout = fleet.batches(10).max_failures(2).progress().output_dir("logs/release");
 //! let results = rollout.run(&sh!(/srv/app/deploy --version 42));
 //! println!("{}", results.summary());
-//! # Ok::<(), plumb::Error>(())
+//! # Ok(())
+//! # }
+//! # #[cfg(not(feature = "ssh2"))]
+//! # fn main() {}
 //! ```
 //!
 //! # Security

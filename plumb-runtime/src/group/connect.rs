@@ -64,7 +64,7 @@ impl Group {
     /// # extern crate plumb_runtime as plumb; use plumb_macros::sh;
     /// use std::time::Duration;
     /// let hosts = ["web1", "web2", "db1"].map(|h| {
-    ///     plumb::Ssh2Machine::builder(h).user("deploy").connect_timeout(Duration::from_secs(5))
+    ///     plumb::SshMachine::builder(h).user("deploy").connect_timeout(Duration::from_secs(5))
     /// });
     /// let group = plumb::Group::new().max_connecting(100).connect_all(hosts)?;
     /// for (host, result) in group.quiet().output(&sh!(uname -n)) {

@@ -389,7 +389,7 @@ impl Expr {
     ///
     /// ```no_run
     /// # extern crate plumb_runtime as plumb; use plumb_macros::sh;
-    /// let host = plumb::Ssh2Machine::builder("web1").connect()?;
+    /// let host = plumb::SshMachine::builder("web1").connect()?;
     /// let tty = sh!(tty).on(&host).pty().read()?;
     /// assert!(tty.starts_with("/dev/pts/"));
     /// let top = sh!(top -b -n 1).on(&host).pty().read()?;
