@@ -89,7 +89,26 @@ fn dropping_lines_early_kills(t: &Ctx) {
     assert_no_survivors(&t.m, &m);
 }
 
+/// A timeout that fires before the job has even started (a millisecond) ends it at once:
+/// it never waits for the command, and nothing is left running.
+fn a_timeout_before_the_start_ends_it_at_once(t: &Ctx) {
+    for ms in [1, 3, 10] {
+        let m = marker();
+        let began = std::time::Instant::now();
+        let err = t
+            .on(tree(&m))
+            .timeout(Duration::from_millis(ms))
+            .run()
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Timeout, "{err}");
+        let took = began.elapsed();
+        assert!(took < Duration::from_secs(3), "{ms} ms took {took:?}");
+        assert_no_survivors(&t.m, &m);
+    }
+}
+
 on_every_machine_and_busybox!(
+    a_timeout_before_the_start_ends_it_at_once,
     timeout_kills_the_tree,
     timeout_kills_every_stage_and_sequence_item,
     kill_ends_the_tree,

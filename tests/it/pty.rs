@@ -119,6 +119,40 @@ fn a_pty_job_times_out_and_leaves_nothing(t: &Ctx) {
     common::assert_no_survivors(&t.m, &marker);
 }
 
+/// Input is the job's, byte for byte within the terminal's rules: ssh's escape character
+/// (`~.` at a line's start) does not end the connection.
+fn a_pty_passes_ssh_escapes_through(t: &Ctx) {
+    if is_local(t) {
+        return;
+    }
+    let out = t
+        .on(sh!(cat))
+        .pty()
+        .stdin_bytes("a\n~.\nb\n")
+        .read()
+        .unwrap();
+    assert_eq!(out, "a\r\n~.\r\nb");
+}
+
+/// A job killed before its script could read its values leaves no file of them behind.
+fn a_killed_pty_job_leaves_no_values_behind(t: &Ctx) {
+    if is_local(t) {
+        return;
+    }
+    let secret = common::marker();
+    for ms in 1..=6 {
+        let _ = t
+            .on(sh!(sh -c "echo \"$$V\"; sleep 5"))
+            .env("V", &secret)
+            .pty()
+            .timeout(Duration::from_millis(ms))
+            .run();
+    }
+    let grep = format!("grep -rl '{secret}' /dev/shm/.plumb-* /tmp/.plumb-* 2>/dev/null; true");
+    let left = t.on(sh!(sh -c $grep)).read().unwrap();
+    assert_eq!(left, "", "values left behind");
+}
+
 crate::on_every_machine_and_busybox!(
     a_pty_job_runs_on_a_terminal,
     a_pty_merges_stderr_into_stdout,
@@ -126,7 +160,26 @@ crate::on_every_machine_and_busybox!(
     a_pty_job_gets_its_input_and_its_end,
     a_pty_job_gets_its_secrets_without_echo,
     a_pty_job_times_out_and_leaves_nothing,
+    a_pty_passes_ssh_escapes_through,
+    a_killed_pty_job_leaves_no_values_behind,
 );
+
+/// On a pipeline across machines, `.pty()` reaches each machine's part: the remote one
+/// runs on a terminal, and the local one refuses, never ignores it.
+#[test]
+fn a_pty_over_machines_is_never_ignored() {
+    let remote = sh!(tty).on_dyn(common::ssh());
+    let err = (sh!(echo hi).on_dyn(common::local()) | remote.clone())
+        .pty()
+        .read()
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Unsupported, "{err}");
+    let tty = (remote | sh!(cat).on_dyn(common::local()).pty_size(80, 24)).read();
+    assert!(
+        tty.is_err(),
+        "the local stage's .pty() must be refused: {tty:?}"
+    );
+}
 
 /// A detached command has no terminal to run on: a clear error, on every machine.
 #[test]

@@ -364,7 +364,8 @@ impl Expr {
     /// for a program that insists on one or behaves differently on one (`top`, `sudo`
     /// with `requiretty`, a REPL, colours): Paramiko's `get_pty`, fabric's `pty=True`.
     /// It applies to the whole job this expression is part of, which runs on a channel
-    /// of its own (also from a session).
+    /// of its own (also from a session); on a pipeline across machines, to each machine's
+    /// part.
     ///
     /// A terminal changes what the job's streams are, as `ssh -t` does:
     /// - **stderr goes into stdout**: a terminal has one output, so `output().stderr` is
@@ -373,11 +374,15 @@ impl Expr {
     /// - output is what a terminal receives: lines end with `\r\n` (`read` trims the
     ///   last one) and a program may add colours or cursor moves;
     /// - the terminal does not echo: the output is what the program wrote;
-    /// - input goes through the terminal (which edits lines, and where Ctrl-C is an
-    ///   interrupt), and its end is sent as the terminal's end-of-file (Ctrl-D), so `cat`
-    ///   ends as it would at a keyboard; a job with no input gets an end-of-file at once.
-    ///   When the input is this process's own terminal (`SshMachine`), the user types
-    ///   into the job;
+    /// - input goes through the terminal as typed input does, and its end is sent as the
+    ///   terminal's end-of-file (Ctrl-D), so `cat` ends as it would at a keyboard; a job
+    ///   with no input gets an end-of-file at once. The terminal edits lines: a line
+    ///   longer than 4095 bytes is cut there, and control characters act (Ctrl-C
+    ///   interrupts, Ctrl-Z, Ctrl-U and the like edit or signal): send data a program
+    ///   must get byte for byte without `.pty()`. When the input is this process's own
+    ///   terminal (`SshMachine`), the user types into the job, and the terminal is set
+    ///   back after it even when it is killed; this process's stdin when it is not a
+    ///   terminal is not read, as on `Ssh2Machine`;
     /// - values that may be secret (environment values, `<<<` data) still never travel
     ///   in argv, nor through the terminal, whose line editing would change them: they go
     ///   through a private file on the host, one extra round trip.

@@ -38,11 +38,13 @@ pub(crate) fn segments(
     }
     let outer = expr.opts();
     let segments = out.into_iter().enumerate().map(|(i, (m, run))| {
-        // Each segment keeps the pipeline's directory and environment; stdin goes first.
+        // Each segment keeps the pipeline's directory, environment and terminal (which the
+        // local machine refuses, never ignores); stdin goes first.
         let opts = Opts {
             dir: outer.dir.clone(),
             env: outer.env.clone(),
             stdin: if i == 0 { outer.stdin.clone() } else { None },
+            pty: outer.pty,
             ..Opts::default()
         };
         let seg = match run.as_slice() {
@@ -59,7 +61,7 @@ pub(crate) fn segments(
 
 /// `expr` with the context options of an enclosing node around it.
 fn with_opts(expr: &Expr, outer: &Opts) -> Expr {
-    if outer.dir.is_none() && outer.env.is_empty() && outer.stdin.is_none() {
+    if outer.dir.is_none() && outer.env.is_empty() && outer.stdin.is_none() && outer.pty.is_none() {
         return expr.clone();
     }
     Expr(Arc::new(Inner {

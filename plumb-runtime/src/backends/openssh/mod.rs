@@ -317,12 +317,14 @@ impl Transport for OpenSsh {
         [stdin, stdout, stderr]: [Stdio; 3],
         size: (u16, u16),
     ) -> Result<Box<dyn Child>> {
-        let stdin = match stdin {
-            Stdio::Inherit => Stdio::Inherit,
-            input => terminal::stdin_terminal(input, size)
-                .map_err(|e| Error::io(&self.master.name, "cannot open a terminal", e))?,
-        };
-        let args = ["-tt", "-o", "LogLevel=ERROR", "--", command];
+        // `-e none`: a `~.` at the start of a line of input is the job's, not ssh's.
+        let args = ["-tt", "-e", "none", "-o", "LogLevel=ERROR", "--", command];
+        if let Stdio::Inherit = stdin {
+            let spawn = || self.spawn(&args, [Stdio::Inherit, stdout, stderr]);
+            return terminal::Restoring::saved_before(spawn);
+        }
+        let stdin = terminal::stdin_terminal(stdin, size)
+            .map_err(|e| Error::io(&self.master.name, "cannot open a terminal", e))?;
         self.spawn(&args, [stdin, stdout, stderr])
     }
 

@@ -10,12 +10,11 @@ use std::fs::File;
 use std::io::{self, Read, Write};
 use std::mem::MaybeUninit;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
-use std::time::{Duration, Instant};
 
+use crate::backends::remote::transport::Child;
 use crate::model::job::Stdio;
-
-/// How long ssh may take to switch its stdin to raw mode before the input goes anyway.
-const RAW_WAIT: Duration = Duration::from_secs(10);
+use crate::output::ExitStatus;
+use crate::Result;
 
 /// ssh's stdin for a job on a terminal of `cols`×`rows`: a terminal here whose other
 /// end a thread feeds with `input`.
@@ -86,44 +85,119 @@ fn modes_of(fd: RawFd) -> io::Result<libc::termios> {
 /// Copies `input` into the terminal once ssh has made it raw (before, this side's line
 /// discipline would act on the input itself: a Ctrl-D would end ssh's input instead of
 /// reaching the host), then keeps this end open until ssh lets go of its own: closing it
-/// first would hang the terminal up under ssh, losing input it has not read yet.
+/// first would hang the terminal up under ssh, losing input it has not read yet. Stops
+/// as soon as ssh has gone, whatever the input does.
 fn feed(master: File, input: Option<File>) {
     if !wait_raw(&master) {
         return;
     }
-    if let Some(mut input) = input {
-        let mut buf = vec![0u8; 16 * 1024];
-        loop {
-            match input.read(&mut buf) {
-                Ok(0) | Err(_) => break,
-                Ok(n) if (&master).write_all(&buf[..n]).is_err() => return,
-                Ok(_) => {}
-            }
+    if let Some(input) = input {
+        if !copy_until_gone(&input, &master) {
+            return;
         }
     }
     let mut sink = [0u8; 1024];
     while matches!((&master).read(&mut sink), Ok(n) if n > 0) {}
 }
 
-/// Waits until ssh has switched its stdin to raw mode; false when ssh has gone first.
+/// Copies `input` into the terminal: true at the end of the input, false once ssh has
+/// gone (its end of the terminal closed).
+fn copy_until_gone(input: &File, master: &File) -> bool {
+    let mut buf = vec![0u8; 16 * 1024];
+    loop {
+        let mut fds = [poll_for(input, libc::POLLIN), poll_for(master, 0)];
+        // SAFETY: poll on two descriptors we own, without a time limit.
+        if unsafe { libc::poll(fds.as_mut_ptr(), 2, -1) } < 0 {
+            if io::Error::last_os_error().kind() == io::ErrorKind::Interrupted {
+                continue;
+            }
+            return false;
+        }
+        if fds[1].revents & (libc::POLLHUP | libc::POLLERR) != 0 {
+            return false;
+        }
+        if fds[0].revents != 0 {
+            match (&*input).read(&mut buf) {
+                Ok(0) | Err(_) => return true,
+                Ok(n) if (&*master).write_all(&buf[..n]).is_err() => return false,
+                Ok(_) => {}
+            }
+        }
+    }
+}
+
+fn poll_for(file: &File, events: libc::c_short) -> libc::pollfd {
+    libc::pollfd {
+        fd: file.as_raw_fd(),
+        events,
+        revents: 0,
+    }
+}
+
+/// Waits until ssh has switched its stdin to raw mode (which it does once the session is
+/// open, however long that takes); false when ssh has gone first.
 fn wait_raw(master: &File) -> bool {
-    let began = Instant::now();
     loop {
         match modes_of(master.as_raw_fd()) {
             Ok(m) if m.c_lflag & libc::ICANON == 0 => return true,
-            Ok(_) if began.elapsed() > RAW_WAIT => return true,
             Ok(_) => {}
             Err(_) => return false,
         }
-        let mut hup = libc::pollfd {
-            fd: master.as_raw_fd(),
-            events: 0,
-            revents: 0,
-        };
+        let mut hup = poll_for(master, 0);
         // SAFETY: poll on one descriptor we own, for 5 ms.
         let n = unsafe { libc::poll(&mut hup, 1, 5) };
         if n > 0 && hup.revents & (libc::POLLHUP | libc::POLLERR) != 0 {
             return false;
         }
+    }
+}
+
+/// A job whose input is this process's own terminal: ssh makes that terminal raw while it
+/// runs and sets it back as it ends, but an ssh that is killed (a timeout, `kill()`)
+/// cannot, so this does, leaving the user's shell usable.
+pub(super) struct Restoring {
+    inner: Box<dyn Child>,
+    saved: libc::termios,
+}
+
+impl Restoring {
+    /// `inner` and the modes of this process's terminal as they are now; `None` when
+    /// stdin is not a terminal.
+    pub(super) fn saved_before(
+        inner: impl FnOnce() -> Result<Box<dyn Child>>,
+    ) -> Result<Box<dyn Child>> {
+        let Ok(saved) = modes_of(0) else {
+            return inner();
+        };
+        Ok(Box::new(Restoring {
+            inner: inner()?,
+            saved,
+        }))
+    }
+
+    fn restore(&self) {
+        // SAFETY: tcsetattr with modes read from this very terminal.
+        unsafe { libc::tcsetattr(0, libc::TCSADRAIN, &self.saved) };
+    }
+}
+
+impl Child for Restoring {
+    fn wait(&self) -> Result<ExitStatus> {
+        let status = self.inner.wait();
+        self.restore();
+        status
+    }
+
+    fn try_wait(&self) -> Result<Option<ExitStatus>> {
+        let status = self.inner.try_wait();
+        if !matches!(status, Ok(None)) {
+            self.restore();
+        }
+        status
+    }
+
+    fn kill(&self) {
+        self.inner.kill();
+        self.restore();
     }
 }

@@ -60,6 +60,9 @@ pub(super) struct RemoteProcess {
     /// The job's directory is gone, or was never made.
     cleaned: AtomicBool,
     outcome: Mutex<Option<Verdict>>,
+    /// A job on a terminal: the private directory of its values, which its script removes
+    /// as it starts, and this side after the job in case it never did (killed first).
+    values_dir: Mutex<Option<String>>,
 }
 
 /// How a job ended: it ran, or its directory could not be entered (an error, as on the
@@ -89,6 +92,28 @@ impl RemoteProcess {
             killed: AtomicBool::new(false),
             cleaned: AtomicBool::new(false),
             outcome: Mutex::new(None),
+            values_dir: Mutex::new(None),
+        }
+    }
+
+    /// Gives the job the private directory of its values (see `values_dir`).
+    pub(super) fn with_values_dir(self, dir: Option<String>) -> RemoteProcess {
+        *self
+            .values_dir
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = dir;
+        self
+    }
+
+    /// Removes the values' directory, if the job has one still.
+    fn remove_values(&self) {
+        let dir = self
+            .values_dir
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        if let Some(dir) = dir {
+            let _ = self.remote.run_script(&script::remove_dir(&dir), &[]);
         }
     }
 
@@ -117,6 +142,7 @@ impl RemoteProcess {
         } else {
             status
         };
+        self.remove_values();
         let verdict = self.judge(status);
         let answer = self.answer(&verdict);
         *self.outcome.lock().unwrap_or_else(PoisonError::into_inner) = Some(verdict);
@@ -200,6 +226,7 @@ impl Drop for RemoteProcess {
     /// wait that failed, a handle never waited for). The remote watchdog covers a
     /// connection that is gone.
     fn drop(&mut self) {
+        self.remove_values();
         if !self.cleaned.load(Ordering::SeqCst) && self.may_have_dir() {
             let _ = self
                 .remote

@@ -367,6 +367,7 @@ impl Remote {
             Some(_) => script::render_in_subshell(&job.expr, &self.ctx, files, job.kill_tree),
             None => script::render(&job.expr, &self.ctx, files, job.kill_tree),
         };
+        let records_all = rendered.records_all;
         let child = match lane {
             Some(lane) => lane.exec(
                 &rendered.script,
@@ -375,7 +376,11 @@ impl Remote {
                 job.kill_tree,
             )?,
             None if job.expr.pty_wanted().is_some() => {
-                self.exec_on_terminal(&rendered, &job.expr, job.stdin, [job.stdout, job.stderr])?
+                let stdio = [job.stdin, job.stdout, job.stderr];
+                let (child, values_dir) = self.exec_on_terminal(&rendered, &job.expr, stdio)?;
+                let process =
+                    self.remote_process(child, job.expr, files, records_all, job.kill_tree);
+                return Ok(Box::new(process.with_values_dir(values_dir)));
             }
             None => {
                 let stdin = preamble::job_stdin(
@@ -388,47 +393,55 @@ impl Remote {
                 self.exec_script(&rendered.script, [stdin, job.stdout, job.stderr])?
             }
         };
-        // Only a job whose processes a kill must reach has a kill command.
-        let kill = job.kill_tree.then(|| jobs::kill_command(&job.expr, files));
+        let process = self.remote_process(child, job.expr, files, records_all, job.kill_tree);
+        Ok(Box::new(process))
+    }
+
+    /// The process of a started job, with its kill registered: only a job whose
+    /// processes a kill must reach has a kill command.
+    fn remote_process(
+        &self,
+        child: Box<dyn transport::Child>,
+        expr: Expr,
+        files: &ScriptFiles,
+        records_all: bool,
+        kill_tree: bool,
+    ) -> RemoteProcess {
+        let kill = kill_tree.then(|| jobs::kill_command(&expr, files));
         if let Some(kill) = &kill {
             self.conn.jobs.add(&files.pid(), kill.clone());
         }
-        Ok(Box::new(RemoteProcess::new(
-            self.clone(),
-            child,
-            job.expr,
-            files.clone(),
-            kill,
-            rendered.records_all,
-        )))
+        RemoteProcess::new(self.clone(), child, expr, files.clone(), kill, records_all)
     }
 
     /// Starts a rendered job on a terminal (see [`Expr::pty`]).
+    /// Its child, and the private directory of its values if it has some.
     fn exec_on_terminal(
         &self,
         rendered: &script::Rendered,
         expr: &Expr,
-        stdin: Stdio,
-        [stdout, stderr]: [Stdio; 2],
-    ) -> Result<Box<dyn transport::Child>> {
+        [stdin, stdout, stderr]: [Stdio; 3],
+    ) -> Result<(Box<dyn transport::Child>, Option<String>)> {
         let Some(size) = expr.pty_wanted() else {
             unreachable!("asked for a terminal")
         };
-        let (script, values_dir) = self.terminal_script(rendered, size)?;
         let inherited = self.conn.transport.passes_inherited_stdin();
         let stdin = preamble::terminal_stdin(expr.opts().stdin.as_ref(), stdin, inherited)
             .map_err(|e| Error::io(&self.conn.name, "cannot create a pipe", e))?;
+        let (script, values_dir) = self.terminal_script(rendered, size)?;
         let started = self.conn.login_command(&script).and_then(|command| {
             let stdio = [stdin, stdout, stderr];
             self.conn.transport.exec_pty(&command, stdio, size)
         });
-        if let (Err(_), Some(dir)) = (&started, values_dir) {
-            // The script that would have removed the values never ran.
-            let mut rm = b"rm -rf ".to_vec();
-            quote_into(dir.as_bytes(), &mut rm);
-            let _ = self.run_script(&rm, &[]);
+        match (started, values_dir) {
+            (Ok(child), dir) => Ok((child, dir)),
+            (Err(e), Some(dir)) => {
+                // The script that would have removed the values never ran.
+                let _ = self.run_script(&script::remove_dir(&dir), &[]);
+                Err(e)
+            }
+            (Err(e), None) => Err(e),
         }
-        started
     }
 
     /// The script of a job on a terminal, and the private directory of its values. They
@@ -445,7 +458,9 @@ impl Remote {
         let mut values_dir = None;
         if !rendered.preamble.is_empty() {
             let dir = self.write_private("in", &rendered.preamble, "the command's values")?;
-            script.extend_from_slice(b"exec 3<&0 <");
+            // `command`: a redirection that fails ends a shell's `exec` at once, and the
+            // code would not say why.
+            script.extend_from_slice(b"command exec 3<&0 <");
             quote_into(format!("{dir}/in").as_bytes(), &mut script);
             script.extend_from_slice(b" || exit 125; rm -rf ");
             quote_into(dir.as_bytes(), &mut script);

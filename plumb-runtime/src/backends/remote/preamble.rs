@@ -39,8 +39,9 @@ const EOF: u8 = 0x04;
 /// The stdin for a job on a terminal: its input, then the end of it as a keyboard sends
 /// it (after a line, one Ctrl-D; after a partial line, one to send the line and one to
 /// end). A job whose input is this process's own terminal, relayed by the `ssh` client
-/// (`inherited`), gets it untouched: the user types, and ends it, there; this process's
-/// stdin when it is not a terminal is relayed like a pipe.
+/// (`inherited`), gets it untouched: the user types, and ends it, there. This process's
+/// stdin when it is not a terminal is not read (as libssh2's channels never do): a thread
+/// relaying it would outlive the job and take input meant for this program.
 pub(super) fn terminal_stdin(
     bytes: Option<&Arc<[u8]>>,
     stdin: Stdio,
@@ -52,7 +53,6 @@ pub(super) fn terminal_stdin(
         (Some(bytes), _) => Stdio::feed([bytes, &end_of_input(bytes)[..]].concat().into()),
         (None, Stdio::Fd(fd)) => relay(Vec::new(), fd, eofs),
         (None, Stdio::Inherit) if inherited && io::stdin().is_terminal() => Ok(Stdio::Inherit),
-        (None, Stdio::Inherit) if inherited => relay(Vec::new(), crate::sys::clone_std(0)?, eofs),
         (None, _) => Stdio::feed(vec![EOF].into()),
     }
 }

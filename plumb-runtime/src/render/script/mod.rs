@@ -254,6 +254,7 @@ fn render_with(
     let watchdog = kill_tree || files.askpass;
     if kill_tree {
         r.raw("_d || exit 125; printf '%s' $$ >\"$D/pid\"; ");
+        r.raw(KILLED_MARK);
     }
     if watchdog {
         r.watchdog(expr, files, kill_tree);
@@ -808,22 +809,31 @@ fn ok_pattern(opts: &Opts, before_last: bool) -> String {
 }
 
 /// The shell command that ends a job whose script writes its pid in `files`: its whole
-/// process group, waiting briefly for the file in case the kill comes first, then the
-/// job's directory. Only a plain number greater than 1 is ever signalled. `sudo`: the job
-/// runs sudo'd commands (see [`end_group`]).
+/// process group, then the job's directory. Only a plain number greater than 1 is ever
+/// signalled. `sudo`: the job runs sudo'd commands (see [`end_group`]).
+///
+/// A kill may come before the script has written its pid, or before it has started at
+/// all (a timeout of a millisecond; `ssh` killed before its channel opened): it leaves
+/// the mark `k` in the job's directory first and reads the pid after, while the script
+/// writes its pid first and looks for the mark after ([`KILLED_MARK`]), so one of the two
+/// always sees the other, without waiting.
 pub(crate) fn kill_command(files: &ScriptFiles, sudo: Option<&SudoKill>) -> Vec<u8> {
     let mut d = Vec::new();
     quote_into(files.dir.as_bytes(), &mut d);
     let d = String::from_utf8_lossy(&d);
     format!(
-        "D={d}; i=0; while [ ! -s \"$D/pid\" ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i+1)); done; \
-         p=; [ -d \"$D\" ] && [ -O \"$D\" ] && read -r p <\"$D/pid\"; \
-         case $p in ''|*[!0-9]*|0|1) ;; *) {{ {}; kill -KILL -$p; }} 2>/dev/null;; esac; \
-         rm -rf \"$D\"; true",
+        "D={d}; p=; if {{ [ -d \"$D\" ] && [ ! -h \"$D\" ] && [ -O \"$D\" ]; }} || \
+         mkdir -m 700 \"$D\" 2>/dev/null; then : >\"$D/k\"; read -r p <\"$D/pid\"; fi 2>/dev/null; \
+         case $p in ''|*[!0-9]*|0|1) ;; *) {{ {}; kill -KILL -$p; }} 2>/dev/null; rm -rf \"$D\";; esac; \
+         true",
         end_group("$p", sudo)
     )
     .into_bytes()
 }
+
+/// After the script has written its pid: a kill that came first left its mark (see
+/// [`kill_command`]), and the job ends before it runs anything.
+const KILLED_MARK: &str = "[ ! -e \"$D/k\" ] || { rm -rf \"$D\"; exit 137; }; ";
 
 /// How a job with sudo'd commands is ended: through sudo, with the job's password file.
 #[derive(Clone, Debug)]
@@ -871,6 +881,16 @@ pub(crate) fn join(dir: Option<&std::path::Path>, path: &std::path::Path) -> std
 }
 
 /// The script that prints a job's status file and removes the job's directory.
+/// Removes `dir`, a private directory of this job's, if it is still there and ours.
+pub(crate) fn remove_dir(dir: &str) -> Vec<u8> {
+    let mut d = b"D=".to_vec();
+    quote_into(dir.as_bytes(), &mut d);
+    d.extend_from_slice(
+        b"; [ -d \"$D\" ] && [ ! -h \"$D\" ] && [ -O \"$D\" ] && rm -rf -- \"$D\"; true",
+    );
+    d
+}
+
 pub(crate) fn take_status_file(files: &ScriptFiles) -> Vec<u8> {
     let mut d = Vec::new();
     quote_into(files.dir.as_bytes(), &mut d);
