@@ -40,30 +40,17 @@ pub(super) fn main(call: &mut Call) -> ExitStatus {
         keep: p.has('p') || p.has('a'),
         force: p.has('f'),
     };
-    let Some((target, sources)) = p.operands.split_last() else {
-        return call.usage("missing file operand");
+    let dest = match call.destination(&p.operands) {
+        Ok(dest) => dest,
+        Err(status) => return status,
     };
-    if sources.is_empty() {
-        return call.usage(format!(
-            "missing destination file operand after '{}'",
-            shown(target)
-        ));
-    }
-    let target_path = call.resolve(target);
-    let into = target_path.is_dir();
-    if sources.len() > 1 && !into {
-        return call.fail(format!("target '{}' is not a directory", shown(target)));
-    }
     let mut failed = false;
-    for src in sources {
+    for src in dest.sources {
         if call.cancel.is_cancelled() {
             return call.killed();
         }
         let from = call.resolve(src);
-        let to = match (into, Path::new(src).file_name()) {
-            (true, Some(name)) => target_path.join(name),
-            _ => target_path.clone(),
-        };
+        let to = dest.of(src);
         if let Err(message) = copy_one(call, &from, &to, src, how) {
             if call.cancel.is_cancelled() {
                 return call.killed();

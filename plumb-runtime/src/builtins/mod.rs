@@ -112,7 +112,49 @@ pub(crate) struct Call<'a> {
     pub(crate) cancel: &'a Cancel,
 }
 
+/// Where `cp` and `mv` put their sources (`source... target`): into `target` when it is
+/// a directory, which it must be when there are several.
+pub(crate) struct Destination<'a> {
+    pub(crate) sources: &'a [OsString],
+    target: PathBuf,
+    into: bool,
+}
+
+impl Destination<'_> {
+    /// Where `src` goes.
+    pub(crate) fn of(&self, src: &OsStr) -> PathBuf {
+        match (self.into, Path::new(src).file_name()) {
+            (true, Some(name)) => self.target.join(name),
+            _ => self.target.clone(),
+        }
+    }
+}
+
 impl Call<'_> {
+    /// The sources and target of `operands`, or the status of the usage error.
+    pub(crate) fn destination<'o>(
+        &mut self,
+        operands: &'o [OsString],
+    ) -> Result<Destination<'o>, ExitStatus> {
+        let Some((target, sources)) = operands.split_last() else {
+            return Err(self.usage("missing file operand"));
+        };
+        if sources.is_empty() {
+            let after = shown(target);
+            return Err(self.usage(format!("missing destination file operand after '{after}'")));
+        }
+        let into = self.resolve(target).is_dir();
+        if sources.len() > 1 && !into {
+            return Err(self.fail(format!("target '{}' is not a directory", shown(target))));
+        }
+        let target = self.resolve(target);
+        Ok(Destination {
+            sources,
+            target,
+            into,
+        })
+    }
+
     /// `path` as the builtin's working directory sees it.
     pub(crate) fn resolve(&self, path: &OsStr) -> PathBuf {
         match self.dir {
