@@ -602,7 +602,7 @@ impl crate::group::Connect for Ssh2Builder {}
 
 impl crate::group::sealed::Connector for Ssh2Builder {
     fn server(&self) -> String {
-        format!("{}:{}", self.opts.host, self.opts.port())
+        self.opts.server()
     }
 
     /// The socket and the wake-up channel (a pipe pair off Linux); per jump host, its own

@@ -470,7 +470,7 @@ impl crate::group::Connect for SshBuilder {}
 
 impl crate::group::sealed::Connector for SshBuilder {
     fn server(&self) -> String {
-        format!("{}:{}", self.opts.host, self.opts.port())
+        self.opts.server()
     }
 
     /// What an idle master costs this process: 2, measured on Linux (tests/it/fleets.rs);

@@ -161,8 +161,8 @@ pub(super) struct Restoring {
 }
 
 impl Restoring {
-    /// `inner` and the modes of this process's terminal as they are now; `None` when
-    /// stdin is not a terminal.
+    /// `inner`, started after the modes of this process's terminal were saved; `inner`
+    /// as it is when stdin is not a terminal (nothing to set back).
     pub(super) fn saved_before(
         inner: impl FnOnce() -> Result<Box<dyn Child>>,
     ) -> Result<Box<dyn Child>> {

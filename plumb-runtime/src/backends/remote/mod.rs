@@ -345,22 +345,25 @@ impl Remote {
         self.check_text(&handle_words.collect::<Vec<_>>())?;
         // A terminal belongs to a channel: a job that wants one leaves the session's shell
         // (dropping the lane gives the shell back).
-        let lane = lane.filter(|_| job.expr.pty_wanted().is_none());
+        let pty = job.expr.pty_wanted();
+        let lane = lane.filter(|_| pty.is_none());
         let files = match self.write_askpass(&job.expr)? {
             Some(dir) => ScriptFiles { dir, askpass: true },
             None => ScriptFiles::new(),
         };
-        let started = self.start_script(job, lane, &files);
+        let started = self.start_script(job, lane, pty, &files);
         if started.is_err() && files.askpass {
             let _ = self.run_script(&script::take_status_file(&files), &[]);
         }
         started
     }
 
+    /// `pty`: the terminal the job runs on (see [`Expr::pty`]), on a channel of its own.
     fn start_script(
         &self,
         job: Job,
         lane: Option<session::Lane>,
+        pty: Option<(u16, u16)>,
         files: &ScriptFiles,
     ) -> Result<Box<dyn Process>> {
         let rendered = match lane {
@@ -368,21 +371,22 @@ impl Remote {
             None => script::render(&job.expr, &self.ctx, files, job.kill_tree),
         };
         let records_all = rendered.records_all;
-        let child = match lane {
-            Some(lane) => lane.exec(
-                &rendered.script,
-                job.expr.opts().stdin.as_deref(),
-                [job.stdout, job.stderr],
-                job.kill_tree,
-            )?,
-            None if job.expr.pty_wanted().is_some() => {
-                let stdio = [job.stdin, job.stdout, job.stderr];
-                let (child, values_dir) = self.exec_on_terminal(&rendered, &job.expr, stdio)?;
-                let process =
-                    self.remote_process(child, job.expr, files, records_all, job.kill_tree);
-                return Ok(Box::new(process.with_values_dir(values_dir)));
+        let (child, values_dir) = match (lane, pty) {
+            (Some(lane), _) => {
+                let stdin = job.expr.opts().stdin.as_deref();
+                let child = lane.exec(
+                    &rendered.script,
+                    stdin,
+                    [job.stdout, job.stderr],
+                    job.kill_tree,
+                )?;
+                (child, None)
             }
-            None => {
+            (None, Some(size)) => {
+                let stdio = [job.stdin, job.stdout, job.stderr];
+                self.exec_on_terminal(&rendered, &job.expr, stdio, size)?
+            }
+            (None, None) => {
                 let stdin = preamble::job_stdin(
                     rendered.preamble,
                     job.expr.opts().stdin.as_ref(),
@@ -390,41 +394,37 @@ impl Remote {
                     self.conn.transport.passes_inherited_stdin(),
                 )
                 .map_err(|e| Error::io(&self.conn.name, "cannot create a pipe", e))?;
-                self.exec_script(&rendered.script, [stdin, job.stdout, job.stderr])?
+                (
+                    self.exec_script(&rendered.script, [stdin, job.stdout, job.stderr])?,
+                    None,
+                )
             }
         };
-        let process = self.remote_process(child, job.expr, files, records_all, job.kill_tree);
-        Ok(Box::new(process))
-    }
-
-    /// The process of a started job, with its kill registered: only a job whose
-    /// processes a kill must reach has a kill command.
-    fn remote_process(
-        &self,
-        child: Box<dyn transport::Child>,
-        expr: Expr,
-        files: &ScriptFiles,
-        records_all: bool,
-        kill_tree: bool,
-    ) -> RemoteProcess {
-        let kill = kill_tree.then(|| jobs::kill_command(&expr, files));
+        // Only a job whose processes a kill must reach has a kill command.
+        let kill = job.kill_tree.then(|| jobs::kill_command(&job.expr, files));
         if let Some(kill) = &kill {
             self.conn.jobs.add(&files.pid(), kill.clone());
         }
-        RemoteProcess::new(self.clone(), child, expr, files.clone(), kill, records_all)
+        let process = RemoteProcess::new(
+            self.clone(),
+            child,
+            job.expr,
+            files.clone(),
+            kill,
+            records_all,
+        );
+        Ok(Box::new(process.with_values_dir(values_dir)))
     }
 
-    /// Starts a rendered job on a terminal (see [`Expr::pty`]).
-    /// Its child, and the private directory of its values if it has some.
+    /// Starts a rendered job on a terminal of `size` (see [`Expr::pty`]): its child, and
+    /// the private directory of its values if it has some.
     fn exec_on_terminal(
         &self,
         rendered: &script::Rendered,
         expr: &Expr,
         [stdin, stdout, stderr]: [Stdio; 3],
+        size: (u16, u16),
     ) -> Result<(Box<dyn transport::Child>, Option<String>)> {
-        let Some(size) = expr.pty_wanted() else {
-            unreachable!("asked for a terminal")
-        };
         let inherited = self.conn.transport.passes_inherited_stdin();
         let stdin = preamble::terminal_stdin(expr.opts().stdin.as_ref(), stdin, inherited)
             .map_err(|e| Error::io(&self.conn.name, "cannot create a pipe", e))?;

@@ -73,6 +73,11 @@ impl Options {
         self.port.unwrap_or(22)
     }
 
+    /// `host:port` as given, for pacing handshakes per server (`Group::connect_all`).
+    pub(crate) fn server(&self) -> String {
+        format!("{}:{}", self.host, self.port())
+    }
+
     /// The user to log in as: the one given, else `$USER`, else this process's passwd
     /// entry (on Windows `%USERNAME%`).
     pub(crate) fn user(&self) -> Result<String> {

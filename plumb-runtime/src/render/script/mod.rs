@@ -818,11 +818,9 @@ fn ok_pattern(opts: &Opts, before_last: bool) -> String {
 /// writes its pid first and looks for the mark after ([`KILLED_MARK`]), so one of the two
 /// always sees the other, without waiting.
 pub(crate) fn kill_command(files: &ScriptFiles, sudo: Option<&SudoKill>) -> Vec<u8> {
-    let mut d = Vec::new();
-    quote_into(files.dir.as_bytes(), &mut d);
-    let d = String::from_utf8_lossy(&d);
+    let d = dir_word(&files.dir);
     format!(
-        "D={d}; p=; if {{ [ -d \"$D\" ] && [ ! -h \"$D\" ] && [ -O \"$D\" ]; }} || \
+        "D={d}; p=; if {{ {DIR_IS_OURS}; }} || \
          mkdir -m 700 \"$D\" 2>/dev/null; then : >\"$D/k\"; read -r p <\"$D/pid\"; fi 2>/dev/null; \
          case $p in ''|*[!0-9]*|0|1) ;; *) {{ {}; kill -KILL -$p; }} 2>/dev/null; rm -rf \"$D\";; esac; \
          true",
@@ -880,23 +878,27 @@ pub(crate) fn join(dir: Option<&std::path::Path>, path: &std::path::Path) -> std
     }
 }
 
-/// The script that prints a job's status file and removes the job's directory.
-/// Removes `dir`, a private directory of this job's, if it is still there and ours.
-pub(crate) fn remove_dir(dir: &str) -> Vec<u8> {
-    let mut d = b"D=".to_vec();
+/// The shell test that the directory `$D` is this user's own, not a link to one.
+const DIR_IS_OURS: &str = "[ -d \"$D\" ] && [ ! -h \"$D\" ] && [ -O \"$D\" ]";
+
+/// A directory's path as one shell word.
+fn dir_word(dir: &str) -> String {
+    let mut d = Vec::new();
     quote_into(dir.as_bytes(), &mut d);
-    d.extend_from_slice(
-        b"; [ -d \"$D\" ] && [ ! -h \"$D\" ] && [ -O \"$D\" ] && rm -rf -- \"$D\"; true",
-    );
-    d
+    String::from_utf8_lossy(&d).into_owned()
 }
 
+/// Removes `dir`, a private directory of this job's, if it is still there and ours.
+pub(crate) fn remove_dir(dir: &str) -> Vec<u8> {
+    let d = dir_word(dir);
+    format!("D={d}; {DIR_IS_OURS} && rm -rf -- \"$D\"; true").into_bytes()
+}
+
+/// The script that prints a job's status file and removes the job's directory.
 pub(crate) fn take_status_file(files: &ScriptFiles) -> Vec<u8> {
-    let mut d = Vec::new();
-    quote_into(files.dir.as_bytes(), &mut d);
-    let d = String::from_utf8_lossy(&d);
+    let d = dir_word(&files.dir);
     format!(
-        "D={d}; [ -d \"$D\" ] && [ ! -h \"$D\" ] && [ -O \"$D\" ] && \
+        "D={d}; {DIR_IS_OURS} && \
          {{ cat -- \"$D/s\" 2>/dev/null; rm -rf -- \"$D\"; }}; true"
     )
     .into_bytes()
