@@ -41,7 +41,9 @@ impl Budget {
         let failed = self.failed.load(Ordering::SeqCst);
         let allowed = self.allowed.unwrap_or(0);
         let why = match allowed {
-            0 => "not run: an earlier host failed (stop_on_failure)".to_string(),
+            0 => {
+                "not run: an earlier host failed (stop_on_failure, or max_failures(0))".to_string()
+            }
             n => format!("not run: {failed} hosts failed, more than max_failures ({n}) allows"),
         };
         Error::new(ErrorKind::Skipped, host, why)
