@@ -816,12 +816,13 @@ fn ok_pattern(opts: &Opts, before_last: bool) -> String {
 /// all (a timeout of a millisecond; `ssh` killed before its channel opened): it leaves
 /// the mark `k` in the job's directory first and reads the pid after, while the script
 /// writes its pid first and looks for the mark after ([`KILLED_MARK`]), so one of the two
-/// always sees the other, without waiting.
+/// always sees the other, without waiting. The directory is made first and checked after,
+/// as the script's `_d` does: checked first, it could appear in between (the script made
+/// it), and the kill would leave no mark.
 pub(crate) fn kill_command(files: &ScriptFiles, sudo: Option<&SudoKill>) -> Vec<u8> {
     let d = dir_word(&files.dir);
     format!(
-        "D={d}; p=; if {{ {DIR_IS_OURS}; }} || \
-         mkdir -m 700 \"$D\" 2>/dev/null; then : >\"$D/k\"; read -r p <\"$D/pid\"; fi 2>/dev/null; \
+        "D={d}; p=; if mkdir -m 700 \"$D\" 2>/dev/null || {{ {DIR_IS_OURS}; }}; then : >\"$D/k\"; read -r p <\"$D/pid\"; fi 2>/dev/null; \
          case $p in ''|*[!0-9]*|0|1) ;; *) {{ {}; kill -KILL -$p; }} 2>/dev/null; rm -rf \"$D\";; esac; \
          true",
         end_group("$p", sudo)
