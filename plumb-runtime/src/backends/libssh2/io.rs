@@ -1,17 +1,18 @@
-//! The one thread that owns a libssh2 session.
+//! A libssh2 session in the I/O loop that owns it.
 //!
 //! libssh2 holds one lock per session: a blocking read on one channel stalls every other
 //! channel, and stdout and stderr share one receive window, so a command writing megabytes
 //! to stderr while its caller reads stdout would hang. So the session runs in non-blocking
-//! mode on this thread alone, which polls the socket, a wake-up pipe and the local ends of
-//! every channel, and pumps bytes both ways with flow control ([`super::pump`]): it reads
-//! from a channel only when the local side has taken what it read before, so memory stays
-//! bounded and a slow reader slows the remote writer (through the SSH window) instead of
-//! filling memory. Callers talk to it through [`Request`]s. All knowledge of libssh2's
-//! quirks lives in this module and the two beside it.
+//! mode on one I/O thread alone ([`super::reactor`], which serves many sessions), which
+//! polls the socket and the local ends of every channel, and pumps bytes both ways with
+//! flow control ([`super::pump`]): it reads from a channel only when the local side has
+//! taken what it read before, so memory stays bounded and a slow reader slows the remote
+//! writer (through the SSH window) instead of filling memory. Callers talk to it through
+//! [`Request`]s. All knowledge of libssh2's quirks lives in this module and the two beside
+//! it.
 
 use std::collections::VecDeque;
-use std::io::{self, Read, Write};
+use std::io;
 use std::net::{SocketAddr, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, Sender, TryRecvError};
@@ -22,7 +23,7 @@ use ssh2::{ErrorCode, Session};
 
 use super::connect::Link;
 use super::opening::{Opened, Opening, RemoteListener};
-use super::os::{libc, set_nonblocking, AsRawFd, OwnedFd, WakeReader, WakeWriter};
+use super::os::{libc, AsRawFd, OwnedFd};
 use super::pump::{Kind, Pump, Step};
 use super::tcp::{self, Silence};
 
@@ -125,6 +126,12 @@ pub(super) struct Shared {
     dead: Mutex<Option<String>>,
     /// Set by `close()`: end everything now.
     pub(super) close: AtomicBool,
+    /// Set by callers with a request (or a stop) for this session, before they wake its
+    /// I/O thread: that thread then turns this session, not all of its others.
+    pub(super) woken: AtomicBool,
+    /// The session, its channels and its socket are gone.
+    stopped: Mutex<bool>,
+    stopped_set: Condvar,
 }
 
 impl Shared {
@@ -133,6 +140,20 @@ impl Shared {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .clone()
+    }
+
+    /// Marks the session's resources released, for [`Shared::wait_stopped`].
+    pub(super) fn set_stopped(&self) {
+        *self.stopped.lock().unwrap_or_else(PoisonError::into_inner) = true;
+        self.stopped_set.notify_all();
+    }
+
+    /// Blocks until the I/O thread has let go of the session and closed its socket.
+    pub(super) fn wait_stopped(&self) {
+        let mut stopped = self.stopped.lock().unwrap_or_else(PoisonError::into_inner);
+        while !*stopped {
+            stopped = (self.stopped_set.wait(stopped)).unwrap_or_else(PoisonError::into_inner);
+        }
     }
 }
 
@@ -153,13 +174,12 @@ pub(super) fn io_would_block(e: &io::Error) -> bool {
     e.kind() == io::ErrorKind::WouldBlock || e.kind() == io::ErrorKind::Interrupted
 }
 
-/// The I/O thread's state: the session, what waits to open, what runs.
+/// A session's state in its I/O thread: the session, what waits to open, what runs.
 pub(super) struct Loop {
     session: Session,
     requests: Receiver<Request>,
-    wake: WakeReader,
     keepalive: Duration,
-    shared: Arc<Shared>,
+    pub(super) shared: Arc<Shared>,
     queue: VecDeque<Opening>,
     pumps: Vec<Pump>,
     listeners: Vec<RemoteListener>,
@@ -172,10 +192,16 @@ pub(super) struct Loop {
     silence: Silence,
     /// All senders are gone: finish what runs, then stop.
     closing: bool,
-    /// Requests are always checked; the wake-up pipe is drained only when poll saw it.
-    woken: bool,
+    /// Something moved in the last turn: turn again without waiting.
+    moved: bool,
+    /// The last poll saw one of this session's descriptors ready.
+    ready: bool,
+    /// When the next turn is due even if nothing happens: keepalives, liveness, polling.
+    next_tick: Instant,
     /// The last poll saw the socket readable (or did not wait): channels read it.
     socket_ready: bool,
+    /// For each pump descriptor of the last [`Loop::interests`], which pump it is.
+    owners: Vec<usize>,
     /// The session's socket, which the session only borrows: declared last, so that it is
     /// closed after the session and every channel (which may still write as they drop,
     /// also while a panic unwinds), never while its number could be another file's.
@@ -194,16 +220,13 @@ impl Loop {
         session: Session,
         socket: Link,
         requests: Receiver<Request>,
-        wake: WakeReader,
         keepalive: Duration,
         shared: Arc<Shared>,
     ) -> Loop {
-        set_nonblocking(&wake);
         Loop {
             session,
             socket,
             requests,
-            wake,
             keepalive,
             shared,
             queue: VecDeque::new(),
@@ -215,27 +238,38 @@ impl Loop {
             next_liveness: Instant::now() + keepalive,
             silence: Silence::default(),
             closing: false,
-            woken: true,
+            moved: true,
+            ready: true,
+            next_tick: Instant::now(),
             socket_ready: true,
+            owners: Vec::new(),
         }
     }
 
-    /// The thread's body. Returns when asked to close (all senders gone) or when the
-    /// connection dies; either way every waiting caller gets an answer.
-    pub(super) fn run(mut self) {
-        let why = loop {
-            // After a turn that moved something, a poll that does not wait: it refreshes
-            // which descriptors are ready, so that the next turn touches only those (one
-            // syscall instead of a read attempt per channel).
-            let result = match self.turn() {
-                Ok(moved) => self.sleep(!moved),
-                Err(why) => Err(why),
-            };
-            if let Err(why) = result {
-                break why;
-            }
-        };
-        self.shut_down(why);
+    /// Turns the session if anything calls for it: a caller's request, a descriptor
+    /// ready, something moved last time, or a timer. `Err`: the session is over (asked to
+    /// close, or the connection died), and [`Loop::shut_down`] gives every caller the why.
+    /// After a turn that moved something the I/O thread polls without waiting: that
+    /// refreshes which descriptors are ready, so that the next turn touches only those
+    /// (one syscall instead of a read attempt per channel).
+    pub(super) fn step(&mut self, now: Instant) -> Result<(), Stop> {
+        let woken = self.shared.woken.swap(false, Ordering::SeqCst);
+        if !(woken || self.moved || self.ready || now >= self.next_tick) {
+            return Ok(());
+        }
+        self.ready = false;
+        self.moved = self.turn()?;
+        // Listeners are polled: libssh2 gives no descriptor for a forwarded connection; so
+        // is a refused request once no channel is left to close.
+        let polling = !self.listeners.is_empty() || self.refused.is_some();
+        let tick = Duration::from_millis(if polling { 50 } else { 1000 });
+        self.next_tick = (now + tick).min(self.next_keepalive);
+        Ok(())
+    }
+
+    /// When this session must turn next if nothing happens; now, if it moved.
+    pub(super) fn deadline(&self) -> Option<Instant> {
+        (!self.moved).then_some(self.next_tick)
     }
 
     /// One turn of named steps; whether anything moved.
@@ -262,11 +296,6 @@ impl Loop {
     }
 
     fn drain_requests(&mut self) -> Result<(), Stop> {
-        if self.woken {
-            let mut drain = [0u8; 64];
-            while matches!(self.wake.read(&mut drain), Ok(n) if n > 0) {}
-            self.woken = false;
-        }
         loop {
             match self.requests.try_recv() {
                 Ok(req) => self.queue.push_back(Opening::new(req)),
@@ -419,68 +448,58 @@ impl Loop {
         }
     }
 
-    /// Polls the socket, the wake-up pipe and the local ends: waits until one is ready
-    /// when `wait` (nothing moved), else only looks; records what is ready.
-    fn sleep(&mut self, wait: bool) -> Result<(), Stop> {
-        // The socket is watched for input only when something would read it: bytes nobody
-        // reads (a keepalive's reply on an idle session, data for a channel whose reader
-        // is slow) would keep it readable and this loop spinning.
-        let wants_data = !self.queue.is_empty()
-            || !self.listeners.is_empty()
-            || self.pumps.iter().any(Pump::wants_data);
-        let mut fds = vec![
-            libc::pollfd {
-                fd: self.socket.as_raw_fd(),
-                events: socket_events(&self.session, wants_data),
-                revents: 0,
-            },
-            libc::pollfd {
-                fd: self.wake.as_raw_fd(),
-                events: libc::POLLIN,
-                revents: 0,
-            },
-        ];
-        let mut owners = Vec::new();
+    /// Adds what to poll for this session: its socket first, then its channels' local
+    /// ends; [`Loop::absorb`] takes the same slice back after the poll.
+    pub(super) fn interests(&mut self, fds: &mut Vec<libc::pollfd>) {
+        fds.push(libc::pollfd {
+            fd: self.socket.as_raw_fd(),
+            events: socket_events(&self.session, self.wants_data()),
+            revents: 0,
+        });
+        self.owners.clear();
         for (i, p) in self.pumps.iter().enumerate() {
             let before = fds.len();
-            p.interests(&mut fds);
-            owners.resize(owners.len() + fds.len() - before, i);
+            p.interests(fds);
+            self.owners
+                .resize(self.owners.len() + fds.len() - before, i);
         }
-        let until_keepalive = self
-            .next_keepalive
-            .saturating_duration_since(Instant::now());
-        // Listeners are polled: libssh2 gives no descriptor for a forwarded connection; so
-        // is a refused request once no channel is left to close.
-        let polling = !self.listeners.is_empty() || self.refused.is_some();
-        let tick = if polling { 50 } else { 1000 };
-        let timeout = match wait {
-            true => until_keepalive.min(Duration::from_millis(tick)),
-            false => Duration::ZERO,
-        };
-        // SAFETY: `fds` is a valid array of `fds.len()` pollfd structs for the whole call.
-        unsafe {
-            libc::poll(
-                fds.as_mut_ptr(),
-                fds.len() as libc::nfds_t,
-                timeout.as_millis() as libc::c_int,
-            )
-        };
-        let closed = libc::POLLERR | libc::POLLHUP | if wants_data { 0 } else { tcp::PEER_CLOSED };
-        if fds[0].revents & closed != 0 && fds[0].revents & libc::POLLIN == 0 {
+    }
+
+    /// The socket is watched for input only when something would read it: bytes nobody
+    /// reads (a keepalive's reply on an idle session, data for a channel whose reader is
+    /// slow) would keep it readable and the loop spinning.
+    fn wants_data(&self) -> bool {
+        !self.queue.is_empty()
+            || !self.listeners.is_empty()
+            || self.pumps.iter().any(Pump::wants_data)
+    }
+
+    /// Records what the poll said of this session's descriptors (the slice that
+    /// [`Loop::interests`] added).
+    pub(super) fn absorb(&mut self, fds: &[libc::pollfd]) -> Result<(), Stop> {
+        let (socket, ends) = fds.split_first().expect("the socket is always polled");
+        let closed = libc::POLLERR
+            | libc::POLLHUP
+            | if self.wants_data() {
+                0
+            } else {
+                tcp::PEER_CLOSED
+            };
+        if socket.revents & closed != 0 && socket.revents & libc::POLLIN == 0 {
             return Err("the connection was closed by the remote host".to_string());
         }
-        self.woken = fds[1].revents != 0;
         // Channels read the socket only when it has something (or failed: they see how).
         let readable = libc::POLLIN | libc::POLLERR | libc::POLLHUP;
-        self.socket_ready = fds[0].revents & readable != 0;
-        for (fd, &owner) in fds[2..].iter().zip(&owners) {
+        self.socket_ready = socket.revents & readable != 0;
+        self.ready = fds.iter().any(|fd| fd.revents != 0);
+        for (fd, &owner) in ends.iter().zip(&self.owners) {
             self.pumps[owner].ready(fd);
         }
         Ok(())
     }
 
     /// Answers every waiting caller with `why` and ends the session.
-    fn shut_down(self, why: Stop) {
+    pub(super) fn shut_down(self, why: Stop) {
         *self
             .shared
             .dead
@@ -516,9 +535,4 @@ fn socket_events(session: &Session, wants_data: bool) -> libc::c_short {
         ev |= libc::POLLOUT;
     }
     ev
-}
-
-/// Wakes the I/O thread.
-pub(super) fn wake(w: &Mutex<WakeWriter>) {
-    let _ = w.lock().unwrap_or_else(PoisonError::into_inner).write(&[1]);
 }

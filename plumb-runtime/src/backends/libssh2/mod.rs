@@ -12,6 +12,7 @@ mod known_hosts;
 mod opening;
 mod os;
 mod pump;
+mod reactor;
 mod tcp;
 
 use std::io::{Read, Write};
@@ -19,13 +20,14 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Sender};
 use std::sync::{Arc, Mutex, PoisonError};
-use std::thread::{self, JoinHandle};
+use std::thread::JoinHandle;
 use std::time::Duration;
 
 use self::config::{ConfigFile, Target};
 use self::connect::Link;
 use self::io::{Exit, ExitSlot, Reply, Request, Shared};
-use self::os::{set_nonblocking, Flow, OwnedFd, Stream, WakeWriter};
+use self::os::{Flow, OwnedFd, Stream};
+use self::reactor::Waker;
 use crate::backends::remote::options::{common_setters, Options};
 use crate::backends::remote::transport::{Child, Transport};
 use crate::backends::remote::{remote_machine, Remote};
@@ -248,27 +250,14 @@ impl Ssh2Builder {
         session.set_keepalive(true, target.keepalive.as_secs() as u32);
         session.set_blocking(false);
         let (tx, rx) = mpsc::channel();
-        let (wake_r, wake_w) = os::wake_channel()
-            .map_err(|e| Error::io(name, "cannot create a wake-up channel", e))?;
-        set_nonblocking(&wake_w);
         let shared = Arc::new(Shared::default());
-        let io = io::Loop::new(
-            session,
-            opened.socket,
-            rx,
-            wake_r,
-            target.keepalive,
-            shared.clone(),
-        );
-        let thread = thread::Builder::new()
-            .name("plumb-ssh2".into())
-            .spawn(move || io.run())
-            .map_err(|e| Error::io(name, "cannot start the I/O thread", e))?;
+        let io = io::Loop::new(session, opened.socket, rx, target.keepalive, shared.clone());
+        let wake =
+            reactor::serve(io).map_err(|e| Error::io(name, "cannot start the I/O thread", e))?;
         Ok(Live {
             requests: Some(tx),
-            wake: Arc::new(Mutex::new(wake_w)),
+            wake,
             shared,
-            thread: Some(thread),
             via: via.map(Box::new),
         })
     }
@@ -285,32 +274,39 @@ struct Libssh2 {
     live: Arc<Mutex<Live>>,
 }
 
-/// A session's I/O thread and the ways to reach it.
+/// A session in its I/O thread and the ways to reach it.
 struct Live {
     requests: Option<Sender<Request>>,
-    wake: Arc<Mutex<WakeWriter>>,
+    wake: Waker,
     shared: Arc<Shared>,
-    thread: Option<JoinHandle<()>>,
     /// The jump host whose channel carries this session: closed after it.
     via: Option<Box<Libssh2>>,
 }
 
 impl Live {
     fn wake_up(&self) {
-        io::wake(&self.wake);
+        self.wake.wake();
     }
 
-    /// Ends the I/O thread: everything still running on the session fails.
+    /// Ends the session: everything still running on it fails, and its socket is closed
+    /// when this returns.
     fn close(&mut self) {
         self.shared.close.store(true, Ordering::SeqCst);
         self.requests = None;
         self.wake_up();
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
+        self.shared.wait_stopped();
         if let Some(hop) = self.via.take() {
             hop.live().close();
         }
+    }
+}
+
+impl Drop for Live {
+    /// Without a `close` (a reconnect's old session is closed; a dropped machine is not
+    /// always): the I/O thread sees the requests gone, finishes what runs, and ends it.
+    fn drop(&mut self) {
+        self.requests = None;
+        self.wake_up();
     }
 }
 
@@ -477,7 +473,7 @@ impl Transport for Libssh2 {
         let wake = self.live().wake.clone();
         Ok(Forward::elsewhere(port, local, move || {
             stop.store(true, Ordering::SeqCst);
-            io::wake(&wake);
+            wake.wake();
         }))
     }
 
@@ -605,11 +601,10 @@ impl crate::group::sealed::Connector for Ssh2Builder {
         self.opts.server()
     }
 
-    /// The socket and the wake-up channel (a pipe pair off Linux); per jump host, its own
-    /// two and the socket pair its channel is pumped through.
+    /// The socket alone (the I/O threads' wake-up channels are shared by all sessions);
+    /// per jump host, its own socket and the socket pair its channel is pumped through.
     fn descriptors(&self) -> u64 {
-        let wake = if cfg!(target_os = "linux") { 2 } else { 3 };
-        wake + self.jumps.len() as u64 * (wake + 2)
+        1 + self.jumps.len() as u64 * 3
     }
 
     fn connect_machine(self) -> Result<Arc<dyn crate::machine::Machine>> {
