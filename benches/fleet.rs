@@ -1,6 +1,7 @@
 //! Fleets against parallel-ssh: `uname -n` on 50 and 200 logins to one loopback sshd that
 //! admits them all (`MaxStartups 2000:30:4000`), every output collected; fresh (connect,
-//! run, close) and reuse (run over open connections). `cargo bench --bench fleet`, or
+//! run, close) and reuse (run over open connections), for `Ssh2Machine` groups and (up to
+//! 200 hosts) `SshMachine` groups. `cargo bench --bench fleet`, or
 //! `scripts/bench-fleet`, which runs it under `ulimit -n 1024`; `--hosts 50,200,500` picks
 //! the group sizes.
 //!
@@ -54,6 +55,35 @@ fn main() {
         let open = group(n);
         t.compare_reported(
             &format!("`Ssh2Machine` group, {n} hosts, reuse"),
+            "parallel-ssh, same",
+            (rounds, 3),
+            theirs("reuse"),
+            || answer(&open),
+        );
+        drop(open);
+        if n > 200 {
+            continue;
+        }
+        // A master and an `ssh` client per command: 200 hosts at most under 1024 files.
+        let masters = |n: usize| {
+            let builders = (0..n).map(|_| common::ssh_builder_for(&d));
+            Group::new()
+                .quiet()
+                .max_parallel(n.min(100))
+                .handshakes_per_server(n)
+                .connect_all(builders)
+                .unwrap()
+        };
+        t.compare_reported(
+            &format!("`SshMachine` group, {n} hosts, fresh"),
+            "parallel-ssh, same",
+            (rounds, 1),
+            theirs("fresh"),
+            || answer(&masters(n)),
+        );
+        let open = masters(n);
+        t.compare_reported(
+            &format!("`SshMachine` group, {n} hosts, reuse"),
             "parallel-ssh, same",
             (rounds, 3),
             theirs("reuse"),

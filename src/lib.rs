@@ -431,10 +431,13 @@
 //! (64 by default), and at most [`handshakes_per_server`](Group::handshakes_per_server) to
 //! one server (8 by default, below the 10 unauthenticated connections past which
 //! OpenSSH's sshd drops new ones; raise it for a bastion or a server configured with a
-//! larger `MaxStartups`). An idle `Ssh2Machine` holds two file descriptors on Linux, an
-//! `SshMachine` two; the first remote connection raises the process's soft limit of open
-//! files to its hard limit, and a group that would not fit under the hard limit fails
-//! before connecting anything, saying what to raise.
+//! larger `MaxStartups`). An idle `Ssh2Machine` holds one file descriptor, its socket:
+//! all of them are served by a few I/O threads (one per core, four at most), each polling
+//! many sessions at once, as parallel-ssh's one event loop does; an `SshMachine` holds
+//! two, and a process of its own. The first remote connection raises the process's soft
+//! limit of open files to its hard limit, and a group that would not fit under the hard
+//! limit fails before connecting anything, saying what to raise. 500 `Ssh2Machine`s and
+//! 100 commands running at once fit under a desktop's 1024.
 //! [`timeout_per_host`](Group::timeout_per_host) bounds each host's command, and
 //! [`GroupResults::summary`] sums a call up in one line.
 //!

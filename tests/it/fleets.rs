@@ -85,6 +85,21 @@ fn an_idle_ssh2_machine_holds_one_descriptor() {
     assert!(open_fds() <= before, "descriptors left after closing");
 }
 
+/// What the server runs per command is what parallel-ssh's command costs it: on a login
+/// shell that is `/bin/sh`, over libssh2 (which tells a signal from an exit), a single
+/// command is exec'd by the login shell itself, with no second shell and no fork in between:
+/// its parent is sshd. Its signal still reads as a shell's 128 + N.
+#[test]
+#[cfg(feature = "ssh2")]
+fn a_lone_command_on_ssh2_has_no_shell_in_between() {
+    let m = common::ssh2_builder().connect().unwrap();
+    let parent = sh!(sh -c "ps -o comm= -p $$PPID").on(&m).read().unwrap();
+    assert!(parent.starts_with("sshd"), "{parent}");
+    let err = sh!(sh -c "kill -KILL $$$$").on(&m).run().unwrap_err();
+    assert_eq!(err.code(), Some(128 + 9), "{err}");
+    assert_eq!(err.signal(), None, "{err}");
+}
+
 /// The first remote connection raises the soft limit of open files to the hard one.
 #[test]
 #[cfg(feature = "ssh2")]

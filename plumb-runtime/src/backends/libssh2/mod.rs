@@ -421,6 +421,10 @@ impl Transport for Libssh2 {
         false
     }
 
+    fn reports_signals(&self) -> bool {
+        true
+    }
+
     fn connect_sock_to(&self, host: &str, port: u16) -> Result<Tunnel> {
         let (ours, shared) = self.socket_to(host, port)?;
         let reader = ours

@@ -137,10 +137,12 @@ impl RemoteProcess {
     fn finish(&self, status: ExitStatus) -> Result<Outcome> {
         self.remote.conn.jobs.remove(&self.files.pid());
         // Killed by us: the remote group died of SIGKILL, whatever the transport reports.
-        let status = if self.killed.load(Ordering::SeqCst) {
-            ExitStatus::from_signal(crate::sys::SIGKILL)
-        } else {
-            status
+        let status = match status.signal() {
+            _ if self.killed.load(Ordering::SeqCst) => ExitStatus::from_signal(crate::sys::SIGKILL),
+            // A single command the shell exec'd (see `script::render`) reports what a shell
+            // in between would have: 128 + N, as on every remote machine.
+            Some(n) if script::is_single_command(&self.expr) => ExitStatus::from_code(128 + n),
+            _ => status,
         };
         self.remove_values();
         let verdict = self.judge(status);

@@ -22,8 +22,7 @@ use std::ffi::OsStr;
 use std::fmt;
 use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::thread;
 
 use self::jobs::{LiveJobs, RemoteProcess};
@@ -55,8 +54,8 @@ pub(crate) struct Remote {
 struct Conn {
     name: String,
     transport: Box<dyn Transport>,
-    /// Whether the login shell reads POSIX quoting (see [`login::login_command`]).
-    posix_login: AtomicBool,
+    /// What the login shell is (see [`login::login_command`]).
+    login_shell: Mutex<login::LoginShell>,
     jobs: LiveJobs,
     sftp: Mutex<SftpSlot>,
     sudo_password: Option<SudoPassword>,
@@ -103,7 +102,7 @@ impl Remote {
             conn: Arc::new(Conn {
                 name,
                 transport,
-                posix_login: AtomicBool::new(true),
+                login_shell: Mutex::new(login::LoginShell::Posix),
                 jobs: LiveJobs::default(),
                 sftp: Mutex::new(SftpSlot::Untried),
                 sudo_password,
@@ -205,9 +204,11 @@ impl Conn {
         let began = std::time::Instant::now();
         if let Ok(out) = self.exec_raw("echo $SHELL", &[]) {
             let shell = String::from_utf8_lossy(&out.stdout);
-            let name = shell.trim().rsplit('/').next().unwrap_or("");
-            let posix = login::is_posix_shell(name);
-            self.posix_login.store(posix, Ordering::Relaxed);
+            let login = login::LoginShell::from_path(shell.trim());
+            *self
+                .login_shell
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner) = login;
             self.note_login_cost(began.elapsed(), shell.trim());
         }
     }
@@ -259,8 +260,11 @@ impl Conn {
     }
 
     fn login_command(&self, script: &[u8]) -> Result<String> {
-        let posix = self.posix_login.load(Ordering::Relaxed);
-        login::login_command(script, posix)
+        let login = *self
+            .login_shell
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        login::login_command(script, login)
             .map_err(|msg| Error::new(ErrorKind::InvalidInput, &self.name, msg))
     }
 
@@ -368,7 +372,10 @@ impl Remote {
     ) -> Result<Box<dyn Process>> {
         let rendered = match lane {
             Some(_) => script::render_in_subshell(&job.expr, &self.ctx, files, job.kill_tree),
-            None => script::render(&job.expr, &self.ctx, files, job.kill_tree),
+            None => {
+                let signals_seen = pty.is_none() && self.conn.transport.reports_signals();
+                script::render(&job.expr, &self.ctx, files, job.kill_tree, signals_seen)
+            }
         };
         let records_all = rendered.records_all;
         let (child, values_dir) = match (lane, pty) {

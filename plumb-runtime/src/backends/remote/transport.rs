@@ -46,6 +46,12 @@ pub(crate) trait Transport: Send + Sync + 'static {
         true
     }
 
+    /// Whether a command killed by a signal is told from one that exited (libssh2's
+    /// exit-signal; the `ssh` client exits with 255 for that and for a lost connection).
+    fn reports_signals(&self) -> bool {
+        false
+    }
+
     /// Replaces a lost connection with a new one.
     fn reopen(&self) -> Result<()>;
 

@@ -112,8 +112,23 @@ pub(crate) struct Rendered {
 }
 
 /// Renders `expr` into a script for `sh -c`, its secret values moved to stdin.
-pub(crate) fn render(expr: &Expr, ctx: &Context, files: &ScriptFiles, kill_tree: bool) -> Rendered {
-    render_with(expr, ctx, files, kill_tree, Mode::Channel)
+///
+/// `signals_seen`: the transport tells a command killed by a signal from one that exited
+/// (libssh2's exit-signal; the `ssh` client exits with 255 for both a signal and a lost
+/// connection). Then a single command is left for the shell to `exec` (one fork less on
+/// the server per command), and the caller turns a signal into the shell's 128 + N.
+pub(crate) fn render(
+    expr: &Expr,
+    ctx: &Context,
+    files: &ScriptFiles,
+    kill_tree: bool,
+    signals_seen: bool,
+) -> Rendered {
+    let mode = match signals_seen {
+        true => Mode::ChannelSeeingSignals,
+        false => Mode::Channel,
+    };
+    render_with(expr, ctx, files, kill_tree, mode)
 }
 
 /// [`render`] for a subshell `( ... )` of a session's shell, which reads it on its stdin
@@ -172,6 +187,8 @@ pub(crate) fn render_detached(expr: &Expr, ctx: &Context) -> Rendered {
 enum Mode {
     /// A script of its own, an argument of `sh -c`.
     Channel,
+    /// [`Mode::Channel`] on a transport that reports signals (see [`render`]).
+    ChannelSeeingSignals,
     /// Inside a session shell's subshell.
     Subshell,
     /// Started and left running: nobody reads a status record or kills its group.
@@ -200,7 +217,7 @@ fn render_with(
 ) -> Rendered {
     let records_all = has_inner_checks(expr, true);
     let secrets = match mode {
-        Mode::Channel | Mode::Detached => Secrets::stdin(),
+        Mode::Channel | Mode::ChannelSeeingSignals | Mode::Detached => Secrets::stdin(),
         Mode::Subshell => Secrets::Inline,
     };
     let mut r = Renderer::new(files.askpass_file(), secrets);
@@ -230,15 +247,19 @@ fn render_with(
             // One command, waited for: `exec` would save a process, but a command killed
             // by a signal then makes ssh exit with 255, indistinguishable from a lost
             // connection; through the shell it exits with 128 + the signal, like a local
-            // one's `code()`. Detached, nobody waits: `exec`, so that the pid it reports
-            // is the command's own (not with variables or `<<<`, which need the shell).
+            // one's `code()`: so where the transport tells signals apart, `exec` (one
+            // fork less per command on the server; Debian's dash forks for the last
+            // command of `-c` too). Detached, nobody waits: `exec`, so that the pid it
+            // reports is the command's own. Not with variables or `<<<`, which need the
+            // shell.
             let here = cmd.redirects.iter().any(|r| matches!(r, Redirect::Here(_)));
-            if mode == Mode::Detached && cmd.env.is_empty() && !here {
+            let exec = matches!(mode, Mode::Detached | Mode::ChannelSeeingSignals);
+            if exec && cmd.env.is_empty() && !here {
                 r.raw("exec ");
             }
             r.command(cmd, expr.opts().stderr_to_stdout, true);
         }
-        if mode != Mode::Subshell {
+        if matches!(mode, Mode::Channel | Mode::Detached) {
             r.raw("; exit $?");
         }
         return r.finish(records_all);

@@ -1,6 +1,4 @@
-//! Linux: the wake-up channel is one `eventfd(2)`, not a pipe pair. An idle machine then
-//! holds two descriptors (its socket and this), so a fleet of hundreds fits under a
-//! desktop's limit of 1024 open files.
+//! Linux: the wake-up channel of an I/O thread is one `eventfd(2)`, not a pipe pair.
 
 use std::io::{self, Read, Write};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};

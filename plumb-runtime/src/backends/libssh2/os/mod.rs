@@ -25,7 +25,7 @@ use std::io;
 use std::thread::JoinHandle;
 
 /// The wake-up channel of an I/O thread: what callers write into, what the loop polls.
-/// On Linux one eventfd serves as both (one descriptor per machine instead of two).
+/// On Linux one eventfd serves as both (one descriptor instead of two).
 #[cfg(target_os = "linux")]
 pub(super) type WakeWriter = eventfd::EventFd;
 #[cfg(target_os = "linux")]
