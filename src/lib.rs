@@ -478,6 +478,50 @@
 //! # fn main() {}
 //! ```
 //!
+//! # Async
+//!
+//! With the cargo feature `tokio`, every expression also has async twins of its terminal
+//! calls: [`run_async`](Expr::run_async), [`read_async`](Expr::read_async),
+//! [`read_bytes_async`](Expr::read_bytes_async), [`output_async`](Expr::output_async),
+//! [`code_async`](Expr::code_async) and [`success_async`](Expr::success_async), with the
+//! same results and errors as the blocking calls, on every machine. Their futures own a
+//! clone of the expression (`'static + Send`): spawn them, store them, await many at once.
+//!
+//! They take no thread per command: output pipes are read through tokio's reactor, a
+//! command on an `Ssh2Machine` is woken by its connection's I/O thread when its channel
+//! ends, and a timeout is tokio's timer. **Dropping a future whose command still runs
+//! kills the command's whole process tree**, as a timeout does, on every machine (so an
+//! awaited remote command always runs in a process group of its own, which costs its
+//! script a few shell builtins). They need a runtime with IO and time enabled
+//! (`#[tokio::main]` enables both); a current-thread runtime works.
+//!
+//! ```no_run
+//! use plumb::prelude::*;
+//!
+//! # #[cfg(all(feature = "ssh2", feature = "tokio"))]
+//! #[tokio::main(flavor = "current_thread")]
+//! async fn main() -> Result<(), plumb::Error> {
+//!     let m = Ssh2Machine::connect("deploy@example.com")?;
+//!     // A hundred commands in flight on one connection, awaited together on one thread.
+//!     let mut uptimes = tokio::task::JoinSet::new();
+//!     for i in 0..100 {
+//!         uptimes.spawn(sh!(sh -c "echo $i; uptime").on(&m).read_async());
+//!     }
+//!     for out in uptimes.join_all().await {
+//!         println!("{}", out?);
+//!     }
+//!     // A timeout, a drop, a failure: the same guarantees as the blocking calls.
+//!     let slow = sh!(sleep 60).on(&m).timeout(std::time::Duration::from_secs(1));
+//!     assert!(slow.run_async().await.is_err());
+//!     Ok(())
+//! }
+//! # #[cfg(not(all(feature = "ssh2", feature = "tokio")))]
+//! # fn main() {}
+//! ```
+//!
+//! Not yet: async twins of `lines`, `spawn`, `connect`, the group calls and `MPath`; there,
+//! call the blocking API from `tokio::task::spawn_blocking`.
+//!
 //! # Security
 //!
 //! What plumb promises, on every machine:
@@ -641,6 +685,7 @@
 //!   (indicatif). The observer API ([`Machine::upload_with`]) is there without it.
 //! - `serde`: `Expr::json`, stdout parsed as JSON into a `serde::Deserialize` type
 //!   (serde_json).
+//! - `tokio`: the async twins of the terminal calls (see [Async](#async)).
 //!
 //! # Renamed or re-exported
 //!

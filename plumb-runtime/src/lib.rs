@@ -56,6 +56,9 @@ pub use output::{ExitStatus, Output};
 pub use path::{FileReader, FileWriter, MPath, MachineExt, TempDir, Walk};
 pub use progress::Progress;
 pub use render::quote::quote;
+#[cfg(feature = "tokio")]
+#[doc(hidden)]
+pub use run::route_through_async;
 pub use run::{ChildStdin, ChildStdout, Handle, Lines};
 pub use tunnel::{Forward, RemoteMachine, Tunnel, Tunnels};
 

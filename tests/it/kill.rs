@@ -7,7 +7,7 @@ use crate::common::{assert_no_survivors, marker, Ctx};
 use plumb::{sh, ErrorKind};
 
 /// A script that leaves a child and a grandchild running `sleep MARKER`.
-fn tree(marker: &str) -> plumb::Expr {
+pub(crate) fn tree(marker: &str) -> plumb::Expr {
     let script = format!("sleep {marker} & sh -c 'sleep {marker}' & sleep {marker}; wait");
     sh!(sh -c $script)
 }
@@ -51,7 +51,7 @@ fn timeout_kills_every_stage_and_sequence_item(t: &Ctx) {
 
 /// Waits (up to 10 s, on a busy machine a new channel's login takes a while) until the
 /// tree with `marker` runs: a kill before it started would prove nothing.
-fn wait_until_running(m: &std::sync::Arc<dyn plumb::Machine>, marker: &str) {
+pub(crate) fn wait_until_running(m: &std::sync::Arc<dyn plumb::Machine>, marker: &str) {
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     while common::survivors(m, marker).is_empty() {
         assert!(

@@ -13,6 +13,8 @@
 #[macro_use]
 mod common;
 
+#[cfg(all(unix, feature = "tokio"))]
+mod async_api;
 mod bad_input;
 mod builtins;
 mod calls;

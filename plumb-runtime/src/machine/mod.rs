@@ -74,6 +74,12 @@ pub(crate) mod seam {
 
         /// Copies a file or tree on this machine to `local`, reporting progress.
         fn download_path(&self, remote: &Path, local: &Path, observer: Observer) -> Result<()>;
+
+        /// Whether a command given this process's own stdout needs a thread here to copy
+        /// it there (a libssh2 channel's does): the async calls then copy it themselves.
+        fn copies_inherited_output(&self) -> bool {
+            false
+        }
     }
 }
 
@@ -223,5 +229,9 @@ impl<M: Machine + ?Sized> seam::Backend for Arc<M> {
 
     fn download_path(&self, remote: &Path, local: &Path, observer: Observer) -> Result<()> {
         (**self).download_path(remote, local, observer)
+    }
+
+    fn copies_inherited_output(&self) -> bool {
+        (**self).copies_inherited_output()
     }
 }

@@ -77,6 +77,12 @@ pub trait Process: Send + Sync {
     fn try_wait(&self) -> Result<Option<Outcome>>;
     /// Kills every process of the job (their trees too, with `kill_tree`).
     fn kill(&self) -> Result<()>;
+    /// Arranges for `waker` to be woken once the job has ended, where the machine learns
+    /// of it by itself (a libssh2 channel's end, from the connection's I/O thread); false
+    /// where it does not, and an async caller polls [`try_wait`](Process::try_wait).
+    fn wake_on_exit(&self, _waker: &std::task::Waker) -> bool {
+        false
+    }
 }
 
 impl Outcome {

@@ -17,6 +17,10 @@ impl Expr {
     /// assert!(sh!(false).run().is_err());
     /// ```
     pub fn run(&self) -> Result<()> {
+        #[cfg(feature = "tokio")]
+        if let Some(r) = super::tasks::twin(|| self.run_async()) {
+            return r;
+        }
         super::retried(self, super::run)
     }
 
@@ -28,6 +32,10 @@ impl Expr {
     /// assert_eq!(sh!(echo hello).read().unwrap(), "hello");
     /// ```
     pub fn read(&self) -> Result<String> {
+        #[cfg(feature = "tokio")]
+        if let Some(r) = super::tasks::twin(|| self.read_async()) {
+            return r;
+        }
         super::retried(self, super::read)
     }
 
@@ -38,6 +46,10 @@ impl Expr {
     /// assert_eq!(sh!(printf "a\\n").read_bytes().unwrap(), b"a\n");
     /// ```
     pub fn read_bytes(&self) -> Result<Vec<u8>> {
+        #[cfg(feature = "tokio")]
+        if let Some(r) = super::tasks::twin(|| self.read_bytes_async()) {
+            return r;
+        }
         Ok(super::retried(self, super::output)?.stdout)
     }
 
@@ -49,6 +61,10 @@ impl Expr {
     /// assert_eq!((out.stdout, out.stderr), (b"out\n".to_vec(), b"err\n".to_vec()));
     /// ```
     pub fn output(&self) -> Result<Output> {
+        #[cfg(feature = "tokio")]
+        if let Some(r) = super::tasks::twin(|| self.output_async()) {
+            return r;
+        }
         super::retried(self, super::output)
     }
 
@@ -60,6 +76,10 @@ impl Expr {
     /// assert_eq!(sh!(sh -c "exit 7").code().unwrap(), 7);
     /// ```
     pub fn code(&self) -> Result<i32> {
+        #[cfg(feature = "tokio")]
+        if let Some(r) = super::tasks::twin(|| self.code_async()) {
+            return r;
+        }
         Ok(super::retried(self, super::status)?.shell_code())
     }
 
@@ -71,6 +91,10 @@ impl Expr {
     /// assert!(!sh!(test -f /).success().unwrap());
     /// ```
     pub fn success(&self) -> Result<bool> {
+        #[cfg(feature = "tokio")]
+        if let Some(r) = super::tasks::twin(|| self.success_async()) {
+            return r;
+        }
         Ok(super::retried(self, super::status)?.success())
     }
 

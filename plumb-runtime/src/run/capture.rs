@@ -9,14 +9,14 @@ use std::thread::{self, JoinHandle};
 const TEE_TAIL: usize = 64 * 1024;
 
 /// Keeps the last `TEE_TAIL` bytes of what it is given, with amortised trimming.
-fn keep_tail(tail: &mut Vec<u8>, chunk: &[u8]) {
+pub(super) fn keep_tail(tail: &mut Vec<u8>, chunk: &[u8]) {
     tail.extend_from_slice(chunk);
     if tail.len() > 2 * TEE_TAIL {
         tail.drain(..tail.len() - TEE_TAIL);
     }
 }
 
-fn trim_tail(mut tail: Vec<u8>) -> Vec<u8> {
+pub(super) fn trim_tail(mut tail: Vec<u8>) -> Vec<u8> {
     if tail.len() > TEE_TAIL {
         tail.drain(..tail.len() - TEE_TAIL);
     }
@@ -33,6 +33,10 @@ pub(super) enum Sink {
     },
     /// Drained by a thread, for calls that return before the command ends.
     Thread(JoinHandle<Vec<u8>>),
+    /// Copied to this process's stdout, nothing kept: output a machine would otherwise
+    /// need a thread per command to pass on (an `Ssh2Machine`'s), for the async calls.
+    #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
+    Relay(os_pipe::PipeReader),
 }
 
 impl Sink {
@@ -72,6 +76,19 @@ pub(super) fn collect(sinks: [Option<Sink>; 2]) -> [Option<Vec<u8>>; 2] {
                 });
             }
             Some(Sink::Thread(t)) => threads.push((i, t)),
+            Some(Sink::Relay(mut r)) => {
+                let relay = move || {
+                    let _ = io::copy(&mut r, &mut io::stdout());
+                    Vec::new()
+                };
+                match thread::Builder::new()
+                    .name("plumb-relay".into())
+                    .spawn(relay)
+                {
+                    Ok(t) => threads.push((i, t)),
+                    Err(_) => out[i] = Some(Vec::new()),
+                }
+            }
         }
     }
     for done in drain(open) {

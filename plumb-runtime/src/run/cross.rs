@@ -164,4 +164,9 @@ impl Process for Group {
         }
         Ok(())
     }
+
+    /// Only when every part's machine wakes it.
+    fn wake_on_exit(&self, waker: &std::task::Waker) -> bool {
+        self.parts.iter().all(|(_, p)| p.wake_on_exit(waker))
+    }
 }

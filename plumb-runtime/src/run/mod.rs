@@ -9,6 +9,8 @@ mod calls;
 mod capture;
 mod cross;
 mod handle;
+#[cfg(feature = "tokio")]
+mod tasks;
 mod timer;
 
 use std::io::{self, BufReader};
@@ -28,6 +30,8 @@ use crate::render::quote;
 use crate::Result;
 
 pub use self::handle::{ChildStdin, ChildStdout, Handle, Lines};
+#[cfg(feature = "tokio")]
+pub use self::tasks::route_through_async;
 
 #[derive(Clone, Copy, PartialEq)]
 enum In {
@@ -42,6 +46,9 @@ enum Out {
     Capture,
     Tee,
     Pipe,
+    /// This process's stdout through a pipe it copies (see [`capture::Sink::Relay`]).
+    #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
+    Relay,
 }
 
 /// A started expression and everything needed to finish it.
@@ -86,6 +93,28 @@ fn timeout_of(expr: &Expr) -> Option<Duration> {
 }
 
 fn launch(expr: &Expr, stdin: In, stdout: Out, stderr: Out) -> Result<(Started, Streams)> {
+    launch_with(expr, stdin, stdout, stderr, Waiting::Blocked)
+}
+
+/// How the caller waits for what it launches.
+#[derive(Clone, Copy, PartialEq)]
+enum Waiting {
+    /// On this thread: a timeout needs a timer thread.
+    Blocked,
+    /// Awaited: the runtime's timer; and the future may be dropped any time, which kills
+    /// the command, so a kill must be able to reach its whole tree.
+    #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
+    Awaited,
+}
+
+/// What [`launch`] does, for a caller that waits as `waiting` says.
+fn launch_with(
+    expr: &Expr,
+    stdin: In,
+    stdout: Out,
+    stderr: Out,
+    waiting: Waiting,
+) -> Result<(Started, Streams)> {
     let machine = expr.opts().machine.clone().unwrap_or_else(default_machine);
     let command = quote::render(expr);
     let setup = |e: io::Error| {
@@ -105,11 +134,13 @@ fn launch(expr: &Expr, stdin: In, stdout: Out, stderr: Out) -> Result<(Started, 
     let streamed = stdout == Out::Pipe || stdin == In::Pipe;
     let wiring = wire(stdin, stdout, stderr).map_err(setup)?;
     // A kill has to reach whole process trees only when one can come.
-    let kill_tree = timeout.is_some() || stdout == Out::Pipe;
+    let kill_tree = timeout.is_some() || stdout == Out::Pipe || waiting == Waiting::Awaited;
     let process = start(expr, &machine, wiring.job, (kill_tree, streamed), &command)?;
     let timer = match timeout {
-        Some(after) => Some(Timer::start(process.clone(), after).map_err(setup)?),
-        None => None,
+        Some(after) if waiting == Waiting::Blocked => {
+            Some(Timer::start(process.clone(), after).map_err(setup)?)
+        }
+        _ => None,
     };
     let started = Started {
         command,
@@ -143,10 +174,11 @@ fn wire(stdin: In, stdout: Out, stderr: Out) -> io::Result<Wiring> {
     let mut out_capture = None;
     let job_stdout = match stdout {
         Out::Inherit => Stdio::Inherit,
-        Out::Capture | Out::Tee | Out::Pipe => {
+        Out::Capture | Out::Tee | Out::Pipe | Out::Relay => {
             let (r, w) = os_pipe::pipe()?;
             match stdout {
                 Out::Pipe => caller.stdout = Some(r),
+                Out::Relay => out_capture = Some(Sink::Relay(r)),
                 _ => out_capture = Some(Sink::inline(r, stdout == Out::Tee)),
             }
             Stdio::Fd(w.into())
@@ -155,7 +187,7 @@ fn wire(stdin: In, stdout: Out, stderr: Out) -> io::Result<Wiring> {
     let mut err_capture = None;
     let job_stderr = match stderr {
         Out::Inherit => Stdio::Inherit,
-        Out::Pipe | Out::Capture | Out::Tee => {
+        Out::Pipe | Out::Capture | Out::Tee | Out::Relay => {
             let (r, w) = os_pipe::pipe()?;
             // When the caller reads stdout itself, stderr needs a reader of its own.
             err_capture = Some(if stdout == Out::Pipe {
@@ -221,6 +253,16 @@ impl Started {
         });
         let stdout = stdout.unwrap_or_default();
         let outcome = waited?;
+        self.trace(&outcome);
+        Ok(Finished {
+            outcome,
+            stdout,
+            stderr,
+            timed_out,
+        })
+    }
+
+    fn trace(&self, outcome: &Outcome) {
         tracing::debug!(
             target: "plumb",
             machine = %self.machine,
@@ -230,12 +272,6 @@ impl Started {
             elapsed = ?self.began.elapsed(),
             "command finished"
         );
-        Ok(Finished {
-            outcome,
-            stdout,
-            stderr,
-            timed_out,
-        })
     }
 
     /// The error for a finished expression that failed, if it did.
@@ -321,27 +357,44 @@ pub(crate) fn run(expr: &Expr) -> Result<()> {
 pub(crate) fn status(expr: &Expr) -> Result<ExitStatus> {
     let (mut started, _) = launch(expr, stdin_mode(expr, In::Inherit), Out::Inherit, Out::Tee)?;
     let f = started.finish()?;
-    if let Some(after) = f.timed_out {
-        return Err(Error::timed_out(&started.machine, after)
-            .with_command(started.command.clone())
-            .with_output(None, f.stderr));
-    }
-    Ok(f.outcome.status)
+    started.status_of(f)
 }
 
 pub(crate) fn output(expr: &Expr) -> Result<Output> {
     let (mut started, _) = launch(expr, stdin_mode(expr, In::Null), Out::Capture, Out::Capture)?;
     let f = started.finish()?;
-    let f = started.check(f, true)?;
-    Ok(Output {
-        status: f.outcome.status,
-        stdout: f.stdout,
-        stderr: f.stderr.unwrap_or_default(),
-    })
+    started.output_of(f)
+}
+
+impl Started {
+    /// What [`status`] returns of a finished expression: any status but a timeout's.
+    fn status_of(&self, f: Finished) -> Result<ExitStatus> {
+        if let Some(after) = f.timed_out {
+            return Err(Error::timed_out(&self.machine, after)
+                .with_command(self.command.clone())
+                .with_output(None, f.stderr));
+        }
+        Ok(f.outcome.status)
+    }
+
+    /// What [`output`] returns of a finished expression.
+    fn output_of(&self, f: Finished) -> Result<Output> {
+        let f = self.check(f, true)?;
+        Ok(Output {
+            status: f.outcome.status,
+            stdout: f.stdout,
+            stderr: f.stderr.unwrap_or_default(),
+        })
+    }
 }
 
 pub(crate) fn read(expr: &Expr) -> Result<String> {
-    let out = output(expr)?;
+    text(expr, output(expr)?)
+}
+
+/// What [`read`] returns of an expression's output: its stdout as text, trailing newlines
+/// trimmed.
+fn text(expr: &Expr, out: Output) -> Result<String> {
     let text = String::from_utf8(out.stdout).map_err(|e| {
         Error::new(
             ErrorKind::Utf8,

@@ -77,7 +77,62 @@ macro_rules! on_every_machine {
                 }
             )*
         }
+        // The same bodies through the async twins (`run_async`, `output_async`, ...).
+        #[cfg(feature = "tokio")]
+        mod local_async {
+            $(
+                $(#[$attr])*
+                #[test]
+                fn $name() {
+                    let _async = $crate::common::ThroughAsync::on();
+                    super::$name(&$crate::common::Ctx::new($crate::common::local()));
+                }
+            )*
+        }
+        #[cfg(all(unix, feature = "tokio"))]
+        mod ssh_async {
+            $(
+                $(#[$attr])*
+                #[test]
+                fn $name() {
+                    let _async = $crate::common::ThroughAsync::on();
+                    super::$name(&$crate::common::Ctx::new($crate::common::ssh()));
+                }
+            )*
+        }
+        #[cfg(all(unix, feature = "ssh2", feature = "tokio"))]
+        mod ssh2_async {
+            $(
+                $(#[$attr])*
+                #[test]
+                fn $name() {
+                    let _async = $crate::common::ThroughAsync::on();
+                    super::$name(&$crate::common::Ctx::new($crate::common::ssh2()));
+                }
+            )*
+        }
     };
+}
+
+/// While alive, this thread's blocking calls run through their async twins, each on a
+/// current-thread tokio runtime of its own: every test body of [`on_every_machine!`]
+/// runs on the async API too.
+#[cfg(feature = "tokio")]
+pub struct ThroughAsync;
+
+#[cfg(feature = "tokio")]
+impl ThroughAsync {
+    pub fn on() -> ThroughAsync {
+        plumb::route_through_async(true);
+        ThroughAsync
+    }
+}
+
+#[cfg(feature = "tokio")]
+impl Drop for ThroughAsync {
+    fn drop(&mut self) {
+        plumb::route_through_async(false);
+    }
 }
 
 /// Like [`on_every_machine!`], and also on both remote machines logged in to a host whose

@@ -17,6 +17,7 @@ use std::net::{SocketAddr, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, Sender, TryRecvError};
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
+use std::task::Waker;
 use std::time::{Duration, Instant};
 
 use ssh2::{ErrorCode, Session};
@@ -35,36 +36,58 @@ pub(super) enum Exit {
 }
 
 /// Where the I/O thread puts how a command ended (or why it could not run), for a caller
-/// that may wait on one thread and poll on another.
+/// that may wait on one thread, poll on another, or await it (a waker).
 #[derive(Default)]
 pub(super) struct ExitSlot {
-    exit: Mutex<Option<Result<Exit, String>>>,
+    exit: Mutex<Slot>,
     set: Condvar,
 }
 
+#[derive(Default)]
+struct Slot {
+    exit: Option<Result<Exit, String>>,
+    /// Woken once `exit` is set.
+    wakers: Vec<Waker>,
+}
+
 impl ExitSlot {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Slot> {
+        self.exit.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
     /// Records the end; the first one counts.
     pub(super) fn set(&self, exit: Result<Exit, String>) {
-        let mut slot = self.exit.lock().unwrap_or_else(PoisonError::into_inner);
-        if slot.is_none() {
-            *slot = Some(exit);
+        let mut slot = self.lock();
+        if slot.exit.is_none() {
+            slot.exit = Some(exit);
             self.set.notify_all();
+            let wakers = std::mem::take(&mut slot.wakers);
+            drop(slot);
+            wakers.into_iter().for_each(Waker::wake);
         }
     }
 
     /// The end, once there is one.
     pub(super) fn get(&self) -> Option<Result<Exit, String>> {
-        self.exit
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
+        self.lock().exit.clone()
+    }
+
+    /// Wakes `waker` once the end is known (at once if it is).
+    pub(super) fn wake_on_set(&self, waker: &Waker) {
+        let mut slot = self.lock();
+        if slot.exit.is_some() {
+            drop(slot);
+            waker.wake_by_ref();
+        } else if !slot.wakers.iter().any(|w| w.will_wake(waker)) {
+            slot.wakers.push(waker.clone());
+        }
     }
 
     /// Blocks until the end is known.
     pub(super) fn wait(&self) -> Result<Exit, String> {
-        let mut slot = self.exit.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut slot = self.lock();
         loop {
-            if let Some(exit) = &*slot {
+            if let Some(exit) = &slot.exit {
                 return exit.clone();
             }
             slot = self.set.wait(slot).unwrap_or_else(PoisonError::into_inner);

@@ -532,6 +532,11 @@ impl Child for Ssh2Child {
 
     /// Nothing to let go of here: ending the remote process group ends the channel.
     fn kill(&self) {}
+
+    fn wake_on_exit(&self, waker: &std::task::Waker) -> bool {
+        self.done.wake_on_set(waker);
+        true
+    }
 }
 
 /// A tunnel half that fails once the machine is closed.

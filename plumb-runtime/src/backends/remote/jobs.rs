@@ -299,6 +299,10 @@ impl Process for RemoteProcess {
         self.finish(status?)
     }
 
+    fn wake_on_exit(&self, waker: &std::task::Waker) -> bool {
+        self.child.wake_on_exit(waker)
+    }
+
     fn try_wait(&self) -> Result<Option<Outcome>> {
         if let Some(known) = self.known() {
             return known.map(Some);

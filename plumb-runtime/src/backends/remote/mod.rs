@@ -522,6 +522,12 @@ impl Backend for Remote {
         self.start_job(job, None)
     }
 
+    /// A libssh2 channel copies it on a thread (it cannot hand this process's own stdout
+    /// to anyone: see [`Transport::passes_inherited_stdin`]).
+    fn copies_inherited_output(&self) -> bool {
+        !self.conn.transport.passes_inherited_stdin()
+    }
+
     fn start_detached(&self, expr: &Expr) -> Result<u32> {
         crate::model::validate::check_env_list(&self.ctx.env)
             .map_err(|msg| Error::new(ErrorKind::InvalidInput, &self.conn.name, msg))?;
@@ -703,6 +709,10 @@ macro_rules! remote_machine {
 
             fn identity(&self) -> usize {
                 $crate::machine::seam::Backend::identity(&self.remote)
+            }
+
+            fn copies_inherited_output(&self) -> bool {
+                $crate::machine::seam::Backend::copies_inherited_output(&self.remote)
             }
 
             fn upload_path(

@@ -76,4 +76,9 @@ pub(crate) trait Child: Send + Sync {
     /// Lets go of the command on this side (the `ssh` client process, for one). The remote
     /// processes are ended by the layer above, which knows their process group.
     fn kill(&self);
+
+    /// See [`Process::wake_on_exit`](crate::model::job::Process::wake_on_exit).
+    fn wake_on_exit(&self, _waker: &std::task::Waker) -> bool {
+        false
+    }
 }

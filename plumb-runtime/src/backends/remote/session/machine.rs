@@ -126,6 +126,10 @@ impl crate::machine::seam::Backend for Session {
         crate::machine::seam::Backend::fs(&self.remote)
     }
 
+    fn copies_inherited_output(&self) -> bool {
+        crate::machine::seam::Backend::copies_inherited_output(&self.remote)
+    }
+
     /// Not the machine's: a session's commands run elsewhere than the machine's.
     fn identity(&self) -> usize {
         let pool = Arc::as_ptr(&self.pool) as usize;
