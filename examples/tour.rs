@@ -341,8 +341,54 @@ fn remote_tour() -> Result<(), plumb::Error> {
     print!("through forward_local on {}: {greeting}", fwd.local_addr());
 
     fleet_tour(&remote)?;
+    async_tour(&remote2)?;
     remote.close()?;
     remote2.close()?;
+    Ok(())
+}
+
+/// A hundred hosts' worth of commands in flight at once, awaited together on one thread:
+/// here on one connection, as a deploy bot would on a fleet.
+#[cfg(all(unix, feature = "tokio"))]
+fn async_tour(remote: &Ssh2Machine) -> Result<(), plumb::Error> {
+    step("27. Async (feature `tokio`): 100 commands awaited together on one thread");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a tokio runtime");
+    let started = std::time::Instant::now();
+    let names = rt.block_on(async {
+        let mut set = tokio::task::JoinSet::new();
+        for i in 0..100 {
+            set.spawn(
+                sh!(sh -c "echo host-$i: $$(uname -n)")
+                    .on(remote)
+                    .read_async(),
+            );
+        }
+        set.join_all().await
+    });
+    let ok = names.iter().filter(|r| r.is_ok()).count();
+    println!(
+        "{ok}/100 answered in {:?}, e.g. {}",
+        started.elapsed(),
+        names[0].as_deref().unwrap_or("?")
+    );
+    // Dropping a future ends its command's whole tree, as a timeout does.
+    let slow = sh!(sleep 30)
+        .on(remote)
+        .timeout(std::time::Duration::from_millis(200));
+    let err = rt.block_on(slow.run_async()).unwrap_err();
+    println!("a 200 ms timeout, awaited: {err}");
+    Ok(())
+}
+
+#[cfg(all(unix, not(feature = "tokio")))]
+fn async_tour(_: &Ssh2Machine) -> Result<(), plumb::Error> {
+    step("27. Async: `run_async`, `output_async`, ... with the cargo feature `tokio`");
+    println!(
+        "(run `cargo run --example tour --features tokio` to see 100 commands awaited together)"
+    );
     Ok(())
 }
 

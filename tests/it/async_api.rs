@@ -151,3 +151,35 @@ async fn a_multi_thread_runtime_awaits_local_and_remote_side_by_side() {
         "far"
     );
 }
+
+/// An awaited command on a session whose one shell is busy runs beside it (on a channel of
+/// its own) instead of waiting for the shell: waiting would block the runtime's thread,
+/// and with it the timer that would free the shell.
+fn an_awaited_command_never_waits_for_a_busy_shell(session: std::sync::Arc<dyn plumb::Machine>) {
+    let rt = current_thread();
+    rt.block_on(async {
+        let slow = sh!(sleep 30)
+            .on_dyn(session.clone())
+            .timeout(Duration::from_secs(2));
+        let slow = tokio::spawn(slow.run_async());
+        // The slow command has the shell by now (it started on the first poll).
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let quick = sh!(echo beside).on_dyn(session.clone()).read_async().await;
+        assert_eq!(quick.unwrap(), "beside");
+        let err = slow.await.unwrap().unwrap_err();
+        assert_eq!(err.kind(), plumb::ErrorKind::Timeout, "{err}");
+    });
+}
+
+#[test]
+fn an_awaited_command_never_waits_for_a_busy_ssh_shell() {
+    let m = common::ssh_builder().connect().unwrap();
+    an_awaited_command_never_waits_for_a_busy_shell(std::sync::Arc::new(m.session().max_shells(1)));
+}
+
+#[test]
+#[cfg(feature = "ssh2")]
+fn an_awaited_command_never_waits_for_a_busy_ssh2_shell() {
+    let m = common::ssh2_builder().connect().unwrap();
+    an_awaited_command_never_waits_for_a_busy_shell(std::sync::Arc::new(m.session().max_shells(1)));
+}

@@ -98,6 +98,13 @@ fn a_lone_command_on_ssh2_has_no_shell_in_between() {
     let err = sh!(sh -c "kill -KILL $$$$").on(&m).run().unwrap_err();
     assert_eq!(err.code(), Some(128 + 9), "{err}");
     assert_eq!(err.signal(), None, "{err}");
+    // A shell's builtins are never exec'd: `exec command` or `exec :` would fail, and
+    // `/bin/echo` or `/bin/pwd` are not the builtins.
+    assert!(sh!(command -v sh).on(&m).success().unwrap());
+    assert_eq!(
+        sh!(echo "a\tb").on(&m).read().unwrap(),
+        sh!(echo "a\tb").on(&common::ssh()).read().unwrap()
+    );
 }
 
 /// The first remote connection raises the soft limit of open files to the hard one.

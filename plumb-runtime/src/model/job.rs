@@ -52,6 +52,14 @@ pub struct Job {
     /// Put the processes in their own process groups so that a kill reaches their
     /// children too.
     pub kill_tree: bool,
+    /// With `kill_tree`: a watchdog also ends the tree if this program dies first (on the
+    /// local machine; a remote job's watchdog is always there). Timeouts and streaming
+    /// calls have it, as the blocking calls always did; an awaited call that is only
+    /// killable (its future may be dropped) need not pay a second process per command.
+    pub guarded: bool,
+    /// The caller awaits the job on an async runtime: starting it must not wait for
+    /// anything (a session's busy shells).
+    pub awaited: bool,
     /// The caller reads the streams as they flow (`lines`, `spawn`, a pipe to another
     /// machine), so output must arrive as it is written.
     pub streamed: bool,

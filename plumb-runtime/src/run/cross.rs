@@ -81,7 +81,7 @@ impl Group {
         expr: &Expr,
         segments: Vec<(Arc<dyn Machine>, Expr)>,
         [stdin, stdout, stderr]: [Stdio; 3],
-        kill_tree: bool,
+        tree: super::Tree,
     ) -> Result<Group> {
         let stderr = if expr.opts().stderr_to_stdout {
             stdout
@@ -107,7 +107,9 @@ impl Group {
                 stdin: next_stdin.take().unwrap_or(Stdio::Null),
                 stdout: seg_stdout,
                 stderr: stderr.try_clone().map_err(pipe_err)?,
-                kill_tree,
+                kill_tree: tree.kill,
+                guarded: tree.guarded,
+                awaited: tree.awaited,
                 // Each segment feeds the next as it runs.
                 streamed: true,
             };

@@ -134,8 +134,15 @@ fn launch_with(
     let streamed = stdout == Out::Pipe || stdin == In::Pipe;
     let wiring = wire(stdin, stdout, stderr).map_err(setup)?;
     // A kill has to reach whole process trees only when one can come.
-    let kill_tree = timeout.is_some() || stdout == Out::Pipe || waiting == Waiting::Awaited;
-    let process = start(expr, &machine, wiring.job, (kill_tree, streamed), &command)?;
+    let guarded = timeout.is_some() || stdout == Out::Pipe;
+    let kill_tree = guarded || waiting == Waiting::Awaited;
+    let tree = Tree {
+        kill: kill_tree,
+        guarded,
+        streamed,
+        awaited: waiting == Waiting::Awaited,
+    };
+    let process = start(expr, &machine, wiring.job, tree, &command)?;
     let timer = match timeout {
         Some(after) if waiting == Waiting::Blocked => {
             Some(Timer::start(process.clone(), after).map_err(setup)?)
@@ -206,17 +213,26 @@ fn wire(stdin: In, stdout: Out, stderr: Out) -> io::Result<Wiring> {
     })
 }
 
+/// How a job's processes may be ended (see [`Job`]'s fields of the same names).
+#[derive(Clone, Copy)]
+pub(crate) struct Tree {
+    pub(crate) kill: bool,
+    pub(crate) guarded: bool,
+    pub(crate) streamed: bool,
+    pub(crate) awaited: bool,
+}
+
 /// Starts the job on its machine, or as a group of jobs when its stages are bound to
 /// different machines.
 fn start(
     expr: &Expr,
     machine: &Arc<dyn Machine>,
     [stdin, stdout, stderr]: [Stdio; 3],
-    (kill_tree, streamed): (bool, bool),
+    tree: Tree,
     command: &str,
 ) -> Result<Arc<dyn Process>> {
     if let Some(segments) = cross::segments(expr, machine) {
-        let group = cross::Group::start(expr, segments, [stdin, stdout, stderr], kill_tree)?;
+        let group = cross::Group::start(expr, segments, [stdin, stdout, stderr], tree)?;
         return Ok(Arc::new(group));
     }
     let job = Job {
@@ -224,8 +240,10 @@ fn start(
         stdin,
         stdout,
         stderr,
-        kill_tree,
-        streamed,
+        kill_tree: tree.kill,
+        guarded: tree.guarded,
+        streamed: tree.streamed,
+        awaited: tree.awaited,
     };
     match machine.start(job) {
         Ok(p) => Ok(Arc::from(p)),

@@ -158,6 +158,14 @@ struct Running {
 
 impl Running {
     fn launch(expr: &Expr, stdin: In, stdout: Out, stderr: Out) -> Result<Running> {
+        // A thousand commands in flight hold four thousand pipe ends: more than a desktop's
+        // soft limit of open files, far less than its hard one (raised once, as Go does).
+        crate::sys::raise_fd_limit();
+        if tokio::runtime::Handle::try_current().is_err() {
+            let machine = expr.opts().machine.as_ref().map_or("local", |m| m.name());
+            let why = "an async call must be awaited on a tokio runtime (with IO and time)";
+            return Err(Error::new(ErrorKind::Unsupported, machine, why));
+        }
         let stdin = stdin_mode(expr, stdin);
         let machine = expr.opts().machine.clone();
         let relayed = machine.is_some_and(|m| m.copies_inherited_output());
@@ -230,13 +238,67 @@ impl Drop for Running {
             return;
         }
         // Killing a remote command is a round trip, and reaping waits: not on the runtime.
-        let abandon = move || started.abandon();
-        if std::thread::Builder::new()
-            .name("plumb-cancel".into())
-            .spawn(abandon)
-            .is_err()
-        {
-            tracing::warn!(target: "plumb", "cannot start a thread to end a cancelled command");
+        aside(Box::new(move || started.abandon()));
+    }
+}
+
+type Chore = Box<dyn FnOnce() + Send>;
+
+/// The queue of the thread that ends cancelled and timed-out commands.
+static CHORES: std::sync::Mutex<Option<std::sync::mpsc::Sender<Chore>>> =
+    std::sync::Mutex::new(None);
+
+/// How long the thread waits for more before it ends.
+const CHORES_IDLE: Duration = Duration::from_secs(5);
+
+/// Runs `chore` (a kill, a reap) on the one thread that does them, in order, started when
+/// needed: a thousand aborted tasks never start a thousand threads. Where no thread can
+/// start, here.
+fn aside(chore: Chore) {
+    let mut queue = CHORES
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let chore = match queue.as_ref() {
+        Some(tx) => match tx.send(chore) {
+            Ok(()) => return,
+            Err(std::sync::mpsc::SendError(chore)) => chore,
+        },
+        None => chore,
+    };
+    let (tx, rx) = std::sync::mpsc::channel::<Chore>();
+    let worker = move || {
+        loop {
+            while let Ok(chore) = rx.recv_timeout(CHORES_IDLE) {
+                chore();
+            }
+            // Idle: leave, unless something came in meanwhile (sent under the lock).
+            let mut queue = CHORES
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            match rx.try_recv() {
+                Ok(chore) => {
+                    drop(queue);
+                    chore();
+                }
+                Err(_) => {
+                    *queue = None;
+                    return;
+                }
+            }
+        }
+    };
+    match std::thread::Builder::new()
+        .name("plumb-cancel".into())
+        .spawn(worker)
+    {
+        Ok(_) => {
+            let _ = tx.send(chore);
+            *queue = Some(tx);
+        }
+        Err(_) => {
+            drop(queue);
+            tracing::warn!(target: "plumb", "cannot start a thread to end commands: ending here");
+            chore();
         }
     }
 }
@@ -247,11 +309,11 @@ impl Started {
     }
 }
 
-/// Kills `process` on a thread: a remote kill is a round trip.
+/// Kills `process` aside (see [`aside`]): a remote kill is a round trip.
 fn kill_aside(process: Arc<dyn Process>) {
-    let _ = std::thread::Builder::new()
-        .name("plumb-timeout".into())
-        .spawn(move || process.kill());
+    aside(Box::new(move || {
+        let _ = process.kill();
+    }));
 }
 
 /// The end of a process: woken by its machine where it can ([`Process::wake_on_exit`]),

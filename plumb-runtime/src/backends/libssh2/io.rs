@@ -206,6 +206,9 @@ pub(super) struct Loop {
     queue: VecDeque<Opening>,
     pumps: Vec<Pump>,
     listeners: Vec<RemoteListener>,
+    /// Forwarded connections whose local target a helper thread is connecting to: a
+    /// connect can take minutes, and this thread serves other sessions meanwhile.
+    connecting: Vec<(ssh2::Channel, Receiver<io::Result<TcpStream>>)>,
     /// A request the server refused (its session limit), retried once a channel closes.
     refused: Option<Opening>,
     /// When the last channel closed: the server may still count it for a moment.
@@ -255,6 +258,7 @@ impl Loop {
             queue: VecDeque::new(),
             pumps: Vec::new(),
             listeners: Vec::new(),
+            connecting: Vec::new(),
             refused: None,
             last_close: None,
             next_keepalive: Instant::now() + keepalive,
@@ -284,7 +288,8 @@ impl Loop {
         self.moved = self.turn()?;
         // Listeners are polled: libssh2 gives no descriptor for a forwarded connection; so
         // is a refused request once no channel is left to close.
-        let polling = !self.listeners.is_empty() || self.refused.is_some();
+        let polling =
+            !self.listeners.is_empty() || !self.connecting.is_empty() || self.refused.is_some();
         let tick = Duration::from_millis(if polling { 50 } else { 1000 });
         self.next_tick = (now + tick).min(self.next_keepalive);
         Ok(())
@@ -411,20 +416,27 @@ impl Loop {
         Ok(progress)
     }
 
-    /// Accepts connections to `forward_remote` listeners, each tunnelled to its target.
+    /// Accepts connections to `forward_remote` listeners, each tunnelled to its target
+    /// once a helper thread has connected to it.
     fn accept_forwarded(&mut self) -> Result<bool, Stop> {
-        let mut progress = false;
+        let mut progress = self.adopt_connected();
         self.listeners.retain(|l| !l.stop.load(Ordering::SeqCst));
         for l in &mut self.listeners {
             match l.listener.accept() {
                 Ok(ch) => {
                     progress = true;
-                    if let Ok(stream) = TcpStream::connect(l.target) {
-                        let _ = stream.set_nodelay(true);
-                        let fd: OwnedFd = stream.into();
-                        let out = fd.try_clone().ok();
-                        self.pumps
-                            .push(Pump::new(ch, Kind::Tunnel, Some(fd), out, None));
+                    let (tx, rx) = std::sync::mpsc::channel();
+                    let target = l.target;
+                    let connect = move || {
+                        let _ = tx.send(TcpStream::connect(target));
+                    };
+                    // Without a thread, the connection is refused (the channel dropped).
+                    if std::thread::Builder::new()
+                        .name("plumb-ssh2-connect".into())
+                        .spawn(connect)
+                        .is_ok()
+                    {
+                        self.connecting.push((ch, rx));
                     }
                 }
                 Err(e) if would_block(&e) => {}
@@ -435,6 +447,33 @@ impl Loop {
             }
         }
         Ok(progress)
+    }
+
+    /// Pumps the forwarded connections whose targets have answered; drops those that
+    /// could not be reached (the remote client sees the channel close).
+    fn adopt_connected(&mut self) -> bool {
+        let mut progress = false;
+        let mut i = 0;
+        while i < self.connecting.len() {
+            let stream = match self.connecting[i].1.try_recv() {
+                Err(TryRecvError::Empty) => {
+                    i += 1;
+                    continue;
+                }
+                Ok(Ok(stream)) => Some(stream),
+                Ok(Err(_)) | Err(TryRecvError::Disconnected) => None,
+            };
+            let (ch, _) = self.connecting.swap_remove(i);
+            progress = true;
+            if let Some(stream) = stream {
+                let _ = stream.set_nodelay(true);
+                let fd: OwnedFd = stream.into();
+                let out = fd.try_clone().ok();
+                self.pumps
+                    .push(Pump::new(ch, Kind::Tunnel, Some(fd), out, None));
+            }
+        }
+        progress
     }
 
     /// Keepalives: a frozen link then makes the socket fail (TCP_USER_TIMEOUT).

@@ -419,21 +419,33 @@ impl Pump {
     }
 }
 
+/// The number of a signal by its name in an exit-signal (`TERM`, or sshd's
+/// `BUS@openssh.com` for those RFC 4254 does not name), as Linux numbers it (the POSIX
+/// ones are the same everywhere); 0 for a name it does not know.
 fn signal_number(name: &str) -> i32 {
-    match name.trim_start_matches("SIG") {
+    let name = name.trim_start_matches("SIG");
+    let name = name.split('@').next().unwrap_or(name);
+    match name {
         "HUP" => 1,
         "INT" => 2,
         "QUIT" => 3,
         "ILL" => 4,
+        "TRAP" => 5,
         "ABRT" => 6,
+        "BUS" => 7,
         "FPE" => 8,
         "KILL" => 9,
+        "USR1" => 10,
         "SEGV" => 11,
+        "USR2" => 12,
         "PIPE" => 13,
         "ALRM" => 14,
         "TERM" => 15,
-        "USR1" => 10,
-        "USR2" => 12,
+        "XCPU" => 24,
+        "XFSZ" => 25,
+        "VTALRM" => 26,
+        "PROF" => 27,
+        "SYS" => 31,
         _ => 0,
     }
 }

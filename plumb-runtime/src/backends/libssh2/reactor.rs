@@ -87,6 +87,14 @@ pub(super) fn serve(session: Loop) -> io::Result<Waker> {
     Ok(waker)
 }
 
+impl Drop for Thread {
+    /// Normally empty by now; after a panic outside one session's turn, the sessions end
+    /// here, so that nobody waits for a thread that is gone.
+    fn drop(&mut self) {
+        self.end_all("the I/O thread failed");
+    }
+}
+
 /// A new I/O thread with its wake-up channel.
 fn start() -> io::Result<Arc<Reactor>> {
     let (wake_r, wake_w) = os::wake_channel()?;
@@ -129,18 +137,30 @@ impl Thread {
     /// wake-up channel; ends once no session is left.
     fn run(mut self) {
         while self.take_arrivals() {
-            let now = Instant::now();
-            let mut i = 0;
-            while i < self.sessions.len() {
-                let session = &mut self.sessions[i];
-                // A panic ends this session alone, never the others on this thread.
-                match catch_unwind(AssertUnwindSafe(|| session.step(now))) {
-                    Ok(Ok(())) => i += 1,
-                    Ok(Err(why)) => self.end(i, why),
-                    Err(_) => self.end(i, "the I/O thread failed".to_string()),
-                }
+            self.step_all();
+            // The last session may have just ended: then back to whether more came.
+            if self.sessions.is_empty() {
+                continue;
             }
-            self.poll();
+            // A panic here (not one session's) would leave every session without its
+            // thread: they all end, with an answer to whoever waits (see `Drop`).
+            if catch_unwind(AssertUnwindSafe(|| self.poll())).is_err() {
+                return;
+            }
+        }
+    }
+
+    fn step_all(&mut self) {
+        let now = Instant::now();
+        let mut i = 0;
+        while i < self.sessions.len() {
+            let session = &mut self.sessions[i];
+            // A panic ends this session alone, never the others on this thread.
+            match catch_unwind(AssertUnwindSafe(|| session.step(now))) {
+                Ok(Ok(())) => i += 1,
+                Ok(Err(why)) => self.end(i, why),
+                Err(_) => self.end(i, "the I/O thread failed".to_string()),
+            }
         }
     }
 
@@ -208,6 +228,24 @@ impl Thread {
         // From the last: `end` swaps the last session into the place it empties.
         for (i, why) in over.into_iter().rev() {
             self.end(i, why);
+        }
+    }
+
+    /// Ends every session this thread has or was handed, and takes the thread off the
+    /// list new sessions go to.
+    fn end_all(&mut self, why: &str) {
+        let mut all = REACTORS.lock().unwrap_or_else(PoisonError::into_inner);
+        all.retain(|r| !Arc::ptr_eq(r, &self.reactor));
+        drop(all);
+        let mut arriving = self
+            .reactor
+            .arriving
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        self.sessions.append(&mut arriving);
+        drop(arriving);
+        while !self.sessions.is_empty() {
+            self.end(self.sessions.len() - 1, why.to_string());
         }
     }
 

@@ -20,11 +20,12 @@ pub(super) struct Shared {
 }
 
 impl Shared {
-    /// With `kill_tree`, a kill ends what the job's processes started too.
-    pub(super) fn new(kill_tree: bool) -> io::Result<Shared> {
+    /// With `kill_tree`, a kill ends what the job's processes started too; `guarded`, a
+    /// watchdog also does if this program dies first (see [`Job`](crate::model::job::Job)).
+    pub(super) fn new(kill_tree: bool, guarded: bool) -> io::Result<Shared> {
         Ok(Shared {
             live: Mutex::new(Vec::new()),
-            tree: os::Tree::new(kill_tree)?,
+            tree: os::Tree::new(kill_tree, guarded)?,
             cancel: Cancel::default(),
         })
     }

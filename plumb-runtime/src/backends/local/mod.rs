@@ -28,6 +28,7 @@ mod words;
 
 use std::ffi::{OsStr, OsString};
 use std::fs;
+use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
@@ -40,7 +41,7 @@ use crate::machine::fs::Fs;
 use crate::machine::seam::Backend;
 use crate::machine::Machine;
 use crate::model::expr::Expr;
-use crate::model::job::{Job, Process};
+use crate::model::job::{Job, Process, Stdio};
 use crate::model::sudo::{uses_sudo, Sudo, SudoPassword};
 use crate::progress::Observer;
 use crate::Result;
@@ -300,7 +301,13 @@ impl Backend for LocalMachine {
             return Err(Error::new(ErrorKind::Unsupported, NAME, why)
                 .with_command(crate::render::quote::render(&job.expr)));
         }
-        let shared = Shared::new(job.kill_tree)
+        // An awaited job (killable, unguarded) that reads this terminal stays in this
+        // program's process group: in one of its own it would stop at its first read
+        // (SIGTTIN) and never end. Dropping its future then ends its own processes, not
+        // what they started.
+        let reads_terminal = matches!(job.stdin, Stdio::Inherit) && std::io::stdin().is_terminal();
+        let own_group = job.kill_tree && (job.guarded || !reads_terminal);
+        let shared = Shared::new(own_group, job.guarded)
             .map_err(|e| Error::io(NAME, "cannot make the job's process tree", e))?;
         let shared = Arc::new(shared);
         let io = Io {

@@ -59,6 +59,8 @@ pub(super) struct RemoteProcess {
     killed: AtomicBool,
     /// The job's directory is gone, or was never made.
     cleaned: AtomicBool,
+    /// The script `exec`s the job's one command ([`script::Rendered::execs`]).
+    execs: bool,
     outcome: Mutex<Option<Verdict>>,
     /// A job on a terminal: the private directory of its values, which its script removes
     /// as it starts, and this side after the job in case it never did (killed first).
@@ -91,9 +93,16 @@ impl RemoteProcess {
             records_all,
             killed: AtomicBool::new(false),
             cleaned: AtomicBool::new(false),
+            execs: false,
             outcome: Mutex::new(None),
             values_dir: Mutex::new(None),
         }
+    }
+
+    /// Marks a job whose script `exec`s its one command (see `execs`).
+    pub(super) fn execing(mut self, execs: bool) -> RemoteProcess {
+        self.execs = execs;
+        self
     }
 
     /// Gives the job the private directory of its values (see `values_dir`).
@@ -139,9 +148,9 @@ impl RemoteProcess {
         // Killed by us: the remote group died of SIGKILL, whatever the transport reports.
         let status = match status.signal() {
             _ if self.killed.load(Ordering::SeqCst) => ExitStatus::from_signal(crate::sys::SIGKILL),
-            // A single command the shell exec'd (see `script::render`) reports what a shell
-            // in between would have: 128 + N, as on every remote machine.
-            Some(n) if script::is_single_command(&self.expr) => ExitStatus::from_code(128 + n),
+            // A command the shell exec'd (see `script::render`) reports what a shell in
+            // between would have: 128 + N, as on every remote machine.
+            Some(n) if self.execs && n > 0 => ExitStatus::from_code(128 + n),
             _ => status,
         };
         self.remove_values();

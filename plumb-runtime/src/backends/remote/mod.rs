@@ -374,10 +374,11 @@ impl Remote {
             Some(_) => script::render_in_subshell(&job.expr, &self.ctx, files, job.kill_tree),
             None => {
                 let signals_seen = pty.is_none() && self.conn.transport.reports_signals();
-                script::render(&job.expr, &self.ctx, files, job.kill_tree, signals_seen)
+                let kill = (job.kill_tree, job.guarded);
+                script::render(&job.expr, &self.ctx, files, kill, signals_seen)
             }
         };
-        let records_all = rendered.records_all;
+        let (records_all, execs) = (rendered.records_all, rendered.execs);
         let (child, values_dir) = match (lane, pty) {
             (Some(lane), _) => {
                 let stdin = job.expr.opts().stdin.as_deref();
@@ -420,7 +421,7 @@ impl Remote {
             kill,
             records_all,
         );
-        Ok(Box::new(process.with_values_dir(values_dir)))
+        Ok(Box::new(process.with_values_dir(values_dir).execing(execs)))
     }
 
     /// Starts a rendered job on a terminal of `size` (see [`Expr::pty`]): its child, and

@@ -109,6 +109,9 @@ pub(crate) struct Rendered {
     pub records_all: bool,
     /// How many bytes at the start of `script` read the preamble.
     pub reads_len: usize,
+    /// The script `exec`s its one command (see [`render`]): a signal that ends the job
+    /// ended that command, not a shell.
+    pub execs: bool,
 }
 
 /// Renders `expr` into a script for `sh -c`, its secret values moved to stdin.
@@ -117,18 +120,22 @@ pub(crate) struct Rendered {
 /// (libssh2's exit-signal; the `ssh` client exits with 255 for both a signal and a lost
 /// connection). Then a single command is left for the shell to `exec` (one fork less on
 /// the server per command), and the caller turns a signal into the shell's 128 + N.
+///
+/// `guarded` (with `kill_tree`): a watchdog also ends the tree if the connection is lost
+/// (see [`Job::guarded`](crate::model::job::Job::guarded)); without it the job is only
+/// killable, by [`kill_command`], and costs the host a process less.
 pub(crate) fn render(
     expr: &Expr,
     ctx: &Context,
     files: &ScriptFiles,
-    kill_tree: bool,
+    (kill_tree, guarded): (bool, bool),
     signals_seen: bool,
 ) -> Rendered {
     let mode = match signals_seen {
         true => Mode::ChannelSeeingSignals,
         false => Mode::Channel,
     };
-    render_with(expr, ctx, files, kill_tree, mode)
+    render_with(expr, ctx, files, (kill_tree, guarded), mode)
 }
 
 /// [`render`] for a subshell `( ... )` of a session's shell, which reads it on its stdin
@@ -141,7 +148,7 @@ pub(crate) fn render_in_subshell(
     files: &ScriptFiles,
     kill_tree: bool,
 ) -> Rendered {
-    render_with(expr, ctx, files, kill_tree, Mode::Subshell)
+    render_with(expr, ctx, files, (kill_tree, kill_tree), Mode::Subshell)
 }
 
 /// The script that starts `expr` detached from everything plumb watches and prints its
@@ -152,7 +159,7 @@ pub(crate) fn render_in_subshell(
 /// fails this script rather than the detached one, which nobody hears from.
 pub(crate) fn render_detached(expr: &Expr, ctx: &Context) -> Rendered {
     let files = ScriptFiles::new();
-    let inner = render_with(expr, ctx, &files, false, Mode::Detached);
+    let inner = render_with(expr, ctx, &files, (false, false), Mode::Detached);
     let (reads, body) = inner.script.split_at(inner.reads_len);
     let mut out = reads.to_vec();
     let count = inner.preamble.iter().filter(|&&b| b == b'\n').count();
@@ -180,6 +187,7 @@ pub(crate) fn render_detached(expr: &Expr, ctx: &Context) -> Rendered {
         preamble: inner.preamble,
         records_all: false,
         reads_len: 0,
+        execs: false,
     }
 }
 
@@ -212,7 +220,7 @@ fn render_with(
     expr: &Expr,
     ctx: &Context,
     files: &ScriptFiles,
-    kill_tree: bool,
+    (kill_tree, guarded): (bool, bool),
     mode: Mode,
 ) -> Rendered {
     let records_all = has_inner_checks(expr, true);
@@ -242,6 +250,7 @@ fn render_with(
         });
     }
     if simple {
+        let mut execs = false;
         r.context(ctx, expr.opts(), "; exit; }; ");
         if let Node::Cmd(cmd) = expr.node() {
             // One command, waited for: `exec` would save a process, but a command killed
@@ -252,9 +261,9 @@ fn render_with(
             // command of `-c` too). Detached, nobody waits: `exec`, so that the pid it
             // reports is the command's own. Not with variables or `<<<`, which need the
             // shell.
-            let here = cmd.redirects.iter().any(|r| matches!(r, Redirect::Here(_)));
             let exec = matches!(mode, Mode::Detached | Mode::ChannelSeeingSignals);
-            if exec && cmd.env.is_empty() && !here {
+            execs = exec && may_exec(cmd);
+            if execs {
                 r.raw("exec ");
             }
             r.command(cmd, expr.opts().stderr_to_stdout, true);
@@ -262,7 +271,9 @@ fn render_with(
         if matches!(mode, Mode::Channel | Mode::Detached) {
             r.raw("; exit $?");
         }
-        return r.finish(records_all);
+        let mut rendered = r.finish(records_all);
+        rendered.execs = execs && mode == Mode::ChannelSeeingSignals;
+        return rendered;
     }
     if mode == Mode::Detached {
         r.raw("exec 4>&1; _ret() { return \"$1\"; }; { ");
@@ -272,7 +283,7 @@ fn render_with(
         return r.finish(false);
     }
     r.raw("exec 4>&1; _ret() { return \"$1\"; }; ");
-    let watchdog = kill_tree || files.askpass;
+    let watchdog = (kill_tree && guarded) || files.askpass;
     if kill_tree {
         r.raw("_d || exit 125; printf '%s' $$ >\"$D/pid\"; ");
         r.raw(KILLED_MARK);
@@ -294,6 +305,28 @@ fn render_with(
     }
     r.raw("exit $_rc");
     r.finish(records_all)
+}
+
+/// The commands a POSIX shell (dash, bash, BusyBox's ash) runs as its own builtins:
+/// `exec NAME` would run the program file of that name instead, if there is one, and that
+/// is not the same (`exec command -v ls` fails; `/bin/echo` reads `\t` otherwise than
+/// dash's `echo`; `/bin/pwd` prints the physical directory).
+const SHELL_BUILTINS: &[&str] = &[
+    ".", ":", "[", "alias", "bg", "break", "cd", "chdir", "command", "continue", "echo", "eval",
+    "exec", "exit", "export", "false", "fc", "fg", "getopts", "hash", "jobs", "kill", "let",
+    "local", "printf", "pwd", "read", "readonly", "return", "set", "shift", "source", "test",
+    "times", "trap", "true", "type", "ulimit", "umask", "unalias", "unset", "wait",
+];
+
+/// Whether the shell may `exec` `cmd` without changing what it does: a program, not a
+/// builtin, with no variables or `<<<` (which need the shell).
+fn may_exec(cmd: &crate::model::expr::Cmd) -> bool {
+    let here = cmd.redirects.iter().any(|r| matches!(r, Redirect::Here(_)));
+    let builtin = cmd
+        .argv
+        .first()
+        .is_some_and(|p| SHELL_BUILTINS.iter().any(|b| p.as_os_str() == *b));
+    cmd.env.is_empty() && !here && !builtin
 }
 
 /// Whether `expr` is one command of plain words: its script can be that command alone,
@@ -458,6 +491,7 @@ impl Renderer {
             preamble,
             records_all,
             reads_len,
+            execs: false,
         }
     }
 

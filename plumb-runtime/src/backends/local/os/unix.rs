@@ -16,15 +16,18 @@ use crate::output::ExitStatus;
 /// to end the group.
 pub(in crate::backends::local) struct Tree {
     kill_tree: bool,
+    /// The watchdogs are started (else a kill from this program alone ends the group).
+    guarded: bool,
     /// A watchdog per process group, which kills the group if this program ends without
     /// cleaning up (`std::process::exit`, a crash, a Handle kept in a `static`).
     watchdogs: Mutex<Vec<(u32, Watchdog)>>,
 }
 
 impl Tree {
-    pub(in crate::backends::local) fn new(kill_tree: bool) -> io::Result<Tree> {
+    pub(in crate::backends::local) fn new(kill_tree: bool, guarded: bool) -> io::Result<Tree> {
         Ok(Tree {
             kill_tree,
+            guarded,
             watchdogs: Mutex::new(Vec::new()),
         })
     }
@@ -40,7 +43,7 @@ impl Tree {
             command.process_group(0);
         }
         let child = SharedChild::spawn(command)?;
-        if self.kill_tree {
+        if self.kill_tree && self.guarded {
             // Best effort: without a watchdog the job still runs, only unguarded.
             if let Ok(w) = Watchdog::guard(child.id()) {
                 self.watchdogs

@@ -43,7 +43,9 @@ pub(in crate::backends::local) struct Tree {
 }
 
 impl Tree {
-    pub(in crate::backends::local) fn new(kill_tree: bool) -> io::Result<Tree> {
+    /// `guarded` changes nothing here: a job object ends its processes with this program
+    /// whatever happens.
+    pub(in crate::backends::local) fn new(kill_tree: bool, _guarded: bool) -> io::Result<Tree> {
         // SAFETY: no security attributes, no name: a new anonymous job; the handle is
         // checked before it is owned.
         let raw = unsafe { CreateJobObjectW(std::ptr::null(), std::ptr::null()) };

@@ -31,8 +31,14 @@ impl Remote {
         pool: &Arc<Pool>,
     ) -> Result<Box<dyn crate::model::job::Process>> {
         if Pool::takes(&job) {
-            // No shell to be had (the server refuses more channels): a channel then.
-            if let Ok(shell) = pool.acquire() {
+            // No shell to be had (the server refuses more channels): a channel then. An
+            // awaited job never waits for a busy shell: it would block the runtime's
+            // thread, and with it whatever would free the shell.
+            let shell = match job.awaited {
+                true => pool.try_acquire(),
+                false => pool.acquire().ok(),
+            };
+            if let Some(shell) = shell {
                 let lane = Lane {
                     in_place: in_place(&job.expr, &self.ctx),
                     pool: pool.clone(),

@@ -76,6 +76,22 @@ impl Pool {
         }
     }
 
+    /// An idle shell or a new one while under the cap; `None` when all are busy.
+    pub(super) fn try_acquire(&self) -> Option<Shell> {
+        let mut state = self.state.lock().unwrap();
+        if let Some(shell) = state.idle.pop() {
+            return Some(shell);
+        }
+        if state.open >= self.max {
+            return None;
+        }
+        state.open += 1;
+        drop(state);
+        Shell::open(&self.remote)
+            .inspect_err(|_| self.release(None))
+            .ok()
+    }
+
     /// Returns a working shell to the pool, or forgets a broken one.
     fn release(&self, shell: Option<Shell>) {
         let mut state = self.state.lock().unwrap();
