@@ -28,67 +28,39 @@ fn main() {
     let counts = hosts();
     let rounds = if quick() { 1 } else { 3 };
     for &n in &counts {
-        let group = |n: usize| {
-            let builders = (0..n).map(|_| common::ssh2_builder_for(&d));
-            Group::new()
-                .quiet()
-                .max_parallel(n.min(100))
-                .handshakes_per_server(n)
-                .connect_all(builders)
-                .unwrap()
-        };
         let answer = |g: &Group| {
             let results = g.output(&sh! {uname -n});
             assert!(results.all_ok(), "{}", results.summary());
         };
-        let theirs = |mode: &'static str| {
-            let (python, d) = (&python, &d);
-            move |iters: usize| pssh(python, d, n, mode, iters)
+        // Fresh and reuse rows for groups that `connect` makes.
+        let rows = |kind: &str, connect: &dyn Fn() -> Group| {
+            let theirs = |mode: &'static str| {
+                let (python, d) = (&python, &d);
+                move |iters: usize| pssh(python, d, n, mode, iters)
+            };
+            t.compare_reported(
+                &format!("`{kind}` group, {n} hosts, fresh"),
+                "parallel-ssh, same",
+                (rounds, 1),
+                theirs("fresh"),
+                || answer(&connect()),
+            );
+            let open = connect();
+            t.compare_reported(
+                &format!("`{kind}` group, {n} hosts, reuse"),
+                "parallel-ssh, same",
+                (rounds, 3),
+                theirs("reuse"),
+                || answer(&open),
+            );
         };
-        t.compare_reported(
-            &format!("`Ssh2Machine` group, {n} hosts, fresh"),
-            "parallel-ssh, same",
-            (rounds, 1),
-            theirs("fresh"),
-            || answer(&group(n)),
-        );
-        let open = group(n);
-        t.compare_reported(
-            &format!("`Ssh2Machine` group, {n} hosts, reuse"),
-            "parallel-ssh, same",
-            (rounds, 3),
-            theirs("reuse"),
-            || answer(&open),
-        );
-        drop(open);
-        if n > 200 {
-            continue;
-        }
+        rows("Ssh2Machine", &|| {
+            group(n, |_| common::ssh2_builder_for(&d))
+        });
         // A master and an `ssh` client per command: 200 hosts at most under 1024 files.
-        let masters = |n: usize| {
-            let builders = (0..n).map(|_| common::ssh_builder_for(&d));
-            Group::new()
-                .quiet()
-                .max_parallel(n.min(100))
-                .handshakes_per_server(n)
-                .connect_all(builders)
-                .unwrap()
-        };
-        t.compare_reported(
-            &format!("`SshMachine` group, {n} hosts, fresh"),
-            "parallel-ssh, same",
-            (rounds, 1),
-            theirs("fresh"),
-            || answer(&masters(n)),
-        );
-        let open = masters(n);
-        t.compare_reported(
-            &format!("`SshMachine` group, {n} hosts, reuse"),
-            "parallel-ssh, same",
-            (rounds, 3),
-            theirs("reuse"),
-            || answer(&open),
-        );
+        if n <= 200 {
+            rows("SshMachine", &|| group(n, |_| common::ssh_builder_for(&d)));
+        }
     }
     println!();
     println!("| peak RSS, largest group | parallel-ssh | plumb (this whole process) |");
@@ -100,6 +72,16 @@ fn main() {
         counts.iter().max().unwrap_or(&0),
         mib(own_peak_kib())
     );
+}
+
+/// `n` hosts connected at once, with the server's pace and at most 100 commands at once.
+fn group<B: plumb::Connect>(n: usize, builder: impl FnMut(usize) -> B) -> Group {
+    Group::new()
+        .quiet()
+        .max_parallel(n.min(100))
+        .handshakes_per_server(n)
+        .connect_all((0..n).map(builder))
+        .unwrap()
 }
 
 /// `--hosts 50,200,500`: the group sizes; 50 and 200 by default, 50 with `--quick`.

@@ -168,12 +168,7 @@ impl Thread {
     /// thread is no longer among those that new sessions go to.
     fn take_arrivals(&mut self) -> bool {
         let mut all = REACTORS.lock().unwrap_or_else(PoisonError::into_inner);
-        let mut arriving = self
-            .reactor
-            .arriving
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        self.sessions.append(&mut arriving);
+        self.take_arriving();
         if !self.sessions.is_empty() {
             return true;
         }
@@ -231,19 +226,18 @@ impl Thread {
         }
     }
 
+    fn take_arriving(&mut self) {
+        let mut arriving = (self.reactor.arriving.lock()).unwrap_or_else(PoisonError::into_inner);
+        self.sessions.append(&mut arriving);
+    }
+
     /// Ends every session this thread has or was handed, and takes the thread off the
     /// list new sessions go to.
     fn end_all(&mut self, why: &str) {
         let mut all = REACTORS.lock().unwrap_or_else(PoisonError::into_inner);
         all.retain(|r| !Arc::ptr_eq(r, &self.reactor));
         drop(all);
-        let mut arriving = self
-            .reactor
-            .arriving
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        self.sessions.append(&mut arriving);
-        drop(arriving);
+        self.take_arriving();
         while !self.sessions.is_empty() {
             self.end(self.sessions.len() - 1, why.to_string());
         }
