@@ -481,10 +481,9 @@
 //! # Async
 //!
 //! With the cargo feature `tokio`, every expression also has async twins of its terminal
-//! calls: [`run_async`](Expr::run_async), [`read_async`](Expr::read_async),
-//! [`read_bytes_async`](Expr::read_bytes_async), [`output_async`](Expr::output_async),
-//! [`code_async`](Expr::code_async) and [`success_async`](Expr::success_async), with the
-//! same results and errors as the blocking calls, on every machine. Their futures own a
+//! calls on [`Expr`]: `run_async`, `read_async`, `read_bytes_async`, `output_async`,
+//! `code_async` and `success_async`, with the same results and errors as the blocking
+//! calls, on every machine. Their futures own a
 //! clone of the expression (`'static + Send`): spawn them, store them, await many at once.
 //!
 //! They take no thread per command: output pipes are read through tokio's reactor, a
