@@ -59,6 +59,8 @@ pub(crate) struct Started {
     stdout: Option<Sink>,
     stderr: Option<Sink>,
     timer: Option<Timer>,
+    /// The shortest timeout of the tree ([`timeout_of`]), if any.
+    timeout: Option<Duration>,
     began: Instant,
     finished: bool,
     /// Whether a failure may be sudo's own (see [`sudo::failure_kind`]).
@@ -156,6 +158,7 @@ fn launch_with(
         stdout: wiring.stdout,
         stderr: wiring.stderr,
         timer,
+        timeout,
         began: Instant::now(),
         finished: false,
         sudo: uses_sudo(expr),
@@ -265,10 +268,8 @@ impl Started {
         self.finished = true;
         let [stdout, stderr] = collect([self.stdout.take(), self.stderr.take()]);
         let waited = self.process.wait();
-        let timed_out = self.timer.take().and_then(|t| {
-            let after = t.after;
-            t.stop().then_some(after)
-        });
+        let fired = self.timer.take().is_some_and(Timer::stop);
+        let timed_out = self.timeout.filter(|_| fired);
         let stdout = stdout.unwrap_or_default();
         let outcome = waited?;
         self.trace(&outcome);
@@ -349,20 +350,48 @@ fn stdin_mode(expr: &Expr, default: In) -> In {
 
 /// `call` on `expr`, and again while it fails, as `expr`'s [`retry`](Expr::retry) says.
 pub(crate) fn retried<T>(expr: &Expr, call: fn(&Expr) -> Result<T>) -> Result<T> {
-    let Some((times, mut pause)) = expr.opts().retry else {
-        return call(expr);
-    };
-    let mut attempt = 0;
+    let mut retries = Retries::of(expr);
     loop {
         match call(expr) {
-            Err(e) if attempt < times && e.kind() != ErrorKind::InvalidInput => {
-                attempt += 1;
-                tracing::info!(target: "plumb", attempt, ?pause, error = %e, "retrying");
-                std::thread::sleep(pause);
-                pause = pause.saturating_mul(2);
-            }
-            other => return other,
+            Err(e) => match retries.pause_after(&e) {
+                Some(pause) => std::thread::sleep(pause),
+                None => return Err(e),
+            },
+            ok => return ok,
         }
+    }
+}
+
+/// What an expression's [`retry`](Expr::retry) allows, attempt by attempt: for the
+/// blocking calls and their async twins alike.
+struct Retries {
+    times: u32,
+    attempt: u32,
+    pause: Duration,
+}
+
+impl Retries {
+    fn of(expr: &Expr) -> Retries {
+        let (times, pause) = expr.opts().retry.unwrap_or((0, Duration::ZERO));
+        Retries {
+            times,
+            attempt: 0,
+            pause,
+        }
+    }
+
+    /// The pause before the next attempt after `e`; `None` when no attempt is left or
+    /// none can help (an input that can never run). Each retry is a `tracing` event, and
+    /// each pause doubles the one before.
+    fn pause_after(&mut self, e: &Error) -> Option<Duration> {
+        if self.attempt >= self.times || e.kind() == ErrorKind::InvalidInput {
+            return None;
+        }
+        self.attempt += 1;
+        let pause = self.pause;
+        tracing::info!(target: "plumb", attempt = self.attempt, ?pause, error = %e, "retrying");
+        self.pause = pause.saturating_mul(2);
+        Some(pause)
     }
 }
 

@@ -16,7 +16,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use super::capture::Sink;
-use super::{launch_with, stdin_mode, timeout_of, Finished, In, Out, Started, Waiting};
+use super::{launch_with, stdin_mode, Finished, In, Out, Retries, Started, Waiting};
 use crate::error::{Error, ErrorKind};
 use crate::model::expr::Expr;
 use crate::model::job::{Outcome, Process};
@@ -132,19 +132,14 @@ async fn retried<T, F: Future<Output = Result<T>>>(
     expr: &Expr,
     mut call: impl FnMut() -> F,
 ) -> Result<T> {
-    let Some((times, mut pause)) = expr.opts().retry else {
-        return call().await;
-    };
-    let mut attempt = 0;
+    let mut retries = Retries::of(expr);
     loop {
         match call().await {
-            Err(e) if attempt < times && e.kind() != ErrorKind::InvalidInput => {
-                attempt += 1;
-                tracing::info!(target: "plumb", attempt, ?pause, error = %e, "retrying");
-                tokio::time::sleep(pause).await;
-                pause = pause.saturating_mul(2);
-            }
-            other => return other,
+            Err(e) => match retries.pause_after(&e) {
+                Some(pause) => tokio::time::sleep(pause).await,
+                None => return Err(e),
+            },
+            ok => return ok,
         }
     }
 }
@@ -153,7 +148,6 @@ async fn retried<T, F: Future<Output = Result<T>>>(
 /// dropped), it kills the command and reaps it on a thread of its own.
 struct Running {
     started: Option<Started>,
-    timeout: Option<Duration>,
 }
 
 impl Running {
@@ -176,7 +170,6 @@ impl Running {
         let (started, _) = launch_with(expr, stdin, stdout, stderr, Waiting::Awaited)?;
         Ok(Running {
             started: Some(started),
-            timeout: timeout_of(expr),
         })
     }
 
@@ -196,7 +189,7 @@ impl Running {
         };
         let mut work = pin!(work);
         let mut timed_out = None;
-        let ((stdout, stderr), waited) = match self.timeout {
+        let ((stdout, stderr), waited) = match started.timeout {
             None => work.await,
             Some(after) => {
                 let mut sleep = pin!(tokio::time::sleep(after));

@@ -14,7 +14,6 @@ pub(super) struct Timer {
     done: mpsc::Sender<()>,
     fired: Arc<AtomicBool>,
     thread: JoinHandle<()>,
-    pub(super) after: Duration,
 }
 
 impl Timer {
@@ -34,7 +33,6 @@ impl Timer {
             done,
             fired,
             thread,
-            after,
         })
     }
 

@@ -64,32 +64,46 @@ impl Pool {
     pub(super) fn acquire(&self) -> Result<Shell> {
         let mut state = self.state.lock().unwrap();
         loop {
-            if let Some(shell) = state.idle.pop() {
-                return Ok(shell);
+            match Self::turn(&mut state, self.max) {
+                Turn::Idle(shell) => return Ok(shell),
+                Turn::New => {
+                    drop(state);
+                    return self.open();
+                }
+                Turn::Busy => state = self.freed.wait(state).unwrap(),
             }
-            if state.open < self.max {
-                state.open += 1;
-                drop(state);
-                return Shell::open(&self.remote).inspect_err(|_| self.release(None));
-            }
-            state = self.freed.wait(state).unwrap();
         }
     }
 
     /// An idle shell or a new one while under the cap; `None` when all are busy.
     pub(super) fn try_acquire(&self) -> Option<Shell> {
         let mut state = self.state.lock().unwrap();
+        match Self::turn(&mut state, self.max) {
+            Turn::Idle(shell) => Some(shell),
+            Turn::New => {
+                drop(state);
+                self.open().ok()
+            }
+            Turn::Busy => None,
+        }
+    }
+
+    /// What a caller gets now: an idle shell, the right to open one (counted already),
+    /// or nothing while every shell is busy.
+    fn turn(state: &mut PoolState, max: usize) -> Turn {
         if let Some(shell) = state.idle.pop() {
-            return Some(shell);
+            return Turn::Idle(shell);
         }
-        if state.open >= self.max {
-            return None;
+        if state.open < max {
+            state.open += 1;
+            return Turn::New;
         }
-        state.open += 1;
-        drop(state);
-        Shell::open(&self.remote)
-            .inspect_err(|_| self.release(None))
-            .ok()
+        Turn::Busy
+    }
+
+    /// A new shell for a caller that was given the right to open one.
+    fn open(&self) -> Result<Shell> {
+        Shell::open(&self.remote).inspect_err(|_| self.release(None))
     }
 
     /// Returns a working shell to the pool, or forgets a broken one.
@@ -101,6 +115,13 @@ impl Pool {
         }
         self.freed.notify_one();
     }
+}
+
+/// See [`Pool::turn`].
+enum Turn {
+    Idle(Shell),
+    New,
+    Busy,
 }
 
 /// A shell taken from a pool for one command; back to the pool if the command never
