@@ -59,6 +59,9 @@ pub use render::quote::quote;
 #[cfg(feature = "tokio")]
 #[doc(hidden)]
 pub use run::route_through_async;
+#[cfg(feature = "tokio")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
+pub use run::{AsyncChildStdin, AsyncChildStdout, AsyncHandle, AsyncLines};
 pub use run::{ChildStdin, ChildStdout, Handle, Lines};
 pub use tunnel::{Forward, RemoteMachine, Tunnel, Tunnels};
 

@@ -10,7 +10,7 @@ use plumb::{sh, ErrorKind, Group};
 
 /// A shared buffer for `show_on`.
 #[derive(Clone, Default)]
-struct Shown(Arc<Mutex<Vec<u8>>>);
+pub(crate) struct Shown(pub(crate) Arc<Mutex<Vec<u8>>>);
 
 impl Write for Shown {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {

@@ -15,6 +15,8 @@ mod common;
 
 #[cfg(all(unix, feature = "tokio"))]
 mod async_api;
+#[cfg(all(unix, feature = "tokio"))]
+mod async_streams;
 mod bad_input;
 mod builtins;
 mod calls;

@@ -16,6 +16,8 @@ use crate::Result;
 
 mod connect;
 mod rollout;
+#[cfg(feature = "tokio")]
+mod tasks;
 pub(crate) use connect::sealed;
 pub use connect::Connect;
 use rollout::{Budget, OutFiles, Progress, ProgressTo};
@@ -339,13 +341,7 @@ impl Group {
         let prepared = self.files.prepare();
         self.each(|i, m| {
             let result = expr.on_dyn(m.clone()).output();
-            let (stdout, stderr) = match &result {
-                Ok(out) => (out.stdout.clone(), out.stderr.clone()),
-                Err(e) => (
-                    e.stdout().unwrap_or_default().to_vec(),
-                    e.stderr().unwrap_or_default().to_vec(),
-                ),
-            };
+            let (stdout, stderr) = streams_of(&result);
             self.keep_files(i, &prepared, result, &stdout, &stderr)
         })
     }
@@ -401,7 +397,7 @@ impl Group {
         &self,
         f: impl Fn(usize, &Arc<dyn Machine>) -> Result<T> + Sync,
     ) -> GroupResults<T> {
-        let budget = Budget::new(self.max_failures.or(self.stop_on_failure.then_some(0)));
+        let budget = self.budget();
         let progress = Progress::new(&self.progress, self.members.len());
         let one = |i: usize, member: &Member| {
             if budget.spent() {
@@ -424,6 +420,11 @@ impl Group {
             results.extend(self.run_batch(b * size, batch, &one));
         }
         progress.finish();
+        self.results(results)
+    }
+
+    /// The group's results of every host's result and time, in the hosts' order.
+    fn results<T>(&self, results: Vec<(Result<T>, Duration)>) -> GroupResults<T> {
         let (results, took): (Vec<_>, Vec<_>) = results.into_iter().unzip();
         GroupResults {
             hosts: self
@@ -434,6 +435,11 @@ impl Group {
                 .collect(),
             took,
         }
+    }
+
+    /// The failure budget of one call: `max_failures`, or none left with `stop_on_failure`.
+    fn budget(&self) -> Budget {
+        Budget::new(self.max_failures.or(self.stop_on_failure.then_some(0)))
     }
 
     /// Runs `one` for the hosts of `batch` (the first one is host `first`), at most
@@ -513,14 +519,23 @@ fn run_shown(
         }
     }
     let result = handle.wait();
-    let stderr = match &result {
-        Ok(out) => out.stderr.clone(),
-        Err(e) => e.stderr().map(<[u8]>::to_vec).unwrap_or_default(),
-    };
+    let (_, stderr) = streams_of(&result);
     for line in stderr.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
         printer.line(i, line);
     }
     (result.map(drop), kept, stderr)
+}
+
+/// What a host's command wrote to stdout and stderr, whether it failed or not: for the
+/// group's files.
+fn streams_of(result: &Result<Output>) -> (Vec<u8>, Vec<u8>) {
+    match result {
+        Ok(out) => (out.stdout.clone(), out.stderr.clone()),
+        Err(e) => (
+            e.stdout().unwrap_or_default().to_vec(),
+            e.stderr().unwrap_or_default().to_vec(),
+        ),
+    }
 }
 
 /// Whole lines, each with its host's name, each written under its writer's lock.

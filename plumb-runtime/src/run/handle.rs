@@ -29,22 +29,7 @@ impl Iterator for Lines {
             let mut line = Vec::new();
             match reader.read_until(b'\n', &mut line) {
                 Ok(0) => {}
-                Ok(_) => {
-                    if line.last() == Some(&b'\n') {
-                        line.pop();
-                        if line.last() == Some(&b'\r') {
-                            line.pop();
-                        }
-                    }
-                    return Some(String::from_utf8(line).map_err(|e| {
-                        Error::new(
-                            ErrorKind::Utf8,
-                            &self.started.machine,
-                            format!("a line is not valid UTF-8 ({})", e.utf8_error()),
-                        )
-                        .with_command(self.started.command.clone())
-                    }));
-                }
+                Ok(_) => return Some(line_text(line, &self.started)),
                 Err(e) => {
                     self.done = true;
                     return Some(Err(Error::io(
@@ -67,6 +52,25 @@ impl Iterator for Lines {
             Err(e) => Some(Err(e)),
         }
     }
+}
+
+/// A line read with its ending, as text without it: an error naming the command when it
+/// is not UTF-8.
+pub(super) fn line_text(mut line: Vec<u8>, started: &Started) -> Result<String> {
+    if line.last() == Some(&b'\n') {
+        line.pop();
+        if line.last() == Some(&b'\r') {
+            line.pop();
+        }
+    }
+    String::from_utf8(line).map_err(|e| {
+        Error::new(
+            ErrorKind::Utf8,
+            &started.machine,
+            format!("a line is not valid UTF-8 ({})", e.utf8_error()),
+        )
+        .with_command(started.command.clone())
+    })
 }
 
 impl Drop for Lines {

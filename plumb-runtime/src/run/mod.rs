@@ -10,6 +10,8 @@ mod capture;
 mod cross;
 mod handle;
 #[cfg(feature = "tokio")]
+mod streams;
+#[cfg(feature = "tokio")]
 mod tasks;
 mod timer;
 
@@ -30,6 +32,10 @@ use crate::render::quote;
 use crate::Result;
 
 pub use self::handle::{ChildStdin, ChildStdout, Handle, Lines};
+#[cfg(feature = "tokio")]
+pub use self::streams::{AsyncChildStdin, AsyncChildStdout, AsyncHandle, AsyncLines};
+#[cfg(feature = "tokio")]
+pub(crate) use self::tasks::off_runtime;
 #[cfg(feature = "tokio")]
 pub use self::tasks::route_through_async;
 
@@ -134,7 +140,7 @@ fn launch_with(
         }
     }
     let streamed = stdout == Out::Pipe || stdin == In::Pipe;
-    let wiring = wire(stdin, stdout, stderr).map_err(setup)?;
+    let wiring = wire(stdin, stdout, stderr, waiting).map_err(setup)?;
     // A kill has to reach whole process trees only when one can come.
     let guarded = timeout.is_some() || stdout == Out::Pipe;
     let kill_tree = guarded || waiting == Waiting::Awaited;
@@ -167,7 +173,7 @@ fn launch_with(
 }
 
 /// The pipes between the job and the caller for one kind of call.
-fn wire(stdin: In, stdout: Out, stderr: Out) -> io::Result<Wiring> {
+fn wire(stdin: In, stdout: Out, stderr: Out, waiting: Waiting) -> io::Result<Wiring> {
     let mut caller = Streams {
         stdin: None,
         stdout: None,
@@ -199,8 +205,9 @@ fn wire(stdin: In, stdout: Out, stderr: Out) -> io::Result<Wiring> {
         Out::Inherit => Stdio::Inherit,
         Out::Pipe | Out::Capture | Out::Tee | Out::Relay => {
             let (r, w) = os_pipe::pipe()?;
-            // When the caller reads stdout itself, stderr needs a reader of its own.
-            err_capture = Some(if stdout == Out::Pipe {
+            // When the caller reads stdout itself, stderr needs a reader of its own: a
+            // thread, or, awaited, a task of the runtime.
+            err_capture = Some(if stdout == Out::Pipe && waiting == Waiting::Blocked {
                 Sink::thread(r)?
             } else {
                 Sink::inline(r, stderr == Out::Tee)

@@ -16,7 +16,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use super::capture::Sink;
-use super::{launch_with, stdin_mode, Finished, In, Out, Retries, Started, Waiting};
+use super::{launch_with, stdin_mode, Finished, In, Out, Retries, Started, Streams, Waiting};
 use crate::error::{Error, ErrorKind};
 use crate::model::expr::Expr;
 use crate::model::job::{Outcome, Process};
@@ -152,22 +152,7 @@ struct Running {
 
 impl Running {
     fn launch(expr: &Expr, stdin: In, stdout: Out, stderr: Out) -> Result<Running> {
-        // A thousand commands in flight hold four thousand pipe ends: more than a desktop's
-        // soft limit of open files, far less than its hard one (raised once, as Go does).
-        crate::sys::raise_fd_limit();
-        if tokio::runtime::Handle::try_current().is_err() {
-            let machine = expr.opts().machine.as_ref().map_or("local", |m| m.name());
-            let why = "an async call must be awaited on a tokio runtime (with IO and time)";
-            return Err(Error::new(ErrorKind::Unsupported, machine, why));
-        }
-        let stdin = stdin_mode(expr, stdin);
-        let machine = expr.opts().machine.clone();
-        let relayed = machine.is_some_and(|m| m.copies_inherited_output());
-        let stdout = match stdout {
-            Out::Inherit if relayed => Out::Relay,
-            other => other,
-        };
-        let (started, _) = launch_with(expr, stdin, stdout, stderr, Waiting::Awaited)?;
+        let (started, _) = launch_awaited(expr, stdin, stdout, stderr)?;
         Ok(Running {
             started: Some(started),
         })
@@ -235,6 +220,50 @@ impl Drop for Running {
     }
 }
 
+/// What [`launch_with`] does for an awaited call: after the checks only an async call needs
+/// (a runtime to await on, enough descriptors), with this process's stdout relayed by the
+/// runtime where the machine would copy it on a thread.
+pub(super) fn launch_awaited(
+    expr: &Expr,
+    stdin: In,
+    stdout: Out,
+    stderr: Out,
+) -> Result<(Started, Streams)> {
+    // A thousand commands in flight hold four thousand pipe ends: more than a desktop's
+    // soft limit of open files, far less than its hard one (raised once, as Go does).
+    crate::sys::raise_fd_limit();
+    if tokio::runtime::Handle::try_current().is_err() {
+        let machine = expr.opts().machine.as_ref().map_or("local", |m| m.name());
+        let why = "an async call must be awaited on a tokio runtime (with IO and time)";
+        return Err(Error::new(ErrorKind::Unsupported, machine, why));
+    }
+    let stdin = stdin_mode(expr, stdin);
+    let machine = expr.opts().machine.clone();
+    let relayed = machine.is_some_and(|m| m.copies_inherited_output());
+    let stdout = match stdout {
+        Out::Inherit if relayed => Out::Relay,
+        other => other,
+    };
+    launch_with(expr, stdin, stdout, stderr, Waiting::Awaited)
+}
+
+/// `f`, a blocking call that is not a command (a handshake, a file copy), on the runtime's
+/// blocking pool: the runtime's own threads never wait for a server. `who` names the
+/// machine in the error if the pool cannot run it.
+pub(crate) async fn off_runtime<T: Send + 'static>(
+    who: String,
+    f: impl FnOnce() -> Result<T> + Send + 'static,
+) -> Result<T> {
+    if tokio::runtime::Handle::try_current().is_err() {
+        let why = "an async call must be awaited on a tokio runtime";
+        return Err(Error::new(ErrorKind::Unsupported, &who, why));
+    }
+    tokio::task::spawn_blocking(f).await.unwrap_or_else(|e| {
+        let why = format!("the blocking call did not finish: {e}");
+        Err(Error::new(ErrorKind::Io, &who, why))
+    })
+}
+
 type Chore = Box<dyn FnOnce() + Send>;
 
 /// The queue of the thread that ends cancelled and timed-out commands.
@@ -247,7 +276,7 @@ const CHORES_IDLE: Duration = Duration::from_secs(5);
 /// Runs `chore` (a kill, a reap) on the one thread that does them, in order, started when
 /// needed: a thousand aborted tasks never start a thousand threads. Where no thread can
 /// start, here.
-fn aside(chore: Chore) {
+pub(super) fn aside(chore: Chore) {
     let mut queue = CHORES
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
@@ -297,13 +326,13 @@ fn aside(chore: Chore) {
 }
 
 impl Started {
-    fn io_error(&self, e: std::io::Error) -> Error {
+    pub(super) fn io_error(&self, e: std::io::Error) -> Error {
         Error::io(&self.machine, "cannot read the output", e).with_command(self.command.clone())
     }
 }
 
 /// Kills `process` aside (see [`aside`]): a remote kill is a round trip.
-fn kill_aside(process: Arc<dyn Process>) {
+pub(super) fn kill_aside(process: Arc<dyn Process>) {
     aside(Box::new(move || {
         let _ = process.kill();
     }));
@@ -311,7 +340,7 @@ fn kill_aside(process: Arc<dyn Process>) {
 
 /// The end of a process: woken by its machine where it can ([`Process::wake_on_exit`]),
 /// else polled with a pause that doubles up to [`LONGEST_PAUSE`].
-struct Exited<'a> {
+pub(super) struct Exited<'a> {
     process: &'a dyn Process,
     pause: Duration,
     sleep: Option<Pin<Box<tokio::time::Sleep>>>,
@@ -321,7 +350,7 @@ const FIRST_PAUSE: Duration = Duration::from_millis(1);
 const LONGEST_PAUSE: Duration = Duration::from_millis(20);
 
 impl<'a> Exited<'a> {
-    fn new(process: &'a dyn Process) -> Exited<'a> {
+    pub(super) fn new(process: &'a dyn Process) -> Exited<'a> {
         Exited {
             process,
             pause: FIRST_PAUSE,
@@ -356,7 +385,7 @@ impl Future for Exited<'_> {
     }
 }
 
-type Collected = std::io::Result<Option<Vec<u8>>>;
+pub(super) type Collected = std::io::Result<Option<Vec<u8>>>;
 
 /// Both output streams to their ends, read at once.
 async fn collect([out, err]: [Option<Sink>; 2]) -> (Collected, Collected) {
@@ -389,7 +418,7 @@ fn ready<T>(p: Poll<T>) -> Option<T> {
 }
 
 /// One stream to its end: through the reactor on Unix.
-async fn read_sink(sink: Option<Sink>) -> Collected {
+pub(super) async fn read_sink(sink: Option<Sink>) -> Collected {
     match sink {
         None => Ok(None),
         Some(Sink::Inline { reader, tee }) => read_pipe(reader, Pass::keep(tee)).await.map(Some),

@@ -100,6 +100,19 @@ impl Ssh2Machine {
 }
 
 impl Ssh2Builder {
+    /// [`connect`](Ssh2Builder::connect), awaited (cargo feature `tokio`): the connection and
+    /// handshake run on the runtime's blocking pool, so the runtime's own threads never
+    /// wait for a server. Dropping the future before it is done drops the machine once
+    /// it has connected.
+    #[cfg(feature = "tokio")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
+    pub fn connect_async(
+        self,
+    ) -> impl std::future::Future<Output = Result<Ssh2Machine>> + Send + 'static {
+        let who = self.opts.server();
+        crate::run::off_runtime(who, move || self.connect())
+    }
+
     fn new(opts: Options) -> Ssh2Builder {
         Ssh2Builder {
             opts,

@@ -114,6 +114,19 @@ impl SshMachine {
 }
 
 impl SshBuilder {
+    /// [`connect`](SshBuilder::connect), awaited (cargo feature `tokio`): the connection and
+    /// handshake run on the runtime's blocking pool, so the runtime's own threads never
+    /// wait for a server. Dropping the future before it is done drops the machine once
+    /// it has connected.
+    #[cfg(feature = "tokio")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
+    pub fn connect_async(
+        self,
+    ) -> impl std::future::Future<Output = Result<SshMachine>> + Send + 'static {
+        let who = self.opts.server();
+        crate::run::off_runtime(who, move || self.connect())
+    }
+
     common_setters!();
 
     /// Any `ssh -o key=value` option, for the target (jump hosts get the builder's other

@@ -1,0 +1,318 @@
+//! The async streaming calls (`lines_async`, `spawn_async`), the async group calls and
+//! `connect_async`, on every machine: what the blocking twins promise, awaited.
+#![cfg(feature = "tokio")]
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use plumb::sh;
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
+
+use crate::common::{self, assert_no_survivors, marker, Ctx};
+use crate::kill::{tree, wait_until_running};
+
+fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// Lines come without their endings (`\r\n` too), the last one even without any; a
+/// failure is the last item, with its code and stderr.
+fn lines_async_streams_lines_then_the_failure(t: &Ctx) {
+    let script = "printf 'a\\nb\\r\\nc'; echo oops >&2; exit 3";
+    let items: Vec<_> = rt().block_on(async {
+        let mut lines = t.on(sh!(sh -c $script)).lines_async();
+        let mut items = Vec::new();
+        while let Some(item) = lines.next().await {
+            items.push(item);
+        }
+        items
+    });
+    assert_eq!(items.len(), 4, "{items:?}");
+    let texts: Vec<_> = items[..3]
+        .iter()
+        .map(|i| i.as_ref().unwrap().as_str())
+        .collect();
+    assert_eq!(texts, ["a", "b", "c"]);
+    let err = items[3].as_ref().unwrap_err();
+    assert_eq!(err.code(), Some(3), "{err}");
+    assert!(err.to_string().contains("oops"), "{err}");
+}
+
+/// A command that fills stderr before it writes its line never stalls the stream: stderr
+/// is drained from the start, by a task.
+fn lines_async_drains_stderr_meanwhile(t: &Ctx) {
+    let script = "i=0; while [ $i -lt 3000 ]; do echo 0123456789012345678901234567890123456789 >&2; i=$((i+1)); done; echo done";
+    let lines = rt().block_on(async {
+        let mut lines = t.on(sh!(sh -c $script)).lines_async();
+        let mut got = Vec::new();
+        while let Some(line) = lines.next().await {
+            got.push(line.unwrap());
+        }
+        got
+    });
+    assert_eq!(lines, ["done"]);
+}
+
+/// A stream dropped before its end kills the command's tree; so does a consumer that
+/// panics (its task unwinds, dropping the stream).
+fn dropping_lines_async_or_panicking_ends_the_tree(t: &Ctx) {
+    let m = marker();
+    let rt = rt();
+    let mut lines = t.on(talking_tree(&m)).lines_async();
+    let first = rt.block_on(lines.next()).unwrap().unwrap();
+    assert_eq!(first, "first");
+    wait_until_running(&t.m, &m);
+    drop(lines);
+    assert_no_survivors(&t.m, &m);
+
+    let m = marker();
+    let lines = t.on(talking_tree(&m)).lines_async();
+    let consumer = rt.spawn(async move {
+        let mut lines = lines;
+        if let Some(line) = lines.next().await {
+            panic!("a consumer that fails on {line:?}");
+        }
+    });
+    let joined = rt.block_on(consumer);
+    assert!(joined.unwrap_err().is_panic());
+    assert_no_survivors(&t.m, &m);
+}
+
+/// [`tree`], after a line on stdout.
+fn talking_tree(marker: &str) -> plumb::Expr {
+    let script =
+        format!("echo first; sleep {marker} & sh -c 'sleep {marker}' & sleep {marker}; wait");
+    sh!(sh -c $script)
+}
+
+/// A launch that fails is the stream's one item, not a panic nor an empty stream.
+fn lines_async_reports_a_launch_failure(t: &Ctx) {
+    let items: Vec<_> = rt().block_on(async {
+        let mut lines = t.on(sh!(plumb_no_such_program)).lines_async();
+        let mut items = Vec::new();
+        while let Some(item) = lines.next().await {
+            items.push(item);
+        }
+        items
+    });
+    assert_eq!(items.len(), 1, "{items:?}");
+    let err = items[0].as_ref().unwrap_err();
+    assert_eq!(err.kind(), plumb::ErrorKind::NotFound, "{err}");
+}
+
+/// A conversation: a line read, an answer written, the next line read, then the output.
+fn spawn_async_talks_with_a_command(t: &Ctx) {
+    let out = rt().block_on(async {
+        let script = "echo ready; read x; echo got-$x; echo err >&2";
+        let mut child = t.on(sh!(sh -c $script)).spawn_async().unwrap();
+        let stdout = child.take_stdout().unwrap();
+        let mut stdout = tokio::io::BufReader::new(stdout);
+        let mut line = String::new();
+        stdout.read_line(&mut line).await.unwrap();
+        assert_eq!(line, "ready\n");
+        child.stdin().unwrap().write_all(b"yes\n").await.unwrap();
+        child.stdin().unwrap().flush().await.unwrap();
+        line.clear();
+        stdout.read_line(&mut line).await.unwrap();
+        assert_eq!(line, "got-yes\n");
+        child.wait().await.unwrap()
+    });
+    assert_eq!(out.stderr, b"err\n");
+}
+
+/// Bytes through stdin and stdout unchanged, however large: written and read at once.
+fn spawn_async_pipes_bytes_exactly(t: &Ctx) {
+    let data: Vec<u8> = (0..1_000_000u32).map(|i| (i % 251) as u8).collect();
+    let back = rt().block_on(async {
+        let mut child = t.on(sh!(cat)).spawn_async().unwrap();
+        let mut stdin = child.take_stdin().unwrap();
+        let mut stdout = child.take_stdout().unwrap();
+        let input = data.clone();
+        let writer = tokio::spawn(async move {
+            stdin.write_all(&input).await.unwrap();
+            stdin.shutdown().await.unwrap();
+        });
+        let mut back = Vec::new();
+        stdout.read_to_end(&mut back).await.unwrap();
+        writer.await.unwrap();
+        child.wait().await.unwrap();
+        back
+    });
+    assert!(back == data, "{} bytes back of {}", back.len(), data.len());
+}
+
+/// `kill` ends the whole tree, and `wait` then reports the kill; a handle dropped while
+/// its command runs ends the tree too.
+fn spawn_async_kill_and_drop_end_the_tree(t: &Ctx) {
+    let rt = rt();
+    let m = marker();
+    let mut h = rt.block_on(async { t.on(tree(&m)).spawn_async() }).unwrap();
+    wait_until_running(&t.m, &m);
+    rt.block_on(h.kill()).unwrap();
+    assert!(rt.block_on(h.wait()).is_err());
+    assert_no_survivors(&t.m, &m);
+
+    let m = marker();
+    let h = rt.block_on(async { t.on(tree(&m)).spawn_async() }).unwrap();
+    wait_until_running(&t.m, &m);
+    drop(h);
+    assert_no_survivors(&t.m, &m);
+}
+
+/// A timeout fires even while nobody polls the handle: a timer task kills the tree, and
+/// `wait` reports the timeout.
+fn spawn_async_timeout_fires_unpolled(t: &Ctx) {
+    let rt = rt();
+    let m = marker();
+    let expr = t.on(tree(&m)).timeout(Duration::from_millis(500));
+    let mut h = rt.block_on(async { expr.spawn_async() }).unwrap();
+    rt.block_on(async { tokio::time::sleep(Duration::from_millis(1500)).await });
+    assert_no_survivors(&t.m, &m);
+    let err = rt.block_on(h.wait()).unwrap_err();
+    assert_eq!(err.kind(), plumb::ErrorKind::Timeout, "{err}");
+}
+
+on_every_machine!(
+    lines_async_streams_lines_then_the_failure,
+    lines_async_drains_stderr_meanwhile,
+    dropping_lines_async_or_panicking_ends_the_tree,
+    lines_async_reports_a_launch_failure,
+    spawn_async_talks_with_a_command,
+    spawn_async_pipes_bytes_exactly,
+    spawn_async_kill_and_drop_end_the_tree,
+    spawn_async_timeout_fires_unpolled,
+);
+
+/// Outside a runtime, `spawn_async` is an error that says so, not a panic.
+#[test]
+fn spawn_async_outside_a_runtime_is_an_error() {
+    let err = sh!(true).spawn_async().unwrap_err();
+    assert_eq!(err.kind(), plumb::ErrorKind::Unsupported, "{err}");
+}
+
+fn fleet() -> Vec<Arc<dyn plumb::Machine>> {
+    let mut machines = vec![common::local(), common::ssh()];
+    #[cfg(feature = "ssh2")]
+    machines.push(common::ssh2());
+    machines
+}
+
+fn group_of(machines: &[Arc<dyn plumb::Machine>]) -> plumb::Group {
+    let mut g = plumb::Group::new();
+    for (i, m) in machines.iter().enumerate() {
+        g = g.machine_named(format!("h{i}"), m.clone());
+    }
+    g
+}
+
+/// The async group calls give what the blocking ones give: per host results, lines shown
+/// with their host's name, a failure budget, files per host.
+#[test]
+fn group_calls_awaited_match_the_blocking_ones() {
+    let machines = fleet();
+    let n = machines.len();
+    let rt = rt();
+    let shown = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let dir = tempfile::tempdir().unwrap();
+    let group = group_of(&machines)
+        .show_on(crate::groups::Shown(shown.clone()))
+        .output_dir(dir.path().join("out"));
+    let ran = rt.block_on(group.run_async(&sh!(sh -c "echo one; echo two >&2")));
+    assert!(ran.all_ok(), "{ran:?}");
+    let shown = String::from_utf8(shown.lock().unwrap().clone()).unwrap();
+    for i in 0..n {
+        assert!(shown.contains(&format!("h{i} | one")), "{shown}");
+        assert!(shown.contains(&format!("h{i} | two")), "{shown}");
+        let kept = std::fs::read(dir.path().join("out").join(format!("h{i}"))).unwrap();
+        assert_eq!(kept, b"one\n");
+    }
+
+    let out = rt.block_on(group.clone().quiet().output_async(&sh!(echo hi)));
+    assert_eq!(out.len(), n);
+    for (_, r) in out.iter() {
+        assert_eq!(r.as_ref().unwrap().stdout, b"hi\n");
+    }
+
+    let serial = group_of(&machines).quiet().serial().stop_on_failure();
+    let failed = rt.block_on(serial.output_async(&sh!(false)));
+    let errors: Vec<_> = failed
+        .iter()
+        .map(|(_, r)| r.as_ref().unwrap_err().kind())
+        .collect();
+    assert_eq!(errors[0], plumb::ErrorKind::Exit);
+    assert!(
+        errors[1..].iter().all(|k| *k != plumb::ErrorKind::Exit),
+        "{errors:?}"
+    );
+}
+
+/// Dropping a group call's future ends every host's command tree.
+#[test]
+fn dropping_a_group_future_ends_every_hosts_tree() {
+    let machines = fleet();
+    let m = marker();
+    let group = group_of(&machines).quiet();
+    let rt = rt();
+    let mut call = Box::pin(group.output_async(&tree(&m)));
+    let early =
+        rt.block_on(async { tokio::time::timeout(Duration::from_millis(50), &mut call).await });
+    assert!(early.is_err());
+    for machine in &machines {
+        wait_until_running(machine, &m);
+    }
+    // The hosts are tasks: aborted with the call, each dropped (its tree killed) at the
+    // runtime's next turn.
+    drop(call);
+    rt.block_on(async { tokio::time::sleep(Duration::from_millis(10)).await });
+    for machine in &machines {
+        assert_no_survivors(machine, &m);
+    }
+}
+
+/// Files copied to and from every host, awaited.
+#[test]
+fn group_transfers_awaited() {
+    // Remote hosts only: they share this machine's /tmp, as another user.
+    let machines = fleet().split_off(1);
+    let here = tempfile::tempdir().unwrap();
+    let file = here.path().join("f.txt");
+    std::fs::write(&file, b"payload").unwrap();
+    let there = format!("/tmp/plumb-async-up-{}", marker());
+    let group = group_of(&machines).quiet();
+    let rt = rt();
+    let up = rt.block_on(group.upload_async(&file, &there));
+    assert!(up.all_ok(), "{up:?}");
+    let down = rt.block_on(group.download_async(&there, here.path().join("back")));
+    assert!(down.all_ok(), "{down:?}");
+    for i in 0..machines.len() {
+        let got = std::fs::read(here.path().join("back").join(format!("h{i}"))).unwrap();
+        assert_eq!(got, b"payload");
+    }
+    let _ = std::fs::remove_file(&there);
+}
+
+/// Both builders connect awaited; a host that is not there is an error, not a hang.
+#[test]
+fn connect_async_on_both_builders() {
+    let rt = rt();
+    let ssh = rt.block_on(common::ssh_builder().connect_async()).unwrap();
+    assert_eq!(
+        rt.block_on(sh!(echo up).on(&ssh).read_async()).unwrap(),
+        "up"
+    );
+    #[cfg(feature = "ssh2")]
+    {
+        let ssh2 = rt.block_on(common::ssh2_builder().connect_async()).unwrap();
+        assert_eq!(
+            rt.block_on(sh!(echo up).on(&ssh2).read_async()).unwrap(),
+            "up"
+        );
+        let closed = common::sshd::free_port();
+        let builder = plumb::Ssh2Machine::builder("127.0.0.1").port(closed);
+        let err = rt.block_on(builder.connect_async()).unwrap_err();
+        assert_eq!(err.kind(), plumb::ErrorKind::Connect, "{err}");
+    }
+}
