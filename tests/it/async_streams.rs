@@ -175,7 +175,37 @@ fn spawn_async_timeout_fires_unpolled(t: &Ctx) {
     assert_eq!(err.kind(), plumb::ErrorKind::Timeout, "{err}");
 }
 
+/// A path's common calls, awaited: the same answers as the blocking ones.
+fn path_calls_awaited(t: &Ctx) {
+    use plumb::MachineExt;
+    let dir = t.m.temp_dir().unwrap();
+    let rt = rt();
+    rt.block_on(async {
+        let sub = dir.join("sub");
+        sub.create_dir_all_async().await.unwrap();
+        assert!(sub.is_dir_async().await.unwrap());
+        let f = sub.join("f.txt");
+        assert!(!f.exists_async().await.unwrap());
+        f.write_async("one\n").await.unwrap();
+        f.append_async(b"two\n").await.unwrap();
+        assert!(f.is_file_async().await.unwrap());
+        assert_eq!(f.read_to_string_async().await.unwrap(), "one\ntwo\n");
+        assert_eq!(f.metadata_async().await.unwrap().len(), 8);
+        let g = f.rename_async(sub.join("g.txt")).await.unwrap();
+        let h = g.copy_to_async(sub.join("h.txt")).await.unwrap();
+        assert_eq!(h.read_async().await.unwrap(), b"one\ntwo\n");
+        let names: Vec<_> = (sub.read_dir_async().await.unwrap().iter())
+            .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(names, ["g.txt", "h.txt"]);
+        sub.remove_async().await.unwrap();
+        let err = g.read_async().await.unwrap_err();
+        assert_eq!(err.kind(), plumb::ErrorKind::NotFound, "{err}");
+    });
+}
+
 on_every_machine!(
+    path_calls_awaited,
     lines_async_streams_lines_then_the_failure,
     lines_async_drains_stderr_meanwhile,
     dropping_lines_async_or_panicking_ends_the_tree,

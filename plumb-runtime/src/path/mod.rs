@@ -1,6 +1,8 @@
 //! `MPath`: a path on a particular machine.
 
 mod io;
+#[cfg(feature = "tokio")]
+mod tasks;
 
 use crate::sys::OsBytes;
 use std::ffi::OsString;
