@@ -63,6 +63,9 @@ pub use run::route_through_async;
 #[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
 pub use run::{AsyncChildStdin, AsyncChildStdout, AsyncHandle, AsyncLines};
 pub use run::{ChildStdin, ChildStdout, Handle, Lines};
+#[cfg(feature = "tokio")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
+pub use tunnel::AsyncTunnel;
 pub use tunnel::{Forward, RemoteMachine, Tunnel, Tunnels};
 
 /// The machine an `Expr` not bound with `.on` runs on: one `LocalMachine` for the process.

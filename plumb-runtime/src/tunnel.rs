@@ -3,13 +3,18 @@
 
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::process::Child;
+use std::process::{Child, ChildStdin, ChildStdout};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::{self, JoinHandle};
 
 use crate::error::Error;
 use crate::Result;
+
+#[cfg(feature = "tokio")]
+mod asynced;
+#[cfg(feature = "tokio")]
+pub use asynced::AsyncTunnel;
 
 /// Tunnels through a remote machine: implemented by [`SshMachine`](crate::SshMachine) and
 /// [`Ssh2Machine`](crate::Ssh2Machine), so code can take either.
@@ -60,8 +65,7 @@ pub trait RemoteMachine: crate::Machine + Tunnels + Clone {
 /// on `Ssh2Machine`; on `SshMachine`, the `ssh -W` process's end).
 #[must_use = "a tunnel closes when dropped"]
 pub struct Tunnel {
-    reader: Box<dyn Read + Send>,
-    writer: Option<Box<dyn Write + Send>>,
+    halves: Halves,
     guard: Option<Child>,
     /// What carries it (the machine's connection), kept open while it lives; dropped last.
     keep: Option<Keep>,
@@ -69,6 +73,36 @@ pub struct Tunnel {
 
 /// A value held only to keep something open: a machine's connection.
 type Keep = Box<dyn std::any::Any + Send + Sync>;
+
+/// The stream a connection's I/O thread pumps at its other end (see [`Tunnel::from_socket`]).
+#[cfg(unix)]
+pub(crate) type Socket = std::os::unix::net::UnixStream;
+#[cfg(windows)]
+pub(crate) type Socket = TcpStream;
+
+/// Why the connection that carries a socket tunnel is gone, if it is.
+pub(crate) type Alive = Arc<dyn Fn() -> Option<String> + Send + Sync>;
+
+/// What a tunnel reads from and writes to.
+enum Halves {
+    /// A child process's stdout and stdin (`ssh -W`; not on Windows).
+    #[cfg_attr(windows, allow(dead_code))]
+    Child {
+        stdout: ChildStdout,
+        stdin: Option<ChildStdin>,
+    },
+    /// A socket pumped by the connection's I/O thread; `write` is a second descriptor of
+    /// it, `None` once the sending half is shut down.
+    #[cfg_attr(not(feature = "ssh2"), allow(dead_code))]
+    Socket {
+        read: Socket,
+        write: Option<Socket>,
+        alive: Alive,
+    },
+    /// Given away by [`Tunnel::into_async`].
+    #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
+    Gone,
+}
 
 impl Tunnel {
     /// A tunnel carried by a child process's stdin and stdout (`ssh -W`; not on Windows).
@@ -84,25 +118,32 @@ impl Tunnel {
             ));
         };
         Ok(Tunnel {
-            reader: Box::new(stdout),
-            writer: Some(Box::new(stdin)),
+            halves: Halves::Child {
+                stdout,
+                stdin: Some(stdin),
+            },
             guard: Some(child),
             keep: None,
         })
     }
 
-    /// A tunnel from any pair of halves (the ssh2 machine's channels).
+    /// A tunnel through `socket`, whose other end the connection's I/O thread pumps (an
+    /// `Ssh2Machine`'s channel). Once `alive` says the connection is gone, reads and writes
+    /// fail with why: the end of the stream is never silent.
     #[cfg_attr(not(feature = "ssh2"), allow(dead_code))]
-    pub(crate) fn from_parts(
-        reader: Box<dyn Read + Send>,
-        writer: Box<dyn Write + Send>,
-    ) -> Tunnel {
-        Tunnel {
-            reader,
-            writer: Some(writer),
+    pub(crate) fn from_socket(socket: Socket, alive: Alive, machine: &str) -> Result<Tunnel> {
+        let write = socket
+            .try_clone()
+            .map_err(|e| Error::io(machine, "cannot duplicate a socket", e))?;
+        Ok(Tunnel {
+            halves: Halves::Socket {
+                read: socket,
+                write: Some(write),
+                alive,
+            },
             guard: None,
             keep: None,
-        }
+        })
     }
 
     /// The tunnel holding `keep` (the machine's connection) open as long as it lives.
@@ -113,41 +154,84 @@ impl Tunnel {
 
     /// Closes the sending half: the far end reads EOF, and this end can still read.
     pub fn shutdown_write(&mut self) -> io::Result<()> {
-        if let Some(mut w) = self.writer.take() {
-            w.flush()?;
+        match &mut self.halves {
+            Halves::Child { stdin, .. } => {
+                if let Some(mut w) = stdin.take() {
+                    w.flush()?;
+                }
+            }
+            Halves::Socket { write, .. } => {
+                if let Some(w) = write.take() {
+                    w.shutdown(std::net::Shutdown::Write)?;
+                }
+            }
+            Halves::Gone => {}
         }
         Ok(())
     }
 }
 
+/// An error once the connection is gone.
+fn check(alive: &Alive) -> io::Result<()> {
+    match alive() {
+        Some(why) => Err(io::Error::new(io::ErrorKind::NotConnected, why)),
+        None => Ok(()),
+    }
+}
+
 impl Read for Tunnel {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        self.reader.read(buf)
+        match &mut self.halves {
+            Halves::Child { stdout, .. } => stdout.read(buf),
+            Halves::Socket { read, alive, .. } => {
+                let n = read.read(buf)?;
+                if n == 0 && !buf.is_empty() {
+                    check(alive)?;
+                }
+                Ok(n)
+            }
+            Halves::Gone => Ok(0),
+        }
     }
+}
+
+fn write_closed() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::BrokenPipe,
+        "the tunnel's sending half is closed",
+    )
 }
 
 impl Write for Tunnel {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        match &mut self.writer {
-            Some(w) => w.write(buf),
-            None => Err(io::Error::new(
-                io::ErrorKind::BrokenPipe,
-                "the tunnel's sending half is closed",
-            )),
+        match &mut self.halves {
+            Halves::Child { stdin: Some(w), .. } => w.write(buf),
+            Halves::Socket {
+                write: Some(w),
+                alive,
+                ..
+            } => {
+                check(alive)?;
+                w.write(buf)
+            }
+            _ => Err(write_closed()),
         }
     }
 
     fn flush(&mut self) -> io::Result<()> {
-        match &mut self.writer {
-            Some(w) => w.flush(),
-            None => Ok(()),
+        match &mut self.halves {
+            Halves::Child { stdin: Some(w), .. } => w.flush(),
+            Halves::Socket { write: Some(w), .. } => w.flush(),
+            _ => Ok(()),
         }
     }
 }
 
 impl Drop for Tunnel {
     fn drop(&mut self) {
-        self.writer = None;
+        // The sending half going away is the tunnel's EOF (the reading descriptor of a
+        // socket stays open until the end of this function).
+        let _ = self.shutdown_write();
         if let Some(mut child) = self.guard.take() {
             let _ = child.kill();
             let _ = child.wait();
@@ -266,8 +350,12 @@ impl Drop for Forward {
 
 impl std::fmt::Debug for Tunnel {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let writable = matches!(
+            self.halves,
+            Halves::Child { stdin: Some(_), .. } | Halves::Socket { write: Some(_), .. }
+        );
         f.debug_struct("Tunnel")
-            .field("writable", &self.writer.is_some())
+            .field("writable", &writable)
             .finish_non_exhaustive()
     }
 }

@@ -346,3 +346,92 @@ fn connect_async_on_both_builders() {
         assert_eq!(err.kind(), plumb::ErrorKind::Connect, "{err}");
     }
 }
+
+/// Echoes everything back, a thread per connection.
+fn echo_server() -> u16 {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for mut c in listener.incoming().flatten() {
+            std::thread::spawn(move || {
+                let mut b = [0u8; 4096];
+                while let Ok(n) = c.read(&mut b) {
+                    if n == 0 || c.write_all(&b[..n]).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+    });
+    port
+}
+
+type Connecting =
+    std::pin::Pin<Box<dyn std::future::Future<Output = plumb::Result<plumb::AsyncTunnel>>>>;
+
+/// A tunnel awaited: bytes both ways, a half-close the far end sees while this end still
+/// reads, a refused port an error, and a closed machine a failing stream, never a silent
+/// end.
+fn tunnels_awaited<M: plumb::RemoteMachine>(m: M, connect: impl Fn(&M, u16) -> Connecting) {
+    let port = echo_server();
+    let rt = rt();
+    rt.block_on(async {
+        let mut sock = connect(&m, port).await.unwrap();
+        sock.write_all(b"ping").await.unwrap();
+        let mut buf = [0u8; 4];
+        sock.read_exact(&mut buf).await.unwrap();
+        assert_eq!(&buf, b"ping");
+        let big: Vec<u8> = (0..300_000u32).map(|i| (i % 253) as u8).collect();
+        let (mut r, mut w) = tokio::io::split(sock);
+        let sent = big.clone();
+        let writer = async move {
+            w.write_all(&sent).await.unwrap();
+            w.shutdown().await.unwrap();
+        };
+        let mut back = Vec::new();
+        let reader = r.read_to_end(&mut back);
+        let (_, read) = tokio::join!(writer, reader);
+        read.unwrap();
+        assert!(back == big, "{} bytes back of {}", back.len(), big.len());
+
+        let closed = common::sshd::free_port();
+        assert!(connect(&m, closed).await.is_err());
+
+        let mut sock = connect(&m, port).await.unwrap();
+        sock.write_all(b"hi").await.unwrap();
+        let mut two = [0u8; 2];
+        sock.read_exact(&mut two).await.unwrap();
+        plumb::Machine::close(&m).unwrap();
+        let read = tokio::time::timeout(Duration::from_secs(10), sock.read(&mut two)).await;
+        let wrote = sock.write_all(b"more").await;
+        assert!(
+            matches!(read, Ok(Ok(0)) | Ok(Err(_))) || wrote.is_err(),
+            "the tunnel still works after close(): {read:?} {wrote:?}"
+        );
+    });
+}
+
+#[test]
+fn ssh_tunnels_awaited() {
+    let m = common::ssh_builder().connect().unwrap();
+    tunnels_awaited(m, |m, port| Box::pin(m.connect_sock_async(port)));
+    // A blocking tunnel turned async.
+    let m = common::ssh_builder().connect().unwrap();
+    tunnels_awaited(m, |m, port| {
+        let tunnel = m.connect_sock(port).map(|t| t.into_async().unwrap());
+        Box::pin(std::future::ready(tunnel))
+    });
+}
+
+#[test]
+#[cfg(feature = "ssh2")]
+fn ssh2_tunnels_awaited() {
+    let m = common::ssh2_builder().connect().unwrap();
+    tunnels_awaited(m, |m, port| Box::pin(m.connect_sock_async(port)));
+    let m = common::ssh2_builder().connect().unwrap();
+    tunnels_awaited(m, |m, port| {
+        let tunnel = m.connect_sock(port).map(|t| t.into_async().unwrap());
+        Box::pin(std::future::ready(tunnel))
+    });
+}

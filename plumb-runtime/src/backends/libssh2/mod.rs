@@ -15,7 +15,6 @@ mod pump;
 mod reactor;
 mod tcp;
 
-use std::io::{Read, Write};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Sender};
@@ -440,19 +439,7 @@ impl Transport for Libssh2 {
 
     fn connect_sock_to(&self, host: &str, port: u16) -> Result<Tunnel> {
         let (ours, shared) = self.socket_to(host, port)?;
-        let reader = ours
-            .try_clone()
-            .map_err(|e| Error::io(&self.name, "cannot duplicate a socket", e))?;
-        Ok(Tunnel::from_parts(
-            Box::new(Guarded {
-                inner: reader,
-                shared: shared.clone(),
-            }),
-            Box::new(Guarded {
-                inner: ours,
-                shared,
-            }),
-        ))
+        Tunnel::from_socket(ours, Arc::new(move || shared.dead()), &self.name)
     }
 
     /// Each accepted connection goes to the I/O thread as it is: it pumps the TCP socket
@@ -549,49 +536,6 @@ impl Child for Ssh2Child {
     fn wake_on_exit(&self, waker: &std::task::Waker) -> bool {
         self.done.wake_on_set(waker);
         true
-    }
-}
-
-/// A tunnel half that fails once the machine is closed.
-struct Guarded {
-    inner: Stream,
-    shared: Arc<Shared>,
-}
-
-impl Guarded {
-    fn check(&self) -> std::io::Result<()> {
-        match self.shared.dead() {
-            Some(why) => Err(std::io::Error::new(std::io::ErrorKind::NotConnected, why)),
-            None => Ok(()),
-        }
-    }
-}
-
-impl Read for Guarded {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        if n == 0 {
-            self.check()?;
-        }
-        Ok(n)
-    }
-}
-
-impl Write for Guarded {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.check()?;
-        self.inner.write(buf)
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        self.inner.flush()
-    }
-}
-
-impl Drop for Guarded {
-    fn drop(&mut self) {
-        // The writing half going away is the tunnel's EOF.
-        let _ = self.inner.shutdown(std::net::Shutdown::Write);
     }
 }
 

@@ -659,6 +659,36 @@ macro_rules! remote_machine {
                 self.remote.connect_sock_to(host, port)
             }
 
+            /// [`connect_sock`](Self::connect_sock), awaited, for async code (cargo feature
+            /// `tokio`): the channel opens on the runtime's blocking pool (a round trip),
+            /// then the stream is the reactor's ([`AsyncTunnel`](crate::AsyncTunnel)).
+            #[cfg(feature = "tokio")]
+            #[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
+            pub fn connect_sock_async(
+                &self,
+                port: u16,
+            ) -> impl std::future::Future<Output = $crate::Result<$crate::AsyncTunnel>> + Send + 'static {
+                self.connect_sock_to_async("127.0.0.1", port)
+            }
+
+            /// [`connect_sock_to`](Self::connect_sock_to), awaited (cargo feature `tokio`).
+            #[cfg(feature = "tokio")]
+            #[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
+            pub fn connect_sock_to_async(
+                &self,
+                host: &str,
+                port: u16,
+            ) -> impl std::future::Future<Output = $crate::Result<$crate::AsyncTunnel>> + Send + 'static {
+                let (remote, host) = (self.remote.clone(), host.to_string());
+                let name = $crate::Machine::name(&self.remote).to_string();
+                $crate::run::off_runtime(name.clone(), move || {
+                    let tunnel = remote.connect_sock_to(&host, port)?;
+                    tunnel.into_async().map_err(|e| {
+                        $crate::Error::io(&name, "cannot hand the tunnel to the runtime", e)
+                    })
+                })
+            }
+
             /// Listens on `127.0.0.1:0` here; every connection to it is tunnelled to
             /// `host:port` as seen from the remote host. Dropping the [`Forward`] stops it.
             ///
