@@ -205,6 +205,7 @@ fn path_calls_awaited(t: &Ctx) {
 }
 
 on_every_machine!(
+    a_future_dropped_at_once_leaves_nothing,
     path_calls_awaited,
     lines_async_streams_lines_then_the_failure,
     lines_async_drains_stderr_meanwhile,
@@ -434,4 +435,69 @@ fn ssh2_tunnels_awaited() {
         let tunnel = m.connect_sock(port).map(|t| t.into_async().unwrap());
         Box::pin(std::future::ready(tunnel))
     });
+}
+
+/// A future dropped right after its first poll (before its command reported anything)
+/// leaves nothing running, not even later: a kill that comes first waits for the job.
+fn a_future_dropped_at_once_leaves_nothing(t: &Ctx) {
+    let m = marker();
+    let rt = rt();
+    for _ in 0..3 {
+        let mut run = Box::pin(t.on(tree(&m)).run_async());
+        let polled = rt.block_on(async { tokio::time::timeout(Duration::ZERO, &mut run).await });
+        assert!(polled.is_err(), "the tree ended at once: {polled:?}");
+        drop(run);
+    }
+    // Long enough for anything that would start late to be there.
+    std::thread::sleep(Duration::from_secs(1));
+    assert_no_survivors(&t.m, &m);
+}
+
+/// A login shell that talks on stderr before the script runs: its words reach stderr in
+/// order, the line with the job's pid never does, and the job can still be killed.
+#[test]
+#[cfg(feature = "ssh2")]
+fn a_talking_login_shell_keeps_its_words_and_hides_the_pid_line() {
+    let user = "plumbchatty";
+    assert!(
+        common::sshd::ensure_user(user, "/bin/bash"),
+        "cannot make the user {user} (the tests need root)"
+    );
+    let rc = format!("/home/{user}/.bashrc");
+    std::fs::write(rc, "echo 'bashrc says hi' >&2\n").unwrap();
+    let m = common::ssh2_builder().user(user).connect().unwrap();
+    let rt = rt();
+    let out = rt
+        .block_on(sh!(sh -c "echo out; echo err >&2").on(&m).output_async())
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "bashrc says hi\nerr\n"
+    );
+    assert_eq!(out.stdout, b"out\n");
+    let mk = marker();
+    let mut run = Box::pin(tree(&mk).on(&m).run_async());
+    let early =
+        rt.block_on(async { tokio::time::timeout(Duration::from_millis(50), &mut run).await });
+    assert!(early.is_err());
+    let here = common::local();
+    wait_until_running(&here, &mk);
+    drop(run);
+    assert_no_survivors(&here, &mk);
+}
+
+/// Closing an `Ssh2Machine` ends the awaited commands still running on it (sshd would
+/// leave them running).
+#[test]
+#[cfg(feature = "ssh2")]
+fn closing_the_machine_ends_its_awaited_commands() {
+    let m = common::ssh2_builder().connect().unwrap();
+    let mk = marker();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let task = rt.spawn(tree(&mk).on(&m).run_async());
+    let here = common::local();
+    wait_until_running(&here, &mk);
+    plumb::Machine::close(&m).unwrap();
+    assert_no_survivors(&here, &mk);
+    assert!(rt.block_on(task).unwrap().is_err());
 }

@@ -124,6 +124,8 @@ pub(super) enum Request {
         stdin: Option<OwnedFd>,
         stdout: Option<OwnedFd>,
         stderr: Option<OwnedFd>,
+        /// The script reports its pid on stderr (see [`super::header`]).
+        header: Option<super::header::HeaderScan>,
         done: Reply,
     },
     /// Open a `direct-tcpip` channel to `host:port` and pump it to `local` (a socket).
@@ -470,7 +472,7 @@ impl Loop {
                 let fd: OwnedFd = stream.into();
                 let out = fd.try_clone().ok();
                 self.pumps
-                    .push(Pump::new(ch, Kind::Tunnel, Some(fd), out, None));
+                    .push(Pump::new(ch, Kind::Tunnel, Some(fd), out, None, None));
             }
         }
         progress

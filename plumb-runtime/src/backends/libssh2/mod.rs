@@ -7,6 +7,7 @@
 
 mod config;
 mod connect;
+mod header;
 mod io;
 mod known_hosts;
 mod opening;
@@ -24,6 +25,7 @@ use std::time::Duration;
 
 use self::config::{ConfigFile, Target};
 use self::connect::Link;
+use self::header::{HeaderScan, PidSlot};
 use self::io::{Exit, ExitSlot, Reply, Request, Shared};
 use self::os::{Flow, OwnedFd, Stream};
 use self::reactor::Waker;
@@ -382,6 +384,7 @@ impl Libssh2 {
         subsystem: bool,
         pty: Option<(u16, u16)>,
         [stdin, stdout, stderr]: [Stdio; 3],
+        marker: Option<&str>,
     ) -> Result<Box<dyn Child>> {
         let setup = |e| Error::io(&self.name, "cannot set up the standard streams", e);
         let mut copiers = Vec::new();
@@ -394,6 +397,10 @@ impl Libssh2 {
         let stdout = stream_out(stdout, false, &mut copiers).map_err(setup)?;
         let stderr = stream_out(stderr, true, &mut copiers).map_err(setup)?;
         let done = Arc::new(ExitSlot::default());
+        let pid = marker.map(|_| Arc::new(PidSlot::default()));
+        let header = marker
+            .zip(pid.clone())
+            .map(|(m, slot)| HeaderScan::new(m, slot));
         self.send(Request::Exec {
             command: command.to_string(),
             subsystem,
@@ -401,11 +408,13 @@ impl Libssh2 {
             stdin,
             stdout,
             stderr,
+            header,
             done: Reply(done.clone()),
         })?;
         Ok(Box::new(Ssh2Child {
             name: self.name.clone(),
             done,
+            pid,
             copiers: Mutex::new(copiers),
         }))
     }
@@ -413,7 +422,20 @@ impl Libssh2 {
 
 impl Transport for Libssh2 {
     fn exec(&self, command: &str, stdio: [Stdio; 3]) -> Result<Box<dyn Child>> {
-        self.channel(command, false, None, stdio)
+        self.channel(command, false, None, stdio, None)
+    }
+
+    fn reports_pid(&self) -> bool {
+        true
+    }
+
+    fn exec_reporting_pid(
+        &self,
+        command: &str,
+        stdio: [Stdio; 3],
+        marker: &str,
+    ) -> Result<Box<dyn Child>> {
+        self.channel(command, false, None, stdio, Some(marker))
     }
 
     fn exec_pty(
@@ -422,11 +444,11 @@ impl Transport for Libssh2 {
         stdio: [Stdio; 3],
         size: (u16, u16),
     ) -> Result<Box<dyn Child>> {
-        self.channel(command, false, Some(size), stdio)
+        self.channel(command, false, Some(size), stdio, None)
     }
 
     fn subsystem(&self, name: &str, stdio: [Stdio; 3]) -> Result<Box<dyn Child>> {
-        self.channel(name, true, None, stdio)
+        self.channel(name, true, None, stdio, None)
     }
 
     fn passes_inherited_stdin(&self) -> bool {
@@ -501,6 +523,8 @@ impl Transport for Libssh2 {
 struct Ssh2Child {
     name: String,
     done: Arc<ExitSlot>,
+    /// Where the I/O thread puts the pid the script reports, if it reports one.
+    pid: Option<Arc<PidSlot>>,
     /// Threads copying output to this process's own stdout/stderr: joined before the
     /// status is reported, so that everything is printed when `run` returns.
     copiers: Mutex<Vec<JoinHandle<()>>>,
@@ -532,6 +556,10 @@ impl Child for Ssh2Child {
 
     /// Nothing to let go of here: ending the remote process group ends the channel.
     fn kill(&self) {}
+
+    fn job_pid(&self, within: std::time::Duration) -> Option<u32> {
+        self.pid.as_ref().and_then(|slot| slot.get(within))
+    }
 
     fn wake_on_exit(&self, waker: &std::task::Waker) -> bool {
         self.done.wake_on_set(waker);

@@ -57,6 +57,7 @@ impl Opening {
                             Some(local),
                             out,
                             None,
+                            None,
                         )))
                     }
                     Err(e) if would_block(&e) => Ok(Opened::Pending(self)),
@@ -144,6 +145,7 @@ impl Opening {
                         stdin,
                         stdout,
                         stderr,
+                        header,
                         done,
                         ..
                     },
@@ -158,6 +160,7 @@ impl Opening {
                     stdin,
                     stdout,
                     stderr,
+                    header,
                 )))
             }
             Err(e) if would_block(&e) => Ok(Opened::Pending(self)),

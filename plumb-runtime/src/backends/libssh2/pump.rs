@@ -5,6 +5,7 @@ use std::io::{self, Read, Write};
 
 use ssh2::Channel;
 
+use super::header::HeaderScan;
 use super::io::{io_would_block, would_block, Exit, Reply};
 use super::os::{libc, set_nonblocking, AsRawFd, OwnedFd, RawFd};
 
@@ -75,6 +76,13 @@ impl Buf {
         got
     }
 
+    /// Makes `bytes` the chunk in flight (what a [`HeaderScan`] hands on).
+    fn replace(&mut self, bytes: Vec<u8>) {
+        (self.len, self.pos) = (bytes.len(), 0);
+        self.data = bytes;
+        self.release_if_drained();
+    }
+
     /// Marks `n` more bytes delivered.
     fn advance(&mut self, n: usize) {
         self.pos += n;
@@ -96,6 +104,8 @@ struct Sink {
     eof: bool,
     /// Shut the socket's sending half at the end instead of closing it (tunnels).
     shutdown: bool,
+    /// Looking for the job's pid line (stderr of a job that reports it).
+    scan: Option<HeaderScan>,
 }
 
 impl Sink {
@@ -108,7 +118,35 @@ impl Sink {
             buf: Buf::new(),
             eof: false,
             shutdown,
+            scan: None,
         }
+    }
+
+    /// The chunk just read goes through the pid scan, while there is one.
+    fn scanned(&mut self) {
+        if let Some(scan) = &mut self.scan {
+            let chunk = self.buf.pending().to_vec();
+            match scan.feed(&chunk) {
+                Some(rest) => {
+                    self.scan = None;
+                    self.buf.replace(rest);
+                }
+                None => self.buf.replace(Vec::new()),
+            }
+        }
+    }
+
+    /// The stream has ended: what a scan still held goes out before the end.
+    fn ended(&mut self) {
+        if let Some(scan) = self.scan.take() {
+            self.buf.replace(scan.end());
+        }
+        self.eof = true;
+    }
+
+    fn scanning(mut self, scan: Option<HeaderScan>) -> Sink {
+        self.scan = scan;
+        self
     }
 
     fn pending(&self) -> bool {
@@ -193,6 +231,7 @@ impl Pump {
         input: Option<OwnedFd>,
         out: Option<OwnedFd>,
         err: Option<OwnedFd>,
+        scan: Option<HeaderScan>,
     ) -> Pump {
         if let Some(fd) = &input {
             set_nonblocking(fd);
@@ -206,7 +245,7 @@ impl Pump {
             input,
             in_buf: Buf::new(),
             eof_sent: false,
-            out: [Sink::new(out, tunnel), Sink::new(err, false)],
+            out: [Sink::new(out, tunnel), Sink::new(err, false).scanning(scan)],
             closed: false,
             rechecked: false,
         }
@@ -304,12 +343,13 @@ impl Pump {
             match got {
                 Ok(0) => {
                     if self.ch.eof() {
-                        self.out[i].eof = true;
+                        self.out[i].ended();
                         self.out[i].flush();
                         progress = true;
                     }
                 }
                 Ok(_) => {
+                    self.out[i].scanned();
                     self.out[i].flush();
                     progress = true;
                 }

@@ -3,7 +3,8 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
 
 use super::transport::Child;
 use super::Remote;
@@ -15,45 +16,81 @@ use crate::output::ExitStatus;
 use crate::render::script::{self, ScriptFiles, SudoKill};
 use crate::Result;
 
-/// The pid files of a connection's running jobs that can be killed, so that closing the
-/// connection ends their processes on the remote host too: sshd does not signal the
-/// processes of a session it closes. Each with the command that ends it
-/// ([`kill_command`]).
-#[derive(Default, Debug)]
-pub(super) struct LiveJobs(Mutex<Vec<(String, Vec<u8>)>>);
+/// A connection's running jobs that can be killed, so that closing the connection ends
+/// their processes on the remote host too: sshd does not signal the processes of a
+/// session it closes. Each under its job's directory name, with what ends it.
+#[derive(Default)]
+pub(super) struct LiveJobs(Mutex<Vec<(String, LiveKill)>>);
+
+/// How a live job is ended when its connection closes.
+enum LiveKill {
+    /// The job's kill command ([`kill_command`]).
+    Script(Vec<u8>),
+    /// Its process group, once its script has reported its pid.
+    Pid(Arc<dyn Child>),
+}
 
 impl LiveJobs {
-    pub(super) fn add(&self, pid_file: &str, kill: Vec<u8>) {
-        self.lock().push((pid_file.to_string(), kill));
+    fn add(&self, id: &str, kill: LiveKill) {
+        self.lock().push((id.to_string(), kill));
     }
 
-    fn remove(&self, pid_file: &str) {
-        self.lock().retain(|(p, _)| p != pid_file);
+    fn remove(&self, id: &str) {
+        self.lock().retain(|(p, _)| p != id);
     }
 
     /// One script that ends every live job, or `None` when there is none; forgets them.
     pub(super) fn kill_all_script(&self) -> Option<Vec<u8>> {
-        let files = std::mem::take(&mut *self.lock());
-        if files.is_empty() {
-            return None;
-        }
-        let parts: Vec<Vec<u8>> = files.into_iter().map(|(_, kill)| kill).collect();
-        Some(parts.join(&b"; "[..]))
+        let jobs = std::mem::take(&mut *self.lock());
+        let parts: Vec<Vec<u8>> = (jobs.into_iter())
+            .filter_map(|(_, kill)| match kill {
+                LiveKill::Script(kill) => Some(kill),
+                LiveKill::Pid(child) => child.job_pid(Duration::ZERO).map(kill_group),
+            })
+            .collect();
+        (!parts.is_empty()).then(|| parts.join(&b"; "[..]))
     }
 
-    fn lock(&self) -> MutexGuard<'_, Vec<(String, Vec<u8>)>> {
+    fn lock(&self) -> MutexGuard<'_, Vec<(String, LiveKill)>> {
         self.0.lock().unwrap_or_else(PoisonError::into_inner)
     }
+}
+
+impl std::fmt::Debug for LiveJobs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LiveJobs")
+            .field("count", &self.lock().len())
+            .finish()
+    }
+}
+
+/// How a job's processes are ended (with `kill_tree`).
+pub(super) enum Kill {
+    /// Its kill command, which reads the pid file ([`kill_command`]).
+    Script(Vec<u8>),
+    /// Its process group, by the pid its script reported on stderr
+    /// ([`Child::job_pid`]).
+    ReportedPid,
+}
+
+/// How long a kill waits for a job's reported pid: the script reports it first thing, so
+/// this is the time for a channel to open and its shell to start on a busy host.
+const PID_WAIT: Duration = Duration::from_secs(10);
+
+/// The command that ends the process group led by `pid` (greater than 1: checked where it
+/// is read).
+fn kill_group(pid: u32) -> Vec<u8> {
+    format!("kill -KILL -{pid} 2>/dev/null; true").into_bytes()
 }
 
 /// A job started on a remote machine.
 pub(super) struct RemoteProcess {
     remote: Remote,
-    child: Box<dyn Child>,
+    child: Arc<dyn Child>,
     expr: Expr,
     files: ScriptFiles,
-    /// With `kill_tree`: the command that ends its process group ([`kill_command`]).
-    kill: Option<Vec<u8>>,
+    /// With `kill_tree`: how its process group is ended.
+    kill: Option<Kill>,
     /// The status file records every code (see [`script::Rendered::records_all`]).
     records_all: bool,
     killed: AtomicBool,
@@ -81,9 +118,18 @@ impl RemoteProcess {
         child: Box<dyn Child>,
         expr: Expr,
         files: ScriptFiles,
-        kill: Option<Vec<u8>>,
+        kill: Option<Kill>,
         records_all: bool,
     ) -> RemoteProcess {
+        let child: Arc<dyn Child> = Arc::from(child);
+        let live = match &kill {
+            Some(Kill::Script(script)) => Some(LiveKill::Script(script.clone())),
+            Some(Kill::ReportedPid) => Some(LiveKill::Pid(child.clone())),
+            None => None,
+        };
+        if let Some(live) = live {
+            remote.conn.jobs.add(&files.pid(), live);
+        }
         RemoteProcess {
             remote,
             child,
@@ -164,7 +210,7 @@ impl RemoteProcess {
     /// file), a directory to enter, a pid file or a sudo password file.
     fn may_have_dir(&self) -> bool {
         !script::is_single_command(&self.expr)
-            || self.kill.is_some()
+            || matches!(self.kill, Some(Kill::Script(_)))
             || self.files.askpass
             || self.remote.ctx.dir.is_some()
             || self.expr.opts().dir.is_some()
@@ -173,7 +219,9 @@ impl RemoteProcess {
     /// The status file's content, and the job's directory removed. The script removes it
     /// itself after a success (unless it records every code), a kill after a kill.
     fn take_record(&self, status: &ExitStatus) -> Vec<u8> {
-        let killed_by_us = self.killed.load(Ordering::SeqCst) && self.kill.is_some();
+        // A kill command removes the directory; a kill by pid leaves it to this.
+        let by_script = matches!(self.kill, Some(Kill::Script(_)));
+        let killed_by_us = self.killed.load(Ordering::SeqCst) && by_script;
         let left = !status.success() || self.records_all;
         if !self.may_have_dir() || killed_by_us || !left {
             self.cleaned.store(true, Ordering::SeqCst);
@@ -330,10 +378,21 @@ impl Process for RemoteProcess {
         // The child first: a session's shell must know the kill is ours before it dies of
         // it.
         self.child.kill();
-        if let Some(kill) = &self.kill {
-            // Ending the channel or the local client does not end the remote processes:
-            // end their process group there, which also ends the channel.
-            let _ = self.remote.run_script(kill, &[]);
+        // Ending the channel or the local client does not end the remote processes: end
+        // their process group there, which also ends the channel.
+        match &self.kill {
+            Some(Kill::Script(kill)) => {
+                let _ = self.remote.run_script(kill, &[]);
+            }
+            // A kill that came before the pid waits for it. (As with a pid file, a job that
+            // ends in between leaves a pid that could be reused: the window is one round
+            // trip, and the group must have been ours, of this user.)
+            Some(Kill::ReportedPid) => {
+                if let Some(pid) = self.child.job_pid(PID_WAIT) {
+                    let _ = self.remote.run_script(&kill_group(pid), &[]);
+                }
+            }
+            None => {}
         }
         Ok(())
     }

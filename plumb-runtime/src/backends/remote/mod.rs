@@ -152,6 +152,25 @@ impl Remote {
         Ok(forward.keeping(self.conn.clone()))
     }
 
+    /// [`exec_script`](Remote::exec_script), reporting the script's pid when `files` says
+    /// it does.
+    fn exec_script_of(
+        &self,
+        script: &[u8],
+        stdio: [Stdio; 3],
+        files: &ScriptFiles,
+    ) -> Result<Box<dyn transport::Child>> {
+        match &files.pid_marker {
+            None => self.exec_script(script, stdio),
+            Some(marker) => {
+                let command = self.conn.login_command(script)?;
+                self.conn
+                    .transport
+                    .exec_reporting_pid(&command, stdio, marker)
+            }
+        }
+    }
+
     /// Starts `script` under the user's login shell with these streams.
     pub(crate) fn exec_script(
         &self,
@@ -351,10 +370,28 @@ impl Remote {
         // (dropping the lane gives the shell back).
         let pty = job.expr.pty_wanted();
         let lane = lane.filter(|_| pty.is_none());
-        let files = match self.write_askpass(&job.expr)? {
-            Some(dir) => ScriptFiles { dir, askpass: true },
+        let mut files = match self.write_askpass(&job.expr)? {
+            Some(dir) => ScriptFiles {
+                dir,
+                askpass: true,
+                pid_marker: None,
+            },
             None => ScriptFiles::new(),
         };
+        // An awaited job (killable, unwatched) on a transport that reads stderr itself
+        // reports its pid there: no directory to make and remove on the host, two
+        // processes fewer per command. Not through sudo, whose kill needs the directory's
+        // password file.
+        let on_channel = lane.is_none() && pty.is_none();
+        if job.kill_tree
+            && !job.guarded
+            && on_channel
+            && !files.askpass
+            && !uses_sudo(&job.expr)
+            && self.conn.transport.reports_pid()
+        {
+            files.pid_marker = Some(format!("plumb-pid-{}", script::nonce()));
+        }
         let started = self.start_script(job, lane, pty, &files);
         if started.is_err() && files.askpass {
             let _ = self.run_script(&script::take_status_file(&files), &[]);
@@ -402,17 +439,17 @@ impl Remote {
                     self.conn.transport.passes_inherited_stdin(),
                 )
                 .map_err(|e| Error::io(&self.conn.name, "cannot create a pipe", e))?;
-                (
-                    self.exec_script(&rendered.script, [stdin, job.stdout, job.stderr])?,
-                    None,
-                )
+                let stdio = [stdin, job.stdout, job.stderr];
+                (self.exec_script_of(&rendered.script, stdio, files)?, None)
             }
         };
-        // Only a job whose processes a kill must reach has a kill command.
-        let kill = job.kill_tree.then(|| jobs::kill_command(&job.expr, files));
-        if let Some(kill) = &kill {
-            self.conn.jobs.add(&files.pid(), kill.clone());
-        }
+        // Only a job whose processes a kill must reach has a kill command; one that
+        // reports its pid, once the pid is there.
+        let kill = match (job.kill_tree, &files.pid_marker) {
+            (false, _) => None,
+            (true, None) => Some(jobs::Kill::Script(jobs::kill_command(&job.expr, files))),
+            (true, Some(_)) => Some(jobs::Kill::ReportedPid),
+        };
         let process = RemoteProcess::new(
             self.clone(),
             child,

@@ -52,6 +52,25 @@ pub(crate) trait Transport: Send + Sync + 'static {
         false
     }
 
+    /// Whether [`exec_reporting_pid`](Transport::exec_reporting_pid) learns the pid: the
+    /// I/O thread of a libssh2 session reads every channel's stderr itself; the `ssh`
+    /// client hands it to the caller's pipe.
+    fn reports_pid(&self) -> bool {
+        false
+    }
+
+    /// [`exec`](Transport::exec) of a script whose first line on stderr is `MARKER PID`:
+    /// the line is taken out of the stream and the pid given by [`Child::job_pid`], where
+    /// the transport [`reports_pid`](Transport::reports_pid).
+    fn exec_reporting_pid(
+        &self,
+        command: &str,
+        stdio: [Stdio; 3],
+        _marker: &str,
+    ) -> Result<Box<dyn Child>> {
+        self.exec(command, stdio)
+    }
+
     /// Replaces a lost connection with a new one.
     fn reopen(&self) -> Result<()>;
 
@@ -76,6 +95,12 @@ pub(crate) trait Child: Send + Sync {
     /// Lets go of the command on this side (the `ssh` client process, for one). The remote
     /// processes are ended by the layer above, which knows their process group.
     fn kill(&self);
+
+    /// The pid the job's script reported (see [`Transport::exec_reporting_pid`]), waiting
+    /// up to `within` for it; `None` once it never will.
+    fn job_pid(&self, _within: std::time::Duration) -> Option<u32> {
+        None
+    }
 
     /// See [`Process::wake_on_exit`](crate::model::job::Process::wake_on_exit).
     fn wake_on_exit(&self, _waker: &std::task::Waker) -> bool {

@@ -44,6 +44,10 @@ pub(crate) struct ScriptFiles {
     pub dir: String,
     /// The sudo password file (`pw`) is in it, written before the job starts.
     pub askpass: bool,
+    /// With `kill_tree`: the script reports its pid as its first line on stderr, `MARKER
+    /// PID`, which the transport takes out (see `Transport::exec_reporting_pid`), instead
+    /// of writing a pid file; the job then needs no directory to be killed.
+    pub pid_marker: Option<String>,
 }
 
 impl ScriptFiles {
@@ -52,6 +56,7 @@ impl ScriptFiles {
         ScriptFiles {
             dir: format!("/tmp/.plumb-{}", nonce()),
             askpass: false,
+            pid_marker: None,
         }
     }
 
@@ -229,6 +234,14 @@ fn render_with(
         Mode::Subshell => Secrets::Inline,
     };
     let mut r = Renderer::new(files.askpass_file(), secrets);
+    let channel = matches!(mode, Mode::Channel | Mode::ChannelSeeingSignals);
+    let marker = files.pid_marker.as_deref().filter(|_| kill_tree && channel);
+    if let Some(marker) = marker {
+        // First, before anything the job writes (a hex nonce: no quoting needed).
+        r.raw(&format!("printf '%s %s\\n' {marker} \"$$\" >&2; "));
+    }
+    // The pid in a file in the job's directory, unless it travels on stderr.
+    let kill_tree = kill_tree && marker.is_none();
     let simple = is_single_command(expr) && !kill_tree && !files.askpass;
     let dirs = ctx.dir.is_some() || expr.opts().dir.is_some();
     if mode == Mode::Detached {
