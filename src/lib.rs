@@ -490,9 +490,10 @@
 //! command on an `Ssh2Machine` is woken by its connection's I/O thread when its channel
 //! ends, and a timeout is tokio's timer. **Dropping a future whose command still runs
 //! kills the command's whole process tree**, as a timeout does, on every machine (so an
-//! awaited remote command always runs in a process group of its own, which costs its
-//! script a few shell builtins). They need a runtime with IO and time enabled
-//! (`#[tokio::main]` enables both); a current-thread runtime works.
+//! awaited remote command always runs in a process group of its own; on an `Ssh2Machine`
+//! its script tells its pid on stderr, in a line plumb takes out). They need a runtime
+//! with IO and time enabled (`#[tokio::main]` enables both); a current-thread runtime
+//! works.
 //!
 //! ```no_run
 //! use plumb::prelude::*;
@@ -500,7 +501,7 @@
 //! # #[cfg(all(feature = "ssh2", feature = "tokio"))]
 //! #[tokio::main(flavor = "current_thread")]
 //! async fn main() -> Result<(), plumb::Error> {
-//!     let m = Ssh2Machine::connect("deploy@example.com")?;
+//!     let m = Ssh2Machine::builder("deploy@example.com").connect_async().await?;
 //!     // A hundred commands in flight on one connection, awaited together on one thread.
 //!     let mut uptimes = tokio::task::JoinSet::new();
 //!     for i in 0..100 {
@@ -512,15 +513,35 @@
 //!     // A timeout, a drop, a failure: the same guarantees as the blocking calls.
 //!     let slow = sh!(sleep 60).on(&m).timeout(std::time::Duration::from_secs(1));
 //!     assert!(slow.run_async().await.is_err());
+//!     // Lines as they come: a `Stream`; a failure is its last item.
+//!     let mut log = sh!(journalctl -f -n 10).on(&m).lines_async();
+//!     while let Some(line) = log.next().await {
+//!         if line?.contains("ready") {
+//!             break; // dropping the stream ends the command
+//!         }
+//!     }
 //!     Ok(())
 //! }
 //! # #[cfg(not(all(feature = "ssh2", feature = "tokio")))]
 //! # fn main() {}
 //! ```
 //!
-//! Not yet: async twins of `lines`, `spawn`, `connect`, the group calls and `MPath`; there,
-//! call the blocking API from `tokio::task::spawn_blocking`.
+//! The rest of the API has twins too, with the feature:
 //!
+//! | blocking | awaited |
+//! |---|---|
+//! | `lines` | `lines_async`: `AsyncLines`, a `futures_core::Stream` of `Result<String>` (and an inherent `next().await`) |
+//! | `spawn` | `spawn_async`: `AsyncHandle`, its stdin `AsyncWrite`, its stdout `AsyncRead`, `wait().await` (cancel-safe), `kill().await` |
+//! | `connect` on both builders | `connect_async` |
+//! | `connect_sock`, `connect_sock_to` | `connect_sock_async`, `connect_sock_to_async`: an `AsyncTunnel`; or `Tunnel::into_async` |
+//! | `Group::run`, `output`, `upload`, `download` | `run_async`, `output_async`, `upload_async`, `download_async`: each host a task, not a thread |
+//! | `MPath::read`, `write`, `metadata`, `exists`, ... | `read_async`, `write_async`, `metadata_async`, `exists_async`, ... |
+//!
+//! Commands, streams and tunnels are the reactor's. What is not a command blocks by
+//! nature and runs on tokio's blocking pool, as `tokio::fs` does: the handshake of
+//! `connect_async`, a tunnel's channel opening, a path's file call, a group's copies.
+//! A timeout of `lines_async` or `spawn_async` fires whether or not anyone polls.
+
 //! # Security
 //!
 //! What plumb promises, on every machine:

@@ -204,7 +204,62 @@ fn path_calls_awaited(t: &Ctx) {
     });
 }
 
+/// A `wait` cancelled half way (stdout read, the command still running) loses nothing:
+/// the next `wait` has all of stdout.
+fn a_cancelled_wait_loses_nothing(t: &Ctx) {
+    let out = rt().block_on(async {
+        let mut h = t
+            .on(sh!(sh -c "echo hi; exec >&-; sleep 1"))
+            .spawn_async()
+            .unwrap();
+        let first = tokio::time::timeout(Duration::from_millis(300), h.wait()).await;
+        assert!(first.is_err(), "wait finished early");
+        h.wait().await.unwrap()
+    });
+    assert_eq!(out.stdout, b"hi\n");
+}
+
+/// A command that ended well within its timeout but is waited for after it did not time
+/// out: awaited, streamed, and blocking.
+fn a_late_wait_is_no_timeout(t: &Ctx) {
+    let quick = t.on(sh!(echo one)).timeout(Duration::from_millis(300));
+    let rt = rt();
+    let waited = rt.block_on(async {
+        let mut h = quick.spawn_async().unwrap();
+        tokio::time::sleep(Duration::from_millis(900)).await;
+        h.wait().await
+    });
+    assert_eq!(waited.unwrap().stdout, b"one\n");
+    let last = rt.block_on(async {
+        let mut lines = quick.lines_async();
+        assert_eq!(lines.next().await.unwrap().unwrap(), "one");
+        tokio::time::sleep(Duration::from_millis(900)).await;
+        lines.next().await
+    });
+    assert!(last.is_none(), "{last:?}");
+    let mut h = quick.spawn().unwrap();
+    std::thread::sleep(Duration::from_millis(900));
+    assert_eq!(h.wait().unwrap().stdout, b"one\n");
+}
+
+/// A second `wait` after a failure says the same, stderr included.
+fn a_second_wait_repeats_the_failure(t: &Ctx) {
+    rt().block_on(async {
+        let mut h = t
+            .on(sh!(sh -c "echo err >&2; exit 3"))
+            .spawn_async()
+            .unwrap();
+        let a = h.wait().await.unwrap_err();
+        let b = h.wait().await.unwrap_err();
+        assert_eq!((a.code(), a.stderr()), (Some(3), Some(&b"err\n"[..])));
+        assert_eq!((b.code(), b.stderr()), (a.code(), a.stderr()));
+    });
+}
+
 on_every_machine!(
+    a_cancelled_wait_loses_nothing,
+    a_late_wait_is_no_timeout,
+    a_second_wait_repeats_the_failure,
     a_future_dropped_at_once_leaves_nothing,
     path_calls_awaited,
     lines_async_streams_lines_then_the_failure,

@@ -15,10 +15,12 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, BufReader, ReadBuf};
+use tokio::io::{
+    AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader, ReadBuf,
+};
 use tokio::task::JoinHandle;
 
-use super::tasks::{aside, kill_aside, launch_awaited, read_sink, Collected, Exited};
+use super::tasks::{aside, launch_awaited, read_sink, Collected, Exited};
 use super::{Finished, In, Out, Started};
 use crate::error::{Error, ErrorKind};
 use crate::model::expr::Expr;
@@ -73,6 +75,7 @@ impl Expr {
             core,
             kept: Vec::new(),
             result: None,
+            failed: None,
         })
     }
 }
@@ -166,10 +169,18 @@ impl Deadline {
     fn start(process: Arc<dyn Process>, after: Duration) -> Deadline {
         let fired = Arc::new(AtomicBool::new(false));
         let flag = fired.clone();
+        // Made here: a runtime without a timer panics in the caller, not unseen in a task.
+        let sleep = tokio::time::sleep(after);
         let task = tokio::spawn(async move {
-            tokio::time::sleep(after).await;
-            flag.store(true, Ordering::SeqCst);
-            kill_aside(process);
+            sleep.await;
+            // Asked aside (a remote answer can be a round trip): a command that ended in
+            // time but was not waited for yet did not time out.
+            aside(Box::new(move || {
+                if matches!(process.try_wait(), Ok(None)) {
+                    flag.store(true, Ordering::SeqCst);
+                    let _ = process.kill();
+                }
+            }));
         });
         Deadline { task, fired, after }
     }
@@ -195,7 +206,7 @@ pub struct AsyncLines {
 }
 
 /// The stream's next step in flight: it owns the state until it yields the item.
-type Advancing = Pin<Box<dyn Future<Output = (LinesState, Option<Result<String>>)> + Send>>;
+type Advancing = Pin<Box<dyn Future<Output = (LinesState, Option<Result<String>>)> + Send + Sync>>;
 
 enum LinesState {
     /// Not polled yet.
@@ -307,6 +318,8 @@ pub struct AsyncHandle {
     /// What `wait` has read of stdout so far (a `wait` dropped half way loses nothing).
     kept: Vec<u8>,
     result: Option<Output>,
+    /// How `wait` failed: a second `wait` says it again.
+    failed: Option<crate::Error>,
 }
 
 impl AsyncHandle {
@@ -337,14 +350,33 @@ impl AsyncHandle {
         if let Some(out) = &self.result {
             return Ok(out.clone());
         }
-        self.stdin = None;
+        if let Some(failed) = &self.failed {
+            return Err(failed.duplicate());
+        }
+        if let Some(mut stdin) = self.stdin.take() {
+            // Windows' file wrapper writes in the background: the last write's error
+            // comes with the flush.
+            let _ = stdin.flush().await;
+        }
         if let Some(s) = self.stdout.as_mut() {
             // `read_buf` appends: what was read stays in `kept` if this future is dropped.
             while matches!(s.read_buf(&mut self.kept).await, Ok(n) if n > 0) {}
             self.stdout = None;
         }
-        let f = self.core.finish(std::mem::take(&mut self.kept)).await?;
-        let f = self.core.started().check(f, false)?;
+        // What was read stays in `kept` until the command has ended: a `wait` dropped in
+        // between loses none of it.
+        let f = self.core.finish(Vec::new()).await;
+        let f = f.and_then(|mut f| {
+            f.stdout = std::mem::take(&mut self.kept);
+            self.core.started().check(f, false)
+        });
+        let f = match f {
+            Ok(f) => f,
+            Err(e) => {
+                self.failed = Some(e.duplicate());
+                return Err(e);
+            }
+        };
         let out = Output {
             status: f.outcome.status,
             stdout: f.stdout,
@@ -373,14 +405,18 @@ impl AsyncHandle {
     /// assert_eq!(h.wait().await.unwrap_err().signal(), Some(9));
     /// # Ok::<(), plumb::Error>(()) }).unwrap();
     /// ```
-    pub async fn kill(&mut self) -> Result<()> {
+    pub async fn kill(&self) -> Result<()> {
         let process = self.core.process();
-        tokio::task::spawn_blocking(move || process.kill())
-            .await
-            .unwrap_or_else(|e| {
-                let why = format!("the kill did not run: {e}");
-                Err(Error::new(ErrorKind::Io, &self.core.started().machine, why))
-            })
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        // On the thread that ends commands, not the runtime's blocking pool (which a
+        // program may have filled).
+        aside(Box::new(move || {
+            let _ = tx.send(process.kill());
+        }));
+        rx.await.unwrap_or_else(|_| {
+            let why = "the kill did not run";
+            Err(Error::new(ErrorKind::Io, &self.core.started().machine, why))
+        })
     }
 }
 

@@ -25,8 +25,12 @@ impl Timer {
             .name("plumb-timeout".into())
             .spawn(move || {
                 if let Err(mpsc::RecvTimeoutError::Timeout) = rx.recv_timeout(after) {
-                    flag.store(true, Ordering::SeqCst);
-                    let _ = process.kill();
+                    // A command that ended in time but was not waited for yet did not
+                    // time out.
+                    if matches!(process.try_wait(), Ok(None)) {
+                        flag.store(true, Ordering::SeqCst);
+                        let _ = process.kill();
+                    }
                 }
             })?;
         Ok(Timer {
