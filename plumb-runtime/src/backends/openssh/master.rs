@@ -134,11 +134,7 @@ impl Master {
                 let _ = std::fs::remove_file(&self.socket);
                 return Err(connect_error(&self.name, &stderr));
             }
-            if self.socket.exists()
-                && self
-                    .control(&["-O", "check"])
-                    .is_ok_and(|o| o.status.success())
-            {
+            if self.socket.exists() && super::mux::alive(&self.socket) {
                 break;
             }
             if Instant::now() > deadline {
@@ -181,11 +177,7 @@ impl Master {
     pub(super) fn lost(&self) -> bool {
         let deadline = Instant::now() + Duration::from_secs(1);
         while self.alive() {
-            if Instant::now() >= deadline
-                || self
-                    .control(&["-O", "check"])
-                    .is_ok_and(|o| !o.status.success())
-            {
+            if Instant::now() >= deadline || !super::mux::alive(&self.socket) {
                 return !self.alive();
             }
             std::thread::sleep(Duration::from_millis(20));

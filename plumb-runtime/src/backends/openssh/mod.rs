@@ -21,6 +21,8 @@ mod lifeline;
 #[cfg(unix)]
 mod master;
 #[cfg(unix)]
+mod mux;
+#[cfg(unix)]
 mod stdio_forward;
 #[cfg(unix)]
 mod terminal;
@@ -30,9 +32,13 @@ use std::ffi::OsString;
 #[cfg(unix)]
 use std::net::SocketAddr;
 #[cfg(unix)]
+use std::os::fd::BorrowedFd;
+#[cfg(unix)]
 use std::process::{Command, Stdio as StdStdio};
 #[cfg(unix)]
 use std::sync::Arc;
+#[cfg(unix)]
+use std::time::Duration;
 
 #[cfg(unix)]
 use shared_child::SharedChild;
@@ -317,8 +323,30 @@ impl OpenSsh {
 
 #[cfg(unix)]
 impl Transport for OpenSsh {
+    /// A session of the master, asked for over its socket (no `ssh` process per
+    /// command); through an `ssh` client if the socket speaks otherwise.
     fn exec(&self, command: &str, stdio: [Stdio; 3]) -> Result<Box<dyn Child>> {
-        self.spawn(&["--", command], stdio)
+        self.master.check_open()?;
+        let name = &self.master.name;
+        let null = std::fs::File::open("/dev/null");
+        let null = null.map_err(|e| Error::io(name, "cannot open /dev/null", e))?;
+        let fds = passed_fds(&stdio, &null);
+        let timeout = self.master.connect_timeout + Duration::from_secs(5);
+        match mux::Session::open(&self.master.socket, command, fds, timeout) {
+            Ok(session) => Ok(Box::new(MuxChild {
+                session,
+                master: self.master.clone(),
+            })),
+            Err(mux::Refused::Master(why)) => Err(Error::new(
+                ErrorKind::Connect,
+                name,
+                format!("the ssh master could not open a session: {why}"),
+            )),
+            Err(mux::Refused::Io(e)) => {
+                tracing::debug!(target: "plumb", machine = %name, error = %e, "ssh master socket: through an ssh client instead");
+                self.spawn(&["--", command], stdio)
+            }
+        }
     }
 
     /// `ssh -tt`, its stdin a terminal here ([`terminal`]) unless it is this process's
@@ -428,6 +456,77 @@ fn std_stdio(s: Stdio) -> StdStdio {
         Stdio::Inherit => StdStdio::inherit(),
         Stdio::Null => StdStdio::null(),
         Stdio::Fd(fd) => fd.into(),
+    }
+}
+
+/// The descriptors a session gets for `stdio`: this process's own for `Inherit`.
+#[cfg(unix)]
+fn passed_fds<'a>(stdio: &'a [Stdio; 3], null: &'a std::fs::File) -> [BorrowedFd<'a>; 3] {
+    use std::os::fd::AsFd;
+    let own = [io_fd(0), io_fd(1), io_fd(2)];
+    let mut fds = own;
+    for (i, s) in stdio.iter().enumerate() {
+        fds[i] = match s {
+            Stdio::Inherit => own[i],
+            Stdio::Null => null.as_fd(),
+            Stdio::Fd(fd) => fd.as_fd(),
+        };
+    }
+    fds
+}
+
+/// This process's standard stream `n`.
+#[cfg(unix)]
+fn io_fd(n: std::os::fd::RawFd) -> BorrowedFd<'static> {
+    // SAFETY: 0, 1 and 2 are open for the life of the process (Rust's runtime opens
+    // /dev/null on any that was closed at start).
+    unsafe { BorrowedFd::borrow_raw(n) }
+}
+
+#[cfg(unix)]
+/// A command running as a session of the master ([`mux`]).
+struct MuxChild {
+    session: mux::Session,
+    master: Arc<Master>,
+}
+
+#[cfg(unix)]
+impl MuxChild {
+    /// The exit value the master sent; none (the session ended without one: a signal, a
+    /// lost connection) reads as the `ssh` client's 255, told apart as [`SshChild`] does.
+    fn status(&self, exit: Option<u32>) -> Result<ExitStatus> {
+        let code = exit.map_or(255, |v| v as i32);
+        if code == 255 && self.master.lost() {
+            return Err(Error::new(
+                ErrorKind::Connect,
+                &self.master.name,
+                "the connection was lost",
+            ));
+        }
+        Ok(ExitStatus::from_code(code))
+    }
+
+    fn io(&self, e: std::io::Error) -> Error {
+        Error::io(&self.master.name, "the ssh master's socket failed", e)
+    }
+}
+
+#[cfg(unix)]
+impl Child for MuxChild {
+    fn wait(&self) -> Result<ExitStatus> {
+        let exit = self.session.poll(true).map_err(|e| self.io(e))?;
+        self.status(exit.flatten())
+    }
+
+    fn try_wait(&self) -> Result<Option<ExitStatus>> {
+        match self.session.poll(false).map_err(|e| self.io(e))? {
+            Some(exit) => self.status(exit).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    fn kill(&self) {
+        self.session.close();
     }
 }
 
