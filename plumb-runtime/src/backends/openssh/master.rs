@@ -201,7 +201,9 @@ impl Master {
             .unwrap_or_else(PoisonError::into_inner)
             .take();
         if let Some(m) = master {
-            let _ = self.control(&["-O", "exit"]);
+            if !super::mux::terminate(&self.socket) {
+                let _ = self.control(&["-O", "exit"]);
+            }
             let deadline = Instant::now() + Duration::from_secs(2);
             while matches!(m.try_wait(), Ok(None)) && Instant::now() < deadline {
                 std::thread::sleep(Duration::from_millis(10));

@@ -20,6 +20,7 @@ use std::time::Duration;
 const HELLO: u32 = 0x0000_0001;
 const NEW_SESSION: u32 = 0x1000_0002;
 const ALIVE_CHECK: u32 = 0x1000_0004;
+const TERMINATE: u32 = 0x1000_0005;
 const S_PERMISSION_DENIED: u32 = 0x8000_0002;
 const S_FAILURE: u32 = 0x8000_0003;
 const S_EXIT_MESSAGE: u32 = 0x8000_0004;
@@ -136,6 +137,18 @@ pub(super) fn alive(socket: &Path) -> bool {
         Ok(r.u32()? == S_ALIVE && r.u32()? == 1)
     };
     check().unwrap_or(false)
+}
+
+/// Asks the master to end (`ssh -O exit`, without the process); false if it could not be
+/// asked. The master may exit before its answer leaves: no answer is an answer too.
+pub(super) fn terminate(socket: &Path) -> bool {
+    let ask = || -> io::Result<()> {
+        let mut sock = connect(socket, Duration::from_secs(5))?;
+        Message::default().u32(TERMINATE).u32(1).send(&mut sock)?;
+        let _ = read_message(&mut sock);
+        Ok(())
+    };
+    ask().is_ok()
 }
 
 /// Sends `fd` over `sock` in an `SCM_RIGHTS` message (with the one byte the master reads).
