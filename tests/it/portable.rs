@@ -147,6 +147,51 @@ fn lines_and_spawn(t: &Ctx) {
     child.wait().unwrap();
 }
 
+/// [`lines_and_spawn`] and kills of whole trees, awaited (Windows: the pipes through
+/// tokio's file wrapper).
+#[cfg(feature = "tokio")]
+fn lines_and_spawn_awaited(t: &Ctx) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let h = helper();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let mut lines = t.on(sh!($h args a b c; $h exit 2)).lines_async();
+        let mut got = Vec::new();
+        while let Some(line) = lines.next().await {
+            got.push(line);
+        }
+        assert_eq!(got.len(), 4, "{got:?}");
+        assert_eq!(got[2].as_deref().unwrap(), "c");
+        assert_eq!(got[3].as_ref().unwrap_err().code(), Some(2));
+
+        let mut child = t.on(sh!($h upper)).spawn_async().unwrap();
+        let mut stdin = child.take_stdin().unwrap();
+        stdin.write_all(b"streamed").await.unwrap();
+        stdin.flush().await.unwrap();
+        drop(stdin);
+        let mut out = String::new();
+        child
+            .stdout()
+            .unwrap()
+            .read_to_string(&mut out)
+            .await
+            .unwrap();
+        assert_eq!(out, "STREAMED");
+        child.wait().await.unwrap();
+    });
+    let (dir, d) = beat_dir(t, "kill_awaited");
+    let mut handle = rt
+        .block_on(async { t.on(sh!($h tree $d 2)).spawn_async() })
+        .unwrap();
+    beats(&dir, 3);
+    rt.block_on(handle.kill()).unwrap();
+    assert_eq!(rt.block_on(handle.wait()).unwrap_err().signal(), Some(9));
+    assert_tree_ended(&dir);
+}
+
 /// The heartbeat files of a `test_helper tree` in `dir` (on the machine): their contents,
 /// once `n` of them exist.
 fn beats(dir: &MPath, n: usize) -> Vec<(String, String)> {
@@ -325,6 +370,8 @@ on_every_machine!(
     sequences_cd_and_env,
     a_script_that_travels,
     lines_and_spawn,
+    #[cfg(feature = "tokio")]
+    lines_and_spawn_awaited,
     timeouts_and_kills_end_the_tree,
     builtins_are_killed_too,
     files,
