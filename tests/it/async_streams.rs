@@ -556,3 +556,85 @@ fn closing_the_machine_ends_its_awaited_commands() {
     assert_no_survivors(&here, &mk);
     assert!(rt.block_on(task).unwrap().is_err());
 }
+
+/// A user whose login shell is bash with `rc` as its `.bashrc`.
+fn user_with_bashrc(user: &str, rc: &str) {
+    assert!(
+        common::sshd::ensure_user(user, "/bin/bash"),
+        "cannot make the user {user} (the tests need root)"
+    );
+    std::fs::write(format!("/home/{user}/.bashrc"), rc).unwrap();
+}
+
+/// A login shell's words without a final newline: the pid line follows them on the same
+/// line, and is still found and taken out; the job can still be killed.
+#[test]
+#[cfg(feature = "ssh2")]
+fn the_pid_line_after_words_without_a_newline() {
+    let user = "plumbnonl";
+    user_with_bashrc(user, "printf 'partial' >&2\n");
+    let m = common::ssh2_builder().user(user).connect().unwrap();
+    let rt = rt();
+    let out = rt
+        .block_on(sh!(sh -c "echo err >&2").on(&m).output_async())
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stderr), "partialerr\n");
+    let mk = marker();
+    let mut run = Box::pin(tree(&mk).on(&m).run_async());
+    let early =
+        rt.block_on(async { tokio::time::timeout(Duration::from_millis(50), &mut run).await });
+    assert!(early.is_err());
+    let here = common::local();
+    wait_until_running(&here, &mk);
+    drop(run);
+    assert_no_survivors(&here, &mk);
+}
+
+/// A future dropped long before its job's script starts (a slow login): the kill goes out
+/// when the script tells its pid, and the job never runs on.
+#[test]
+#[cfg(feature = "ssh2")]
+fn a_kill_long_before_a_slow_start_still_lands() {
+    let user = "plumbslowstart";
+    let flag = format!("/tmp/plumb-slow-start-{}", std::process::id());
+    user_with_bashrc(user, &format!("[ -e {flag} ] && sleep 3\n"));
+    let m = common::ssh2_builder().user(user).connect().unwrap();
+    std::fs::write(&flag, "").unwrap();
+    let rt = rt();
+    let mk = marker();
+    let mut run = Box::pin(tree(&mk).on(&m).run_async());
+    let polled = rt.block_on(async { tokio::time::timeout(Duration::ZERO, &mut run).await });
+    assert!(polled.is_err());
+    drop(run);
+    std::thread::sleep(Duration::from_secs(1));
+    let _ = std::fs::remove_file(&flag);
+    // The script starts after 3 s; by then, and for a while after, nothing of it runs.
+    std::thread::sleep(Duration::from_secs(3));
+    let here = common::local();
+    assert_no_survivors(&here, &mk);
+    std::thread::sleep(Duration::from_secs(1));
+    assert!(common::survivors(&here, &mk).is_empty());
+}
+
+/// An `SshMachine` session's shell, whose stderr is null, under a login shell that writes
+/// megabytes to stderr first: the master writes them to /dev/null (a read-only one would
+/// refuse them, and the channel's window would stall after 2 MB).
+#[test]
+fn a_null_stream_takes_megabytes_on_ssh() {
+    let user = "plumbloudrc";
+    let flag = format!("/tmp/plumb-loud-{}", std::process::id());
+    user_with_bashrc(
+        user,
+        &format!("[ -e {flag} ] && head -c 3000000 /dev/zero >&2\n"),
+    );
+    let m = common::ssh_builder().user(user).connect().unwrap();
+    std::fs::write(&flag, "").unwrap();
+    let s = m.session();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(sh!(echo hi).on(&s).read());
+    });
+    let got = rx.recv_timeout(Duration::from_secs(30));
+    let _ = std::fs::remove_file(&flag);
+    assert!(matches!(got, Ok(Ok(ref h)) if h == "hi"), "{got:?}");
+}

@@ -17,34 +17,65 @@ const LIMIT: usize = 64 * 1024;
 /// Where the pid goes once the I/O thread has read it; `Some(None)`: it never will.
 #[derive(Default)]
 pub(super) struct PidSlot {
-    pid: Mutex<Option<Option<u32>>>,
+    state: Mutex<SlotState>,
     set: Condvar,
 }
 
+#[derive(Default)]
+struct SlotState {
+    pid: Option<Option<u32>>,
+    /// Called once the pid is known (or known never to come).
+    then: Option<Then>,
+}
+
+type Then = Box<dyn FnOnce(Option<u32>) + Send>;
+
 impl PidSlot {
+    fn lock(&self) -> std::sync::MutexGuard<'_, SlotState> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
     fn set(&self, pid: Option<u32>) {
-        let mut slot = self.pid.lock().unwrap_or_else(PoisonError::into_inner);
-        if slot.is_none() {
-            *slot = Some(pid);
+        let mut state = self.lock();
+        if state.pid.is_none() {
+            state.pid = Some(pid);
             self.set.notify_all();
+            let then = state.then.take();
+            drop(state);
+            if let Some(then) = then {
+                then(pid);
+            }
         }
     }
 
     /// The pid, waiting up to `within` for it.
     pub(super) fn get(&self, within: Duration) -> Option<u32> {
         let deadline = Instant::now() + within;
-        let mut slot = self.pid.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut state = self.lock();
         loop {
-            if let Some(pid) = *slot {
+            if let Some(pid) = state.pid {
                 return pid;
             }
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
                 return None;
             }
-            slot = (self.set.wait_timeout(slot, left))
+            state = (self.set.wait_timeout(state, left))
                 .unwrap_or_else(PoisonError::into_inner)
                 .0;
+        }
+    }
+
+    /// Calls `then` with the pid once it is known (here and now if it is): on the I/O
+    /// thread otherwise, so `then` must not block.
+    pub(super) fn then(&self, then: Then) {
+        let mut state = self.lock();
+        match state.pid {
+            Some(pid) => {
+                drop(state);
+                then(pid);
+            }
+            None => state.then = Some(then),
         }
     }
 }
@@ -71,18 +102,19 @@ impl HeaderScan {
     /// over (the line found and taken out, or given up on), `None` while it holds them.
     pub(super) fn feed(&mut self, data: &[u8]) -> Option<Vec<u8>> {
         self.held.extend_from_slice(data);
-        let mut start = 0;
-        while let Some(nl) = self.held[start..].iter().position(|&b| b == b'\n') {
-            let line = &self.held[start..start + nl];
-            if let Some(pid) = line.strip_prefix(&self.prefix[..]) {
-                let pid = std::str::from_utf8(pid).ok().and_then(|p| p.parse().ok());
-                self.slot.set(pid.filter(|&p| p > 1));
-                let mut rest = self.held[..start].to_vec();
-                rest.extend_from_slice(&self.held[start + nl + 1..]);
-                self.held.clear();
-                return Some(rest);
-            }
-            start += nl + 1;
+        // Anywhere, not only at a line's start: a login shell's words may end without a
+        // newline (the marker is a nonce: nothing else writes it).
+        let at = (self.held.windows(self.prefix.len())).position(|w| w == &self.prefix[..]);
+        if let Some(at) = at {
+            // The rest of the line has yet to come.
+            let nl = self.held[at..].iter().position(|&b| b == b'\n')?;
+            let pid = &self.held[at + self.prefix.len()..at + nl];
+            let pid = std::str::from_utf8(pid).ok().and_then(|p| p.parse().ok());
+            self.slot.set(pid.filter(|&p| p > 1));
+            let mut rest = self.held[..at].to_vec();
+            rest.extend_from_slice(&self.held[at + nl + 1..]);
+            self.held.clear();
+            return Some(rest);
         }
         if self.held.len() > LIMIT {
             self.slot.set(None);
@@ -120,6 +152,25 @@ mod tests {
         let out = s.feed(b"bc 4242\nerr from the job\n").unwrap();
         assert_eq!(out, b"bashrc says hi\nerr from the job\n");
         assert_eq!(slot.get(Duration::ZERO), Some(4242));
+    }
+
+    #[test]
+    fn the_line_after_words_without_a_newline_is_found() {
+        let (mut s, slot) = scan();
+        let out = s.feed(b"partialplumb-pid-abc 77\nerr\n").unwrap();
+        assert_eq!(out, b"partialerr\n");
+        assert_eq!(slot.get(Duration::ZERO), Some(77));
+    }
+
+    #[test]
+    fn what_waits_for_the_pid_gets_it() {
+        let (mut s, slot) = scan();
+        let got = Arc::new(Mutex::new(None));
+        let seen = got.clone();
+        slot.then(Box::new(move |pid| *seen.lock().unwrap() = Some(pid)));
+        assert_eq!(*got.lock().unwrap(), None);
+        s.feed(b"plumb-pid-abc 99\n").unwrap();
+        assert_eq!(*got.lock().unwrap(), Some(Some(99)));
     }
 
     #[test]

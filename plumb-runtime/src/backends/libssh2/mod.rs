@@ -561,6 +561,13 @@ impl Child for Ssh2Child {
         self.pid.as_ref().and_then(|slot| slot.get(within))
     }
 
+    fn on_job_pid(&self, then: Box<dyn FnOnce(Option<u32>) + Send>) {
+        match &self.pid {
+            Some(slot) => slot.then(then),
+            None => then(None),
+        }
+    }
+
     fn wake_on_exit(&self, waker: &std::task::Waker) -> bool {
         self.done.wake_on_set(waker);
         true

@@ -36,6 +36,8 @@ use std::os::fd::BorrowedFd;
 #[cfg(unix)]
 use std::process::{Command, Stdio as StdStdio};
 #[cfg(unix)]
+use std::sync::atomic::{AtomicBool, Ordering};
+#[cfg(unix)]
 use std::sync::Arc;
 #[cfg(unix)]
 use std::time::Duration;
@@ -328,7 +330,12 @@ impl Transport for OpenSsh {
     fn exec(&self, command: &str, stdio: [Stdio; 3]) -> Result<Box<dyn Child>> {
         self.master.check_open()?;
         let name = &self.master.name;
-        let null = std::fs::File::open("/dev/null");
+        // Read and write: the master writes a null stdout or stderr (a read-only one would
+        // fail it, and the channel's window would stall on what it drops).
+        let null = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open("/dev/null");
         let null = null.map_err(|e| Error::io(name, "cannot open /dev/null", e))?;
         let fds = passed_fds(&stdio, &null);
         let timeout = self.master.connect_timeout + Duration::from_secs(5);
@@ -336,13 +343,16 @@ impl Transport for OpenSsh {
             Ok(session) => Ok(Box::new(MuxChild {
                 session,
                 master: self.master.clone(),
+                killed: AtomicBool::new(false),
             })),
+            // As an `Ssh2Machine` says of a channel the server refused (MaxSessions).
             Err(mux::Refused::Master(why)) => Err(Error::new(
                 ErrorKind::Connect,
                 name,
                 format!("the ssh master could not open a session: {why}"),
             )),
-            Err(mux::Refused::Io(e)) => {
+            Err(mux::Refused::Io(e)) => Err(Error::io(name, "the ssh master's socket failed", e)),
+            Err(mux::Refused::Unsupported(e)) => {
                 tracing::debug!(target: "plumb", machine = %name, error = %e, "ssh master socket: through an ssh client instead");
                 self.spawn(&["--", command], stdio)
             }
@@ -488,6 +498,8 @@ fn io_fd(n: std::os::fd::RawFd) -> BorrowedFd<'static> {
 struct MuxChild {
     session: mux::Session,
     master: Arc<Master>,
+    /// Let go of here: no exit message will come, and that says nothing of the connection.
+    killed: AtomicBool,
 }
 
 #[cfg(unix)]
@@ -496,7 +508,8 @@ impl MuxChild {
     /// lost connection) reads as the `ssh` client's 255, told apart as [`SshChild`] does.
     fn status(&self, exit: Option<u32>) -> Result<ExitStatus> {
         let code = exit.map_or(255, |v| v as i32);
-        if code == 255 && self.master.lost() {
+        let ours = self.killed.load(Ordering::SeqCst);
+        if code == 255 && !ours && self.master.lost() {
             return Err(Error::new(
                 ErrorKind::Connect,
                 &self.master.name,
@@ -526,6 +539,7 @@ impl Child for MuxChild {
     }
 
     fn kill(&self) {
+        self.killed.store(true, Ordering::SeqCst);
         self.session.close();
     }
 }

@@ -113,7 +113,12 @@ fn connect(socket: &Path, timeout: Duration) -> io::Result<UnixStream> {
     sock.set_read_timeout(Some(timeout))?;
     sock.set_write_timeout(Some(timeout))?;
     Message::default().u32(HELLO).u32(VERSION).send(&mut sock)?;
-    let hello = read_message(&mut sock)?.ok_or_else(|| invalid("closed at once"))?;
+    let hello = read_message(&mut sock)?.ok_or_else(|| {
+        io::Error::new(
+            io::ErrorKind::ConnectionAborted,
+            "the ssh master closed its socket",
+        )
+    })?;
     let mut r = Reader(&hello);
     if r.u32()? != HELLO {
         return Err(invalid("no hello"));
@@ -151,6 +156,13 @@ pub(super) fn terminate(socket: &Path) -> bool {
     ask().is_ok()
 }
 
+/// A master gone mid-message is an error, not a SIGPIPE (a program embedding this library
+/// may not ignore the signal, as Rust's runtime does).
+#[cfg(any(target_os = "linux", target_os = "freebsd"))]
+const NO_SIGPIPE: libc::c_int = libc::MSG_NOSIGNAL;
+#[cfg(not(any(target_os = "linux", target_os = "freebsd")))]
+const NO_SIGPIPE: libc::c_int = 0;
+
 /// Sends `fd` over `sock` in an `SCM_RIGHTS` message (with the one byte the master reads).
 fn send_fd(sock: RawFd, fd: RawFd) -> io::Result<()> {
     let mut byte = [0u8; 1];
@@ -178,7 +190,7 @@ fn send_fd(sock: RawFd, fd: RawFd) -> io::Result<()> {
         (*cmsg).cmsg_len = libc::CMSG_LEN(fd_len) as _;
         std::ptr::write_unaligned(libc::CMSG_DATA(cmsg).cast::<libc::c_int>(), fd);
         loop {
-            if libc::sendmsg(sock, &msg, 0) == 1 {
+            if libc::sendmsg(sock, &msg, NO_SIGPIPE) == 1 {
                 return Ok(());
             }
             let e = io::Error::last_os_error();
@@ -189,10 +201,14 @@ fn send_fd(sock: RawFd, fd: RawFd) -> io::Result<()> {
     }
 }
 
-/// Why the master would not open a session: the refusal is the master's own answer.
+/// Why the master did not open a session.
 #[derive(Debug)]
 pub(super) enum Refused {
-    /// The socket failed or spoke otherwise than expected: the `ssh` client may still do.
+    /// Before anything was asked: the socket speaks another version of the protocol. An
+    /// `ssh` client may still do (nothing has run).
+    Unsupported(io::Error),
+    /// The socket failed (the master is gone, or went away while asked): the command may
+    /// or may not have started; nothing is tried again.
     Io(io::Error),
     /// The master answered no, saying why.
     Master(String),
@@ -218,22 +234,38 @@ impl Session {
         fds: [BorrowedFd<'_>; 3],
         timeout: Duration,
     ) -> Result<Session, Refused> {
-        let mut sock = connect(socket, timeout).map_err(Refused::Io)?;
+        let mut sock = connect(socket, timeout).map_err(|e| match e.kind() {
+            io::ErrorKind::Unsupported | io::ErrorKind::InvalidData => Refused::Unsupported(e),
+            _ => Refused::Io(e),
+        })?;
         let request = Message::default()
             .u32(NEW_SESSION)
             .u32(1)
             .string(b"")
             .u32(0) // tty
             .u32(0) // X11
-            .u32(0) // agent
+            // The master forwards the agent only if its own `ForwardAgent` says so.
+            .u32(1) // agent
             .u32(0) // subsystem
             .u32(NO_ESCAPE)
             .string(b"")
             .string(command.as_bytes());
+        // This process's environment, as the `ssh` client passes its own: the master
+        // sends the variables its `SendEnv` names (`LANG`, `LC_*` on Debian), no others.
+        let request = std::env::vars_os().fold(request, |m, (k, v)| {
+            let mut pair = k.into_encoded_bytes();
+            pair.push(b'=');
+            pair.extend_from_slice(v.as_encoded_bytes());
+            m.string(&pair)
+        });
         request.send(&mut sock).map_err(Refused::Io)?;
         for fd in fds {
             send_fd(sock.as_raw_fd(), fd.as_raw_fd()).map_err(Refused::Io)?;
         }
+        // The master answers once the server has opened the channel and been asked to
+        // run the command: a wait cut short could not tell whether it runs, so it waits as
+        // the `ssh` client does, until the answer or the master's end.
+        sock.set_read_timeout(None).map_err(Refused::Io)?;
         let reply = read_message(&mut sock)
             .and_then(|m| m.ok_or_else(|| invalid("closed before the session opened")))
             .map_err(Refused::Io)?;
@@ -247,8 +279,6 @@ impl Session {
             }
             other => return Err(Refused::Io(invalid(&format!("an answer 0x{other:08x}")))),
         }
-        // From here on the session's length is the command's: no timeout.
-        sock.set_read_timeout(None).map_err(Refused::Io)?;
         Ok(Session {
             fd: sock.as_raw_fd(),
             sock: Mutex::new(sock),

@@ -45,7 +45,10 @@ impl LiveJobs {
         let parts: Vec<Vec<u8>> = (jobs.into_iter())
             .filter_map(|(_, kill)| match kill {
                 LiveKill::Script(kill) => Some(kill),
-                LiveKill::Pid(child) => child.job_pid(Duration::ZERO).map(kill_group),
+                // Only a job still running: an ended one's pid may be another's by now.
+                LiveKill::Pid(child) => (matches!(child.try_wait(), Ok(None)))
+                    .then(|| child.job_pid(Duration::ZERO).map(kill_group))
+                    .flatten(),
             })
             .collect();
         (!parts.is_empty()).then(|| parts.join(&b"; "[..]))
@@ -72,10 +75,6 @@ pub(super) enum Kill {
     /// ([`Child::job_pid`]).
     ReportedPid,
 }
-
-/// How long a kill waits for a job's reported pid: the script reports it first thing, so
-/// this is the time for a channel to open and its shell to start on a busy host.
-const PID_WAIT: Duration = Duration::from_secs(10);
 
 /// The command that ends the process group led by `pid` (greater than 1: checked where it
 /// is read).
@@ -384,14 +383,27 @@ impl Process for RemoteProcess {
             Some(Kill::Script(kill)) => {
                 let _ = self.remote.run_script(kill, &[]);
             }
-            // A kill that came before the pid waits for it. (As with a pid file, a job that
-            // ends in between leaves a pid that could be reused: the window is one round
-            // trip, and the group must have been ours, of this user.)
-            Some(Kill::ReportedPid) => {
-                if let Some(pid) = self.child.job_pid(PID_WAIT) {
+            // (As with a pid file, a job that ends in between leaves a pid that could be
+            // reused: the window is one round trip, and the group must have been ours.)
+            Some(Kill::ReportedPid) => match self.child.job_pid(Duration::ZERO) {
+                Some(pid) => {
                     let _ = self.remote.run_script(&kill_group(pid), &[]);
                 }
-            }
+                // The script has not started yet: the kill goes out as soon as it tells
+                // its pid (its first act), from a thread of its own, not the I/O thread
+                // that reads the line; nobody waits for it meanwhile.
+                None => {
+                    let remote = self.remote.clone();
+                    self.child.on_job_pid(Box::new(move |pid| {
+                        if let Some(pid) = pid {
+                            let kill = move || drop(remote.run_script(&kill_group(pid), &[]));
+                            let _ = std::thread::Builder::new()
+                                .name("plumb-kill".into())
+                                .spawn(kill);
+                        }
+                    }));
+                }
+            },
             None => {}
         }
         Ok(())

@@ -102,6 +102,12 @@ pub(crate) trait Child: Send + Sync {
         None
     }
 
+    /// Calls `then` with the reported pid once it is known (`None`: it never will be),
+    /// at once if it is; `then` must not block (it may run on a connection's I/O thread).
+    fn on_job_pid(&self, then: Box<dyn FnOnce(Option<u32>) + Send>) {
+        then(None);
+    }
+
     /// See [`Process::wake_on_exit`](crate::model::job::Process::wake_on_exit).
     fn wake_on_exit(&self, _waker: &std::task::Waker) -> bool {
         false
