@@ -1,11 +1,12 @@
-//! Fleets against parallel-ssh: `uname -n` on 50 and 200 logins to one loopback sshd that
+//! Fleets against parallel-ssh and (up to 200 hosts) Fabric: `uname -n` on 50 and 200 logins to one loopback sshd that
 //! admits them all (`MaxStartups 2000:30:4000`), every output collected; fresh (connect,
 //! run, close) and reuse (run over open connections), for `Ssh2Machine` groups and (up to
 //! 200 hosts) `SshMachine` groups. `cargo bench --bench fleet`, or
 //! `scripts/bench-fleet`, which runs it under `ulimit -n 1024`; `--hosts 50,200,500` picks
 //! the group sizes.
 //!
-//! parallel-ssh runs in a venv this bench makes in `target/` (`pip install parallel-ssh`),
+//! parallel-ssh and Fabric run in a venv this bench makes in `target/` (`pip install
+//! parallel-ssh fabric`); Fabric's `ThreadingGroup` has a thread per host;
 //! with `pool_size` = hosts; plumb's group runs at most 100 commands at once (each running
 //! command holds its output's pipes, and 200 at once would not fit under 1024 open files)
 //! and connects with the defaults but `handshakes_per_server`, raised as the server allows.
@@ -57,7 +58,25 @@ fn main() {
         rows("Ssh2Machine", &|| {
             group(n, |_| common::ssh2_builder_for(&d))
         });
-        // A master and an `ssh` client per command: 200 hosts at most under 1024 files.
+        // Fabric: a Paramiko client and a thread per host; up to 200 hosts, as `SshMachine`.
+        if n <= 200 {
+            let open = group(n, |_| common::ssh2_builder_for(&d));
+            t.compare_reported(
+                &format!("`Ssh2Machine` group, {n} hosts, fresh"),
+                "Fabric `ThreadingGroup`, same",
+                (rounds, 1),
+                |iters| peer("fabric_peer.py", &python, &d, n, "fresh", iters),
+                || answer(&group(n, |_| common::ssh2_builder_for(&d))),
+            );
+            t.compare_reported(
+                &format!("`Ssh2Machine` group, {n} hosts, reuse"),
+                "Fabric `ThreadingGroup`, same",
+                (rounds, 3),
+                |iters| peer("fabric_peer.py", &python, &d, n, "reuse", iters),
+                || answer(&open),
+            );
+        }
+        // A master per host: 200 hosts at most under 1024 files.
         if n <= 200 {
             rows("SshMachine", &|| group(n, |_| common::ssh_builder_for(&d)));
         }
@@ -113,9 +132,24 @@ fn own_peak_kib() -> u64 {
 
 /// The time of one parallel-ssh iteration, measured by the Python side.
 fn pssh(python: &Path, d: &common::sshd::Sshd, n: usize, mode: &str, iters: usize) -> Duration {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/peers/pssh_peer.py");
+    peer("pssh_peer.py", python, d, n, mode, iters)
+}
+
+/// The time of one iteration of `script` (a peer in `benches/peers/`), measured by the
+/// Python side; its peak RSS kept.
+fn peer(
+    script: &str,
+    python: &Path,
+    d: &common::sshd::Sshd,
+    n: usize,
+    mode: &str,
+    iters: usize,
+) -> Duration {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("benches/peers")
+        .join(script);
     let out = Command::new(python)
-        .arg(script)
+        .arg(&script)
         .arg(d.port.to_string())
         .arg(&d.user)
         .arg(&d.key)
@@ -123,7 +157,7 @@ fn pssh(python: &Path, d: &common::sshd::Sshd, n: usize, mode: &str, iters: usiz
         .stderr(Stdio::inherit())
         .output()
         .unwrap();
-    assert!(out.status.success(), "parallel-ssh failed");
+    assert!(out.status.success(), "{} failed", script.display());
     let text = String::from_utf8_lossy(&out.stdout).to_string();
     let mut fields = text.split_whitespace();
     let secs: f64 = fields.next().unwrap().parse().unwrap();
@@ -138,7 +172,7 @@ fn venv() -> PathBuf {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/bench-venv");
     let python = dir.join("bin/python");
     let ready = Command::new(&python)
-        .args(["-c", "import pssh"])
+        .args(["-c", "import pssh, fabric"])
         .stderr(Stdio::null())
         .status()
         .is_ok_and(|s| s.success());
@@ -147,7 +181,7 @@ fn venv() -> PathBuf {
         if !python.exists() {
             ok(Command::new("python3").args(["-m", "venv"]).arg(&dir));
         }
-        ok(Command::new(dir.join("bin/pip")).args(["install", "-q", "parallel-ssh"]));
+        ok(Command::new(dir.join("bin/pip")).args(["install", "-q", "parallel-ssh", "fabric"]));
     }
     python
 }
