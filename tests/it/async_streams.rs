@@ -530,15 +530,7 @@ fn a_talking_login_shell_keeps_its_words_and_hides_the_pid_line() {
         "bashrc says hi\nerr\n"
     );
     assert_eq!(out.stdout, b"out\n");
-    let mk = marker();
-    let mut run = Box::pin(tree(&mk).on(&m).run_async());
-    let early =
-        rt.block_on(async { tokio::time::timeout(Duration::from_millis(50), &mut run).await });
-    assert!(early.is_err());
-    let here = common::local();
-    wait_until_running(&here, &mk);
-    drop(run);
-    assert_no_survivors(&here, &mk);
+    a_dropped_future_ends_the_tree_on(&m, &rt);
 }
 
 /// Closing an `Ssh2Machine` ends the awaited commands still running on it (sshd would
@@ -555,6 +547,21 @@ fn closing_the_machine_ends_its_awaited_commands() {
     plumb::Machine::close(&m).unwrap();
     assert_no_survivors(&here, &mk);
     assert!(rt.block_on(task).unwrap().is_err());
+}
+
+/// A tree started awaited on `m` and its future dropped once it runs: nothing of it is
+/// left (seen from here: the sshd runs on this host).
+#[cfg(feature = "ssh2")]
+fn a_dropped_future_ends_the_tree_on(m: &plumb::Ssh2Machine, rt: &tokio::runtime::Runtime) {
+    let mk = marker();
+    let mut run = Box::pin(tree(&mk).on(m).run_async());
+    let early =
+        rt.block_on(async { tokio::time::timeout(Duration::from_millis(50), &mut run).await });
+    assert!(early.is_err());
+    let here = common::local();
+    wait_until_running(&here, &mk);
+    drop(run);
+    assert_no_survivors(&here, &mk);
 }
 
 /// A user whose login shell is bash with `rc` as its `.bashrc`.
@@ -579,15 +586,7 @@ fn the_pid_line_after_words_without_a_newline() {
         .block_on(sh!(sh -c "echo err >&2").on(&m).output_async())
         .unwrap();
     assert_eq!(String::from_utf8_lossy(&out.stderr), "partialerr\n");
-    let mk = marker();
-    let mut run = Box::pin(tree(&mk).on(&m).run_async());
-    let early =
-        rt.block_on(async { tokio::time::timeout(Duration::from_millis(50), &mut run).await });
-    assert!(early.is_err());
-    let here = common::local();
-    wait_until_running(&here, &mk);
-    drop(run);
-    assert_no_survivors(&here, &mk);
+    a_dropped_future_ends_the_tree_on(&m, &rt);
 }
 
 /// A future dropped long before its job's script starts (a slow login): the kill goes out

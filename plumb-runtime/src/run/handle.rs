@@ -158,11 +158,7 @@ impl Handle {
         let f = self.started.finish()?;
         let mut f = self.started.check(f, false)?;
         f.stdout = stdout;
-        let out = Output {
-            status: f.outcome.status,
-            stdout: f.stdout,
-            stderr: f.stderr.unwrap_or_default(),
-        };
+        let out = f.into_output();
         self.result = Some(out.clone());
         Ok(out)
     }

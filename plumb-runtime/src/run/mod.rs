@@ -270,6 +270,16 @@ struct Finished {
     timed_out: Option<Duration>,
 }
 
+impl Finished {
+    fn into_output(self) -> Output {
+        Output {
+            status: self.outcome.status,
+            stdout: self.stdout,
+            stderr: self.stderr.unwrap_or_default(),
+        }
+    }
+}
+
 impl Started {
     fn finish(&mut self) -> Result<Finished> {
         self.finished = true;
@@ -433,12 +443,7 @@ impl Started {
 
     /// What [`output`] returns of a finished expression.
     fn output_of(&self, f: Finished) -> Result<Output> {
-        let f = self.check(f, true)?;
-        Ok(Output {
-            status: f.outcome.status,
-            stdout: f.stdout,
-            stderr: f.stderr.unwrap_or_default(),
-        })
+        Ok(self.check(f, true)?.into_output())
     }
 }
 

@@ -377,11 +377,7 @@ impl AsyncHandle {
                 return Err(e);
             }
         };
-        let out = Output {
-            status: f.outcome.status,
-            stdout: f.stdout,
-            stderr: f.stderr.unwrap_or_default(),
-        };
+        let out = f.into_output();
         self.result = Some(out.clone());
         Ok(out)
     }
