@@ -161,6 +161,30 @@ macro_rules! on_every_machine_and_busybox {
                 }
             )*
         }
+        // Through the async twins too: BusyBox's ash runs the awaited jobs' scripts (an
+        // `Ssh2Machine` job tells its pid with ash's `printf`).
+        #[cfg(all(unix, feature = "tokio"))]
+        mod busybox_ssh_async {
+            $(
+                $(#[$attr])*
+                #[test]
+                fn $name() {
+                    let _async = $crate::common::ThroughAsync::on();
+                    super::$name(&$crate::common::Ctx::new($crate::common::busybox_ssh()));
+                }
+            )*
+        }
+        #[cfg(all(unix, feature = "ssh2", feature = "tokio"))]
+        mod busybox_ssh2_async {
+            $(
+                $(#[$attr])*
+                #[test]
+                fn $name() {
+                    let _async = $crate::common::ThroughAsync::on();
+                    super::$name(&$crate::common::Ctx::new($crate::common::busybox_ssh2()));
+                }
+            )*
+        }
     };
 }
 
