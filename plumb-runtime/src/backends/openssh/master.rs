@@ -176,10 +176,14 @@ impl Master {
     /// after the session has ended, so a live master gets up to a second to exit.
     pub(super) fn lost(&self) -> bool {
         let deadline = Instant::now() + Duration::from_secs(1);
+        // A master that no longer answers on its socket is on its way out (it closed our
+        // sessions first): wait for its end rather than ask again.
+        let mut answers = true;
         while self.alive() {
-            if Instant::now() >= deadline || !super::mux::alive(&self.socket) {
+            if Instant::now() >= deadline {
                 return !self.alive();
             }
+            answers = answers && super::mux::alive(&self.socket);
             std::thread::sleep(Duration::from_millis(20));
         }
         true
