@@ -20,7 +20,7 @@ use tokio::io::{
 };
 use tokio::task::JoinHandle;
 
-use super::tasks::{aside, launch_awaited, read_sink, Collected, Exited};
+use super::tasks::{aside, kill_aside_with, launch_awaited, read_sink, Collected, Exited};
 use super::{Finished, In, Out, Started};
 use crate::error::{Error, ErrorKind};
 use crate::model::expr::Expr;
@@ -175,7 +175,7 @@ impl Deadline {
             sleep.await;
             // Asked aside (a remote answer can be a round trip): a command that ended in
             // time but was not waited for yet did not time out.
-            aside(Box::new(move || {
+            kill_aside_with(Box::new(move || {
                 if matches!(process.try_wait(), Ok(None)) {
                     flag.store(true, Ordering::SeqCst);
                     let _ = process.kill();
@@ -406,7 +406,7 @@ impl AsyncHandle {
         let (tx, rx) = tokio::sync::oneshot::channel();
         // On the thread that ends commands, not the runtime's blocking pool (which a
         // program may have filled).
-        aside(Box::new(move || {
+        kill_aside_with(Box::new(move || {
             let _ = tx.send(process.kill());
         }));
         rx.await.unwrap_or_else(|_| {

@@ -266,37 +266,52 @@ pub(crate) async fn off_runtime<T: Send + 'static>(
 
 type Chore = Box<dyn FnOnce() + Send>;
 
-/// The queue of the thread that ends cancelled and timed-out commands.
-static CHORES: std::sync::Mutex<Option<std::sync::mpsc::Sender<Chore>>> =
-    std::sync::Mutex::new(None);
+/// A thread that runs chores in order, started when needed and ended when idle: a
+/// thousand aborted tasks never start a thousand threads.
+struct Queue {
+    name: &'static str,
+    tx: std::sync::Mutex<Option<std::sync::mpsc::Sender<Chore>>>,
+}
 
-/// How long the thread waits for more before it ends.
+/// Where cancelled commands are killed and reaped (a reap waits for the end).
+static REAPS: Queue = Queue::new("plumb-cancel");
+/// Where timeouts and explicit kills go: never behind a reap that waits.
+static KILLS: Queue = Queue::new("plumb-kill");
+
+/// How long a queue's thread waits for more before it ends.
 const CHORES_IDLE: Duration = Duration::from_secs(5);
 
-/// Runs `chore` (a kill, a reap) on the one thread that does them, in order, started when
-/// needed: a thousand aborted tasks never start a thousand threads. Where no thread can
-/// start, here.
-pub(super) fn aside(chore: Chore) {
-    let mut queue = CHORES
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
-    let chore = match queue.as_ref() {
-        Some(tx) => match tx.send(chore) {
-            Ok(()) => return,
-            Err(std::sync::mpsc::SendError(chore)) => chore,
-        },
-        None => chore,
-    };
-    let (tx, rx) = std::sync::mpsc::channel::<Chore>();
-    let worker = move || {
-        loop {
+impl Queue {
+    const fn new(name: &'static str) -> Queue {
+        Queue {
+            name,
+            tx: std::sync::Mutex::new(None),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Option<std::sync::mpsc::Sender<Chore>>> {
+        self.tx
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Runs `chore` on this queue's thread; where no thread can start, here.
+    fn run(&'static self, chore: Chore) {
+        let mut queue = self.lock();
+        let chore = match queue.as_ref() {
+            Some(tx) => match tx.send(chore) {
+                Ok(()) => return,
+                Err(std::sync::mpsc::SendError(chore)) => chore,
+            },
+            None => chore,
+        };
+        let (tx, rx) = std::sync::mpsc::channel::<Chore>();
+        let worker = move || loop {
             while let Ok(chore) = rx.recv_timeout(CHORES_IDLE) {
                 chore();
             }
             // Idle: leave, unless something came in meanwhile (sent under the lock).
-            let mut queue = CHORES
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let mut queue = self.lock();
             match rx.try_recv() {
                 Ok(chore) => {
                     drop(queue);
@@ -307,22 +322,34 @@ pub(super) fn aside(chore: Chore) {
                     return;
                 }
             }
-        }
-    };
-    match std::thread::Builder::new()
-        .name("plumb-cancel".into())
-        .spawn(worker)
-    {
-        Ok(_) => {
-            let _ = tx.send(chore);
-            *queue = Some(tx);
-        }
-        Err(_) => {
-            drop(queue);
-            tracing::warn!(target: "plumb", "cannot start a thread to end commands: ending here");
-            chore();
+        };
+        match std::thread::Builder::new()
+            .name(self.name.into())
+            .spawn(worker)
+        {
+            Ok(_) => {
+                let _ = tx.send(chore);
+                *queue = Some(tx);
+            }
+            Err(_) => {
+                drop(queue);
+                tracing::warn!(target: "plumb", "cannot start a thread to end commands: ending here");
+                chore();
+            }
         }
     }
+}
+
+/// Runs `chore` (a kill and a reap of a cancelled command) on the thread that does them,
+/// in order.
+pub(super) fn aside(chore: Chore) {
+    REAPS.run(chore);
+}
+
+/// Runs `chore` (a kill: a remote one is a round trip) on the thread that does them, in
+/// order, never behind a reap.
+pub(super) fn kill_aside_with(chore: Chore) {
+    KILLS.run(chore);
 }
 
 impl Started {
@@ -331,9 +358,9 @@ impl Started {
     }
 }
 
-/// Kills `process` aside (see [`aside`]): a remote kill is a round trip.
+/// Kills `process` aside (see [`kill_aside_with`]).
 pub(super) fn kill_aside(process: Arc<dyn Process>) {
-    aside(Box::new(move || {
+    kill_aside_with(Box::new(move || {
         let _ = process.kill();
     }));
 }
