@@ -351,6 +351,13 @@ impl Transport for OpenSsh {
                 name,
                 format!("the ssh master could not open a session: {why}"),
             )),
+            // A master killed since the check above: it is closed (and, seen gone, its
+            // watchdog goes too).
+            Err(mux::Refused::Io(_)) if self.master.lost() => Err(Error::new(
+                ErrorKind::Connect,
+                name,
+                "the connection is closed",
+            )),
             Err(mux::Refused::Io(e)) => Err(Error::io(name, "the ssh master's socket failed", e)),
             Err(mux::Refused::Unsupported(e)) => {
                 tracing::debug!(target: "plumb", machine = %name, error = %e, "ssh master socket: through an ssh client instead");
