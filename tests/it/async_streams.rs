@@ -144,6 +144,27 @@ fn spawn_async_pipes_bytes_exactly(t: &Ctx) {
     assert!(back == data, "{} bytes back of {}", back.len(), data.len());
 }
 
+/// `shutdown` on stdin closes it: the command reads its end while the handle still holds
+/// the stream.
+fn spawn_async_stdin_shutdown_is_its_end(t: &Ctx) {
+    let out = rt().block_on(async {
+        let mut child = t.on(sh!(cat)).spawn_async().unwrap();
+        let stdin = child.stdin().unwrap();
+        stdin.write_all(b"all of it").await.unwrap();
+        stdin.shutdown().await.unwrap();
+        assert!(stdin.write_all(b"more").await.is_err());
+        let mut out = Vec::new();
+        let read = child.stdout().unwrap().read_to_end(&mut out);
+        tokio::time::timeout(Duration::from_secs(10), read)
+            .await
+            .expect("cat never saw the end of its stdin")
+            .unwrap();
+        child.wait().await.unwrap();
+        out
+    });
+    assert_eq!(out, b"all of it");
+}
+
 /// `kill` ends the whole tree, and `wait` then reports the kill; a handle dropped while
 /// its command runs ends the tree too.
 fn spawn_async_kill_and_drop_end_the_tree(t: &Ctx) {
@@ -268,6 +289,7 @@ on_every_machine!(
     lines_async_reports_a_launch_failure,
     spawn_async_talks_with_a_command,
     spawn_async_pipes_bytes_exactly,
+    spawn_async_stdin_shutdown_is_its_end,
     spawn_async_kill_and_drop_end_the_tree,
     spawn_async_timeout_fires_unpolled,
 );

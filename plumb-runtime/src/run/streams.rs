@@ -416,9 +416,10 @@ impl AsyncHandle {
     }
 }
 
-/// The write end of an async-spawned command's stdin ([`AsyncWrite`]).
+/// The write end of an async-spawned command's stdin ([`AsyncWrite`]). `shutdown` closes
+/// it: the command reads its end (as dropping it does).
 #[derive(Debug)]
-pub struct AsyncChildStdin(Writer);
+pub struct AsyncChildStdin(Option<Writer>);
 
 /// The read end of an async-spawned command's stdout ([`AsyncRead`]).
 #[derive(Debug)]
@@ -442,7 +443,7 @@ fn pipe_reader(r: os_pipe::PipeReader) -> io::Result<AsyncChildStdout> {
 
 #[cfg(unix)]
 fn pipe_writer(w: os_pipe::PipeWriter) -> io::Result<AsyncChildStdin> {
-    Writer::from_owned_fd(w.into()).map(AsyncChildStdin)
+    Writer::from_owned_fd(w.into()).map(|w| AsyncChildStdin(Some(w)))
 }
 
 #[cfg(windows)]
@@ -454,7 +455,7 @@ fn pipe_reader(r: os_pipe::PipeReader) -> io::Result<AsyncChildStdout> {
 #[cfg(windows)]
 fn pipe_writer(w: os_pipe::PipeWriter) -> io::Result<AsyncChildStdin> {
     let handle = std::os::windows::io::OwnedHandle::from(w);
-    Ok(AsyncChildStdin(Writer::from_std(handle.into())))
+    Ok(AsyncChildStdin(Some(Writer::from_std(handle.into()))))
 }
 
 impl AsyncRead for AsyncChildStdout {
@@ -473,15 +474,30 @@ impl AsyncWrite for AsyncChildStdin {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.0).poll_write(cx, buf)
+        match &mut self.0 {
+            Some(w) => Pin::new(w).poll_write(cx, buf),
+            None => Poll::Ready(Err(io::Error::new(
+                io::ErrorKind::BrokenPipe,
+                "the command's stdin is closed",
+            ))),
+        }
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.0).poll_flush(cx)
+        match &mut self.0 {
+            Some(w) => Pin::new(w).poll_flush(cx),
+            None => Poll::Ready(Ok(())),
+        }
     }
 
+    /// Flushes, then closes the pipe (tokio's own pipe types leave it open until dropped:
+    /// a command reading to its end would wait forever).
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.0).poll_shutdown(cx)
+        if let Some(w) = &mut self.0 {
+            std::task::ready!(Pin::new(w).poll_flush(cx))?;
+        }
+        self.0 = None;
+        Poll::Ready(Ok(()))
     }
 }
 
