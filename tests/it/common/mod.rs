@@ -161,8 +161,8 @@ macro_rules! on_every_machine_and_busybox {
                 }
             )*
         }
-        // Through the async twins too: BusyBox's ash runs the awaited jobs' scripts (an
-        // `Ssh2Machine` job tells its pid with ash's `printf`).
+        // Through the async twins too: the awaited jobs' scripts (an `Ssh2Machine` job
+        // tells its pid with the shell's own `printf`) among BusyBox's tools alone.
         #[cfg(all(unix, feature = "tokio"))]
         mod busybox_ssh_async {
             $(
