@@ -1,8 +1,12 @@
 //! How far a transfer is: what [`Machine::upload_with`](crate::Machine::upload_with) and
 //! [`Machine::download_with`](crate::Machine::download_with) report to their observer.
 
+use std::cell::Cell;
 use std::io::{self, Read, Write};
 use std::path::Path;
+use std::time::{Duration, Instant};
+
+use crate::Expr;
 
 /// One report of a transfer in progress.
 #[derive(Clone, Copy, Debug)]
@@ -46,6 +50,9 @@ pub(crate) fn copy(
     let mut done = 0;
     observer(&Progress { done, total, file });
     loop {
+        if expired() {
+            return Err(timed_out());
+        }
         let n = match from.read(&mut buf) {
             Ok(0) => break,
             Ok(n) => n,
@@ -58,6 +65,54 @@ pub(crate) fn copy(
     }
     to.flush()?;
     Ok(done)
+}
+
+thread_local! {
+    /// When the transfer running on this thread must stop: a group's `timeout_per_host`.
+    /// A thread's setting rather than a parameter because it has to reach, several layers
+    /// down, the SFTP client's waits and the commands a transfer starts, through the `Fs`
+    /// calls that every other caller makes without one.
+    static DEADLINE: Cell<Option<Instant>> = const { Cell::new(None) };
+}
+
+/// Runs `f`, a transfer, on this thread with `deadline`. Once it is past, the copy stops
+/// at its next chunk, a wait for the SFTP server gives up (see `sftp::Pending::wait`),
+/// and the commands the transfer started are ended (their [`Expr::timeout`]).
+pub(crate) fn within<T>(deadline: Instant, f: impl FnOnce() -> T) -> T {
+    struct Restore(Option<Instant>);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            DEADLINE.with(|d| d.set(self.0));
+        }
+    }
+    let _restore = Restore(DEADLINE.with(|d| d.replace(Some(deadline))));
+    f()
+}
+
+/// The deadline of the transfer running on this thread, if it has one.
+pub(crate) fn deadline() -> Option<Instant> {
+    DEADLINE.with(Cell::get)
+}
+
+/// Whether this thread's transfer is past its deadline.
+pub(crate) fn expired() -> bool {
+    deadline().is_some_and(|at| Instant::now() >= at)
+}
+
+/// What a transfer past its deadline fails with.
+pub(crate) fn timed_out() -> io::Error {
+    io::Error::new(io::ErrorKind::TimedOut, "its time ran out")
+}
+
+/// `expr`, a command a transfer starts, ended at this thread's deadline if it has one.
+pub(crate) fn bounded(expr: Expr) -> Expr {
+    match deadline() {
+        Some(at) => {
+            let left = at.saturating_duration_since(Instant::now());
+            expr.timeout(left.max(Duration::from_millis(1)))
+        }
+        None => expr,
+    }
 }
 
 /// A terminal progress bar for transfers (feature `progress`, with `indicatif`): pass

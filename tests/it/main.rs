@@ -79,6 +79,8 @@ mod sudo;
 #[cfg(unix)]
 mod transfer_modes;
 #[cfg(unix)]
+mod transfer_timeouts;
+#[cfg(unix)]
 mod ui;
 #[cfg(windows)]
 mod windows;

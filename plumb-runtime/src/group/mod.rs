@@ -175,7 +175,11 @@ impl Group {
     /// and that host's result is an [`ErrorKind::Timeout`] error; the other hosts go on.
     /// The clock of a host starts when its command does, not while it waits for a slot
     /// of [`max_parallel`](Group::max_parallel). A shorter timeout of the expression
-    /// itself still holds. Transfers (`upload`, `download`) are not bounded by it.
+    /// itself still holds. In [`upload`](Group::upload) and [`download`](Group::download)
+    /// a host's copy stops once it has run for `timeout`: at its next chunk, or when a
+    /// reply it waits for is late (a server that does not answer within a second more is
+    /// let go of, and the machine's next file call opens another SFTP session), leaving
+    /// what was copied so far in place, as an interrupted `cp` does.
     ///
     /// ```
     /// # extern crate plumb_runtime as plumb; use plumb_macros::sh;
@@ -372,7 +376,8 @@ impl Group {
     /// Copies `local` (a file or tree here) to `remote` on every host.
     pub fn upload(&self, local: impl AsRef<Path>, remote: impl AsRef<Path>) -> GroupResults<()> {
         let (local, remote) = (local.as_ref(), remote.as_ref());
-        self.each(|_, m| m.upload(local, remote))
+        let what = format!("cannot upload `{}`", local.display());
+        self.each(|_, m| copy_within(self.timeout_per_host, m, &what, || m.upload(local, remote)))
     }
 
     /// Copies `remote` from every host to `local_dir/<host>` here (the host's name in the
@@ -384,8 +389,11 @@ impl Group {
     ) -> GroupResults<()> {
         let (remote, dir) = (remote.as_ref(), local_dir.as_ref());
         let made = std::fs::create_dir_all(dir).map_err(|e| fs_error("create", dir, e));
+        let what = format!("cannot download `{}`", remote.display());
         self.each(|i, m| match &made {
-            Ok(()) => m.download(remote, dir.join(dir_name(&self.members[i].name))),
+            Ok(()) => copy_within(self.timeout_per_host, m, &what, || {
+                m.download(remote, dir.join(dir_name(&self.members[i].name)))
+            }),
             Err(e) => Err(e.duplicate()),
         })
     }
@@ -524,6 +532,28 @@ fn run_shown(
         printer.line(i, line);
     }
     (result.map(drop), kept, stderr)
+}
+
+/// One host's transfer, `copy`, within `limit` (the group's timeout per host) if there is
+/// one: a failure once the time is up is that host's `Timeout`, whichever step of the
+/// copy it stopped (a chunk, an SFTP reply, a `tar` ended), with that step's error as
+/// its source.
+fn copy_within(
+    limit: Option<Duration>,
+    m: &Arc<dyn Machine>,
+    what: &str,
+    copy: impl FnOnce() -> Result<()>,
+) -> Result<()> {
+    let Some(limit) = limit else {
+        return copy();
+    };
+    let deadline = Instant::now() + limit;
+    match crate::progress::within(deadline, copy) {
+        Err(e) if Instant::now() >= deadline => Err(Error::timed_out(m.name(), limit)
+            .in_context(what)
+            .with_source(e)),
+        result => result,
+    }
 }
 
 /// What a host's command wrote to stdout and stderr, whether it failed or not: for the

@@ -113,10 +113,12 @@ impl Group {
     ) -> impl Future<Output = GroupResults<()>> + Send + 'static {
         let group = Arc::new(self.clone());
         let paths = Arc::new((local.as_ref().to_path_buf(), remote.as_ref().to_path_buf()));
+        let limit = self.timeout_per_host;
+        let what: Arc<str> = format!("cannot upload `{}`", paths.0.display()).into();
         let call: HostCall<()> = Arc::new(move |_, m| {
-            let paths = paths.clone();
+            let (paths, what) = (paths.clone(), what.clone());
             Box::pin(crate::run::off_runtime(m.name().to_string(), move || {
-                m.upload(&paths.0, &paths.1)
+                super::copy_within(limit, &m, &what, || m.upload(&paths.0, &paths.1))
             }))
         });
         each(group, call)
@@ -138,14 +140,19 @@ impl Group {
         let made = Arc::new(std::fs::create_dir_all(&dir).map_err(|e| fs_error("create", &dir, e)));
         let names: Arc<Vec<String>> =
             Arc::new(group.members.iter().map(|m| m.name.clone()).collect());
+        let limit = group.timeout_per_host;
+        let what: Arc<str> = format!("cannot download `{}`", remote.display()).into();
         let call: HostCall<()> = Arc::new(move |i, m| {
-            let (made, remote) = (made.clone(), remote.clone());
+            let (made, remote, what) = (made.clone(), remote.clone(), what.clone());
             let to = dir.join(dir_name(&names[i]));
             Box::pin(async move {
                 match &*made {
                     Ok(()) => {
                         let who = m.name().to_string();
-                        crate::run::off_runtime(who, move || m.download(&remote, &to)).await
+                        let copy = move || {
+                            super::copy_within(limit, &m, &what, || m.download(&remote, &to))
+                        };
+                        crate::run::off_runtime(who, copy).await
                     }
                     Err(e) => Err(e.duplicate()),
                 }

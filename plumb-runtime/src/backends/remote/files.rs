@@ -217,7 +217,8 @@ impl ShellFs<'_> {
 
     /// The same with `$2` set to `arg`.
     fn spawn_with(&self, script: &str, path: &Path, arg: &OsStr) -> Result<Handle> {
-        cmd(
+        // A transfer's streams end with its time, if it has a limit.
+        crate::progress::bounded(cmd(
             "sh",
             [
                 OsStr::new("-c"),
@@ -226,7 +227,7 @@ impl ShellFs<'_> {
                 path.as_os_str(),
                 arg,
             ],
-        )
+        ))
         .on(self.0)
         .spawn()
     }
@@ -433,8 +434,11 @@ fn parse_stat(out: &[u8]) -> Option<Metadata> {
 
 /// A remote `cat` streaming a file to us; its failure shows at the end of the stream.
 struct ShellReader {
-    handle: Handle,
+    /// Dropped before `handle` (fields drop in order): a reader left midway closes the
+    /// stream first, or the handle's drop would wait for an end that comes after output
+    /// nobody reads (over libssh2, the channel's stderr end waits behind its stdout).
     out: ChildStdout,
+    handle: Handle,
     path: PathBuf,
 }
 

@@ -43,16 +43,19 @@ pub(super) fn upload(m: &Remote, local: &Path, remote: &Path, observer: Observer
     let meta = std::fs::metadata(local).map_err(|e| fs_error("read", local, e))?;
     if meta.is_dir() {
         let total = tree_size(local);
-        let from = cmd(
+        let from = progress::bounded(cmd(
             "tar",
             [os("-C"), local.as_os_str(), os("-cf"), os("-"), os(".")],
-        )
+        ))
         .on(&crate::local())
         .spawn()?;
         let script = "mkdir -p \"$1\" && exec tar -C \"$1\" -o --no-same-permissions -xf -";
-        let to = cmd("sh", [os("-c"), os(script), os("sh"), remote.as_os_str()])
-            .on(m)
-            .spawn()?;
+        let to = progress::bounded(cmd(
+            "sh",
+            [os("-c"), os(script), os("sh"), remote.as_os_str()],
+        ))
+        .on(m)
+        .spawn()?;
         return pump(from, to, local, Some(total), observer);
     }
     let mut src = File::open(local).map_err(|e| fs_error("read", local, e))?;
@@ -67,7 +70,7 @@ pub(super) fn download(m: &Remote, remote: &Path, local: &Path, observer: Observ
     let meta = m.metadata(remote, true)?;
     if meta.is_dir() {
         std::fs::create_dir_all(local).map_err(|e| fs_error("create", local, e))?;
-        let from = cmd(
+        let from = progress::bounded(cmd(
             "tar",
             [
                 os("-C"),
@@ -76,10 +79,10 @@ pub(super) fn download(m: &Remote, remote: &Path, local: &Path, observer: Observ
                 os("-"),
                 os("."),
             ],
-        )
+        ))
         .on(m)
         .spawn()?;
-        let to = cmd(
+        let to = progress::bounded(cmd(
             "tar",
             [
                 os("-C"),
@@ -89,7 +92,7 @@ pub(super) fn download(m: &Remote, remote: &Path, local: &Path, observer: Observ
                 os("-xf"),
                 os("-"),
             ],
-        )
+        ))
         .on(&crate::local())
         .spawn()?;
         return pump(from, to, remote, None, observer);

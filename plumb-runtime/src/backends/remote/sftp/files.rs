@@ -258,6 +258,10 @@ impl WriteFile for SftpWriter {
 impl Drop for SftpWriter {
     fn drop(&mut self) {
         if !self.closed {
+            // A transfer out of time sends nothing more but the close.
+            if crate::progress::expired() {
+                self.buf.clear();
+            }
             let _ = self.close();
         }
     }

@@ -24,9 +24,10 @@ pub(crate) mod wire;
 
 use std::collections::HashMap;
 use std::io::{Read, Write};
-use std::sync::mpsc::{self, Receiver, SyncSender};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender};
 use std::sync::{Arc, Mutex};
 use std::thread;
+use std::time::{Duration, Instant};
 
 use self::listing::Listing;
 use self::wire::{fx, fxp, Attrs, Bad, Fields, Packet, MAX_PACKET};
@@ -44,6 +45,8 @@ pub(crate) enum Failed {
     Protocol(String),
     /// The connection ended.
     Lost(String),
+    /// The transfer on this thread ran out of time (see `progress::within`).
+    TimedOut,
 }
 
 impl Failed {
@@ -60,6 +63,7 @@ impl Failed {
                 format!("the SFTP server broke the protocol: {m}"),
             ),
             Failed::Lost(m) => (ErrorKind::Connect, m),
+            Failed::TimedOut => (ErrorKind::Timeout, "its time ran out".to_string()),
         };
         Error::new(kind, machine, format!("cannot {what} `{path}`: {why}"))
     }
@@ -73,14 +77,61 @@ pub(crate) struct Reply {
     body: Vec<u8>,
 }
 
+/// How long a reply still due may take once a transfer's time is up, before the server
+/// is taken to have stopped answering: on a working connection a reply takes
+/// milliseconds.
+const GRACE: Duration = Duration::from_secs(1);
+
 /// A request sent; its reply comes later.
-pub(crate) struct Pending(Receiver<Answer>);
+pub(crate) struct Pending {
+    reply: Receiver<Answer>,
+    session: Arc<Mutex<Waiting>>,
+}
 
 impl Pending {
+    /// The reply; within the deadline of the transfer running on this thread, if any.
     pub(crate) fn wait(self) -> Answer {
-        self.0
-            .recv()
-            .unwrap_or_else(|_| Err(Failed::Lost("the SFTP session ended".into())))
+        let answer = match crate::progress::deadline() {
+            None => self.reply.recv().ok(),
+            Some(at) => match self
+                .reply
+                .recv_timeout(at.saturating_duration_since(Instant::now()))
+            {
+                Ok(answer) => Some(answer),
+                Err(RecvTimeoutError::Disconnected) => None,
+                Err(RecvTimeoutError::Timeout) => return self.give_up(),
+            },
+        };
+        answer.unwrap_or_else(|| Err(Failed::Lost("the SFTP session ended".into())))
+    }
+
+    /// Past the deadline. A reply that comes within [`GRACE`] leaves the session as it
+    /// was; without one the server has stopped answering (an `open` of a FIFO blocks
+    /// `sftp-server`, which answers nothing more), and the session is let go of so that
+    /// the machine's next call starts another instead of waiting behind this one.
+    fn give_up(self) -> Answer {
+        if let Err(RecvTimeoutError::Timeout) = self.reply.recv_timeout(GRACE) {
+            let why = "the SFTP server stopped answering (a transfer ran out of time)";
+            abandon(&self.session, Failed::Lost(why.into()));
+        }
+        Err(Failed::TimedOut)
+    }
+}
+
+/// Ends `session` for every caller, now and later, with `why`, and lets go of its
+/// subsystem (an `ssh` process ends; a libssh2 channel stays until the server ends it or
+/// the machine is closed).
+fn abandon(session: &Mutex<Waiting>, why: Failed) {
+    let (callers, child) = {
+        let mut w = session.lock().unwrap();
+        w.lost.get_or_insert(why.clone());
+        (std::mem::take(&mut w.callers), w.child.clone())
+    };
+    for tx in callers.into_values() {
+        let _ = tx.send(Err(why.clone()));
+    }
+    if let Some(child) = child {
+        child.kill();
     }
 }
 
@@ -89,8 +140,10 @@ impl Pending {
 struct Waiting {
     next_id: u32,
     callers: HashMap<u32, SyncSender<Answer>>,
-    /// Set once the reply stream ended: why.
+    /// Set once the reply stream ended or the session was abandoned: why.
     lost: Option<Failed>,
+    /// The subsystem, to let go of when the session is abandoned.
+    child: Option<Arc<dyn Child>>,
 }
 
 /// One SFTP session, shared by every thread of a machine.
@@ -121,7 +174,11 @@ impl Sftp {
                 return Ok(None);
             }
         };
-        let waiting = Arc::new(Mutex::new(Waiting::default()));
+        let child: Arc<dyn Child> = Arc::from(child);
+        let waiting = Arc::new(Mutex::new(Waiting {
+            child: Some(child.clone()),
+            ..Waiting::default()
+        }));
         let w = waiting.clone();
         thread::Builder::new()
             .name("plumb-sftp".into())
@@ -142,11 +199,15 @@ impl Sftp {
     /// Sends the request that `build` makes with a fresh id.
     pub(crate) fn send(&self, kind: u8, build: impl FnOnce(Packet) -> Packet) -> Pending {
         let (tx, rx) = mpsc::sync_channel(1);
+        let pending = Pending {
+            reply: rx,
+            session: self.waiting.clone(),
+        };
         let id = {
             let mut w = self.waiting.lock().unwrap();
             if let Some(why) = &w.lost {
                 let _ = tx.send(Err(why.clone()));
-                return Pending(rx);
+                return pending;
             }
             let id = w.next_id;
             w.next_id = w.next_id.wrapping_add(1);
@@ -161,7 +222,7 @@ impl Sftp {
                 let _ = tx.send(Err(Failed::Lost(format!("the SFTP session ended: {e}"))));
             }
         }
-        Pending(rx)
+        pending
     }
 
     /// Sends a request and waits for its reply.
@@ -302,7 +363,7 @@ fn read_packet(r: &mut impl Read) -> std::result::Result<Option<Vec<u8>>, Failed
 
 /// The reader thread: hands each reply to the caller waiting for its id. When the
 /// stream ends or breaks, every caller, now and later, gets why.
-fn read_replies(mut replies: os_pipe::PipeReader, waiting: &Mutex<Waiting>, child: Box<dyn Child>) {
+fn read_replies(mut replies: os_pipe::PipeReader, waiting: &Mutex<Waiting>, child: Arc<dyn Child>) {
     let why = loop {
         let packet = match read_packet(&mut replies) {
             Ok(Some(p)) => p,
