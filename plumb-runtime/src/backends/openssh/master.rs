@@ -208,9 +208,14 @@ impl Master {
             if !super::mux::terminate(&self.socket) {
                 let _ = self.control(&["-O", "exit"]);
             }
+            // A master asked to exit is gone within a millisecond or two: short first
+            // naps, so that closing a group's machines one by one does not cost each a
+            // whole nap (measured: 10.8 ms a machine with a flat 10 ms nap, 2.5 ms so).
             let deadline = Instant::now() + Duration::from_secs(2);
+            let mut nap = Duration::from_micros(500);
             while matches!(m.try_wait(), Ok(None)) && Instant::now() < deadline {
-                std::thread::sleep(Duration::from_millis(10));
+                std::thread::sleep(nap);
+                nap = (nap * 2).min(Duration::from_millis(10));
             }
             m.kill();
         }
