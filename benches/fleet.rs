@@ -1,7 +1,8 @@
 //! Fleets against parallel-ssh and (up to 200 hosts) Fabric: `uname -n` on 50 and 200 logins to one loopback sshd that
 //! admits them all (`MaxStartups 2000:30:4000`), every output collected; fresh (connect,
 //! run, close) and reuse (run over open connections), for `Ssh2Machine` groups and (up to
-//! 200 hosts) `SshMachine` groups. `cargo bench --bench fleet`, or
+//! 200 hosts) `SshMachine` groups, with OpenSSH's default key exchange and with the one
+//! libssh2 makes; each client's CPU per run in a table of its own. `cargo bench --bench fleet`, or
 //! `scripts/bench-fleet`, which runs it under `ulimit -n 1024`; `--hosts 50,200,500` picks
 //! the group sizes.
 //!
@@ -16,6 +17,7 @@ mod harness;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
 use std::time::Duration;
 
 use harness::{common, quick, Table};
@@ -34,7 +36,7 @@ fn main() {
             assert!(results.all_ok(), "{}", results.summary());
         };
         // Fresh and reuse rows for groups that `connect` makes.
-        let rows = |kind: &str, connect: &dyn Fn() -> Group| {
+        let rows = |kind: &'static str, connect: &dyn Fn() -> Group| {
             let theirs = |mode: &'static str| {
                 let (python, d) = (&python, &d);
                 move |iters: usize| pssh(python, d, n, mode, iters)
@@ -44,7 +46,7 @@ fn main() {
                 "parallel-ssh, same",
                 (rounds, 1),
                 theirs("fresh"),
-                || answer(&connect()),
+                with_cpu(kind, n, "fresh", || answer(&connect())),
             );
             let open = connect();
             t.compare_reported(
@@ -52,7 +54,7 @@ fn main() {
                 "parallel-ssh, same",
                 (rounds, 3),
                 theirs("reuse"),
-                || answer(&open),
+                with_cpu(kind, n, "reuse", || answer(&open)),
             );
         };
         rows("Ssh2Machine", &|| {
@@ -66,19 +68,29 @@ fn main() {
                 "Fabric `ThreadingGroup`, same",
                 (rounds, 1),
                 |iters| peer("fabric_peer.py", &python, &d, n, "fresh", iters),
-                || answer(&group(n, |_| common::ssh2_builder_for(&d))),
+                with_cpu("Ssh2Machine", n, "fresh", || {
+                    answer(&group(n, |_| common::ssh2_builder_for(&d)))
+                }),
             );
             t.compare_reported(
                 &format!("`Ssh2Machine` group, {n} hosts, reuse"),
                 "Fabric `ThreadingGroup`, same",
                 (rounds, 3),
                 |iters| peer("fabric_peer.py", &python, &d, n, "reuse", iters),
-                || answer(&open),
+                with_cpu("Ssh2Machine", n, "reuse", || answer(&open)),
             );
         }
         // A master per host: 200 hosts at most under 1024 files.
         if n <= 200 {
             rows("SshMachine", &|| group(n, |_| common::ssh_builder_for(&d)));
+            // Like with like: OpenSSH's default key exchange is post-quantum
+            // (`mlkem768x25519`, `sntrup761x25519`), which libssh2, and so parallel-ssh,
+            // does not offer; most of a fresh master's CPU goes there.
+            rows(CURVE25519, &|| {
+                group(n, |_| {
+                    common::ssh_builder_for(&d).option("KexAlgorithms", "curve25519-sha256")
+                })
+            });
         }
     }
     println!();
@@ -91,6 +103,83 @@ fn main() {
         counts.iter().max().unwrap_or(&0),
         mib(own_peak_kib())
     );
+    cpu_table(&counts);
+}
+
+/// The row of `SshMachine`s given the key exchange parallel-ssh's libssh2 makes.
+const CURVE25519: &str = "SshMachine` with `KexAlgorithms=curve25519-sha256";
+
+/// Client CPU seconds (user and system) of every run, by who ran (`Ssh2Machine`,
+/// `pssh_peer.py`, ...), hosts and mode: the work each client does for the same result,
+/// which the server (on this machine, the same one for both) does not blur.
+static CPU: Mutex<Vec<(&str, usize, &str, f64)>> = Mutex::new(Vec::new());
+
+fn record_cpu(who: &'static str, n: usize, mode: &'static str, secs: f64) {
+    CPU.lock().unwrap().push((who, n, mode, secs));
+}
+
+/// `run`, recording the CPU each call of it takes in this process and the children it
+/// reaps (an `SshMachine`'s `ssh` master).
+fn with_cpu(who: &'static str, n: usize, mode: &'static str, run: impl Fn()) -> impl FnMut() {
+    move || {
+        let before = own_cpu();
+        run();
+        record_cpu(who, n, mode, own_cpu() - before);
+    }
+}
+
+/// The median CPU seconds of `who`'s runs of `n` hosts in `mode`.
+fn median_cpu(who: &str, n: usize, mode: &str) -> Option<f64> {
+    let mut v: Vec<f64> = (CPU.lock().unwrap().iter())
+        .filter(|r| (r.0, r.1, r.2) == (who, n, mode))
+        .map(|r| r.3)
+        .collect();
+    v.sort_by(f64::total_cmp);
+    v.get(v.len() / 2).copied()
+}
+
+/// The client CPU of each row that ran: plumb's median against its peer's.
+fn cpu_table(counts: &[usize]) {
+    println!();
+    println!("| client CPU per run (user + system) | baseline | baseline median | plumb median | ratio |");
+    println!("|---|---|---|---|---|");
+    let pairs = [
+        ("Ssh2Machine", "pssh_peer.py", "parallel-ssh"),
+        ("Ssh2Machine", "fabric_peer.py", "Fabric `ThreadingGroup`"),
+        ("SshMachine", "pssh_peer.py", "parallel-ssh"),
+        (CURVE25519, "pssh_peer.py", "parallel-ssh"),
+    ];
+    for &n in counts {
+        for mode in ["fresh", "reuse"] {
+            for (ours, peer, named) in pairs {
+                let (Some(o), Some(b)) = (median_cpu(ours, n, mode), median_cpu(peer, n, mode))
+                else {
+                    continue;
+                };
+                println!(
+                    "| `{ours}` group, {n} hosts, {mode} | {named}, same | {:.0}ms | {:.0}ms | {:.3} |",
+                    b * 1e3,
+                    o * 1e3,
+                    o / b
+                );
+            }
+        }
+    }
+}
+
+/// CPU seconds used so far by this process and the children it has reaped.
+fn own_cpu() -> f64 {
+    let secs = |who| {
+        // SAFETY: an all-zero rusage is valid; getrusage writes one, which `usage` is.
+        let u = unsafe {
+            let mut usage: libc::rusage = std::mem::zeroed();
+            libc::getrusage(who, &mut usage);
+            usage
+        };
+        let tv = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+        tv(u.ru_utime) + tv(u.ru_stime)
+    };
+    secs(libc::RUSAGE_SELF) + secs(libc::RUSAGE_CHILDREN)
 }
 
 /// `n` hosts connected at once, with the server's pace and at most 100 commands at once.
@@ -162,8 +251,24 @@ fn peer(
     let mut fields = text.split_whitespace();
     let secs: f64 = fields.next().unwrap().parse().unwrap();
     let peak: u64 = fields.next().unwrap().parse().unwrap();
+    let cpu: f64 = fields.next().unwrap().parse().unwrap();
     PSSH_PEAK_KIB.fetch_max(peak, Ordering::Relaxed);
+    let who = if script.ends_with("pssh_peer.py") {
+        "pssh_peer.py"
+    } else {
+        "fabric_peer.py"
+    };
+    record_cpu(who, n, mode_name(mode), cpu);
     Duration::from_secs_f64(secs)
+}
+
+/// `mode` as the static name the CPU records keep.
+fn mode_name(mode: &str) -> &'static str {
+    if mode == "fresh" {
+        "fresh"
+    } else {
+        "reuse"
+    }
 }
 
 /// A venv with parallel-ssh, made on first use in `target/` (the same one as the files

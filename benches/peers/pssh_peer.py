@@ -3,7 +3,8 @@ session per host) running `uname -n` on HOSTS logins to one sshd and collecting 
 output, as plumb's `Group::connect_all` + `output` does.
 
 Usage: pssh_peer.py PORT USER KEY HOSTS fresh|reuse ITERS. Prints the seconds one iteration
-took and the peak RSS of this process in KiB: `fresh` connects anew each iteration (the client is made, run and disconnected),
+took, the peak RSS of this process in KiB and its CPU seconds (user and system) per
+iteration: `fresh` connects anew each iteration (the client is made, run and disconnected),
 `reuse` runs over one client connected before the clock starts."""
 
 import resource
@@ -35,7 +36,7 @@ def main():
     if mode == "reuse":
         c = client(port, user, key, n)
         run(c, n)
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     for _ in range(iters):
         if mode == "fresh":
             c = client(port, user, key, n)
@@ -44,7 +45,8 @@ def main():
         else:
             run(c, n)
     peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    print((time.perf_counter() - start) / iters, peak_kib)
+    cpu = (time.process_time() - cpu) / iters
+    print((time.perf_counter() - start) / iters, peak_kib, cpu)
 
 
 main()
