@@ -297,6 +297,43 @@ fn connect_all_takes_ssh_builders() {
     assert!(per_machine <= 2.0, "{per_machine}");
 }
 
+/// The `ssh` processes that are children of this process.
+fn ssh_children() -> usize {
+    let me = std::process::id().to_string();
+    let procs = std::fs::read_dir("/proc").unwrap().filter_map(|e| e.ok());
+    procs
+        .filter_map(|e| std::fs::read_to_string(e.path().join("stat")).ok())
+        .filter(|stat| {
+            // `pid (comm) state ppid ...`: the name may hold spaces, the fields after `)` not.
+            let (name, rest) = stat
+                .split_once(" (")
+                .unwrap_or_default()
+                .1
+                .rsplit_once(") ")
+                .unwrap_or_default();
+            name == "ssh" && rest.split(' ').nth(1) == Some(me.as_str())
+        })
+        .count()
+}
+
+/// An `SshMachine`'s files go over an SFTP session its master opens, as its commands do:
+/// no `ssh` process but the master's (a fleet's upload used to start one per host).
+#[test]
+fn an_ssh_machine_reads_files_with_no_ssh_process_but_its_master() {
+    if std::env::var_os("PLUMB_TEST_SSH_SFTP").is_none() {
+        let name = test_path!(an_ssh_machine_reads_files_with_no_ssh_process_but_its_master);
+        assert!(common::run_alone(name, ("PLUMB_TEST_SSH_SFTP", "1")));
+        return;
+    }
+    use plumb::MachineExt;
+    let m = common::ssh_builder().connect().unwrap();
+    let dir = sh! {mktemp -d}.on(&m).read().unwrap();
+    let file = m.path(&dir).join("f");
+    file.write("over sftp").unwrap();
+    assert_eq!(file.read_to_string().unwrap(), "over sftp");
+    assert_eq!(ssh_children(), 1, "the master alone");
+}
+
 /// `timeout_per_host` ends each slow host's command (remote and local) and lets the fast
 /// ones finish; `summary` tells the story in one line.
 #[test]

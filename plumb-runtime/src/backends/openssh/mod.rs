@@ -321,13 +321,10 @@ impl OpenSsh {
             master: self.master.clone(),
         }))
     }
-}
 
-#[cfg(unix)]
-impl Transport for OpenSsh {
-    /// A session of the master, asked for over its socket (no `ssh` process per
-    /// command); through an `ssh` client if the socket speaks otherwise.
-    fn exec(&self, command: &str, stdio: [Stdio; 3]) -> Result<Box<dyn Child>> {
+    /// A session of the master running `command` (or the subsystem it names), asked for
+    /// over its socket; through an `ssh` client if the socket speaks otherwise.
+    fn session(&self, command: &str, subsystem: bool, stdio: [Stdio; 3]) -> Result<Box<dyn Child>> {
         self.master.check_open()?;
         let name = &self.master.name;
         // Read and write: the master writes a null stdout or stderr (a read-only one would
@@ -339,7 +336,7 @@ impl Transport for OpenSsh {
         let null = null.map_err(|e| Error::io(name, "cannot open /dev/null", e))?;
         let fds = passed_fds(&stdio, &null);
         let timeout = self.master.connect_timeout + Duration::from_secs(5);
-        match mux::Session::open(&self.master.socket, command, fds, timeout) {
+        match mux::Session::open(&self.master.socket, command, subsystem, fds, timeout) {
             Ok(session) => Ok(Box::new(MuxChild {
                 session,
                 master: self.master.clone(),
@@ -361,9 +358,23 @@ impl Transport for OpenSsh {
             Err(mux::Refused::Io(e)) => Err(Error::io(name, "the ssh master's socket failed", e)),
             Err(mux::Refused::Unsupported(e)) => {
                 tracing::debug!(target: "plumb", machine = %name, error = %e, "ssh master socket: through an ssh client instead");
-                self.spawn(&["--", command], stdio)
+                let args: &[&str] = if subsystem {
+                    &["-s", "--", command]
+                } else {
+                    &["--", command]
+                };
+                self.spawn(args, stdio)
             }
         }
+    }
+}
+
+#[cfg(unix)]
+impl Transport for OpenSsh {
+    /// A session of the master, asked for over its socket (no `ssh` process per
+    /// command); through an `ssh` client if the socket speaks otherwise.
+    fn exec(&self, command: &str, stdio: [Stdio; 3]) -> Result<Box<dyn Child>> {
+        self.session(command, false, stdio)
     }
 
     /// `ssh -tt`, its stdin a terminal here ([`terminal`]) unless it is this process's
@@ -387,8 +398,9 @@ impl Transport for OpenSsh {
     }
 
     /// `ssh -s`: the subsystem's name goes where a command would.
+    /// A session of the master too (an SFTP session is no `ssh` process either).
     fn subsystem(&self, name: &str, stdio: [Stdio; 3]) -> Result<Box<dyn Child>> {
-        self.spawn(&["-s", "--", name], stdio)
+        self.session(name, true, stdio)
     }
 
     fn connect_sock_to(&self, host: &str, port: u16) -> Result<Tunnel> {

@@ -226,11 +226,13 @@ pub(super) struct Session {
 }
 
 impl Session {
-    /// Opens a session running `command` with these three descriptors; `timeout` bounds
-    /// the exchange (the master answers once the server has opened the channel).
+    /// Opens a session running `command` (with `subsystem`, the subsystem it names) with
+    /// these three descriptors; `timeout` bounds the exchange (the master answers once the
+    /// server has opened the channel).
     pub(super) fn open(
         socket: &Path,
         command: &str,
+        subsystem: bool,
         fds: [BorrowedFd<'_>; 3],
         timeout: Duration,
     ) -> Result<Session, Refused> {
@@ -246,7 +248,7 @@ impl Session {
             .u32(0) // X11
             // The master forwards the agent only if its own `ForwardAgent` says so.
             .u32(1) // agent
-            .u32(0) // subsystem
+            .u32(u32::from(subsystem))
             .u32(NO_ESCAPE)
             .string(b"")
             .string(command.as_bytes());

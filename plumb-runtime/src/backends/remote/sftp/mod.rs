@@ -1,6 +1,6 @@
 //! Our SFTP client, over the transport's `sftp` subsystem: a channel of the libssh2
-//! session (pumped by its I/O thread like any command) or an `ssh -s sftp` through the
-//! OpenSSH master. One client per connection, shared by every thread: requests carry ids,
+//! session (pumped by its I/O thread like any command) or a session the OpenSSH master
+//! opens (an `ssh -s sftp` where its socket speaks another protocol version). One client per connection, shared by every thread: requests carry ids,
 //! a reader thread hands each reply to its caller, so many calls are in flight at once
 //! and bulk reads and writes keep a window of requests outstanding.
 //!
