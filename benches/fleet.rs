@@ -67,7 +67,7 @@ fn main() {
                 &format!("`Ssh2Machine` group, {n} hosts, fresh"),
                 "Fabric `ThreadingGroup`, same",
                 (rounds, 1),
-                |iters| peer("fabric_peer.py", &python, &d, n, "fresh", iters),
+                |iters| peer("fabric_peer.py", &python, &d, n, ("fresh", &[]), iters),
                 with_cpu("Ssh2Machine", n, "fresh", || {
                     answer(&group(n, |_| common::ssh2_builder_for(&d)))
                 }),
@@ -76,10 +76,11 @@ fn main() {
                 &format!("`Ssh2Machine` group, {n} hosts, reuse"),
                 "Fabric `ThreadingGroup`, same",
                 (rounds, 3),
-                |iters| peer("fabric_peer.py", &python, &d, n, "reuse", iters),
+                |iters| peer("fabric_peer.py", &python, &d, n, ("reuse", &[]), iters),
                 with_cpu("Ssh2Machine", n, "reuse", || answer(&open)),
             );
         }
+        upload_rows(&t, &python, &d, n, rounds);
         // A master per host: 200 hosts at most under 1024 files.
         if n <= 200 {
             rows("SshMachine", &|| group(n, |_| common::ssh_builder_for(&d)));
@@ -150,7 +151,7 @@ fn cpu_table(counts: &[usize]) {
         (CURVE25519, "pssh_peer.py", "parallel-ssh"),
     ];
     for &n in counts {
-        for mode in ["fresh", "reuse"] {
+        for mode in ["fresh", "reuse", "upload"] {
             for (ours, peer, named) in pairs {
                 let (Some(o), Some(b)) = (median_cpu(ours, n, mode), median_cpu(peer, n, mode))
                 else {
@@ -180,6 +181,44 @@ fn own_cpu() -> f64 {
         tv(u.ru_utime) + tv(u.ru_stime)
     };
     secs(libc::RUSAGE_SELF) + secs(libc::RUSAGE_CHILDREN)
+}
+
+/// A file of 64 KiB uploaded to every host of an open group (SFTP, each host's session
+/// opened before the clock), against parallel-ssh's `copy_file`: `Ssh2Machine` groups,
+/// and `SshMachine` groups up to 200 hosts.
+fn upload_rows(t: &Table, python: &Path, d: &common::sshd::Sshd, n: usize, rounds: usize) {
+    let dir = tempfile::tempdir().unwrap();
+    let local = dir.path().join("payload");
+    std::fs::write(&local, vec![b'x'; 64 << 10]).unwrap();
+    let remote = PathBuf::from(format!("/tmp/plumb-fleet-upload-{}", std::process::id()));
+    let theirs = |iters| {
+        peer(
+            "pssh_peer.py",
+            python,
+            d,
+            n,
+            ("upload", &[local.as_path(), remote.as_path()]),
+            iters,
+        )
+    };
+    let (local, remote) = (&local, &remote);
+    let ours = |kind: &'static str, g: Group| {
+        let upload = move || assert!(g.upload(local, remote).all_ok());
+        upload();
+        t.compare_reported(
+            &format!("`{kind}` group, {n} hosts, upload 64 KiB"),
+            "parallel-ssh `copy_file`, same",
+            (rounds, 3),
+            theirs,
+            with_cpu(kind, n, "upload", upload),
+        );
+    };
+    ours("Ssh2Machine", group(n, |_| common::ssh2_builder_for(d)));
+    if n <= 200 {
+        ours("SshMachine", group(n, |_| common::ssh_builder_for(d)));
+    }
+    // Every "host" is this one.
+    let _ = std::fs::remove_file(remote);
 }
 
 /// `n` hosts connected at once, with the server's pace and at most 100 commands at once.
@@ -221,7 +260,7 @@ fn own_peak_kib() -> u64 {
 
 /// The time of one parallel-ssh iteration, measured by the Python side.
 fn pssh(python: &Path, d: &common::sshd::Sshd, n: usize, mode: &str, iters: usize) -> Duration {
-    peer("pssh_peer.py", python, d, n, mode, iters)
+    peer("pssh_peer.py", python, d, n, (mode, &[]), iters)
 }
 
 /// The time of one iteration of `script` (a peer in `benches/peers/`), measured by the
@@ -231,7 +270,7 @@ fn peer(
     python: &Path,
     d: &common::sshd::Sshd,
     n: usize,
-    mode: &str,
+    (mode, extra): (&str, &[&Path]),
     iters: usize,
 ) -> Duration {
     let script = Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -243,6 +282,7 @@ fn peer(
         .arg(&d.user)
         .arg(&d.key)
         .args([n.to_string(), mode.to_string(), iters.to_string()])
+        .args(extra)
         .stderr(Stdio::inherit())
         .output()
         .unwrap();
@@ -264,10 +304,10 @@ fn peer(
 
 /// `mode` as the static name the CPU records keep.
 fn mode_name(mode: &str) -> &'static str {
-    if mode == "fresh" {
-        "fresh"
-    } else {
-        "reuse"
+    match mode {
+        "fresh" => "fresh",
+        "upload" => "upload",
+        _ => "reuse",
     }
 }
 

@@ -2,7 +2,9 @@
 session per host) running `uname -n` on HOSTS logins to one sshd and collecting every
 output, as plumb's `Group::connect_all` + `output` does.
 
-Usage: pssh_peer.py PORT USER KEY HOSTS fresh|reuse ITERS. Prints the seconds one iteration
+Usage: pssh_peer.py PORT USER KEY HOSTS fresh|reuse|upload ITERS [LOCAL REMOTE]. `upload`
+copies LOCAL to REMOTE on every host (`copy_file`, SFTP) over a client connected before
+the clock starts. Prints the seconds one iteration
 took, the peak RSS of this process in KiB and its CPU seconds (user and system) per
 iteration: `fresh` connects anew each iteration (the client is made, run and disconnected),
 `reuse` runs over one client connected before the clock starts."""
@@ -11,6 +13,7 @@ import resource
 import sys
 import time
 
+from gevent import joinall
 from pssh.clients import ParallelSSHClient
 
 
@@ -30,18 +33,26 @@ def close(c):
     getattr(c, "disconnect", lambda: None)()
 
 
+def upload(c, local, remote):
+    joinall(c.copy_file(local, remote), raise_error=True)
+
+
 def main():
-    port, user, key, n, mode, iters = sys.argv[1:]
+    port, user, key, n, mode, iters = sys.argv[1:7]
     port, n, iters = int(port), int(n), int(iters)
-    if mode == "reuse":
+    if mode in ("reuse", "upload"):
         c = client(port, user, key, n)
         run(c, n)
+    if mode == "upload":
+        upload(c, *sys.argv[7:9])  # each host's SFTP session, opened before the clock
     start, cpu = time.perf_counter(), time.process_time()
     for _ in range(iters):
         if mode == "fresh":
             c = client(port, user, key, n)
             run(c, n)
             close(c)
+        elif mode == "upload":
+            upload(c, *sys.argv[7:9])
         else:
             run(c, n)
     peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
