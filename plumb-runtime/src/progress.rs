@@ -73,20 +73,36 @@ thread_local! {
     /// down, the SFTP client's waits and the commands a transfer starts, through the `Fs`
     /// calls that every other caller makes without one.
     static DEADLINE: Cell<Option<Instant>> = const { Cell::new(None) };
+    /// The transfer running on this thread has had its one grace past the deadline.
+    static GAVE_UP: Cell<bool> = const { Cell::new(false) };
 }
 
 /// Runs `f`, a transfer, on this thread with `deadline`. Once it is past, the copy stops
 /// at its next chunk, a wait for the SFTP server gives up (see `sftp::Pending::wait`),
 /// and the commands the transfer started are ended (their [`Expr::timeout`]).
 pub(crate) fn within<T>(deadline: Instant, f: impl FnOnce() -> T) -> T {
-    struct Restore(Option<Instant>);
+    struct Restore(Option<Instant>, bool);
     impl Drop for Restore {
         fn drop(&mut self) {
             DEADLINE.with(|d| d.set(self.0));
+            GAVE_UP.with(|g| g.set(self.1));
         }
     }
-    let _restore = Restore(DEADLINE.with(|d| d.replace(Some(deadline))));
+    let _restore = Restore(
+        DEADLINE.with(|d| d.replace(Some(deadline))),
+        GAVE_UP.with(|g| g.replace(false)),
+    );
     f()
+}
+
+/// Whether this thread's transfer has given up waiting once already.
+pub(crate) fn gave_up() -> bool {
+    GAVE_UP.with(Cell::get)
+}
+
+/// Notes that this thread's transfer gave up waiting.
+pub(crate) fn give_up() {
+    GAVE_UP.with(|g| g.set(true));
 }
 
 /// The deadline of the transfer running on this thread, if it has one.

@@ -177,6 +177,20 @@ fn transfers_go_to_and_come_from_every_host() {
 /// The same host twice (and an `SshMachine` beside an `Ssh2Machine` to it, which have the
 /// same name): each gets a name of its own in the group, its own result and its own
 /// downloaded copy; a name can also be chosen.
+/// Many machines of one name (a fleet of logins to one host) get `#2` up to `#N` in
+/// order; a name given with its suffix is skipped, and names that only differ by `/` and
+/// `_` (one download directory) are told apart too.
+#[test]
+fn many_machines_of_one_name_are_numbered_in_order() {
+    let g = Group::new().machine_named("h#3", plumb::local());
+    let g = (0..500).fold(g, |g, _| g.machine_named("h", plumb::local()));
+    let g = g.machine_named("a/b", plumb::local()).machine_named("a_b", plumb::local());
+    let names: Vec<&str> = g.names();
+    assert_eq!(names[..4], ["h#3", "h", "h#2", "h#4"]);
+    assert_eq!(names[500], "h#501");
+    assert_eq!(names[501..], ["a/b", "a_b#2"]);
+}
+
 #[test]
 fn names_are_unique_in_a_group() {
     let ssh = || common::ssh_builder().connect().unwrap();

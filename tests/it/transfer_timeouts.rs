@@ -98,35 +98,101 @@ crate::on_every_machine_and_busybox!(
     a_reader_dropped_midway_lets_go
 );
 
+/// A connection of the test's own: the tests below leave its SFTP session stuck for a
+/// while, which the machines the other tests share must not see.
+fn own<M: Machine + 'static>(m: plumb::Result<M>) -> std::sync::Arc<dyn Machine> {
+    std::sync::Arc::new(m.unwrap())
+}
+
+/// A FIFO on this host (every test machine's files are here), which a writer opened on
+/// drop lets go of whoever waits to read it: a stuck `sftp-server` never outlives the test,
+/// even one that fails.
+struct Fifo(std::path::PathBuf);
+
+impl Fifo {
+    fn make(t: &Ctx, name: &str) -> Fifo {
+        t.on(sh! { mkfifo $name }).run().unwrap();
+        Fifo(t.path(name).as_path().to_path_buf())
+    }
+
+    /// Opens it for writing without waiting: `None` while nobody reads it.
+    fn writer(&self) -> Option<std::fs::File> {
+        use std::os::unix::fs::OpenOptionsExt;
+        let mut opts = std::fs::OpenOptions::new();
+        opts.write(true).custom_flags(libc::O_NONBLOCK);
+        opts.open(&self.0).ok()
+    }
+}
+
+impl Drop for Fifo {
+    fn drop(&mut self) {
+        drop(self.writer());
+    }
+}
+
 /// A download whose server never answers (`sftp-server` blocks opening a FIFO; on the
 /// BusyBox host `cat` does) ends within the time and a second, and the machine's next
-/// file call works: it opens another SFTP session instead of queueing behind the stuck
-/// one.
+/// file calls work: through the shell while the server holds the stuck session (one
+/// such session at most), over SFTP again once it lets go.
 fn a_server_that_stops_answering_is_let_go_of(m: std::sync::Arc<dyn Machine>) {
     let t = Ctx::new(m);
-    t.on(sh! { mkfifo fifo }).run().unwrap();
+    let fifo = Fifo::make(&t, "fifo");
     let here = tempfile::tempdir().unwrap();
     let group = group_of(&t, LIMIT);
-    timed_out("download of a FIFO", || {
-        group.download(t.path("fifo").as_path(), here.path().join("fifo"))
-    });
+    for round in 0..3 {
+        timed_out(&format!("download of a FIFO, {round}"), || {
+            group.download(t.path("fifo").as_path(), here.path().join("fifo"))
+        });
+    }
     let after = t.path("after");
     after.write("still here").unwrap();
     assert_eq!(after.read_to_string().unwrap(), "still here");
-    // A writer lets the stuck `sftp-server` (or `cat`) go.
-    let unblock = sh!("sh -c ': > fifo'").timeout(Duration::from_secs(5));
-    let _ = t.on(unblock).run();
+    drop(fifo);
+    after.write("and after").unwrap();
+    assert_eq!(after.read_to_string().unwrap(), "and after");
+}
+
+/// Another thread's call on the same machine, with no deadline, is not cut when a
+/// transfer runs out of time behind it: it gets its answer once the server gives it.
+fn a_timeout_spares_other_threads(m: std::sync::Arc<dyn Machine>) {
+    let t = Ctx::new(m);
+    let slow = Fifo::make(&t, "slow");
+    t.path("small").write("small").unwrap();
+    let reader = {
+        let path = t.path("slow");
+        // An open alone: `sftp-server` cannot read a FIFO's contents (it reads at offsets).
+        std::thread::spawn(move || path.open().map(drop))
+    };
+    // The reader's open holds `sftp-server`: the group's download waits behind it.
+    std::thread::sleep(Duration::from_millis(300));
+    let here = tempfile::tempdir().unwrap();
+    timed_out("a download behind a stuck read", || {
+        group_of(&t, LIMIT).download(t.path("small").as_path(), here.path().join("d"))
+    });
+    drop(slow.writer().expect("the reader waits on the FIFO"));
+    reader.join().unwrap().unwrap();
+}
+
+#[test]
+fn ssh_timeout_spares_other_threads() {
+    a_timeout_spares_other_threads(own(crate::common::ssh_builder().connect()));
+}
+
+#[test]
+#[cfg(feature = "ssh2")]
+fn ssh2_timeout_spares_other_threads() {
+    a_timeout_spares_other_threads(own(crate::common::ssh2_builder().connect()));
 }
 
 #[test]
 fn ssh_server_that_stops_answering_is_let_go_of() {
-    a_server_that_stops_answering_is_let_go_of(crate::common::ssh());
+    a_server_that_stops_answering_is_let_go_of(own(crate::common::ssh_builder().connect()));
 }
 
 #[test]
 #[cfg(feature = "ssh2")]
 fn ssh2_server_that_stops_answering_is_let_go_of() {
-    a_server_that_stops_answering_is_let_go_of(crate::common::ssh2());
+    a_server_that_stops_answering_is_let_go_of(own(crate::common::ssh2_builder().connect()));
 }
 
 #[test]

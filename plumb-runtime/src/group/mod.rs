@@ -1,6 +1,7 @@
 //! `Group`: one expression or transfer on many machines at once, each host with its own
 //! result, live output prefixed with the host's name.
 
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::io::{self, BufRead, BufReader, IsTerminal, Write};
 use std::path::Path;
@@ -45,6 +46,12 @@ use rollout::{Budget, OutFiles, Progress, ProgressTo};
 #[derive(Clone)]
 pub struct Group {
     members: Vec<Member>,
+    /// The members' names as directories (`dir_name`), to keep them unique at a glance:
+    /// a scan of every member for every name made building a fleet of one host's
+    /// logins cubic in its size.
+    taken: HashSet<String>,
+    /// For a name given more than once, the next `#k` to try.
+    next_suffix: HashMap<String, usize>,
     max_parallel: usize,
     /// For `connect_all`: connections at once, in all and to one server.
     max_connecting: usize,
@@ -79,6 +86,8 @@ impl Group {
     pub fn new() -> Group {
         Group {
             members: Vec::new(),
+            taken: HashSet::new(),
+            next_suffix: HashMap::new(),
             max_parallel: 32,
             max_connecting: 64,
             handshakes_per_server: 8,
@@ -146,17 +155,16 @@ impl Group {
         name: String,
         machine: std::result::Result<Arc<dyn Machine>, Arc<Error>>,
     ) -> Group {
-        let taken = |n: &str| {
-            self.members
-                .iter()
-                .any(|m| m.name == n || dir_name(&m.name) == dir_name(n))
-        };
         let mut unique = name.clone();
-        let mut k = 2;
-        while taken(&unique) {
+        let mut k = self.next_suffix.get(&name).copied().unwrap_or(2);
+        while self.taken.contains(&dir_name(&unique)) {
             unique = format!("{name}#{k}");
             k += 1;
         }
+        if unique != name {
+            self.next_suffix.insert(name, k);
+        }
+        self.taken.insert(dir_name(&unique));
         self.members.push(Member {
             name: unique,
             machine,
@@ -176,10 +184,12 @@ impl Group {
     /// The clock of a host starts when its command does, not while it waits for a slot
     /// of [`max_parallel`](Group::max_parallel). A shorter timeout of the expression
     /// itself still holds. In [`upload`](Group::upload) and [`download`](Group::download)
-    /// a host's copy stops once it has run for `timeout`: at its next chunk, or when a
-    /// reply it waits for is late (a server that does not answer within a second more is
-    /// let go of, and the machine's next file call opens another SFTP session), leaving
-    /// what was copied so far in place, as an interrupted `cp` does.
+    /// a host's copy stops once it has run for `timeout`, at its next chunk or reply,
+    /// leaving what was copied so far in place, as an interrupted `cp` does. An SFTP
+    /// server that does not answer within a second more (blocked opening a FIFO, say) is
+    /// let go of, unless another thread's call without a deadline waits on it too, and
+    /// until the server ends that session the machine's files go through its shell.
+    /// Opening a local FIFO or device is not bounded.
     ///
     /// ```
     /// # extern crate plumb_runtime as plumb; use plumb_macros::sh;
@@ -544,14 +554,22 @@ fn copy_within(
     what: &str,
     copy: impl FnOnce() -> Result<()>,
 ) -> Result<()> {
-    let Some(limit) = limit else {
+    // A limit too far to reach (`Duration::MAX`) is none.
+    let Some(deadline) = limit.and_then(|l| Instant::now().checked_add(l)) else {
         return copy();
     };
-    let deadline = Instant::now() + limit;
+    let limit = limit.unwrap_or_default();
+    // Definite answers stay what they are, whenever they came.
+    let definite = |e: &Error| {
+        use ErrorKind::{InvalidInput, NotFound, PermissionDenied};
+        matches!(e.kind(), NotFound | PermissionDenied | InvalidInput)
+    };
     match crate::progress::within(deadline, copy) {
-        Err(e) if Instant::now() >= deadline => Err(Error::timed_out(m.name(), limit)
-            .in_context(what)
-            .with_source(e)),
+        Err(e) if Instant::now() >= deadline && !definite(&e) => {
+            Err(Error::timed_out(m.name(), limit)
+                .in_context(what)
+                .with_source(e))
+        }
         result => result,
     }
 }

@@ -258,6 +258,9 @@ impl Conn {
         match &*slot {
             SftpSlot::Ready(s) if !s.is_lost() => return Some(s.clone()),
             SftpSlot::Absent => return None,
+            // Files go through the shell, whose commands end with their time, until the
+            // server lets go of the session a transfer gave up on.
+            SftpSlot::Ready(s) if s.is_stuck() => return None,
             _ => {}
         }
         match Sftp::start(&*self.transport, &self.name) {

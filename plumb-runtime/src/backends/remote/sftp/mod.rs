@@ -1,6 +1,7 @@
 //! Our SFTP client, over the transport's `sftp` subsystem: a channel of the libssh2
 //! session (pumped by its I/O thread like any command) or a session the OpenSSH master
-//! opens (an `ssh -s sftp` where its socket speaks another protocol version). One client per connection, shared by every thread: requests carry ids,
+//! opens (an `ssh -s sftp` where its socket speaks another protocol version). One client
+//! per connection, shared by every thread: requests carry ids,
 //! a reader thread hands each reply to its caller, so many calls are in flight at once
 //! and bulk reads and writes keep a window of requests outstanding.
 //!
@@ -105,50 +106,83 @@ impl Pending {
         answer.unwrap_or_else(|| Err(Failed::Lost("the SFTP session ended".into())))
     }
 
-    /// Past the deadline. A reply that comes within [`GRACE`] leaves the session as it
-    /// was; without one the server has stopped answering (an `open` of a FIFO blocks
-    /// `sftp-server`, which answers nothing more), and the session is let go of so that
-    /// the machine's next call starts another instead of waiting behind this one.
+    /// Past the deadline, the first time in this transfer (later waits give up at once:
+    /// one grace per transfer, not one per reply due). A reply that comes within
+    /// [`GRACE`] leaves the session as it was; without one the server has stopped
+    /// answering (an `open` of a FIFO blocks `sftp-server`, which answers nothing more),
+    /// and the session is let go of, if every call waiting on it is out of time too, so
+    /// that the machine's next file call does not queue behind it.
     fn give_up(self) -> Answer {
-        if let Err(RecvTimeoutError::Timeout) = self.reply.recv_timeout(GRACE) {
-            let why = "the SFTP server stopped answering (a transfer ran out of time)";
-            abandon(&self.session, Failed::Lost(why.into()));
+        if !crate::progress::gave_up() {
+            crate::progress::give_up();
+            if let Err(RecvTimeoutError::Timeout) = self.reply.recv_timeout(GRACE) {
+                abandon_if_overdue(&self.session);
+            }
         }
         Err(Failed::TimedOut)
     }
 }
 
-/// Ends `session` for every caller, now and later, with `why`, and lets go of its
-/// subsystem (an `ssh` process ends; a libssh2 channel stays until the server ends it or
-/// the machine is closed).
-fn abandon(session: &Mutex<Waiting>, why: Failed) {
-    let (callers, child) = {
+/// Ends `session` for every caller, now and later, and closes the requests' stream, so
+/// that `sftp-server`, once unstuck, reads its end and exits — unless a call waits on
+/// it without a deadline or within one: another thread's work is not cut for this
+/// one's time. The subsystem itself is not killed: the server holds its session until
+/// `sftp-server` exits whatever we do here, and the stream's end is how we learn it
+/// (see [`Sftp::is_stuck`]).
+fn abandon_if_overdue(session: &Mutex<Waiting>) {
+    let why = Failed::Lost("the SFTP server stopped answering (a transfer ran out of time)".into());
+    let now = Instant::now();
+    let (callers, requests) = {
         let mut w = session.lock().unwrap();
+        if w.callers
+            .values()
+            .any(|c| c.deadline.is_none_or(|at| at > now))
+        {
+            return;
+        }
         w.lost.get_or_insert(why.clone());
-        (std::mem::take(&mut w.callers), w.child.clone())
+        w.abandoned = true;
+        (std::mem::take(&mut w.callers), w.requests.clone())
     };
-    for tx in callers.into_values() {
-        let _ = tx.send(Err(why.clone()));
+    for caller in callers.into_values() {
+        let _ = caller.tx.send(Err(why.clone()));
     }
-    if let Some(child) = child {
-        child.kill();
+    // A writer blocked on a full pipe holds the lock: the stream then stays open.
+    if let Some(requests) = requests {
+        if let Ok(mut stream) = requests.try_lock() {
+            stream.take();
+        }
     }
+}
+
+/// A call waiting for its reply.
+struct Caller {
+    tx: SyncSender<Answer>,
+    /// The deadline of its transfer, if it has one.
+    deadline: Option<Instant>,
 }
 
 /// Callers waiting for replies, by request id.
 #[derive(Default)]
 struct Waiting {
     next_id: u32,
-    callers: HashMap<u32, SyncSender<Answer>>,
+    callers: HashMap<u32, Caller>,
     /// Set once the reply stream ended or the session was abandoned: why.
     lost: Option<Failed>,
-    /// The subsystem, to let go of when the session is abandoned.
-    child: Option<Arc<dyn Child>>,
+    /// Let go of by a transfer out of time (see [`abandon_if_overdue`]).
+    abandoned: bool,
+    /// The reply stream has ended: the server let go of the session too.
+    ended: bool,
+    /// The requests' stream, to close when the session is abandoned.
+    requests: Option<Requests>,
 }
+
+/// The stream of requests to the server; `None` once closed.
+type Requests = Arc<Mutex<Option<os_pipe::PipeWriter>>>;
 
 /// One SFTP session, shared by every thread of a machine.
 pub(crate) struct Sftp {
-    requests: Mutex<os_pipe::PipeWriter>,
+    requests: Requests,
     waiting: Arc<Mutex<Waiting>>,
     /// The server renames over an existing target (`posix-rename@openssh.com`).
     posix_rename: bool,
@@ -174,9 +208,9 @@ impl Sftp {
                 return Ok(None);
             }
         };
-        let child: Arc<dyn Child> = Arc::from(child);
+        let requests: Requests = Arc::new(Mutex::new(Some(req_w)));
         let waiting = Arc::new(Mutex::new(Waiting {
-            child: Some(child.clone()),
+            requests: Some(requests.clone()),
             ..Waiting::default()
         }));
         let w = waiting.clone();
@@ -185,7 +219,7 @@ impl Sftp {
             .spawn(move || read_replies(resp_r, &w, child))
             .map_err(|e| Error::io(machine, "cannot start a thread", e))?;
         Ok(Some(Sftp {
-            requests: Mutex::new(req_w),
+            requests,
             waiting,
             posix_rename: extensions.iter().any(|e| e == "posix-rename@openssh.com"),
         }))
@@ -194,6 +228,14 @@ impl Sftp {
     /// Whether the session still works.
     pub(crate) fn is_lost(&self) -> bool {
         self.waiting.lock().unwrap().lost.is_some()
+    }
+
+    /// Abandoned while the server still holds it (its `sftp-server` stuck): the machine
+    /// opens no other session meanwhile, or each timed-out transfer would leave one
+    /// more on the server until it refuses sessions (`MaxSessions`).
+    pub(crate) fn is_stuck(&self) -> bool {
+        let w = self.waiting.lock().unwrap();
+        w.abandoned && !w.ended
     }
 
     /// Sends the request that `build` makes with a fresh id.
@@ -211,14 +253,19 @@ impl Sftp {
             }
             let id = w.next_id;
             w.next_id = w.next_id.wrapping_add(1);
-            w.callers.insert(id, tx);
+            let deadline = crate::progress::deadline();
+            w.callers.insert(id, Caller { tx, deadline });
             id
         };
         let packet = build(Packet::new(kind, id)).finish();
-        if let Err(e) = self.requests.lock().unwrap().write_all(&packet) {
+        let written = match self.requests.lock().unwrap().as_mut() {
+            Some(requests) => requests.write_all(&packet),
+            None => Err(std::io::ErrorKind::BrokenPipe.into()),
+        };
+        if let Err(e) = written {
             // The reader sees the end too and answers every caller; this one now.
             let caller = self.waiting.lock().unwrap().callers.remove(&id);
-            if let Some(tx) = caller {
+            if let Some(Caller { tx, .. }) = caller {
                 let _ = tx.send(Err(Failed::Lost(format!("the SFTP session ended: {e}"))));
             }
         }
@@ -363,7 +410,7 @@ fn read_packet(r: &mut impl Read) -> std::result::Result<Option<Vec<u8>>, Failed
 
 /// The reader thread: hands each reply to the caller waiting for its id. When the
 /// stream ends or breaks, every caller, now and later, gets why.
-fn read_replies(mut replies: os_pipe::PipeReader, waiting: &Mutex<Waiting>, child: Arc<dyn Child>) {
+fn read_replies(mut replies: os_pipe::PipeReader, waiting: &Mutex<Waiting>, child: Box<dyn Child>) {
     let why = loop {
         let packet = match read_packet(&mut replies) {
             Ok(Some(p)) => p,
@@ -372,7 +419,7 @@ fn read_replies(mut replies: os_pipe::PipeReader, waiting: &Mutex<Waiting>, chil
         };
         let id = u32::from_be_bytes([packet[1], packet[2], packet[3], packet[4]]);
         let caller = waiting.lock().unwrap().callers.remove(&id);
-        if let Some(tx) = caller {
+        if let Some(Caller { tx, .. }) = caller {
             let reply = Reply {
                 kind: packet[0],
                 body: packet[5..].to_vec(),
@@ -383,11 +430,13 @@ fn read_replies(mut replies: os_pipe::PipeReader, waiting: &Mutex<Waiting>, chil
     };
     let callers = {
         let mut w = waiting.lock().unwrap();
-        w.lost = Some(why.clone());
+        // An abandoned session keeps the reason it was abandoned for.
+        w.lost.get_or_insert(why.clone());
+        w.ended = true;
         std::mem::take(&mut w.callers)
     };
-    for tx in callers.into_values() {
-        let _ = tx.send(Err(why.clone()));
+    for caller in callers.into_values() {
+        let _ = caller.tx.send(Err(why.clone()));
     }
     // A server that broke the stream may go on writing: nobody reads it any more, and
     // the subsystem is let go of rather than waited for.
