@@ -203,7 +203,15 @@ fn upload_rows(t: &Table, python: &Path, d: &common::sshd::Sshd, n: usize, round
     };
     let (local, remote) = (&local, &remote);
     let ours = |kind: &'static str, g: Group| {
-        let upload = move || assert!(g.upload(local, remote).all_ok());
+        // 50 copies at once: each holds, here, its local file, its SFTP session's two
+        // pipe ends and (`SshMachine`) the master's socket, on top of every machine's
+        // idle descriptors, all under 1024.
+        let g = g.max_parallel(50);
+        let upload = move || {
+            let done = g.upload(local, remote);
+            let first = done.failures().next().map(|(h, e)| format!("{h}: {e}"));
+            assert!(done.all_ok(), "{}: {first:?}", done.summary());
+        };
         upload();
         t.compare_reported(
             &format!("`{kind}` group, {n} hosts, upload 64 KiB"),

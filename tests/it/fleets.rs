@@ -334,6 +334,39 @@ fn an_ssh_machine_reads_files_with_no_ssh_process_but_its_master() {
     assert_eq!(ssh_children(), 1, "the master alone");
 }
 
+/// A group's transfer lets go of each host's SFTP session once done with it: a fleet's
+/// uploads leave its machines at their idle cost in descriptors (they held four each,
+/// and 200 hosts uploading ran out of 1024).
+#[test]
+fn a_group_transfer_leaves_machines_idle() {
+    if std::env::var_os("PLUMB_TEST_RELEASE").is_none() {
+        let name = test_path!(a_group_transfer_leaves_machines_idle);
+        assert!(common::run_alone(name, ("PLUMB_TEST_RELEASE", "1")));
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("f");
+    std::fs::write(&file, "payload").unwrap();
+    let remote = dir.path().join("remote");
+    std::fs::create_dir(&remote).unwrap();
+    sh!(chmod 777 ${&remote}).run().unwrap();
+    let builders = (0..5).map(|_| common::ssh_builder());
+    let g = Group::new().quiet().connect_all(builders).unwrap();
+    #[cfg(feature = "ssh2")]
+    let g = (0..5).fold(g, |g, _| {
+        g.machine(common::ssh2_builder().connect().unwrap())
+    });
+    assert!(g.output(&sh!(true)).all_ok());
+    let idle = open_fds();
+    assert!(g.upload(&file, remote.join("f")).all_ok());
+    // The sessions end on the server's side too: their last descriptors go then.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while open_fds() > idle && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(open_fds() <= idle, "{} open, {idle} before", open_fds());
+}
+
 /// `timeout_per_host` ends each slow host's command (remote and local) and lets the fast
 /// ones finish; `summary` tells the story in one line.
 #[test]

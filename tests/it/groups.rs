@@ -184,7 +184,9 @@ fn transfers_go_to_and_come_from_every_host() {
 fn many_machines_of_one_name_are_numbered_in_order() {
     let g = Group::new().machine_named("h#3", plumb::local());
     let g = (0..500).fold(g, |g, _| g.machine_named("h", plumb::local()));
-    let g = g.machine_named("a/b", plumb::local()).machine_named("a_b", plumb::local());
+    let g = g
+        .machine_named("a/b", plumb::local())
+        .machine_named("a_b", plumb::local());
     let names: Vec<&str> = g.names();
     assert_eq!(names[..4], ["h#3", "h", "h#2", "h#4"]);
     assert_eq!(names[500], "h#501");

@@ -74,7 +74,7 @@ fn transfers_end_at_the_timeout_per_host(t: &Ctx) {
     // The machine's files still work, and a copy within the time completes.
     let small = here.path().join("small");
     std::fs::write(&small, "small").unwrap();
-    let roomy = group_of(t, Duration::from_secs(60));
+    let roomy = group_of(t, Duration::MAX);
     assert!(roomy.upload(&small, t.path("small").as_path()).all_ok());
     assert_eq!(t.path("small").read_to_string().unwrap(), "small");
 }

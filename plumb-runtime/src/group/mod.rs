@@ -555,6 +555,9 @@ fn copy_within(
     copy: impl FnOnce() -> Result<()>,
 ) -> Result<()> {
     // A limit too far to reach (`Duration::MAX`) is none.
+    // Done on this host: what its file calls keep open goes (a fleet's SFTP sessions
+    // would otherwise add up past the limit of open files).
+    let _release = Release(m);
     let Some(deadline) = limit.and_then(|l| Instant::now().checked_add(l)) else {
         return copy();
     };
@@ -571,6 +574,15 @@ fn copy_within(
                 .with_source(e))
         }
         result => result,
+    }
+}
+
+/// Calls [`release_files`](crate::machine::seam::Backend::release_files) when dropped.
+struct Release<'m>(&'m Arc<dyn Machine>);
+
+impl Drop for Release<'_> {
+    fn drop(&mut self) {
+        crate::machine::seam::Backend::release_files(self.0);
     }
 }
 

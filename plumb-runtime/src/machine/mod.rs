@@ -80,6 +80,12 @@ pub(crate) mod seam {
         fn copies_inherited_output(&self) -> bool {
             false
         }
+
+        /// Lets go of what this machine keeps open for file calls (a remote machine's
+        /// SFTP session, four descriptors and a thread here) if no call uses it: a
+        /// group's transfer, done on a host, calls it so that a fleet's sessions do not
+        /// add up past the limit of open files.
+        fn release_files(&self) {}
     }
 }
 
@@ -233,5 +239,9 @@ impl<M: Machine + ?Sized> seam::Backend for Arc<M> {
 
     fn copies_inherited_output(&self) -> bool {
         (**self).copies_inherited_output()
+    }
+
+    fn release_files(&self) {
+        (**self).release_files()
     }
 }

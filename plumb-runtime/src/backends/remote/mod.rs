@@ -598,6 +598,15 @@ impl Backend for Remote {
     fn download_path(&self, remote: &Path, local: &Path, observer: Observer) -> Result<()> {
         transfer::download(self, remote, local, observer)
     }
+
+    /// Drops the SFTP session if only the slot holds it (no reader, writer or call):
+    /// closing its requests' stream ends it on the server, and its reader thread with it.
+    fn release_files(&self) {
+        let mut slot = self.conn.sftp.lock().unwrap();
+        if matches!(&*slot, SftpSlot::Ready(s) if Arc::strong_count(s) == 1 && !s.is_stuck()) {
+            *slot = SftpSlot::Untried;
+        }
+    }
 }
 
 /// A detached command cannot use the machine's sudo password: its file would have to stay
@@ -784,6 +793,10 @@ macro_rules! remote_machine {
 
             fn copies_inherited_output(&self) -> bool {
                 $crate::machine::seam::Backend::copies_inherited_output(&self.remote)
+            }
+
+            fn release_files(&self) {
+                $crate::machine::seam::Backend::release_files(&self.remote)
             }
 
             fn upload_path(

@@ -126,6 +126,10 @@ impl crate::machine::seam::Backend for Session {
         crate::machine::seam::Backend::fs(&self.remote)
     }
 
+    fn release_files(&self) {
+        crate::machine::seam::Backend::release_files(&self.remote)
+    }
+
     fn copies_inherited_output(&self) -> bool {
         crate::machine::seam::Backend::copies_inherited_output(&self.remote)
     }

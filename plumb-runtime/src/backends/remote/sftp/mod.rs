@@ -26,7 +26,7 @@ pub(crate) mod wire;
 use std::collections::HashMap;
 use std::io::{Read, Write};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -175,6 +175,18 @@ struct Waiting {
     ended: bool,
     /// The requests' stream, to close when the session is abandoned.
     requests: Option<Requests>,
+}
+
+/// Let go of, the session ends: the requests' stream closes (the session's `Waiting`, which
+/// its reader thread holds, shares it), the server ends the subsystem, the reader sees
+/// the end and goes.
+impl Drop for Sftp {
+    fn drop(&mut self) {
+        self.requests
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+    }
 }
 
 /// The stream of requests to the server; `None` once closed.
