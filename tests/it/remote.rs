@@ -468,8 +468,9 @@ fn commands_from_many_threads_overlap(kind: Kind) {
     let mut got: Vec<String> = threads.into_iter().map(|t| t.join().unwrap()).collect();
     got.sort();
     assert_eq!(got, ["0", "1", "2", "3", "4", "5", "6", "7"]);
+    // One after another they would take 8 s; a loaded machine stretches the overlap.
     assert!(
-        started.elapsed() < Duration::from_secs(2),
+        started.elapsed() < Duration::from_secs(6),
         "took {:?}",
         started.elapsed()
     );
