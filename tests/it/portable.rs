@@ -195,7 +195,9 @@ fn lines_and_spawn_awaited(t: &Ctx) {
 /// The heartbeat files of a `test_helper tree` in `dir` (on the machine): their contents,
 /// once `n` of them exist.
 fn beats(dir: &MPath, n: usize) -> Vec<(String, String)> {
-    let deadline = Instant::now() + Duration::from_secs(20);
+    // Generous: under a cold Wine, with the other tests starting theirs, a tree's two
+    // children once took more than 20 s to start.
+    let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let mut found: Vec<(String, String)> = dir
             .read_dir()
