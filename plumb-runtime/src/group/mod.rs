@@ -554,14 +554,14 @@ fn copy_within(
     what: &str,
     copy: impl FnOnce() -> Result<()>,
 ) -> Result<()> {
-    // A limit too far to reach (`Duration::MAX`) is none.
     // Done on this host: what its file calls keep open goes (a fleet's SFTP sessions
     // would otherwise add up past the limit of open files).
     let _release = Release(m);
-    let Some(deadline) = limit.and_then(|l| Instant::now().checked_add(l)) else {
+    // A limit too far to reach (`Duration::MAX`) is none.
+    let bounds = limit.and_then(|l| Some((l, Instant::now().checked_add(l)?)));
+    let Some((limit, deadline)) = bounds else {
         return copy();
     };
-    let limit = limit.unwrap_or_default();
     // Definite answers stay what they are, whenever they came.
     let definite = |e: &Error| {
         use ErrorKind::{InvalidInput, NotFound, PermissionDenied};

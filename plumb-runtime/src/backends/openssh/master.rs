@@ -175,15 +175,13 @@ impl Master {
     /// whether the connection is gone. The master may take a moment to notice a cut link
     /// after the session has ended, so a live master gets up to a second to exit.
     pub(super) fn lost(&self) -> bool {
+        // Its process, not its socket, decides: a master on its way out closes our
+        // sessions and its socket before it exits.
         let deadline = Instant::now() + Duration::from_secs(1);
-        // A master that no longer answers on its socket is on its way out (it closed our
-        // sessions first): wait for its end rather than ask again.
-        let mut answers = true;
         while self.alive() {
             if Instant::now() >= deadline {
                 return !self.alive();
             }
-            answers = answers && super::mux::alive(&self.socket);
             std::thread::sleep(Duration::from_millis(20));
         }
         true
